@@ -1,0 +1,5 @@
+import sys
+
+from rramsim.cli import main
+
+sys.exit(main())

@@ -1,0 +1,244 @@
+"""The crossbar tile: one circuit description shared by the netlists and the solver.
+
+Circuit contract (see DESIGN.md), for a tile of M word lines (rows, inputs) and N bit lines (columns,
+outputs):
+
+* Cell (i, j) joins word-line node WL(i, j) to bit-line node BL(i, j). It is a linear conductance
+  ``conductance[i, j]`` or, when ``sinh_v0`` is set, the filament model's read I-V
+  ``I = G * v0 * sinh(V / v0)`` whose slope at 0 V is ``G = conductance[i, j]``; optionally in series
+  with an access transistor's on-resistance ``r_access`` (1T1R).
+* Row i is driven by an ideal source V_i through ``r_driver`` at the column-0 end, then a word-line
+  segment ``r_wordline`` into WL(i, 0) and one between WL(i, j) and WL(i, j+1): N segments per row.
+  ``drive="both"`` adds a second source of the same V_i at the far end, through ``r_driver`` and one more
+  segment ``r_wordline`` into WL(i, N-1).
+* Column j: a segment ``r_bitline`` between BL(i, j) and BL(i+1, j) and between BL(M-1, j) and the
+  sense node S_j: M segments per column. S_j is held at virtual ground by an ideal TIA (default), by a
+  TIA of finite open-loop gain, or loaded by a sense resistor.
+* Any resistance may be 0: the nodes it joins are then one node.
+* ``i_out[j]`` is the current from the bit line into S_j, amperes, positive for positive inputs.
+
+SI units throughout.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal, Union
+
+import numpy as np
+
+from rramsim.errors import CrossbarError
+
+Drive = Literal["left", "both"]
+DRIVES: tuple[str, ...] = ("left", "both")
+
+
+def _check_resistance(name: str, value: float, *, positive: bool = False) -> float:
+    try:
+        v = float(value)
+    except (TypeError, ValueError) as exc:
+        raise CrossbarError(f"{name} must be a number of ohms, got {value!r}") from exc
+    if not np.isfinite(v):
+        raise CrossbarError(f"{name} must be finite, got {v}")
+    if v < 0 or (positive and v == 0):
+        kind = "positive" if positive else "non-negative"
+        raise CrossbarError(f"{name} must be {kind} (ohms), got {v}")
+    return v
+
+
+@dataclass(frozen=True)
+class IdealTIA:
+    """Ideal transimpedance amplifier: S_j is held at exactly 0 V, output ``-r_feedback * i_out``.
+
+    Attributes
+    ----------
+    r_feedback : float
+        Feedback resistance, ohms (> 0). Sets only the output voltage; the array sees a virtual ground.
+    """
+
+    r_feedback: float = 10e3
+
+    def __post_init__(self) -> None:
+        _check_resistance("IdealTIA.r_feedback", self.r_feedback, positive=True)
+
+
+@dataclass(frozen=True)
+class FiniteGainTIA:
+    """TIA built from an op-amp of finite open-loop gain A with feedback resistance R_f.
+
+    The op-amp output is ``V_o = -A * V_S`` (non-inverting input grounded) and R_f joins S_j to V_o, so
+    ``V_S = i * R_f / (1 + A)`` and ``V_o = -A * R_f * i / (1 + A)``.
+
+    Attributes
+    ----------
+    r_feedback : float
+        Feedback resistance, ohms (> 0).
+    open_loop_gain : float
+        Open-loop voltage gain A, V/V (> 0; e.g. 1e4 for 80 dB).
+    """
+
+    r_feedback: float = 10e3
+    open_loop_gain: float = 1e4
+
+    def __post_init__(self) -> None:
+        _check_resistance("FiniteGainTIA.r_feedback", self.r_feedback, positive=True)
+        a = float(self.open_loop_gain)
+        if not np.isfinite(a) or a <= 0:
+            raise CrossbarError(f"FiniteGainTIA.open_loop_gain must be finite and > 0, got {a}")
+
+
+@dataclass(frozen=True)
+class SenseResistor:
+    """A plain sense resistor from S_j to ground; the sense voltage is ``resistance * i_out``.
+
+    Attributes
+    ----------
+    resistance : float
+        Ohms (> 0).
+    """
+
+    resistance: float = 1e3
+
+    def __post_init__(self) -> None:
+        _check_resistance("SenseResistor.resistance", self.resistance, positive=True)
+
+
+Sense = Union[IdealTIA, FiniteGainTIA, SenseResistor]
+
+
+def _as_cell_array(name: str, value, shape: tuple[int, int], *, allow_zero: bool) -> np.ndarray:
+    arr = np.asarray(value, dtype=float)
+    if arr.ndim == 0:
+        arr = np.full(shape, float(arr))
+    if arr.shape != shape:
+        raise CrossbarError(f"{name} must be a scalar or have shape {shape}, got shape {arr.shape}")
+    bad = ~np.isfinite(arr)
+    if bad.any():
+        i, j = np.argwhere(bad)[0]
+        raise CrossbarError(f"{name}[{i}, {j}] is not finite ({arr[i, j]})")
+    neg = arr < 0 if allow_zero else arr <= 0
+    if neg.any():
+        i, j = np.argwhere(neg)[0]
+        kind = "non-negative" if allow_zero else "positive"
+        raise CrossbarError(f"{name} must be {kind}; {name}[{i}, {j}] = {arr[i, j]}")
+    arr = arr.copy()
+    arr.setflags(write=False)
+    return arr
+
+
+@dataclass(frozen=True, eq=False)
+class Crossbar:
+    """A crossbar tile circuit (see the module docstring for the exact circuit).
+
+    Attributes
+    ----------
+    conductance : ndarray, shape (M, N)
+        Cell conductances, siemens (>= 0; 0 means no cell). For non-linear cells, the slope at 0 V.
+    r_wordline : float
+        Word-line resistance per segment, ohms (>= 0).
+    r_bitline : float
+        Bit-line resistance per segment, ohms (>= 0).
+    r_driver : float
+        Output resistance of each row driver, ohms (>= 0).
+    drive : {"left", "both"}
+        Rows driven at the column-0 end only, or at both ends with the same voltage.
+    sense : IdealTIA | FiniteGainTIA | SenseResistor
+        The circuit at each bit line's end.
+    r_access : None, float or ndarray (M, N)
+        Access-transistor on-resistance in series with each cell (1T1R), ohms (> 0); None for 0T1R.
+    sinh_v0 : None, float or ndarray (M, N)
+        When set, cells are non-linear, ``I = G v0 sinh(V / v0)`` with ``v0`` in volts (> 0), the read
+        I-V of the filament model (:mod:`rramsim.devmodel`). None means linear cells.
+    """
+
+    conductance: np.ndarray
+    r_wordline: float = 0.0
+    r_bitline: float = 0.0
+    r_driver: float = 0.0
+    drive: Drive = "left"
+    sense: Sense = field(default_factory=IdealTIA)
+    r_access: np.ndarray | float | None = None
+    sinh_v0: np.ndarray | float | None = None
+
+    def __post_init__(self) -> None:
+        g = np.asarray(self.conductance, dtype=float) if not isinstance(
+            self.conductance, np.ndarray) or self.conductance.dtype != float else self.conductance
+        if g.ndim != 2 or g.shape[0] < 1 or g.shape[1] < 1:
+            raise CrossbarError(f"conductance must be a 2-D (M, N) array, got shape {g.shape}")
+        set_ = object.__setattr__
+        set_(self, "conductance", _as_cell_array("conductance", g, g.shape, allow_zero=True))
+        for name in ("r_wordline", "r_bitline", "r_driver"):
+            set_(self, name, _check_resistance(name, getattr(self, name)))
+        if self.drive not in DRIVES:
+            raise CrossbarError(f"drive must be one of {DRIVES}, got {self.drive!r}")
+        if not isinstance(self.sense, (IdealTIA, FiniteGainTIA, SenseResistor)):
+            raise CrossbarError(
+                "sense must be an IdealTIA, FiniteGainTIA or SenseResistor, "
+                f"got {type(self.sense).__name__}")
+        if self.r_access is not None:
+            set_(self, "r_access",
+                 _as_cell_array("r_access", self.r_access, g.shape, allow_zero=False))
+        if self.sinh_v0 is not None:
+            set_(self, "sinh_v0", _as_cell_array("sinh_v0", self.sinh_v0, g.shape, allow_zero=False))
+
+    # ------------------------------------------------------------------ properties
+    @property
+    def shape(self) -> tuple[int, int]:
+        """(M, N): word lines (rows, inputs) by bit lines (columns, outputs)."""
+        return self.conductance.shape  # type: ignore[return-value]
+
+    @property
+    def n_rows(self) -> int:
+        return self.shape[0]
+
+    @property
+    def n_cols(self) -> int:
+        return self.shape[1]
+
+    @property
+    def is_linear(self) -> bool:
+        """True when every cell is a linear conductance (``sinh_v0`` is None)."""
+        return self.sinh_v0 is None
+
+    def effective_conductance(self) -> np.ndarray:
+        """Series combination of each linear cell with its access resistance, siemens.
+
+        ``G_eff = G / (1 + G r_access)``; equals ``conductance`` without access transistors.
+        """
+        if self.r_access is None:
+            return self.conductance
+        return self.conductance / (1.0 + self.conductance * self.r_access)
+
+    def check_input(self, v_in) -> tuple[np.ndarray, bool]:
+        """Validate input voltages; return them as a (B, M) float array and whether a batch was given.
+
+        Raises
+        ------
+        CrossbarError
+            If ``v_in`` is not (M,) or (B, M), or holds NaN or infinite values.
+        """
+        v = np.asarray(v_in, dtype=float)
+        m = self.n_rows
+        if v.ndim == 1:
+            batched = False
+            v = v[None, :]
+        elif v.ndim == 2:
+            batched = True
+        else:
+            raise CrossbarError(f"v_in must have shape (M,) or (B, M) with M={m}, got {v.shape}")
+        if v.shape[1] != m:
+            raise CrossbarError(
+                f"v_in has width {v.shape[1]} but the tile has M={m} word lines (shape {v.shape})")
+        if v.shape[0] == 0:
+            raise CrossbarError("v_in batch is empty (B = 0)")
+        bad = ~np.isfinite(v)
+        if bad.any():
+            b, i = np.argwhere(bad)[0]
+            raise CrossbarError(f"v_in[{b}, {i}] is not finite ({v[b, i]})")
+        return v, batched
+
+    def replace(self, **changes) -> Crossbar:
+        """A copy with some fields changed (``dataclasses.replace``)."""
+        import dataclasses
+
+        return dataclasses.replace(self, **changes)

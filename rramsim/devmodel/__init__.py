@@ -1,0 +1,1 @@
+"""rramsim.devmodel (see DESIGN.md)."""

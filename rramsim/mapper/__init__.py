@@ -1,0 +1,1 @@
+"""rramsim.mapper (see DESIGN.md)."""

@@ -1,0 +1,1 @@
+"""rramsim.netlists (see DESIGN.md)."""

@@ -1,0 +1,1 @@
+"""rramsim.nn (see DESIGN.md)."""

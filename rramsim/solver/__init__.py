@@ -1,0 +1,1 @@
+"""rramsim.solver (see DESIGN.md)."""

@@ -1,0 +1,1 @@
+"""rramsim.studies (see DESIGN.md)."""
