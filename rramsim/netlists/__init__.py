@@ -1,1 +1,127 @@
-"""rramsim.netlists (see DESIGN.md)."""
+"""SPICE netlists of crossbar tiles, and ngspice as the reference solver.
+
+* :func:`render` (pure) writes a complete, deterministic ngspice deck of a tile; node names are
+  documented in :mod:`rramsim.netlists.tile`.
+* :func:`write_deck` puts a deck in a file (atomically).
+* :func:`simulate` solves a tile in ngspice (shared library through PySpice, else the ``ngspice``
+  binary) for one input or a batch, and returns a :class:`rramsim.solution.Solution`.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from rramsim.crossbar import Crossbar, FiniteGainTIA, IdealTIA, SenseResistor
+from rramsim.netlists.tile import TileLayout, fmt, render_tile
+from rramsim.solution import Solution
+
+__all__ = ["render", "simulate", "write_deck", "render_tile", "TileLayout"]
+
+
+def render(xb: Crossbar, v_in=None) -> str:
+    """A complete ngspice deck of tile ``xb`` with input voltages ``v_in`` (M,), as a string.
+
+    The deck ends with ``.op``; it runs as it is in ``ngspice -b`` or any SPICE tool. Pure and
+    deterministic: the same tile and input give the same text.
+    """
+    return render_tile(xb, v_in)[0]
+
+
+def write_deck(path: str | os.PathLike, text: str) -> Path:
+    """Write a deck to ``path`` atomically (temporary file in the same folder, then rename)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w") as fh:
+            fh.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def _steps(v: np.ndarray, layout: TileLayout) -> list[list[str]]:
+    steps = []
+    prev = np.zeros(v.shape[1])
+    for b in range(v.shape[0]):
+        cmds = []
+        for i in np.flatnonzero((v[b] != prev) | (b == 0)):
+            cmds.append(f"alter {layout.sources[i]} dc = {fmt(v[b, i])}")
+            if layout.far_sources is not None and layout.far_sources[i] is not None:
+                cmds.append(f"alter {layout.far_sources[i]} dc = {fmt(v[b, i])}")
+        cmds.append("op")
+        steps.append(cmds)
+        prev = v[b]
+    return steps
+
+
+def simulate(xb: Crossbar, v_in, *, backend: str = "auto") -> Solution:
+    """Solve tile ``xb`` in ngspice for input ``v_in`` (M,) or a batch (B, M).
+
+    The circuit is loaded once; each input of a batch is applied with ``alter`` and solved with its own
+    operating point. Results are read at full double precision.
+
+    Parameters
+    ----------
+    xb : Crossbar
+    v_in : array_like, (M,) or (B, M), volts
+    backend : {"auto", "shared", "subprocess"}
+        See :func:`rramsim.netlists.ngspice.run`.
+
+    Raises
+    ------
+    CrossbarError
+        Bad input shape or values.
+    SpiceError
+        ngspice is missing or failed (its message is included).
+    """
+    from rramsim.netlists import ngspice
+
+    v, batched = xb.check_input(v_in)
+    text, layout = render_tile(xb, None, analysis=None)
+    results = ngspice.run(text, _steps(v, layout), backend=backend)
+    backend_used = "ngspice-shared" if ngspice._shared is not None and backend != "subprocess" \
+        else "ngspice-subprocess"
+
+    def volt(res: dict, node: str) -> float:
+        return 0.0 if node == "0" else float(res[f"v({node})"][0])
+
+    m, n = xb.shape
+    bsz = v.shape[0]
+    vw = np.empty((bsz, m, n))
+    vb = np.empty((bsz, m, n))
+    vs = np.empty((bsz, n))
+    iout = np.empty((bsz, n))
+    iin = np.empty((bsz, m))
+    vt = None if isinstance(xb.sense, SenseResistor) else np.empty((bsz, n))
+    wl_nodes = layout.wordline_nodes.ravel()
+    bl_nodes = layout.bitline_nodes.ravel()
+    for b, res in enumerate(results):
+        vw[b] = np.array([volt(res, nd) for nd in wl_nodes]).reshape(m, n)
+        vb[b] = np.array([volt(res, nd) for nd in bl_nodes]).reshape(m, n)
+        vs[b] = [volt(res, nd) for nd in layout.sense_nodes]
+        if vt is not None:
+            vt[b] = [volt(res, nd) for nd in layout.tia_nodes]
+        sense = xb.sense
+        if isinstance(sense, IdealTIA):
+            iout[b] = [float(res[f"i(vam_{j})"][0]) for j in range(n)]
+        elif isinstance(sense, FiniteGainTIA):
+            iout[b] = (vs[b] - vt[b]) / sense.r_feedback
+        else:
+            iout[b] = vs[b] / sense.resistance
+        for i in range(m):
+            cur = -float(res[f"i({layout.sources[i]})"][0])
+            if layout.far_sources is not None and layout.far_sources[i] is not None:
+                cur -= float(res[f"i({layout.far_sources[i]})"][0])
+            iin[b, i] = cur
+    if not batched:
+        vw, vb, vs, iout, iin = vw[0], vb[0], vs[0], iout[0], iin[0]
+        vt = None if vt is None else vt[0]
+    return Solution(i_out=iout, v_wordline=vw, v_bitline=vb, v_sense=vs, i_in=iin, v_tia=vt,
+                    backend=backend_used)
