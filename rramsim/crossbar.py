@@ -23,7 +23,7 @@ SI units throughout.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal, Union
+from typing import Literal
 
 import numpy as np
 
@@ -103,7 +103,7 @@ class SenseResistor:
         _check_resistance("SenseResistor.resistance", self.resistance, positive=True)
 
 
-Sense = Union[IdealTIA, FiniteGainTIA, SenseResistor]
+Sense = IdealTIA | FiniteGainTIA | SenseResistor
 
 
 def _as_cell_array(name: str, value, shape: tuple[int, int], *, allow_zero: bool) -> np.ndarray:

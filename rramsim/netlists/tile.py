@@ -40,8 +40,8 @@ OPTIONS = ".options reltol=1e-12 abstol=1e-20 vntol=1e-15 gmin=1e-30 itl1=500 nu
 
 
 def fmt(x: float) -> str:
-    """A number as SPICE text with full double precision (17 significant digits)."""
-    return f"{float(x):.17g}"
+    """A number as SPICE text: the shortest form that reads back as the same double."""
+    return repr(float(x))
 
 
 class _Nodes:

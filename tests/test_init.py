@@ -1,0 +1,25 @@
+"""Import hygiene: ``import rramsim`` stays light (STYLE.md item 10)."""
+
+import subprocess
+import sys
+
+
+def test_import_loads_no_heavy_modules():
+    code = (
+        "import sys, rramsim, rramsim.crossbar, rramsim.solution, rramsim.errors, rramsim.cli\n"
+        "heavy = [m for m in ('PySpice', 'pandas', 'matplotlib', 'sklearn') if m in sys.modules]\n"
+        "print(','.join(heavy))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "", f"import rramsim loaded: {out.stdout.strip()}"
+
+
+def test_cli_help_and_version():
+    out = subprocess.run([sys.executable, "-m", "rramsim", "--version"], capture_output=True,
+                         text=True, check=True)
+    import rramsim
+
+    assert out.stdout.strip() == f"rramsim {rramsim.__version__}"
+    out = subprocess.run([sys.executable, "-m", "rramsim", "--help"], capture_output=True,
+                         text=True, check=True)
+    assert "tile" in out.stdout

@@ -1,0 +1,223 @@
+"""Netlists: golden text of a small deck, and ngspice against analytic answers.
+
+Tolerances: ngspice solves linear tiles directly (options in the deck make its Newton loop exact), so
+analytic answers hold to 1e-9 relative, the issue's bound; most hold to ~1e-14.
+"""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from rramsim import netlists
+from rramsim.crossbar import Crossbar, FiniteGainTIA, IdealTIA, SenseResistor
+from rramsim.errors import CrossbarError, SpiceError
+from rramsim.netlists import ngspice
+
+DATA = Path(__file__).parent / "data"
+RTOL = 1e-9
+
+
+def rel(a, b):
+    a, b = np.asarray(a), np.asarray(b)
+    return np.max(np.abs(a - b)) / np.max(np.abs(b))
+
+
+def golden_tile():
+    g = np.array([[10e-6, 20e-6], [40e-6, 80e-6]])
+    return Crossbar(g, r_wordline=1.5, r_bitline=2.5, r_driver=10.0,
+                    sense=IdealTIA(r_feedback=20e3))
+
+
+def test_render_2x2_golden_text():
+    text = netlists.render(golden_tile(), [0.1, -0.2])
+    expected = (DATA / "golden_2x2.cir").read_text()
+    assert text == expected.replace("{version}", netlists.tile.__version__)
+
+
+def test_render_is_pure_and_deterministic():
+    xb = golden_tile()
+    assert netlists.render(xb, [0.1, 0.2]) == netlists.render(xb, [0.1, 0.2])
+    with pytest.raises(CrossbarError):
+        netlists.render(xb, [0.1, 0.2, 0.3])
+
+
+def test_zero_resistances_merge_nodes():
+    xb = Crossbar(np.full((2, 3), 1e-5))  # every wire and driver 0
+    text = netlists.render(xb, [0.1, 0.2])
+    assert " 0\n" not in text.replace("dc 0\n", "")  # no 0-ohm resistor written
+    assert "rw_" not in text and "rb_" not in text and "rd_" not in text
+    assert "rc_1_2 in_1 s_2 " in text
+
+
+def test_write_deck_is_atomic(tmp_path):
+    path = netlists.write_deck(tmp_path / "sub" / "tile.cir", "t\n.end\n")
+    assert path.read_text() == "t\n.end\n"
+    assert [p.name for p in path.parent.iterdir()] == ["tile.cir"]
+
+
+@pytest.mark.ngspice
+@pytest.mark.parametrize("backend", ["shared", "subprocess"])
+def test_golden_deck_runs_in_ngspice(backend):
+    xb = golden_tile()
+    v = np.array([0.1, -0.2])
+    res = ngspice.run(netlists.render(xb, v), [["op"]], backend=backend)[0]
+    sol = netlists.simulate(xb, v, backend=backend)
+    np.testing.assert_allclose([res["i(vam_0)"][0], res["i(vam_1)"][0]], sol.i_out, rtol=1e-15)
+    assert sol.backend == f"ngspice-{backend}"
+
+
+@pytest.mark.ngspice
+def test_zero_wire_resistance_is_v_dot_g(rng):
+    g = rng.uniform(0.1e-6, 100e-6, size=(12, 9))
+    v = rng.uniform(-0.2, 0.2, size=(3, 12))
+    sol = netlists.simulate(Crossbar(g), v)
+    assert rel(sol.i_out, v @ g) <= RTOL
+    np.testing.assert_allclose(sol.i_in, v * (g.sum(axis=1)), rtol=1e-9)
+
+
+@pytest.mark.ngspice
+def test_1x1_with_every_series_resistance():
+    g, rd, rw, rb, ra, v = 50e-6, 7.0, 3.0, 5.0, 2e3, 0.15
+    sol = netlists.simulate(Crossbar(np.array([[g]]), r_driver=rd, r_wordline=rw, r_bitline=rb,
+                                     r_access=ra), [v])
+    i = v / (rd + rw + ra + 1 / g + rb)
+    assert rel(sol.i_out, [i]) <= RTOL
+    assert rel(sol.i_in, [i]) <= RTOL
+    assert abs(sol.v_wordline[0, 0] - (v - i * (rd + rw))) <= 1e-12
+    assert abs(sol.v_bitline[0, 0] - i * rb) <= 1e-12
+
+
+@pytest.mark.ngspice
+def test_2x2_wordline_resistance_hand_solved():
+    # r_bitline = 0: rows are independent ladders. Row i: V -rw- a -rw- b, cells G0 (a) and G1 (b)
+    # to virtual ground. b = a / (1 + rw G1); (V - a)/rw = G0 a + (a - b)/rw.
+    g = np.array([[20e-6, 60e-6], [90e-6, 5e-6]])
+    rw = 400.0  # large so the effect is far above rounding
+    v = np.array([0.2, -0.1])
+    sol = netlists.simulate(Crossbar(g, r_wordline=rw), v)
+    wl = np.empty((2, 2))
+    for i in range(2):
+        g0, g1 = g[i]
+        k = 1.0 / (1.0 + rw * g1)  # b = k a
+        a = v[i] / (1.0 + rw * g0 + (1.0 - k))
+        wl[i] = [a, k * a]
+    assert rel(sol.v_wordline, wl) <= RTOL
+    assert rel(sol.i_out, (wl * g).sum(axis=0)) <= RTOL
+
+
+@pytest.mark.ngspice
+def test_2x2_bitline_resistance_hand_solved():
+    # r_wordline = 0: columns independent. Column j, nodes x0 = BL(0,j), x1 = BL(1,j):
+    #   G0 (V0 - x0) = (x0 - x1)/rb ;  G1 (V1 - x1) + (x0 - x1)/rb = x1/rb ;  i_out = x1 / rb.
+    g = np.array([[20e-6, 60e-6], [90e-6, 5e-6]])
+    rb = 700.0
+    v = np.array([0.2, -0.1])
+    sol = netlists.simulate(Crossbar(g, r_bitline=rb), v)
+    for j in range(2):
+        g0, g1 = g[:, j]
+        a = np.array([[g0 + 1 / rb, -1 / rb], [-1 / rb, g1 + 2 / rb]])
+        rhs = np.array([g0 * v[0], g1 * v[1]])
+        det = a[0, 0] * a[1, 1] - a[0, 1] * a[1, 0]  # Cramer's rule
+        x0 = (rhs[0] * a[1, 1] - a[0, 1] * rhs[1]) / det
+        x1 = (a[0, 0] * rhs[1] - a[1, 0] * rhs[0]) / det
+        assert rel(sol.v_bitline[:, j], [x0, x1]) <= RTOL
+        assert rel([sol.i_out[j]], [x1 / rb]) <= RTOL
+
+
+@pytest.mark.ngspice
+def test_drive_both_symmetric_row():
+    # A row with mirror-symmetric cells, driven at both ends: symmetric word-line profile, and for a
+    # 1 x 2 row with equal cells each node is V / (1 + rw G) (rd = 0).
+    g = np.array([[10e-6, 30e-6, 50e-6, 50e-6, 30e-6, 10e-6]])
+    sol = netlists.simulate(Crossbar(g, r_wordline=200.0, r_driver=50.0, drive="both"), [0.2])
+    np.testing.assert_allclose(sol.v_wordline[0], sol.v_wordline[0, ::-1], rtol=1e-12)
+    assert sol.v_wordline[0, 2] < sol.v_wordline[0, 0] < 0.2
+    gg, rw, v = 40e-6, 300.0, 0.15
+    sol = netlists.simulate(Crossbar(np.full((1, 2), gg), r_wordline=rw, drive="both"), [v])
+    assert rel(sol.v_wordline[0], [v / (1 + rw * gg)] * 2) <= RTOL
+    assert rel(sol.i_in, [2 * gg * v / (1 + rw * gg)]) <= RTOL
+
+
+@pytest.mark.ngspice
+def test_drive_both_with_zero_series_resistance_keeps_one_source():
+    g = np.full((2, 3), 10e-6)
+    sol = netlists.simulate(Crossbar(g, r_bitline=10.0, drive="both"), [0.1, 0.2])
+    ref = netlists.simulate(Crossbar(g, r_bitline=10.0, drive="left"), [0.1, 0.2])
+    assert rel(sol.i_out, ref.i_out) <= 1e-14
+
+
+@pytest.mark.ngspice
+def test_ideal_tia_output():
+    g = np.array([[30e-6, 10e-6], [5e-6, 70e-6]])
+    rf = 12e3
+    sol = netlists.simulate(Crossbar(g, r_wordline=2.0, r_bitline=2.0, sense=IdealTIA(rf)),
+                            [0.1, 0.2])
+    np.testing.assert_allclose(sol.v_tia, -rf * sol.i_out, rtol=1e-12)
+    np.testing.assert_array_equal(sol.v_sense, 0.0)
+
+
+@pytest.mark.ngspice
+def test_finite_gain_tia_formula():
+    # 1 x 1: i = (V - V_S) G with V_S = i Rf / (1 + A) -> i = V G / (1 + G Rf / (1 + A)).
+    g, rf, a, v = 80e-6, 10e3, 50.0, 0.2
+    sol = netlists.simulate(Crossbar(np.array([[g]]), sense=FiniteGainTIA(rf, a)), [v])
+    i = v * g / (1 + g * rf / (1 + a))
+    assert rel(sol.i_out, [i]) <= RTOL
+    assert rel(sol.v_sense, [i * rf / (1 + a)]) <= RTOL
+    assert rel(sol.v_tia, [-a * rf * i / (1 + a)]) <= RTOL
+
+
+@pytest.mark.ngspice
+def test_sense_resistor():
+    g, rs, v = 80e-6, 1e3, 0.2
+    sol = netlists.simulate(Crossbar(np.array([[g]]), sense=SenseResistor(rs)), [v])
+    assert rel(sol.i_out, [v / (1 / g + rs)]) <= RTOL
+    assert sol.v_tia is None
+
+
+@pytest.mark.ngspice
+def test_batch_equals_single_inputs(rng):
+    g = rng.uniform(1e-6, 100e-6, size=(6, 5))
+    xb = Crossbar(g, r_wordline=3.0, r_bitline=1.0, r_driver=5.0, drive="both")
+    v = rng.uniform(-0.2, 0.2, size=(4, 6))
+    batch = netlists.simulate(xb, v)
+    assert batch.i_out.shape == (4, 5) and batch.v_wordline.shape == (4, 6, 5)
+    for b in range(4):
+        single = netlists.simulate(xb, v[b])
+        np.testing.assert_allclose(batch.i_out[b], single.i_out, rtol=1e-13)
+        np.testing.assert_allclose(batch.v_bitline[b], single.v_bitline, rtol=1e-13, atol=1e-18)
+
+
+@pytest.mark.ngspice
+def test_sinh_cells_single_cell_bisection():
+    # One non-linear cell in series with a resistor: solve V = i R + v0 asinh(i / (G v0)) by bisection.
+    g, v0, r, v = 100e-6, 0.25, 2e3, 0.6
+    sol = netlists.simulate(Crossbar(np.array([[g]]), r_wordline=r, sinh_v0=v0), [v])
+    lo, hi = 0.0, v / r
+    for _ in range(200):
+        mid = 0.5 * (lo + hi)
+        if mid * r + v0 * np.arcsinh(mid / (g * v0)) > v:
+            hi = mid
+        else:
+            lo = mid
+    assert rel(sol.i_out, [lo]) <= 1e-9
+
+
+@pytest.mark.ngspice
+def test_ngspice_errors_carry_its_message():
+    with pytest.raises(SpiceError, match="singular matrix"):
+        ngspice.run("floating\nv1 a 0 1\nr1 b c 1k\n.end\n", [["op"]])
+    with pytest.raises(SpiceError, match="(?i)modelname|error"):
+        ngspice.run("bad\nv1 a 0 1\nq1 a b\n.end\n", [["op"]], backend="subprocess")
+
+
+def test_missing_ngspice_is_a_spice_error(monkeypatch):
+    monkeypatch.setattr(ngspice.shutil, "which", lambda name: None)
+    with pytest.raises(SpiceError, match="apt-get install ngspice libngspice0"):
+        ngspice.run("t\nv1 a 0 1\nr1 a 0 1\n.end\n", [["op"]], backend="subprocess")
+
+
+def test_read_rawfile_rejects_garbage():
+    with pytest.raises(SpiceError, match="Binary"):
+        ngspice.read_rawfile(b"Title: x\nNo. Variables: 1\n")
