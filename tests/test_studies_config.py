@@ -1,0 +1,96 @@
+"""Study configuration (TOML) and report writer."""
+
+import sys
+
+import numpy as np
+import pytest
+
+from rramsim.solution import Solution
+from rramsim.studies.config import (
+    ConfigError,
+    StudyConfig,
+    config_from_dict,
+    config_from_toml,
+    load_config,
+    to_toml,
+)
+from rramsim.studies.irdrop import cell_voltage_drop, drop_stats, plot_drop_map
+from rramsim.studies.report import Report, fmt_number, markdown_table
+
+
+def test_defaults_round_trip_through_toml():
+    cfg = StudyConfig()
+    assert config_from_toml(to_toml(cfg)) == cfg
+    changed = cfg.replace("circuit", r_wordline_ohm=5.0, drive="both")
+    changed = changed.replace("sweep", r_wire_ohm=(0.5, 1.0))
+    assert config_from_toml(to_toml(changed)) == changed
+
+
+def test_load_file_ints_for_floats(tmp_path):
+    p = tmp_path / "c.toml"
+    p.write_text("[circuit]\nr_wordline_ohm = 3\n[run]\nseed = 7\n[sweep]\ntile_sizes = [8, 16]\n")
+    cfg = load_config(p)
+    assert cfg.circuit.r_wordline_ohm == 3.0 and isinstance(cfg.circuit.r_wordline_ohm, float)
+    assert cfg.run.seed == 7
+    assert cfg.sweep.tile_sizes == (8, 16)
+    assert load_config(None) == StudyConfig()
+
+
+@pytest.mark.parametrize("data, match", [
+    ({"circuit": {"r_wordline": 2.0}}, r"unknown key circuit\.r_wordline"),
+    ({"circuits": {}}, r"unknown section \[circuits\]"),
+    ({"circuit": {"r_bitline_ohm": -1.0}}, r"circuit\.r_bitline_ohm"),
+    ({"circuit": {"r_bitline_ohm": "2"}}, r"circuit\.r_bitline_ohm: must be a number"),
+    ({"circuit": {"drive": "right"}}, r"circuit\.drive"),
+    ({"run": {"seed": 1.5}}, r"run\.seed: must be an integer"),
+    ({"run": {"seed": True}}, r"run\.seed: must be an integer"),
+    ({"converters": {"calibration": "mean"}}, r"converters\.calibration"),
+    ({"converters": {"v_read_V": 5.0}}, r"converters\.v_read_V"),
+    ({"sweep": {"tile_sizes": [16, "x"]}}, r"sweep\.tile_sizes\[1\]"),
+    ({"cosim": {"window": 512}}, r"cosim\.window"),
+    ({"noise": {"read_noise_rel": 1.5}}, r"noise\.read_noise_rel"),
+])
+def test_invalid_values_name_the_key(data, match):
+    with pytest.raises(ConfigError, match=match):
+        config_from_dict(data)
+
+
+def test_bad_files(tmp_path):
+    with pytest.raises(ConfigError, match="cannot read"):
+        load_config(tmp_path / "missing.toml")
+    p = tmp_path / "bad.toml"
+    p.write_text("[run\nseed = 1")
+    with pytest.raises(ConfigError, match="not valid TOML"):
+        load_config(p)
+
+
+def test_report_render_and_atomic_write(tmp_path):
+    rep = Report("Study", provenance={"seed": 3, "rramsim": "0.1.0"}, config_toml="[run]\nseed = 3")
+    rep.section("Accuracy", "Three evaluations.")
+    rep.table(["a", "b"], [[1, 0.123456789], ["x", float("nan")]])
+    rep.image("irdrop_tile0.png", "drop map")
+    rep.headline([("accuracy", "90 %")])
+    text = rep.render()
+    assert text.startswith("# Study\n")
+    assert text.index("## Headline") < text.index("## Accuracy") < text.index("## Configuration")
+    assert "| 1 | 0.1235 |" in text and "| x | n/a |" in text
+    assert "![drop map](irdrop_tile0.png)" in text
+    out = rep.write(tmp_path / "sub" / "report.md")
+    assert out.read_text() == text
+    assert [p.name for p in (tmp_path / "sub").iterdir()] == ["report.md"]  # no temp file left
+    assert fmt_number(7) == "7" and fmt_number(0.0) == "0"
+    assert markdown_table(["q"], [[1e-12]]).endswith("| 1e-12 |")
+
+
+def test_drop_map_by_hand_and_png(tmp_path):
+    # 1 x 2 tile: word line 0.1 -> 0.098, 0.097; bit line 0.001, 0.002
+    sol = Solution(i_out=np.zeros(2), v_wordline=np.array([[0.098, 0.097]]),
+                   v_bitline=np.array([[0.001, 0.002]]), v_sense=np.zeros(2), i_in=np.zeros(1))
+    drop = cell_voltage_drop(sol, [0.1])
+    np.testing.assert_allclose(drop, [[0.003, 0.005]], rtol=1e-12)
+    st = drop_stats(drop, [0.1])
+    assert st.worst_V == pytest.approx(0.005) and st.mean_V == pytest.approx(0.004)
+    assert st.worst_rel == pytest.approx(0.05)
+    p = plot_drop_map(np.random.default_rng(0).uniform(0, 1e-3, (8, 8)), tmp_path / "d.png")
+    assert p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "matplotlib" in sys.modules
