@@ -190,3 +190,25 @@ def test_ledger_and_gpu():
         improvement(1.0, 0.0)
     with pytest.raises(EnergyError):
         GPUBaseline(energy_per_mac_J=-1)
+
+
+@pytest.mark.ngspice
+@pytest.mark.parametrize("opts", [
+    dict(r_wordline=2.0, r_bitline=3.0, r_driver=10.0),
+    dict(r_wordline=5.0, r_bitline=5.0, drive="both", r_access=2e3),
+    dict(r_wordline=1.0, r_bitline=0.0, sense=FiniteGainTIA(1e4, 1e3)),
+    dict(r_wordline=2.0, r_bitline=2.0, sense=SenseResistor(200.0), sinh_v0=0.25),
+    dict(r_wordline=2.0, r_bitline=2.0, sinh_v0=0.25, r_access=1e4),
+])
+def test_power_balance_on_ngspice_solution(opts):
+    """Tellegen on ngspice's node voltages: source power = sum of branch dissipations (1e-9)."""
+    from rramsim import netlists
+
+    rng = np.random.default_rng(5)
+    g = rng.uniform(1e-6, 100e-6, size=(4, 3))
+    xb = Crossbar(conductance=g, **opts)
+    v = rng.uniform(0.0, 0.2, size=(2, 4))
+    sol = netlists.simulate(xb, v)
+    p = array_power(xb, sol, v)
+    np.testing.assert_allclose(p.dissipated, p.source, rtol=1e-9)
+    assert np.all(p.cells > 0) and np.all(p.source > 0)
