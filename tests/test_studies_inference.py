@@ -121,3 +121,23 @@ def test_errors_and_accuracy():
     with pytest.raises(InferenceError, match="needs prepare"):
         forward(hw, np.zeros((2, 6)), mode="circuit")
     assert accuracy(np.array([[0, 1], [1, 0]]), [1, 1]) == 0.5
+
+
+def test_matmul_hook_and_recorded_inputs():
+    rng = np.random.default_rng(5)
+    hw = _network(rng)
+    w1, w2 = hw.layers[0].weights, hw.layers[1].weights
+
+    def net_forward(x, matmul):
+        return matmul(1, np.maximum(matmul(0, x, w1), 0), w2)
+
+    from rramsim.studies.inference import make_matmul, record_inputs
+
+    x = rng.uniform(0, 1, size=(10, 6))
+    ins = record_inputs(net_forward, x)
+    np.testing.assert_array_equal(ins[0], x)
+    np.testing.assert_allclose(ins[1], np.maximum(x @ w1, 0))
+    mm = make_matmul(hw, mode="ideal", prep=prepare(hw, "ideal"))
+    np.testing.assert_allclose(net_forward(x, mm), forward(hw, x, mode="software"), atol=1e-12)
+    with pytest.raises(InferenceError, match="does not match"):
+        mm(0, x, np.zeros((6, 5)))

@@ -140,11 +140,26 @@ class HardwareNetwork:
 
 @dataclass
 class Converters:
-    """Per-layer converter settings after calibration (one mode)."""
+    """Per-layer converter settings after calibration (one mode).
 
-    dac: DAC
+    Attributes
+    ----------
+    dacs : list of DAC
+        One per layer (signed when the layer's calibration inputs had negative values).
+    x_full_scale : list of float
+        Input full scale per layer, in the unit of the layer's input.
+    readouts : list of Readout
+        TIA gain and ADC per layer (shared by the layer's columns).
+    """
+
+    dacs: list[DAC]
     x_full_scale: list[float]
     readouts: list[Readout]
+
+    @property
+    def dac(self) -> DAC:
+        """The first layer's DAC (all layers share bits and read voltage)."""
+        return self.dacs[0]
 
 
 @dataclass
@@ -234,44 +249,129 @@ def _combine(lp: LayerPlan, currents: list[np.ndarray], b: int) -> np.ndarray:
     return y
 
 
+def calibrate_layers(hw: HardwareNetwork, prep: Prepared, layer_inputs, *, dac: DAC,
+                     adc_bits: int, adc_full_scale_V: float, method: str = "max",
+                     percentile: float = 99.9) -> Converters:
+    """Set each layer's DAC full scale and TIA gain from its calibration inputs.
+
+    Parameters
+    ----------
+    layer_inputs : list of ndarray (rows, fan_in)
+        Each layer's inputs on the calibration batch (training data), e.g. recorded from the
+        software network (:func:`record_inputs`).
+    dac : DAC
+        Bits and read voltage; made signed for a layer whose inputs include negative values.
+
+    The DAC full scale of layer k is ``full_scale(|x_k|, method)``; the TIA gain is set from the
+    full scale of the layer's noiseless column currents in this mode with that DAC
+    (:func:`~rramsim.studies.quantize.calibrate_readout`).
+    """
+    dacs, x_fs, readouts = [], [], []
+    for k, x in enumerate(layer_inputs):
+        x = np.asarray(x, dtype=float)
+        fs = full_scale(x, method=method, percentile=percentile)
+        d = DAC(bits=dac.bits, v_read_V=dac.v_read_V, signed=bool(np.any(x < 0)) or dac.signed)
+        v = d.voltages(x, fs)
+        cur = layer_currents(hw, prep, k, v, read_noise_rel=0.0, rng=None)
+        allc = np.concatenate([c.ravel() for c in cur])
+        dacs.append(d)
+        x_fs.append(fs)
+        readouts.append(calibrate_readout(allc, bits=adc_bits, v_full_scale_V=adc_full_scale_V,
+                                          method=method, percentile=percentile))
+    return Converters(dacs=dacs, x_full_scale=x_fs, readouts=readouts)
+
+
 def calibrate(hw: HardwareNetwork, prep: Prepared, x_calib, *, dac: DAC, adc_bits: int,
               adc_full_scale_V: float, method: str = "max", percentile: float = 99.9
               ) -> Converters:
-    """Set each layer's DAC full scale and TIA gain from a calibration batch (training inputs).
-
-    The DAC full scale of layer k is the full scale (``method``) of its input in the software
-    network; the TIA gain is set from the full scale of the layer's noiseless column currents in
-    this mode with those DAC settings (:func:`~rramsim.studies.quantize.calibrate_readout`).
-    """
+    """:func:`calibrate_layers` with layer inputs from the plan's own software forward pass."""
     x = np.asarray(x_calib, dtype=float)
-    x_fs, readouts = [], []
-    for k, lp in enumerate(hw.layers):
-        fs = full_scale(x, method=method, percentile=percentile)
-        x_fs.append(fs)
-        v = dac.voltages(x, fs)
-        cur = layer_currents(hw, prep, k, v, read_noise_rel=0.0, rng=None)
-        allc = np.concatenate([c.ravel() for c in cur])
-        readouts.append(calibrate_readout(allc, bits=adc_bits, v_full_scale_V=adc_full_scale_V,
-                                          method=method, percentile=percentile))
+    inputs = []
+    for lp in hw.layers:
+        inputs.append(x)
         x = _activate(x @ lp.weights, lp.activation)
-    return Converters(dac=dac, x_full_scale=x_fs, readouts=readouts)
+    return calibrate_layers(hw, prep, inputs, dac=dac, adc_bits=adc_bits,
+                            adc_full_scale_V=adc_full_scale_V, method=method,
+                            percentile=percentile)
+
+
+def layer_product(hw: HardwareNetwork, k: int, x2d, *, mode: Mode, prep: Prepared | None = None,
+                  conv: Converters | None = None, read_noise_rel: float = 0.0,
+                  rng: np.random.Generator | None = None, record: list | None = None
+                  ) -> np.ndarray:
+    """Layer k's product ``x2d @ W_k`` (rows, fan_out) as the chosen mode computes it.
+
+    See the module docstring for the modes. ``record``, when given, receives a dict with the
+    layer's drive voltages ``v`` (rows, fan_in) for behavioural and circuit modes.
+    """
+    lp = hw.layers[k]
+    x = np.asarray(x2d, dtype=float)
+    if x.ndim != 2 or x.shape[1] != lp.fan_in:
+        raise InferenceError(f"layer {lp.name}: inputs must be (rows, {lp.fan_in}), got {x.shape}")
+    if mode == "software":
+        return x @ lp.weights
+    if mode == "ideal":
+        if prep is None or prep.mode != "ideal":
+            raise InferenceError("mode 'ideal' needs prepare(hw, 'ideal')")
+        i = layer_currents(hw, prep, k, x, read_noise_rel=0.0, rng=None)
+        return _combine(lp, i, x.shape[0]) / lp.g_per_weight
+    if mode not in MODES:
+        raise InferenceError(f"mode must be one of {MODES}, got {mode!r}")
+    if prep is None or conv is None or prep.mode != mode:
+        raise InferenceError(f"mode {mode!r} needs prepare() and calibrate() in that mode")
+    fs = conv.x_full_scale[k]
+    d = conv.dacs[k]
+    v = d.voltages(x, fs)
+    if record is not None:
+        record.append({"layer": k, "v": v})
+    cur = layer_currents(hw, prep, k, v, read_noise_rel=read_noise_rel, rng=rng)
+    cur = [conv.readouts[k].quantize(c) for c in cur]
+    return _combine(lp, cur, x.shape[0]) / (lp.g_per_weight * d.v_read_V / fs)
+
+
+def make_matmul(hw: HardwareNetwork, *, mode: Mode, prep: Prepared | None = None,
+                conv: Converters | None = None, read_noise_rel: float = 0.0,
+                rng: np.random.Generator | None = None, record: list | None = None):
+    """A ``matmul(layer_index, x2d, w) -> y2d`` for :meth:`rramsim.nn.Network.forward`.
+
+    The network's own weights ``w`` are ignored except for a shape check: the product comes from
+    the hardware plan of that layer in the chosen mode.
+    """
+
+    def matmul(layer_index: int, x2d: np.ndarray, w: np.ndarray) -> np.ndarray:
+        lp = hw.layers[layer_index]
+        if tuple(np.shape(w)) != (lp.fan_in, lp.fan_out):
+            raise InferenceError(f"layer {layer_index}: network weight shape {np.shape(w)} does "
+                                 f"not match the mapped layer {(lp.fan_in, lp.fan_out)}")
+        return layer_product(hw, layer_index, x2d, mode=mode, prep=prep, conv=conv,
+                             read_noise_rel=read_noise_rel, rng=rng, record=record)
+
+    return matmul
+
+
+def record_inputs(forward_fn, x) -> list[np.ndarray]:
+    """Each weight layer's input ``x2d`` during ``forward_fn(x, matmul=...)`` (software products).
+
+    ``forward_fn`` is e.g. ``net.forward``; returns one (rows, fan_in) array per weight layer,
+    concatenated when a layer is called several times (RNN steps).
+    """
+    seen: dict[int, list[np.ndarray]] = {}
+
+    def matmul(layer_index, x2d, w):
+        seen.setdefault(layer_index, []).append(np.array(x2d, dtype=float))
+        return x2d @ w
+
+    forward_fn(np.asarray(x), matmul=matmul)
+    return [np.concatenate(seen[k], axis=0) for k in sorted(seen)]
 
 
 def forward(hw: HardwareNetwork, x, *, mode: Mode, prep: Prepared | None = None,
             conv: Converters | None = None, read_noise_rel: float = 0.0,
             rng: np.random.Generator | None = None, record: list | None = None) -> np.ndarray:
-    """Run the network on inputs ``x`` (B, fan_in0) and return the last layer's outputs.
+    """Run the plan's own layer stack (product, then activation) on inputs ``x`` (B, fan_in0).
 
-    Parameters
-    ----------
-    mode : {"software", "ideal", "behavioural", "circuit"}
-        See the module docstring. "behavioural" and "circuit" need ``prep`` and ``conv``.
-    read_noise_rel : float
-        Relative read noise per cell (behavioural and circuit modes).
-    rng : numpy.random.Generator
-        Noise source (required when ``read_noise_rel > 0``).
-    record : list, optional
-        When given, receives per layer a dict with the layer's drive voltages ``v`` (B, fan_in).
+    For networks with pooling, BN or recurrence use :func:`make_matmul` with the network's own
+    forward pass instead.
     """
     x = np.array(x, dtype=float)  # a copy: the caller's array is never touched
     if mode not in MODES:
@@ -279,23 +379,8 @@ def forward(hw: HardwareNetwork, x, *, mode: Mode, prep: Prepared | None = None,
     if x.ndim != 2 or x.shape[1] != hw.layers[0].fan_in:
         raise InferenceError(f"inputs must be (B, {hw.layers[0].fan_in}), got {x.shape}")
     for k, lp in enumerate(hw.layers):
-        if mode == "software":
-            y = x @ lp.weights
-        elif mode == "ideal":
-            if prep is None:
-                raise InferenceError("mode 'ideal' needs prepare(hw, 'ideal')")
-            i = layer_currents(hw, prep, k, x, read_noise_rel=0.0, rng=None)
-            y = _combine(lp, i, x.shape[0]) / lp.g_per_weight
-        else:
-            if prep is None or conv is None or prep.mode != mode:
-                raise InferenceError(f"mode {mode!r} needs prepare() and calibrate() in that mode")
-            fs = conv.x_full_scale[k]
-            v = conv.dac.voltages(x, fs)
-            if record is not None:
-                record.append({"layer": lp.name, "v": v})
-            cur = layer_currents(hw, prep, k, v, read_noise_rel=read_noise_rel, rng=rng)
-            cur = [conv.readouts[k].quantize(c) for c in cur]
-            y = _combine(lp, cur, x.shape[0]) / (lp.g_per_weight * conv.dac.v_read_V / fs)
+        y = layer_product(hw, k, x, mode=mode, prep=prep, conv=conv,
+                          read_noise_rel=read_noise_rel, rng=rng, record=record)
         x = _activate(y, lp.activation)
     return x
 
