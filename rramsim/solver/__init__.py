@@ -1,1 +1,1 @@
-"""rramsim.solver (see DESIGN.md)."""
+"""rramsim.solver: fast exact nodal analysis of crossbar tiles (see DESIGN.md, SOLVER-NOTES.md)."""

@@ -1,0 +1,198 @@
+"""Factor once, solve many: the direct path of the solver and the transfer matrix."""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import scipy.linalg as sla
+import scipy.sparse as sp
+
+from rramsim.crossbar import Crossbar, FiniteGainTIA, IdealTIA
+from rramsim.errors import SolverError
+from rramsim.solution import Solution
+from rramsim.solver import _factor
+from rramsim.solver._network import Network, build_network, check_connected
+
+log = logging.getLogger("rramsim.solver")
+
+#: Relative residual ``||b - A x|| / ||b||`` every solution must reach (per input).
+RTOL = 1e-12
+#: Working memory per batch chunk of direct solves, bytes.
+CHUNK_BYTES = 512e6
+
+
+def _matvec(lower: sp.csc_array, diag: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """A @ x for the symmetric A stored as its lower triangle; x is (n, k)."""
+    return lower @ x + lower.T @ x - diag[:, None] * x
+
+
+def _relres(r: np.ndarray, b: np.ndarray) -> np.ndarray:
+    nb = np.linalg.norm(b, axis=0)
+    nr = np.linalg.norm(r, axis=0)
+    return np.where(nb > 0, nr / np.where(nb > 0, nb, 1.0), nr)
+
+
+def output_rows(net: Network) -> sp.csr_array:
+    """C (N, n): ``i_out = C x`` through the sense element (ports only); None-like when 'cells'."""
+    m, n_cols = net.shape
+    rows, cols, vals = [], [], []
+    j = np.arange(n_cols)
+    if net.out_kind == "bitline":
+        rows.append(j)
+        cols.append(net.bl[-1, :])
+        vals.append(np.full(n_cols, net.out_g))
+        ks = net.s >= 0
+        rows.append(j[ks])
+        cols.append(net.s[ks])
+        vals.append(np.full(int(ks.sum()), -net.out_g))
+    elif net.out_kind == "sense":
+        rows.append(j)
+        cols.append(net.s)
+        vals.append(np.full(n_cols, net.out_g))
+    else:
+        raise SolverError("internal error: no port output for this tile")
+    r, c, v = np.concatenate(rows), np.concatenate(cols), np.concatenate(vals)
+    keep = c >= 0
+    return sp.coo_array((v[keep], (r[keep], c[keep])), shape=(n_cols, net.n)).tocsr()
+
+
+def assemble_solution(xb: Crossbar, net: Network, x: np.ndarray, v: np.ndarray, batched: bool,
+                      backend: str, cell_current) -> Solution:
+    """Fill a Solution from unknowns x (B, n) and inputs v (B, M)."""
+    vw = net.expand(x, v, net.wl)
+    vb = net.expand(x, v, net.bl)
+    vs = net.expand(x, v, net.s)
+    cur = cell_current(vw - vb)
+    i_out = cur.sum(axis=1)
+    i_in = cur.sum(axis=2)
+    del cur
+    sense = xb.sense
+    if isinstance(sense, IdealTIA):
+        v_tia = -float(sense.r_feedback) * i_out
+    elif isinstance(sense, FiniteGainTIA):
+        v_tia = -float(sense.open_loop_gain) * vs
+    else:
+        v_tia = None
+    if not batched:
+        vw, vb, vs, i_out, i_in = vw[0], vb[0], vs[0], i_out[0], i_in[0]
+        v_tia = None if v_tia is None else v_tia[0]
+    return Solution(i_out=i_out, v_wordline=vw, v_bitline=vb, v_sense=vs, i_in=i_in, v_tia=v_tia,
+                    backend=backend)
+
+
+class Factorized:
+    """A linear tile's nodal matrix, ordered and factored once; solves any number of inputs.
+
+    Create with :func:`rramsim.solver.factorize`. Holds the factor (memory: see
+    :func:`rramsim.solver.memory_estimate`).
+    """
+
+    def __init__(self, xb: Crossbar, *, backend: str = "auto", g_cell: np.ndarray | None = None,
+                 network: Network | None = None):
+        self.xb = xb
+        self.net = network if network is not None else build_network(xb)
+        self.backend = _factor.pick_backend(backend)
+        self.g_cell = xb.effective_conductance() if g_cell is None else g_cell
+        need = _factor.factor_memory_bytes(self.net.n, self.net.kind, self.backend)
+        _factor.check_memory(need, f"factoring a {xb.shape[0]} x {xb.shape[1]} tile "
+                                   f"({self.net.n} unknowns, {self.backend})")
+        self.lower, self.diag, self.bsrc = self.net.build(self.g_cell)
+        if not np.all(np.isfinite(self.lower.data)):
+            raise SolverError("nodal matrix has non-finite entries (overflowing conductances)")
+        self.factor = self._factor_or_explain(self.lower)
+
+    def _factor_or_explain(self, lower):
+        try:
+            return _factor.factorize(lower, self.backend)
+        except _factor.NotPositiveDefinite as exc:
+            check_connected(self.net, self.g_cell)  # raises with the floating node's name
+            col = exc.column
+            where = self.net.node_name(col) if 0 <= col < self.net.n else "an unknown"
+            raise SolverError(f"nodal matrix is singular or not positive definite at node {where} "
+                              "(conductances too extreme for double precision?)") from exc
+
+    # ------------------------------------------------------------------ solving
+    def solve_unknowns(self, rhs: np.ndarray) -> np.ndarray:
+        """Solve A x = rhs for rhs (n, k), refining until the relative residual is <= RTOL."""
+        x = self.factor.solve(rhs)
+        r = rhs - _matvec(self.lower, self.diag, x)
+        rel = _relres(r, rhs)
+        it = 0
+        while rel.max(initial=0.0) > RTOL and it < 3:
+            x = x + self.factor.solve(r)
+            r = rhs - _matvec(self.lower, self.diag, x)
+            rel = _relres(r, rhs)
+            it += 1
+        if not np.all(np.isfinite(x)) or rel.max(initial=0.0) > RTOL:
+            raise SolverError(f"direct solve reached relative residual {rel.max():.2e} > {RTOL:g}")
+        return x
+
+    def solve(self, v_in) -> Solution:
+        """Node voltages and currents for inputs ``v_in`` (M,) or (B, M), volts."""
+        v, batched = self.xb.check_input(v_in)
+        g = self.g_cell
+        bsz = v.shape[0]
+        chunk = int(max(1, min(bsz, 256, CHUNK_BYTES // (32.0 * max(self.net.n, 1)))))
+        out = None
+        for start in range(0, bsz, chunk):
+            vc = v[start:start + chunk]
+            rhs = np.asarray(self.bsrc @ vc.T)
+            x = self.solve_unknowns(rhs).T
+            part = assemble_solution(self.xb, self.net, x, vc, True, self.factor.name,
+                                     lambda dv: g * dv)
+            if chunk == bsz:
+                out = part
+                break
+            out = _fill(out, part, start, bsz)
+        return out if batched else _unbatch(out)
+
+    def transfer_matrix(self) -> np.ndarray:
+        """The (M, N) matrix T with ``i_out = v @ T`` (exact, IR drop included), siemens."""
+        net = self.net
+        m, n_cols = net.shape
+        if net.out_kind == "cells":
+            # bit lines grounded: rows are independent, one solve with every source at 1 V
+            ones = np.ones((1, m))
+            x = self.solve_unknowns(np.asarray(self.bsrc @ ones.T)).T
+            vw = net.expand(x, ones, net.wl)[0]
+            return self.g_cell * vw
+        c_out = output_rows(net)
+        p = net.n_ports
+        if p > 0:
+            order, lp, up = self.factor.port_factors(p)
+            ports = net.n - p + order
+            b_p = self.bsrc[ports].toarray()  # (p, M)
+            c_p = c_out[:, ports].toarray()  # (N, p)
+            z = sla.solve_triangular(lp, b_p, lower=True, check_finite=False)
+            w = sla.solve_triangular(up, c_p.T, trans="T", lower=False, check_finite=False)
+            return z.T @ w
+        # ports not last (rows pinned to their sources): T = Bsrc^T A^{-1} C^T, N solves
+        y = self.solve_unknowns(c_out.T.toarray())
+        return np.asarray(self.bsrc.T @ y)
+
+
+_FIELDS = ("i_out", "v_wordline", "v_bitline", "v_sense", "i_in", "v_tia")
+
+
+def _fill(out: dict | None, part: Solution, start: int, total: int):
+    """Copy a chunk's Solution into preallocated (total, ...) arrays; returns a Solution when full."""
+    if out is None:
+        out = {"backend": part.backend}
+        for name in _FIELDS:
+            a = getattr(part, name)
+            out[name] = None if a is None else np.empty((total,) + a.shape[1:])
+    k = part.i_out.shape[0]
+    for name in _FIELDS:
+        a = getattr(part, name)
+        if a is not None:
+            out[name][start:start + k] = a
+    if start + k >= total:
+        return Solution(**out)
+    return out
+
+
+def _unbatch(s: Solution) -> Solution:
+    return Solution(i_out=s.i_out[0], v_wordline=s.v_wordline[0], v_bitline=s.v_bitline[0],
+                    v_sense=s.v_sense[0], i_in=s.i_in[0],
+                    v_tia=None if s.v_tia is None else s.v_tia[0], backend=s.backend)

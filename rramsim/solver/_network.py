@@ -1,0 +1,335 @@
+"""Nodal equations of a crossbar tile (the circuit of :mod:`rramsim.crossbar`), assembled sparsely.
+
+Every circuit node is labelled: an unknown (index >= 0, numbered in elimination order), ground
+(``GROUND = -1``) or the ideal source of row i (``-2 - i``). Zero resistances merge nodes by labelling:
+``r_wordline = 0`` makes each word line one node (pinned to V_i when ``r_driver = 0`` as well),
+``r_bitline = 0`` makes each bit line one node with S_j (ground for an ideal TIA). No 0-ohm element is
+ever stamped, so the matrix stays well conditioned.
+
+Modified nodal analysis with the sources eliminated gives, for inputs v (volts),
+
+.. math:: A x = B_{src} v, \\qquad A = A_{wire} + D^T \\operatorname{diag}(g) D,
+
+with A symmetric positive definite (a weighted graph Laplacian grounded at the sources and sense
+elements), D the cell incidence (WL minus BL) restricted to unknowns and g the cell conductances. The
+sense element is stamped as a conductance to ground from S_j: ``1 / R`` for a sense resistor and
+``(1 + A) / R_f`` for a finite-gain TIA (the current ``(V_S - V_o)/R_f`` with ``V_o = -A V_S``); an
+ideal TIA makes S_j ground. The driver path ``r_driver + r_wordline`` is one conductance from the
+source to WL(i, 0) (and to WL(i, N-1) for ``drive="both"``).
+
+Ports (the unknowns that touch a source, and those that define ``i_out``) are numbered last, so the
+trailing block of the Cholesky factor is the factor of the Schur complement on the ports, from which
+:func:`rramsim.solver.transfer_matrix` is read.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.sparse as sp
+
+from rramsim.crossbar import Crossbar, FiniteGainTIA, IdealTIA, SenseResistor
+from rramsim.errors import SolverError
+from rramsim.solver._ordering import nested_dissection
+
+GROUND = -1
+
+
+def _conductance(name: str, r: float) -> float:
+    with np.errstate(over="ignore", divide="ignore"):
+        g = 1.0 / float(r)
+    if not np.isfinite(g):
+        raise SolverError(f"{name} = {r!r} ohm is too small: its conductance overflows")
+    return g
+
+
+def sense_conductance(xb: Crossbar) -> float | None:
+    """Conductance from S_j to ground stamped for the sense circuit, siemens (None: S_j is ground)."""
+    s = xb.sense
+    if isinstance(s, IdealTIA):
+        return None
+    if isinstance(s, FiniteGainTIA):
+        return (1.0 + float(s.open_loop_gain)) / float(s.r_feedback)
+    if isinstance(s, SenseResistor):
+        return 1.0 / float(s.resistance)
+    raise SolverError(f"unknown sense circuit {type(s).__name__}")  # pragma: no cover
+
+
+@dataclass(eq=False)
+class Network:
+    """Labelled, assembled nodal system of one tile.
+
+    Attributes
+    ----------
+    shape : (M, N)
+    n : int
+        Number of unknown node voltages.
+    wl, bl : ndarray (M, N) of int64
+        Labels of WL(i, j) and BL(i, j).
+    s : ndarray (N,) of int64
+        Labels of S_j.
+    rep : ndarray (n,) of int64
+        For each unknown, a raw node it stands for (``k < MN``: WL k; ``< 2MN``: BL; else S), to name it.
+    n_ports : int
+        The last ``n_ports`` unknowns are the ports (0: ports could not be put last cheaply).
+    kind : str
+        "grid" (both wire resistances > 0) or "merged".
+    """
+
+    shape: tuple[int, int]
+    n: int
+    wl: np.ndarray
+    bl: np.ndarray
+    s: np.ndarray
+    rep: np.ndarray
+    n_ports: int
+    kind: str
+    g_wire_edges: tuple[np.ndarray, np.ndarray, np.ndarray]  # (a, b, g) wires/drivers, a unknown
+    shunt: tuple[np.ndarray, np.ndarray]  # (node, g) conductances to ground (sense)
+    out_kind: str  # "bitline": i_out = gb (x[bl_last] - x[s]); "sense": g_s x[s]; "cells": sum of cells
+    out_g: float
+
+    # ------------------------------------------------------------------ naming
+    def node_name(self, k: int) -> str:
+        """ngspice-style name of unknown k (``wl_i_j``, ``bl_i_j``, ``s_j``)."""
+        m, n = self.shape
+        raw = int(self.rep[k])
+        if raw < m * n:
+            i, j = divmod(raw, n)
+            return f"wl_{i}_{j}"
+        if raw < 2 * m * n:
+            i, j = divmod(raw - m * n, n)
+            return f"bl_{i}_{j}"
+        return f"s_{raw - 2 * m * n}"
+
+    # ------------------------------------------------------------------ assembly
+    def _cell_arrays(self):
+        if not hasattr(self, "_cells"):
+            a = self.wl.ravel()
+            b = self.bl.ravel()
+            self._cells = (a, b)
+        return self._cells
+
+    def build(self, g_cell: np.ndarray) -> tuple[sp.csc_array, np.ndarray, sp.csr_array]:
+        """Assemble for cell conductances ``g_cell`` (M, N): lower triangle of A (CSC), diag, B_src.
+
+        The sparsity pattern does not depend on the values (cells of conductance 0 are stored as
+        explicit zeros), so a symbolic analysis can be reused for every ``g_cell``.
+        """
+        m, n_cols = self.shape
+        n = self.n
+        wa, wb, wg = self.g_wire_edges
+        ca, cb = self._cell_arrays()
+        cg = np.asarray(g_cell, dtype=float).ravel()
+        a = np.concatenate([wa, ca])
+        b = np.concatenate([wb, cb])
+        g = np.concatenate([wg, cg])
+        # normalise so that a is an unknown whenever one end is
+        swap = a < 0
+        a, b = np.where(swap, b, a), np.where(swap, a, b)
+        ua = a >= 0
+        uu = ua & (b >= 0)
+        diag = np.bincount(a[ua], weights=g[ua], minlength=n)
+        diag += np.bincount(b[uu], weights=g[uu], minlength=n)
+        sn, sg = self.shunt
+        if sn.size:
+            diag += np.bincount(sn, weights=sg, minlength=n)
+        if not hasattr(self, "_perm"):
+            rows = np.concatenate([np.maximum(a[uu], b[uu]), np.arange(n)])
+            cols = np.concatenate([np.minimum(a[uu], b[uu]), np.arange(n)])
+            probe = sp.coo_array((np.arange(rows.size, dtype=float) + 1.0, (rows, cols)),
+                                 shape=(n, n)).tocsc()
+            probe.sort_indices()
+            if probe.nnz != rows.size:
+                raise SolverError("internal error: duplicate entries in the nodal matrix")
+            self._perm = (probe.data - 1.0).astype(np.int64)
+            self._pattern = (probe.indices.copy(), probe.indptr.copy())
+        vals = np.concatenate([-g[uu], diag])[self._perm]
+        indices, indptr = self._pattern
+        lower = sp.csc_array((vals, indices, indptr), shape=(n, n))
+        src = ua & (b <= -2)
+        bsrc = sp.coo_array((g[src], (a[src], -2 - b[src])), shape=(n, m)).tocsr()
+        return lower, diag, bsrc
+
+    def expand(self, x: np.ndarray, v: np.ndarray, labels: np.ndarray) -> np.ndarray:
+        """Voltages at labelled nodes: x (B, n) unknowns, v (B, M) sources; returns (B, *labels.shape)."""
+        idx = np.where(labels >= 0, labels, self.n - 1 - labels)
+        bsz = x.shape[0]
+        ext = np.concatenate([x, np.zeros((bsz, 1)), v], axis=1)
+        return ext[:, idx]
+
+
+def build_network(xb: Crossbar) -> Network:
+    """Label the nodes of ``xb``, choose the elimination order and collect the wire elements."""
+    m, n = xb.shape
+    mn = m * n
+    rw, rb, rd = float(xb.r_wordline), float(xb.r_bitline), float(xb.r_driver)
+    gs = sense_conductance(xb)
+    both = xb.drive == "both"
+    src_of_row = -2 - np.arange(m, dtype=np.int64)
+
+    # ---- raw node ids: WL i*n+j, BL mn + i*n+j, S 2mn + j; decide unknown/fixed and merge
+    # Each raw unknown gets a provisional id; the final label is its position in the order.
+    wl = np.empty((m, n), dtype=np.int64)
+    bl = np.empty((m, n), dtype=np.int64)
+    s = np.empty(n, dtype=np.int64)
+    # provisional: unknown raw nodes are numbered by their raw id (merged ones by a representative)
+    raw_wl = np.arange(mn, dtype=np.int64).reshape(m, n)
+    raw_bl = mn + raw_wl
+    raw_s = 2 * mn + np.arange(n, dtype=np.int64)
+    if rw > 0:
+        wl[:] = raw_wl
+    elif rd > 0:
+        wl[:] = raw_wl[:, :1]  # one node per row, represented by WL(i, 0)
+    else:
+        wl[:] = src_of_row[:, None]  # pinned to the source
+    if gs is None:
+        s[:] = GROUND
+    else:
+        s[:] = raw_s
+    if rb > 0:
+        bl[:] = raw_bl
+    else:
+        bl[:] = s[None, :]
+
+    # ---- wire / driver edges (a, b, g) on provisional ids, and shunts
+    ea, eb, eg = [], [], []
+    if rw > 0:
+        gw = _conductance("r_wordline", rw)
+        ea.append(wl[:, :-1].ravel())
+        eb.append(wl[:, 1:].ravel())
+        eg.append(np.full(m * (n - 1), gw))
+        gdrv = _conductance("r_driver + r_wordline", rd + rw)
+        ends = [wl[:, 0]] + ([wl[:, -1]] if both else [])
+    elif rd > 0:
+        gdrv = _conductance("r_driver", rd)
+        ends = [wl[:, 0]] + ([wl[:, 0]] if both else [])
+    else:
+        ends = []
+        gdrv = 0.0
+    for e in ends:
+        ea.append(e)
+        eb.append(src_of_row)
+        eg.append(np.full(m, gdrv))
+    if rb > 0:
+        gb = _conductance("r_bitline", rb)
+        ea.append(bl[:-1, :].ravel())
+        eb.append(bl[1:, :].ravel())
+        eg.append(np.full((m - 1) * n, gb))
+        ea.append(bl[-1, :])
+        eb.append(s)
+        eg.append(np.full(n, gb))
+    else:
+        gb = 0.0
+    def cat(lst, dt):
+        return (np.concatenate(lst).astype(dt) if lst else np.zeros(0, dt))
+    ea, eb, eg = cat(ea, np.int64), cat(eb, np.int64), cat(eg, float)
+    shunt_nodes = s.copy() if gs is not None else np.zeros(0, np.int64)
+    shunt_g = np.full(shunt_nodes.size, gs if gs is not None else 0.0)
+
+    # ---- which raw nodes are ports
+    port_raw: list[np.ndarray] = []
+    src_touch = np.unique(np.concatenate(
+        [np.where(eb <= -2, ea, -1), np.where(ea <= -2, eb, -1)]))
+    port_raw.append(src_touch[src_touch >= 0])
+    if rw == 0 and rd == 0:
+        # rows pinned: every cell touches a source; bit-line nodes all touch sources
+        port_raw.append(bl[bl >= 0].ravel())
+    if rb > 0:
+        out_kind = "bitline"
+        port_raw.append(bl[-1, :])
+        if gs is not None:
+            port_raw.append(s)
+    elif gs is not None:
+        out_kind = "sense"
+        port_raw.append(s)
+    else:
+        out_kind = "cells"
+    ports = np.unique(np.concatenate(port_raw)) if port_raw else np.zeros(0, np.int64)
+    ports = ports[ports >= 0]
+
+    # ---- elimination order of the unknown raw nodes
+    kind = "grid" if (rw > 0 and rb > 0) else "merged"
+    if kind == "grid":
+        pts = nested_dissection(m, n)
+        seq = np.empty(2 * mn, dtype=np.int64)
+        seq[0::2] = raw_wl.ravel()[pts]
+        seq[1::2] = raw_bl.ravel()[pts]
+        if gs is not None:
+            seq = np.concatenate([seq, raw_s])
+    else:
+        # chains first (natural chain order: rows of WL, columns of BL), merged nodes after them
+        parts = []
+        if rw > 0:
+            parts.append(raw_wl.ravel())
+        if rb > 0:
+            parts.append(raw_bl.T.ravel())
+        uniq_wl = np.unique(wl[wl >= 0]) if rw == 0 else np.zeros(0, np.int64)
+        parts.append(uniq_wl)
+        if gs is not None:
+            parts.append(raw_s)
+        seq = np.concatenate(parts) if parts else np.zeros(0, np.int64)
+    is_port = np.zeros(2 * mn + n, dtype=bool)
+    is_port[ports] = True
+    n_ports = int(ports.size)
+    if n_ports > 2 * (m + n) + 2:
+        n_ports = 0  # ports-last would not help; keep the natural order
+    else:
+        seq = np.concatenate([seq[~is_port[seq]], seq[is_port[seq]]])
+    n_unknown = seq.size
+    pos = np.full(2 * mn + n, -1, dtype=np.int64)
+    pos[seq] = np.arange(n_unknown, dtype=np.int64)
+
+    def relabel(lab: np.ndarray) -> np.ndarray:
+        out = lab.copy()
+        k = lab >= 0
+        out[k] = pos[lab[k]]
+        if (out[k] < 0).any():
+            raise SolverError("internal error: unlabelled node")
+        return out
+
+    wl_f, bl_f, s_f = relabel(wl), relabel(bl), relabel(s)
+    ea_f, eb_f = relabel(ea), relabel(eb)
+    shunt_f = relabel(shunt_nodes)
+    net = Network(shape=(m, n), n=int(n_unknown), wl=wl_f, bl=bl_f, s=s_f, rep=seq,
+                  n_ports=n_ports, kind=kind, g_wire_edges=(ea_f, eb_f, eg),
+                  shunt=(shunt_f, shunt_g), out_kind=out_kind,
+                  out_g=gb if out_kind == "bitline" else (gs or 0.0))
+    check_connected(net)
+    return net
+
+
+def check_connected(net: Network, g_cell: np.ndarray | None = None) -> None:
+    """Raise SolverError naming a node that has no conducting path to a source or ground.
+
+    With the :class:`~rramsim.crossbar.Crossbar` contract every node is connected through its wires
+    (all finite resistances), so this only fails for hand-built systems; it is cheap (one pass over the
+    wire edges) and keeps a singular matrix from ever reaching a factorisation.
+    """
+    n = net.n
+    if n == 0:
+        return
+    ea, eb, eg = net.g_wire_edges
+    a = [ea[eg > 0]]
+    b = [eb[eg > 0]]
+    if g_cell is not None:
+        gc = np.asarray(g_cell).ravel()
+        a.append(net.wl.ravel()[gc > 0])
+        b.append(net.bl.ravel()[gc > 0])
+    sn, sg = net.shunt
+    a.append(sn[sg > 0])
+    b.append(np.full(int((sg > 0).sum()), GROUND))
+    a, b = np.concatenate(a), np.concatenate(b)
+    # union-find over unknowns + one "fixed" super-node n
+    a = np.where(a < 0, n, a)
+    b = np.where(b < 0, n, b)
+    from scipy.sparse.csgraph import connected_components
+
+    graph = sp.coo_array((np.ones(a.size), (a, b)), shape=(n + 1, n + 1))
+    _, comp = connected_components(graph, directed=False)
+    floating = np.flatnonzero(comp[:n] != comp[n])
+    if floating.size:
+        raise SolverError(
+            f"floating node {net.node_name(int(floating[0]))}: no conducting path to a source or "
+            f"ground ({floating.size} such node(s)); the nodal matrix would be singular")
