@@ -1,0 +1,28 @@
+"""``rramsim irdrop``: IR-drop maps of a network's tiles and sweeps over wire resistance and size."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    from rramsim.studies._cli_common import add_config_args
+
+    parser.add_argument("--out", metavar="DIR", default="rramsim-irdrop",
+                        help="output folder (irdrop_*.png, irdrop_sweep.csv, accuracy.csv, "
+                             "report.md)")
+    add_config_args(parser, network=True)
+
+
+def run(args: argparse.Namespace) -> int:
+    from rramsim.studies._cli_common import command_line, load_config_from_args
+    from rramsim.studies.demo import run_pipeline
+
+    cfg = load_config_from_args(args)
+    res = run_pipeline(cfg, args.out, command=command_line(), progress=not args.no_progress,
+                       sweeps=True, programming=False)
+    for k, v in res.headline:
+        if "IR drop" in k or "circuit-accurate" in k:
+            print(f"  {k}: {v}")
+    print(f"rramsim irdrop: wrote {res.out_dir}/report.md and irdrop_*.png")
+    return 0
