@@ -1,0 +1,133 @@
+"""The networks of the source study (arXiv 2311.07164) and a small MLP for the embedded digits set.
+
+All are built without biases, with a top-k mask of fraction ``k`` on every weight layer
+(edge-popup, Ramanujan et al., CVPR 2020), and an input quantiser of the study's resolution.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from rramsim.nn.layers import (
+    BatchNorm,
+    Conv2d,
+    Dense,
+    Flatten,
+    LayerError,
+    MaxPool2d,
+    Quantize,
+    ReLU,
+    ReLURNN,
+    TimeMean,
+    ToSequence,
+)
+from rramsim.nn.network import Network
+
+#: Weight counts the study gives for its networks.
+FASHION_MNIST_WEIGHTS = 62_272
+SPOKEN_DIGITS_WEIGHTS = 68_480
+
+
+def mlp(
+    n_inputs: int = 64,
+    hidden: Sequence[int] = (256, 256),
+    n_classes: int = 10,
+    *,
+    k: float = 0.5,
+    input_bits: int | None = 4,
+) -> Network:
+    """Fully connected ReLU network ``n_inputs -> hidden... -> n_classes`` (no biases).
+
+    The default suits scikit-learn's 8x8 digits (64 inputs in [0, 1], quantised to 4 bit).
+    """
+    if not hidden or min(hidden) < 1:
+        raise LayerError(f"hidden sizes must be >= 1, got {hidden}")
+    layers = [Quantize(input_bits)] if input_bits else []
+    sizes = [n_inputs, *hidden]
+    for a, b in zip(sizes[:-1], sizes[1:], strict=True):
+        layers += [Dense(a, b, k=k), ReLU()]
+    layers.append(Dense(sizes[-1], n_classes, k=k))
+    return Network(layers, input_shape=(n_inputs,), name="mlp-" + "-".join(map(str, sizes)))
+
+
+def fashion_mnist_cnn(*, k: float = 0.5, input_bits: int | None = 4) -> Network:
+    """The study's Fashion-MNIST network, 62,272 weights.
+
+    28x28 -> maxpool 2 -> conv 3x3 1->64 -> BN -> ReLU -> conv 3x3 64->16 -> maxpool 2 -> BN -> ReLU
+    -> fc 400->128 -> ReLU -> fc 128->10; no biases, no padding, 4-bit inputs
+    (arXiv 2311.07164). Input ``(B, 1, 28, 28)`` in [0, 1].
+    """
+    layers = [Quantize(input_bits)] if input_bits else []
+    layers += [
+        MaxPool2d(2),
+        Conv2d(1, 64, 3, k=k),
+        BatchNorm(64),
+        ReLU(),
+        Conv2d(64, 16, 3, k=k),
+        MaxPool2d(2),
+        BatchNorm(16),
+        ReLU(),
+        Flatten(),
+        Dense(400, 128, k=k),
+        ReLU(),
+        Dense(128, 10, k=k),
+    ]
+    return Network(layers, input_shape=(1, 28, 28), name="fashion-mnist-cnn")
+
+
+def spoken_digit_net(*, k: float = 0.5, input_bits: int | None = 3) -> Network:
+    """The study's spoken-digit network, 68,480 weights.
+
+    Input ``(B, 1, 23, 20)``: 23 frequency bands x 20 frames (see :func:`rramsim.nn.data.fsdd_features`),
+    3-bit quantised. conv (3x2) 1->64 stride (2, 1) -> ReLU -> conv (3x2) 64->32 -> ReLU -> mean over
+    frequency -> ReLU-RNN 32->128 over the 18 time steps -> mean over time -> fc 128->256 -> ReLU ->
+    fc 256->10 (arXiv 2311.07164; the ReLUs after the convolutions and the mean over frequency are
+    this project's reading of the layer list).
+    """
+    layers = [Quantize(input_bits)] if input_bits else []
+    layers += [
+        Conv2d(1, 64, (3, 2), stride=(2, 1), k=k),
+        ReLU(),
+        Conv2d(64, 32, (3, 2), k=k),
+        ReLU(),
+        ToSequence(),
+        ReLURNN(32, 128, k=k),
+        TimeMean(),
+        Dense(128, 256, k=k),
+        ReLU(),
+        Dense(256, 10, k=k),
+    ]
+    return Network(layers, input_shape=(1, 23, 20), name="spoken-digit-net")
+
+
+def unet_conv_shapes(base: int = 32, in_channels: int = 1, n_classes: int = 1) -> list[tuple]:
+    """Weight shapes ``(out, in, kh, kw)`` of the DRIVE U-Net (bilinear up-sampling variant).
+
+    Four down-sampling stages with double 3x3 convolutions (bias-free), bilinear up-sampling with the
+    bottleneck and decoder channels halved, and a 1x1 output convolution: with ``base = 32`` and one
+    input channel this has 4,313,408 weights, matching the study's "~4.3 M" (arXiv 2311.07164; the
+    variant is this project's identification, the common "UNet(bilinear=True)" layout).
+    """
+    c = [base * 2**i for i in range(5)]  # 32, 64, 128, 256, 512
+
+    def double(cin, cout, mid=None):
+        mid = cout if mid is None else mid
+        return [(mid, cin, 3, 3), (cout, mid, 3, 3)]
+
+    shapes = double(in_channels, c[0])
+    shapes += double(c[0], c[1]) + double(c[1], c[2]) + double(c[2], c[3])
+    shapes += double(c[3], c[4] // 2)
+    shapes += double(c[4], c[3] // 2, c[4] // 2)
+    shapes += double(c[3], c[2] // 2, c[3] // 2)
+    shapes += double(c[2], c[1] // 2, c[2] // 2)
+    shapes += double(c[1], c[0], c[1] // 2)
+    shapes.append((n_classes, c[0], 1, 1))
+    return shapes
+
+
+def unet_weight_count(base: int = 32, in_channels: int = 1, n_classes: int = 1) -> int:
+    """Number of weights of :func:`unet_conv_shapes`."""
+    total = 0
+    for o, i, kh, kw in unet_conv_shapes(base, in_channels, n_classes):
+        total += o * i * kh * kw
+    return total

@@ -1,0 +1,192 @@
+"""A sequential network of fixed-weight layers and the forward API for circuit-accurate inference.
+
+Forward API (for studies that replace the ideal products by crossbar-solved ones)::
+
+    net.weight_layers                  # the layers with a (fan_in, fan_out) weight matrix
+    net.effective_weights()            # [W * M for each weight layer], (fan_in, fan_out) each
+    net.forward(x)                     # ideal inference (eval mode: BN running statistics)
+    net.forward(x, matmul=f)           # f(layer_index, x2d, w) -> y2d replaces every x2d @ w
+
+``layer_index`` is the position in ``net.weight_layers`` (and in the lists given to the mapper);
+``x2d`` is ``(rows, fan_in)`` (a batch, a batch of im2col patches, or one RNN step's
+``[x_t, h_{t-1}]``), ``w`` the effective ``(fan_in, fan_out)`` matrix; ``f`` must return
+``(rows, fan_out)``. Activations, pooling, BN and quantisers stay digital, as on the study's FPGA
+(arXiv 2311.07164).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from rramsim.nn.layers import Layer, LayerError, MatMul, WeightLayer, ideal_matmul
+from rramsim.nn.masks import topk_mask
+
+
+def softmax_cross_entropy(logits: np.ndarray, labels: np.ndarray) -> tuple[float, np.ndarray]:
+    """Mean softmax cross-entropy and its gradient w.r.t. ``logits``.
+
+    Parameters
+    ----------
+    logits : ndarray, (B, classes)
+    labels : ndarray of int, (B,)
+
+    Returns
+    -------
+    loss : float
+    grad : ndarray, (B, classes)
+    """
+    z = logits - logits.max(axis=1, keepdims=True)
+    logp = z - np.log(np.exp(z).sum(axis=1, keepdims=True))
+    b = logits.shape[0]
+    loss = -float(logp[np.arange(b), labels].mean())
+    grad = np.exp(logp)
+    grad[np.arange(b), labels] -= 1.0
+    return loss, grad / b
+
+
+class Network:
+    """A sequential network whose weight layers hold fixed weights, scores and top-k masks.
+
+    Parameters
+    ----------
+    layers : sequence of Layer
+    input_shape : tuple of int
+        Per-sample input shape (e.g. ``(64,)`` or ``(1, 28, 28)``); checked through every layer.
+    name : str
+        Architecture name (recorded in exports).
+
+    Notes
+    -----
+    Edge-popup (Ramanujan et al., CVPR 2020) as used by the source study (arXiv 2311.07164).
+    """
+
+    def __init__(self, layers: Sequence[Layer], *, input_shape: tuple[int, ...], name: str) -> None:
+        self.layers = list(layers)
+        self.input_shape = tuple(int(s) for s in input_shape)
+        self.name = name
+        shape = self.input_shape
+        for layer in self.layers:
+            shape = layer.output_shape(shape)
+        self.output_shape = shape
+        self.weight_layers: list[WeightLayer] = [
+            la for la in self.layers if isinstance(la, WeightLayer)
+        ]
+        for i, la in enumerate(self.weight_layers):
+            la.index = i
+            # nothing before the first weight layer has parameters: skip its input gradient
+            la.needs_input_grad = i > 0
+
+    @property
+    def n_weights(self) -> int:
+        """Number of weights (= differential cell pairs) over all weight layers."""
+        return sum(la.n_weights for la in self.weight_layers)
+
+    @property
+    def shapes(self) -> list[tuple[int, int]]:
+        """``(fan_in, fan_out)`` of each weight layer."""
+        return [(la.fan_in, la.fan_out) for la in self.weight_layers]
+
+    def effective_weights(self) -> list[np.ndarray]:
+        """``W * M`` of each weight layer, ``(fan_in, fan_out)``, as new arrays."""
+        return [la.effective_weight() for la in self.weight_layers]
+
+    def masks(self) -> list[np.ndarray]:
+        """Copies of the current masks."""
+        return [la.mask.copy() for la in self.weight_layers]
+
+    # -- parameters ---------------------------------------------------------------------------
+    def set_weights(self, weights: Sequence[np.ndarray]) -> None:
+        """Set every weight layer's weights (copied); shapes must match :attr:`shapes`."""
+        if len(weights) != len(self.weight_layers):
+            raise LayerError(f"{len(weights)} weight arrays for {len(self.weight_layers)} layers")
+        for la, w in zip(self.weight_layers, weights, strict=True):
+            w = np.asarray(w, dtype=float)
+            if w.shape != (la.fan_in, la.fan_out) or not np.all(np.isfinite(w)):
+                raise LayerError(
+                    f"layer {la.index}: weights of shape {w.shape} (need {(la.fan_in, la.fan_out)},"
+                    " finite)"
+                )
+            la.weight = w.copy()
+
+    def init_scores(self, *, rng: np.random.Generator) -> None:
+        """Draw scores (Kaiming-uniform, bound ``sqrt(6 / fan_in)``) and set the top-k masks.
+
+        Edge-popup initialises scores with Kaiming-uniform (Ramanujan et al., CVPR 2020).
+        """
+        for la in self.weight_layers:
+            bound = np.sqrt(6.0 / la.fan_in)
+            la.scores = rng.uniform(-bound, bound, size=(la.fan_in, la.fan_out))
+            la.trainable = "scores"
+            la.mask = topk_mask(la.scores, la.k)
+
+    def make_dense(self, *, rng: np.random.Generator) -> None:
+        """Switch to conventional training: Kaiming-normal trainable weights, all-ones masks."""
+        for la in self.weight_layers:
+            la.weight = rng.normal(0.0, np.sqrt(2.0 / la.fan_in), size=(la.fan_in, la.fan_out))
+            la.mask = np.ones((la.fan_in, la.fan_out), dtype=bool)
+            la.trainable = "weights"
+
+    # -- passes -------------------------------------------------------------------------------
+    def forward(
+        self, x: np.ndarray, *, train: bool = False, matmul: MatMul | None = None
+    ) -> np.ndarray:
+        """Run the network on a batch ``x`` of shape ``(B, *input_shape)``.
+
+        Parameters
+        ----------
+        x : ndarray
+            Input batch (not modified).
+        train : bool
+            Training mode: BN uses batch statistics (and updates its running ones) and the layers
+            keep what :meth:`backward` needs.
+        matmul : callable, optional
+            ``matmul(layer_index, x2d, w) -> y2d`` replacing each weight layer's ``x2d @ w``.
+
+        Returns
+        -------
+        ndarray
+            ``(B, *output_shape)``, the logits for the classifiers.
+        """
+        x = np.asarray(x, dtype=float)
+        if x.shape[1:] != self.input_shape:
+            raise LayerError(f"{self.name}: input shape {x.shape[1:]} != {self.input_shape}")
+        mm = ideal_matmul if matmul is None else matmul
+        for layer in self.layers:
+            x = layer.forward(x, train=train, matmul=mm)
+        return x
+
+    def backward(self, grad: np.ndarray) -> None:
+        """Back-propagate ``dL/d(output)``; afterwards each weight layer's ``grad`` is set."""
+        for la in self.weight_layers:
+            la.zero_grad()
+        for layer in reversed(self.layers):
+            grad = layer.backward(grad)
+            if grad is None:  # the first weight layer: nothing below has parameters
+                break
+        for la in self.weight_layers:
+            la.finish_grad()
+
+    def loss_and_grad(self, x: np.ndarray, labels: np.ndarray) -> float:
+        """Forward in training mode, cross-entropy loss, backward; returns the loss."""
+        logits = self.forward(x, train=True)
+        loss, g = softmax_cross_entropy(logits, np.asarray(labels))
+        self.backward(g)
+        return loss
+
+    def predict(
+        self, x: np.ndarray, *, matmul: MatMul | None = None, batch_size: int = 512
+    ) -> np.ndarray:
+        """Class predictions (argmax of the logits) in evaluation mode, batched."""
+        out = [
+            self.forward(x[i : i + batch_size], matmul=matmul).argmax(axis=1)
+            for i in range(0, len(x), batch_size)
+        ]
+        return np.concatenate(out) if out else np.zeros(0, dtype=int)
+
+    def accuracy(
+        self, x: np.ndarray, labels: np.ndarray, *, matmul: MatMul | None = None
+    ) -> float:
+        """Fraction of correct predictions."""
+        return float(np.mean(self.predict(x, matmul=matmul) == np.asarray(labels)))
