@@ -202,7 +202,7 @@ def run_prune(config: ExperimentConfig, *, seed: int) -> PruneRun:
             "cell_ops": precise.summary.cell_ops,
             "pulses": precise.summary.pulses,
             "energy_j": precise.summary.energy,
-            "write_verify_stand_in": precise.stand_in,
+            "converged_fraction": precise.converged,
             "train_seconds": time.perf_counter() - t_b,
         }
     metrics["total_seconds"] = time.perf_counter() - t0

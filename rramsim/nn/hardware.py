@@ -255,16 +255,24 @@ class PreciseProgramming:
 
 @dataclass(frozen=True)
 class PreciseResult:
-    """Outcome of :func:`program_precise`: read-back weights, conductance pairs and cost.
+    """Outcome of :func:`program_precise`.
 
-    ``stand_in`` is True when the device model did not yet publish ``write_verify`` and the
-    adapter's stand-in (uniform error within the tolerance, unknown cost) was used.
+    Attributes
+    ----------
+    weights : list of ndarray
+        Read-back weights (programming error and one noisy read), ``(fan_in, fan_out)`` each.
+    pairs : list of (ndarray, ndarray)
+        Programmed noiseless ``(G+, G-)`` per layer, siemens.
+    summary : ProgrammingSummary
+        Write-and-verify pulses and energy.
+    converged : float
+        Fraction of cells that met the tolerance within the device model's pulse budget.
     """
 
     weights: list
     pairs: list
     summary: ProgrammingSummary
-    stand_in: bool
+    converged: float
 
 
 def program_precise(
@@ -273,7 +281,7 @@ def program_precise(
     rng: np.random.Generator,
     config: PreciseProgramming = PreciseProgramming(),  # noqa: B008
 ) -> PreciseResult:
-    """Program trained weights by write-and-verify and read them back with read noise.
+    """Program trained weights by write-and-verify (``devmodel.write_verify``) and read them back.
 
     Parameters
     ----------
@@ -287,21 +295,23 @@ def program_precise(
     PreciseResult
     """
     out_w, out_pairs = [], []
-    pulses, energy, stand_in = 0, 0.0, not _device.has_write_verify()
+    pulses, energy, conv, cells = 0, 0.0, 0, 0
+    noise = config.read_noise if config.read_noise > 0 else None
     for w in weights:
         w = np.asarray(w, dtype=float)
         a = (config.g_max - config.g_min) / max(float(np.max(np.abs(w))), 1e-30)
-        target = np.stack([config.g_min + a * np.maximum(w, 0), config.g_min + a * np.maximum(-w, 0)])
+        target = np.stack(
+            [config.g_min + a * np.maximum(w, 0), config.g_min + a * np.maximum(-w, 0)]
+        )
         res = _device.write_verify(target, rng=rng, tolerance=config.tolerance)
-        if getattr(res, "state", None) is not None and not stand_in:
-            noise = config.read_noise if config.read_noise > 0 else None
-            g = np.asarray(_device.read_conductance(res.state, rng=rng, noise=noise), float)
-        else:
-            g = np.asarray(res.conductance, float)
-            g = g * (1.0 + config.read_noise * rng.standard_normal(g.shape))
+        g = np.asarray(_device.read_conductance(res.state, rng=rng, noise=noise), dtype=float)
         out_w.append((g[0] - g[1]) / a)
-        out_pairs.append((np.asarray(res.conductance)[0], np.asarray(res.conductance)[1]))
+        gc = np.asarray(res.conductance, dtype=float)
+        out_pairs.append((gc[0], gc[1]))
         pulses += int(np.sum(res.cost.pulses))
         energy += float(np.sum(res.cost.energy))
+        conv += int(np.count_nonzero(getattr(res, "converged", np.ones(gc.shape, bool))))
+        cells += gc.size
     n = sum(np.size(w) for w in weights)
-    return PreciseResult(out_w, out_pairs, ProgrammingSummary(0, 0, 2 * n, pulses, energy), stand_in)
+    summary = ProgrammingSummary(0, 0, 2 * n, pulses, energy)
+    return PreciseResult(out_w, out_pairs, summary, conv / max(cells, 1))
