@@ -1,0 +1,338 @@
+"""Joins the project's parts for the studies: data and network (``rramsim.nn``), placement
+(``rramsim.mapper``), formed conductances and programming cost (``rramsim.devmodel``).
+
+:func:`load` gives a :class:`LoadedNetwork`: the network's forward pass, the data, and the
+:class:`~rramsim.studies.inference.HardwareNetwork` built from the mapper's placement
+(:func:`hardware_from_mapping`). The embedded default is the digits MLP pruned by
+:func:`rramsim.nn.run_prune` with the configuration's seed (the same network ``rramsim prune
+--dataset digits --seed N`` makes); a user's network file (``rramsim prune --out``) is read with
+:func:`rramsim.mapper.load_network`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from rramsim.errors import DataError, MappingError
+from rramsim.studies import inference as inf
+from rramsim.studies.config import StudyConfig
+from rramsim.studies.study import Data
+
+
+@dataclass(eq=False)
+class LoadedNetwork:
+    """A network ready for the studies.
+
+    Attributes
+    ----------
+    name, source : str
+        Network name and where it came from (for the report).
+    forward : callable
+        ``forward(x, matmul=f)`` of the network (``rramsim.nn.Network.forward`` or the dense
+        ReLU stack of a network file).
+    data : Data
+    hardware : HardwareNetwork
+        Tiles (without the configuration's circuit parameters) and layer plans.
+    macs : int
+        Multiply-accumulates of one inference in software (dense count, the GPU's work).
+    weights, masks, pairs, g_per_weight : lists per layer
+        Unmasked weights, masks, (G+, G-) with signs folded in (siemens), siemens per unit
+        weight; kept for re-mapping at other tile sizes.
+    metrics : dict
+        Training metrics (``rramsim.nn.run_prune``) when the network was trained here.
+    """
+
+    name: str
+    source: str
+    forward: object
+    data: Data
+    hardware: inf.HardwareNetwork
+    macs: int
+    weights: list
+    masks: list
+    pairs: list
+    g_per_weight: list
+    metrics: dict = field(default_factory=dict)
+
+
+def load_data(cfg: StudyConfig) -> Data:
+    """The configured data set: calibration inputs from the training split, the test split.
+
+    The digits split is fixed by :func:`rramsim.nn.load_digits`; calibration uses the first
+    ``converters.calibration_samples`` training images; ``run.test_samples`` > 0 keeps only the
+    first test images.
+    """
+    from rramsim import nn
+
+    if cfg.network.dataset != "digits":
+        raise DataError(f"network.dataset {cfg.network.dataset!r}: the studies embed only "
+                        "'digits'; other data sets go through `rramsim prune` first")
+    ds = nn.load_digits()
+    n_cal = min(cfg.converters.calibration_samples, len(ds.x_train))
+    n_test = cfg.run.test_samples or len(ds.x_test)
+    x_test = ds.x_test.reshape(len(ds.x_test), -1)[:n_test]
+    return Data(x_calib=ds.x_train.reshape(len(ds.x_train), -1)[:n_cal], x_test=x_test,
+                y_test=np.asarray(ds.y_test)[:n_test], name=ds.name)
+
+
+def _dense_forward(weights_eff: list[np.ndarray]):
+    """Forward pass of a dense ReLU stack (no activation after the last layer)."""
+
+    def forward(x, matmul=None):
+        h = np.asarray(x, dtype=float).reshape(len(x), -1)
+        for k, w in enumerate(weights_eff):
+            h = h @ w if matmul is None else matmul(k, h, w)
+            if k < len(weights_eff) - 1:
+                h = np.maximum(h, 0.0)
+        return h
+
+    return forward
+
+
+def _require_mapper():
+    from rramsim import mapper
+
+    missing = [n for n in ("graph_from_layers", "map_network") if not hasattr(mapper, n)]
+    if missing:
+        raise MappingError(f"rramsim.mapper does not provide {', '.join(missing)} yet; the "
+                           "studies need the mapper's placement")
+    return mapper
+
+
+def _scale(weights_eff: np.ndarray, pairs) -> float:
+    """Siemens per unit weight by least squares over kept weights: (G+ - G-) ~ g * w."""
+    d = np.asarray(pairs[0]) - np.asarray(pairs[1])
+    w = np.asarray(weights_eff)
+    kept = w != 0
+    den = float(np.sum(w[kept] ** 2))
+    if den == 0:
+        raise MappingError("cannot infer the conductance scale: a layer has no kept weight")
+    return float(np.sum(d[kept] * w[kept]) / den)
+
+
+def hardware_from_mapping(mapping, weights_eff: list[np.ndarray], g_per_weight: list[float],
+                          *, activations: list[str] | None = None) -> inf.HardwareNetwork:
+    """Layer plans from the mapper's placement table (one row per cell).
+
+    Each cell row of ``mapping.table`` names its ``layer``, logical ``source`` (layer input) and
+    ``target`` (layer output) indices, ``tile``, ``row``, ``column`` and ``polarity`` (+1 for the
+    G+ cell, -1 for G-). A column carries one output and a row one input; the polarity belongs to
+    the column in the "columns" scheme and to the row in the "rows" scheme, which is read from
+    the table itself (whichever of row and column has a single polarity).
+    """
+    table = mapping.table
+    tiles = tuple(mapping.tiles)
+    layers = []
+    n_layers = len(weights_eff)
+    acts = activations or (["relu"] * (n_layers - 1) + ["none"])
+    for k in range(n_layers):
+        sub = table[table["layer"] == k]
+        if sub.empty:
+            raise MappingError(f"layer {k} has no cells in the mapping table")
+        slices = []
+        for t, cells in sub.groupby("tile", sort=True):
+            src = _local_index(cells["source"].to_numpy(), k, "source")
+            dst = _local_index(cells["target"].to_numpy(), k, "target")
+            pol = cells["polarity"].to_numpy().astype(float)
+            row = cells["row"].to_numpy().astype(np.int64)
+            col = cells["column"].to_numpy().astype(np.int64)
+            rows, ri = np.unique(row, return_index=True)
+            cols, ci = np.unique(col, return_index=True)
+            row_pol_unique = _single_valued(row, pol)
+            col_pol_unique = _single_valued(col, pol)
+            if col_pol_unique and not row_pol_unique:
+                row_sign, col_sign = np.ones(rows.size), pol[ci]
+            elif row_pol_unique and not col_pol_unique:
+                row_sign, col_sign = pol[ri], np.ones(cols.size)
+            elif col_pol_unique:   # both single-valued: put the sign on the columns
+                row_sign, col_sign = np.ones(rows.size), pol[ci]
+            else:
+                raise MappingError(f"layer {k} tile {t}: polarity is neither per row nor per "
+                                   "column; cannot read the differential scheme")
+            if not (_single_valued(row, src) and _single_valued(col, dst)):
+                raise MappingError(f"layer {k} tile {t}: a row drives several inputs or a column "
+                                   "carries several outputs")
+            slices.append(inf.TileSlice(tile=int(t), rows=rows, row_inputs=src[ri],
+                                        row_sign=row_sign, cols=cols, col_outputs=dst[ci],
+                                        col_sign=col_sign))
+        layers.append(inf.LayerPlan(name=f"layer{k}", weights=np.asarray(weights_eff[k], float),
+                                    g_per_weight=float(g_per_weight[k]), slices=tuple(slices),
+                                    activation=acts[k]))
+    return inf.HardwareNetwork(tiles=tiles, layers=tuple(layers))
+
+
+def _single_valued(keys: np.ndarray, values: np.ndarray) -> bool:
+    """True when every key maps to one value."""
+    order = np.lexsort((values, keys))
+    k, v = keys[order], values[order]
+    same_key = k[1:] == k[:-1]
+    return bool(np.all(v[1:][same_key] == v[:-1][same_key]))
+
+
+def _local_index(ids: np.ndarray, layer: int, what: str) -> np.ndarray:
+    """Neuron ids of the table as integer indices within their layer."""
+    if ids.dtype.kind in "iu":
+        return ids.astype(np.int64)
+    out = np.empty(ids.size, dtype=np.int64)
+    for n, v in enumerate(ids):
+        if isinstance(v, tuple) and len(v) >= 2:
+            out[n] = int(v[-1])
+        elif isinstance(v, str) and ":" in v:
+            out[n] = int(v.rsplit(":", 1)[1])
+        else:
+            try:
+                out[n] = int(v)
+            except (TypeError, ValueError) as exc:
+                raise MappingError(f"layer {layer}: cannot read {what} id {v!r} as an index") \
+                    from exc
+    return out
+
+
+def map_layers(weights, masks, pairs, g_per_weight, cfg: StudyConfig, *,
+               tile_shape: tuple[int, int] | None = None) -> inf.HardwareNetwork:
+    """Map the layers with the mapper and build the hardware network."""
+    mapper = _require_mapper()
+    graph = mapper.graph_from_layers([np.asarray(w) for w in weights],
+                                     [np.asarray(m, bool) for m in masks], pairs)
+    shape = tile_shape or (cfg.mapping.tile_rows, cfg.mapping.tile_cols)
+    mapping = mapper.map_network(graph, tile_shape=shape, scheme=cfg.mapping.scheme,
+                                 placement=cfg.mapping.placement)
+    eff = [np.asarray(w) * np.asarray(m, bool) for w, m in zip(weights, masks, strict=True)]
+    return hardware_from_mapping(mapping, eff, g_per_weight)
+
+
+def load(cfg: StudyConfig, *, progress: bool = False) -> LoadedNetwork:
+    """The configured network (embedded default or file), its data and its hardware network."""
+    data = load_data(cfg)
+    if cfg.network.path:
+        mapper = _require_mapper()
+        if not hasattr(mapper, "load_network"):
+            raise MappingError("rramsim.mapper does not provide load_network yet")
+        graph = mapper.load_network(cfg.network.path)
+        weights, masks, pairs = _layers_from_graph(mapper, graph)
+        eff = [w * m for w, m in zip(weights, masks, strict=True)]
+        scales = [_scale(e, p) for e, p in zip(eff, pairs, strict=True)]
+        forward = _dense_forward(eff)
+        name = str(getattr(graph, "graph", {}).get("name", "network"))
+        source = f"file `{cfg.network.path}`"
+        metrics: dict = {}
+    else:
+        import dataclasses
+
+        from rramsim import nn
+
+        exp = nn.ExperimentConfig()
+        exp = dataclasses.replace(exp, train=dataclasses.replace(exp.train, progress=progress))
+        run = nn.run_prune(exp, seed=cfg.run.seed)
+        net = run.network
+        masks = [np.asarray(m, bool) for m in net.masks()]
+        eff = [np.asarray(w, float) for w in net.effective_weights()]
+        weights = eff
+        pairs = run.device.conductance_pairs()
+        scales = [float(la.scale) for la in run.device.layers]
+        forward = net.forward
+        name = f"{net.name} on digits, pruned (edge-popup, k = 0.5), seed {cfg.run.seed}"
+        source = f"embedded default: rramsim.nn.run_prune(digits, seed={cfg.run.seed})"
+        metrics = run.metrics
+    for k, (e, m) in enumerate(zip(eff, masks, strict=True)):
+        if e.shape != m.shape:
+            raise MappingError(f"layer {k}: weights {e.shape} and mask {m.shape} differ")
+    if eff[0].shape[0] != data.x_test.shape[1]:
+        raise DataError(f"the network takes {eff[0].shape[0]} inputs but {data.name} has "
+                        f"{data.x_test.shape[1]}")
+    hw = map_layers(weights, masks, pairs, scales, cfg)
+    macs = int(sum(w.shape[0] * w.shape[1] for w in eff))
+    return LoadedNetwork(name=name, source=source, forward=forward, data=data, hardware=hw,
+                         macs=macs, weights=list(weights), masks=masks, pairs=list(pairs),
+                         g_per_weight=scales, metrics=metrics)
+
+
+def _layers_from_graph(mapper, graph):
+    """(weights, masks, pairs) per layer from the mapper's graph form."""
+    for name in ("layers_from_graph", "graph_to_layers", "layers_of"):
+        fn = getattr(mapper, name, None)
+        if fn is not None:
+            out = fn(graph)
+            if isinstance(out, dict):
+                return out["weights"], out["masks"], out.get("conductances")
+            return out[0], out[1], (out[2] if len(out) > 2 else None)
+    raise MappingError("rramsim.mapper has no function reading layers back from a graph")
+
+
+def accuracy_vs_tile_size(loaded: LoadedNetwork, cfg: StudyConfig, *, progress: bool = False):
+    """Software, behavioural and circuit accuracy with square tiles of ``cfg.sweep.tile_sizes``."""
+    import pandas as pd
+
+    from rramsim.studies import study as st
+
+    rows = []
+    it = cfg.sweep.tile_sizes
+    if progress:
+        from tqdm import tqdm
+
+        it = tqdm(it, desc="tile-size sweep", unit="size", leave=False)
+    for size in it:
+        hw = map_layers(loaded.weights, loaded.masks, loaded.pairs, loaded.g_per_weight, cfg,
+                        tile_shape=(int(size), int(size)))
+        hw = st.apply_circuit_config(hw, cfg)
+        ev = st.evaluate(hw, loaded.forward, loaded.data, cfg,
+                         modes=("software", "ideal", "behavioural", "circuit"))
+        rows.append({"r_wire_ohm": cfg.circuit.r_wordline_ohm, "tile_rows": int(size),
+                     "tile_cols": int(size), **ev.accuracy, "tile_error_rel": ev.tile_error_rel})
+    return pd.DataFrame(rows)
+
+
+def formed_conductance_sampler():
+    """``(shape, rng) -> conductances``: freshly electroformed cells of the device model."""
+    from rramsim import devmodel
+
+    def sample(shape, rng):
+        return np.asarray(devmodel.form(shape, rng=rng).conductance, dtype=float)
+
+    return sample
+
+
+def programming_costs(loaded: LoadedNetwork, cfg: StudyConfig) -> dict | None:
+    """Programming cost of deployment by pruning vs write-and-verify, from ``rramsim.nn``'s run.
+
+    Pruning: electroform every cell once (one pulse each) and RESET the pruned pairs;
+    write-and-verify (the "precise tuning" baseline, conventionally trained weights): the same
+    forming plus program-and-verify pulses to each target (``devmodel.write_verify``).
+    Returns None for networks not trained here (no programming history).
+    """
+    m = loaded.metrics
+    if not m or "deploy" not in m:
+        return None
+    form_p, form_e = int(m["forming"]["pulses"]), float(m["forming"]["energy_j"])
+    dep = m["deploy"]
+    rows = [["electroforming (both)", m["n_cells"], form_p, f"{form_e * 1e6:.3g} uJ"],
+            ["pruning: RESET of pruned pairs", dep["cell_ops"], dep["pulses"],
+             f"{dep['energy_j'] * 1e6:.3g} uJ"],
+            ["pruning in situ during training (mask flips x 2 cells)", m["programming_ops"],
+             "", ""]]
+    out = {"prune_pulses": form_p + int(dep["pulses"]),
+           "prune_energy_J": form_e + float(dep["energy_j"])}
+    base = m.get("baseline")
+    text = (f"From the training run (rramsim.nn.run_prune, seed {m['seed']}): {m['n_weights']} "
+            f"weights on {m['n_cells']} cells. Pruned network's test accuracy with programmed "
+            f"conductances and read noise: {m['test_accuracy_programmed'] * 100:.1f} %.")
+    if base:
+        rows.append(["write-and-verify (baseline, tolerance "
+                     f"{base['tolerance'] * 100:g} %)", base["cell_ops"], base["pulses"],
+                     f"{base['energy_j'] * 1e6:.3g} uJ"])
+        out["wv_pulses"] = form_p + int(base["pulses"])
+        out["wv_energy_J"] = form_e + float(base["energy_j"])
+        text += (f" Baseline (conventionally trained, write-and-verify): "
+                 f"{base['test_accuracy_programmed'] * 100:.1f} % programmed, "
+                 f"{base['test_accuracy_software'] * 100:.1f} % in software"
+                 + (" (write-verify stand-in)" if base.get("write_verify_stand_in") else "")
+                 + f". Deployment pulses including forming: pruning {out['prune_pulses']}, "
+                   f"write-and-verify {out['wv_pulses']}; energy "
+                   f"{out['prune_energy_J'] * 1e6:.3g} uJ vs {out['wv_energy_J'] * 1e6:.3g} uJ.")
+    else:
+        out["wv_pulses"] = "n/a"
+    out["rows"] = rows
+    out["text"] = text
+    return out

@@ -1,0 +1,77 @@
+#!/usr/bin/env python3
+"""Benchmark: circuit-accurate vs behavioural inference time on the digits test set.
+
+Both evaluations run the same network with the same converters (DAC, per-column TIA + ADC), read
+noise and digital partial sums; behavioural uses each tile's ideal conductances G, circuit-accurate
+each tile's IR-drop-exact transfer matrix T (computed once per tile by the fast solver, timed
+separately as set-up). Prints wall times (best of ``--repeat``) and the ratio; the target is
+circuit / behavioural <= 3.
+
+Usage: python scripts/bench_studies.py [--repeat 5] [--seed 0] [--config FILE]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--repeat", type=int, default=5, help="timing repetitions (best is kept)")
+    p.add_argument("--seed", type=int, default=None, help="overrides [run] seed")
+    p.add_argument("--config", default=None, help="study configuration (TOML)")
+    args = p.parse_args(argv)
+
+    from rramsim.studies import adapters
+    from rramsim.studies import inference as inf
+    from rramsim.studies.config import load_config
+    from rramsim.studies.quantize import DAC
+    from rramsim.studies.study import STREAM_NOISE, apply_circuit_config, stream
+
+    cfg = load_config(args.config)
+    if args.seed is not None:
+        cfg = cfg.replace("run", seed=args.seed)
+    loaded = adapters.load(cfg, progress=False)
+    hw = apply_circuit_config(loaded.hardware, cfg)
+    data = loaded.data
+    cv = cfg.converters
+    calib = inf.record_inputs(loaded.forward, data.x_calib)
+    print(f"network {loaded.name}: {len(hw.layers)} layers on {len(hw.tiles)} tiles "
+          f"{cfg.mapping.tile_rows}x{cfg.mapping.tile_cols}, wires "
+          f"{cfg.circuit.r_wordline_ohm:g}/{cfg.circuit.r_bitline_ohm:g} ohm; "
+          f"test set {data.x_test.shape[0]} samples")
+
+    results = {}
+    for mode in ("behavioural", "circuit"):
+        t0 = time.perf_counter()
+        prep = inf.prepare(hw, mode)
+        setup = time.perf_counter() - t0
+        conv = inf.calibrate_layers(hw, prep, calib, dac=DAC(bits=cv.dac_bits, v_read_V=cv.v_read_V),
+                                    adc_bits=cv.adc_bits, adc_full_scale_V=cv.adc_full_scale_V,
+                                    method=cv.calibration, percentile=cv.calibration_percentile)
+        best = float("inf")
+        acc = None
+        for _ in range(max(1, args.repeat)):
+            mm = inf.make_matmul(hw, mode=mode, prep=prep, conv=conv,
+                                 read_noise_rel=cfg.noise.read_noise_rel,
+                                 rng=stream(cfg, STREAM_NOISE))
+            t1 = time.perf_counter()
+            logits = loaded.forward(data.x_test, matmul=mm)
+            best = min(best, time.perf_counter() - t1)
+            acc = inf.accuracy(logits, data.y_test)
+        results[mode] = (setup, best, acc)
+        print(f"{mode:12s} set-up {setup * 1e3:8.1f} ms   inference {best * 1e3:8.2f} ms   "
+              f"accuracy {acc * 100:.2f} %")
+    (s_b, t_b, _), (s_c, t_c, _) = results["behavioural"], results["circuit"]
+    ratio = t_c / t_b
+    ratio_setup = (s_c + t_c) / (s_b + t_b)
+    print(f"circuit / behavioural inference time: {ratio:.2f}x (target <= 3x: "
+          f"{'MET' if ratio <= 3 else 'NOT MET'}); including set-up (transfer matrices): "
+          f"{ratio_setup:.2f}x")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
