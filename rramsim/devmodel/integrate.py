@@ -5,11 +5,12 @@ subcircuit (:mod:`rramsim.netlists.device`) are checked against. It is determini
 term is off) and meant for single cells or small arrays.
 
 Time discretisation: Heun's method (explicit trapezoidal rule, second order) with a step
-``dt = min(dt_max, dg_max / max |dg/dt|, time to the next waveform corner)``: the gap moves by at most
-``dg_max`` per step, which resolves the picosecond collapse of a forming cell as well as the slow creep
-under compliance, and steps land on every corner of the waveform. The ngspice decks of
-:mod:`rramsim.netlists.device` use the same corners as breakpoints and the same ``dt_max`` as their
-maximum step.
+``dt = min(dt_max, 2 dt_previous, dg_max / max |dg/dt|, time to the next waveform corner)``, halved
+while the predicted end-of-step velocity would move the gap by more than ``2 dg_max`` (voltage ramps):
+the gap moves by about ``dg_max`` per step at most, which resolves the picosecond collapse of a
+forming cell as well as the slow creep under compliance, and steps land on every corner of the
+waveform. The ngspice decks of :mod:`rramsim.netlists.device` use the same corners as breakpoints and
+the same ``dt_max`` as their maximum step.
 """
 
 from __future__ import annotations
@@ -101,16 +102,23 @@ def integrate_waveform(state: CellState, times, volts, *, compliance=None, dt_ma
     if record:
         rec_t.append(t), rec_g.append(gap.copy()), rec_i.append(c1.copy())
     steps = 0
+    dt_prev = dt_max
     for t_next_corner in t_pts[1:]:
         while t < t_next_corner:
             vmax = float(np.max(np.abs(d1))) if d1.size else 0.0
-            dt = min(dt_max, t_next_corner - t)
+            dt = min(dt_max, 2.0 * dt_prev, t_next_corner - t)
             if vmax > 0:
                 dt = min(dt, dg_max / vmax)
-            t2 = t_next_corner if t + dt >= t_next_corner * (1 - 1e-15) else t + dt
-            dt = t2 - t
-            g_pred = np.clip(gap + dt * d1, p.gap_min, p.gap_max)
-            d2, c2, va2 = vel(g_pred, t2)
+            while True:  # shrink the step until the end-of-step velocity also respects dg_max
+                t2 = t_next_corner if t + dt >= t_next_corner * (1 - 1e-15) else t + dt
+                dt = t2 - t
+                g_pred = np.clip(gap + dt * d1, p.gap_min, p.gap_max)
+                d2, _, _ = vel(g_pred, t2)
+                v2 = float(np.max(np.abs(d2))) if d2.size else 0.0
+                if v2 * dt <= 2.0 * dg_max or dt <= 1e-18:
+                    break
+                dt = 0.5 * dt
+            dt_prev = dt
             gap = np.clip(gap + 0.5 * dt * (d1 + d2), p.gap_min, p.gap_max)
             d3, c3, va3 = vel(gap, t2)
             energy += 0.5 * dt * (abs(va1) * np.abs(c1) + abs(va3) * np.abs(c3))
