@@ -34,6 +34,7 @@ def _cfg():
     return cfg.replace("cosim", tiles=1, window=3, inputs=1)
 
 
+@pytest.mark.slow
 @pytest.mark.ngspice
 def test_pipeline_outputs_and_reproducibility(tmp_path):
     from rramsim.studies.demo import run_pipeline

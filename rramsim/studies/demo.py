@@ -48,10 +48,18 @@ def _pct(x: float) -> str:
 
 
 def _energy(x: float) -> str:
+    if x == 0:
+        return "0"
     for unit, f in (("J", 1.0), ("mJ", 1e-3), ("uJ", 1e-6), ("nJ", 1e-9), ("pJ", 1e-12)):
         if abs(x) >= f:
             return f"{x / f:.3g} {unit}"
     return f"{x / 1e-15:.3g} fJ"
+
+
+def _vs_gpu(e: float, e_gpu: float) -> str:
+    """The study's improvement ``1 - E/E_gpu`` when positive, else how many times the GPU's."""
+    imp = improvement(e, e_gpu)
+    return f"{imp * 100:.1f} % lower" if imp > 0 else f"{e / e_gpu:.3g}x the GPU's"
 
 
 def run_pipeline(cfg: StudyConfig, out_dir: str | Path, *, command: str, loaded=None,
@@ -236,8 +244,8 @@ def run_pipeline(cfg: StudyConfig, out_dir: str | Path, *, command: str, loaded=
         ("energy per inference, board (DAC80508 / ADS8324 / OPA4322)", _energy(e_board)),
         ("energy per inference, integrated converters (projection)", _energy(e_int)),
         (f"energy per inference, GPU baseline ({macs} MACs)", _energy(e_gpu)),
-        ("improvement over GPU, board / integrated",
-         f"{improvement(e_board, e_gpu) * 100:.1f} % / {improvement(e_int, e_gpu) * 100:.1f} %"),
+        ("energy vs GPU baseline, board / integrated",
+         f"{_vs_gpu(e_board, e_gpu)} / {_vs_gpu(e_int, e_gpu)}"),
         ("study's reported improvement over GPU", study_imp),
         ("co-simulation check (ngspice vs solver), worst max|diff|/max|i|",
          "not run" if cres is None or not cres.checks else
@@ -273,10 +281,10 @@ def run_pipeline(cfg: StudyConfig, out_dir: str | Path, *, command: str, loaded=
         "ADC and TIA per read column and read. Board: "
         f"{PRESETS['board'].source}. Integrated: {PRESETS['integrated'].source}. GPU: "
         f"{gpu.source} ({gpu.energy_per_mac_J * 1e12:.1f} pJ/MAC)."))
-    rep.table(["preset", "array", "DAC", "ADC", "TIA", "total", "improvement vs GPU"],
+    rep.table(["preset", "array", "DAC", "ADC", "TIA", "total", "vs GPU"],
               [[name, _energy(t["array_J"]), _energy(t["dac_J"]), _energy(t["adc_J"]),
                 _energy(t["tia_J"]), _energy(t["total_J"]),
-                _pct(improvement(t["total_J"], e_gpu))] for name, t in totals.items()]
+                _vs_gpu(t["total_J"], e_gpu)] for name, t in totals.items()]
               + [["GPU", "", "", "", "", _energy(e_gpu), ""]])
     rep.text("Where the array's power goes (full solves of a sample; fractions of source power): "
              + ", ".join(f"{k} {fmt_number(v * 100, 3)} %" for k, v in split.items()

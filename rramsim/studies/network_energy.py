@@ -31,6 +31,14 @@ def tile_drive(hw, layer: int, v: np.ndarray) -> dict[int, np.ndarray]:
     return out
 
 
+def used_rows(hw, layer: int) -> dict[int, int]:
+    """Rows driven per tile of a layer (each one DAC conversion per read, zero inputs included)."""
+    rows: dict[int, set] = {}
+    for s in hw.layers[layer].slices:
+        rows.setdefault(s.tile, set()).update(s.rows.tolist())
+    return {t: len(r) for t, r in rows.items()}
+
+
 def used_columns(hw, layer: int) -> dict[int, int]:
     """Columns read per tile of a layer (each one TIA + one ADC conversion per read)."""
     cols: dict[int, set] = {}
@@ -74,6 +82,7 @@ def network_energy(hw, drive_records, figures: ConverterFigures, *, max_solve_in
         # rows of the (B, fan_in) record: per inference, the layer is read v.shape[0] / B times;
         # the reads per inference come from the plan (1 for a dense layer)
         ncols = used_columns(hw, k)
+        nrows = used_rows(hw, k)
         for t, full in tile_drive(hw, k, v).items():
             xb = hw.tiles[t]
             if xb.is_linear:
@@ -83,9 +92,8 @@ def network_energy(hw, drive_records, figures: ConverterFigures, *, max_solve_in
             else:
                 sub = full[:max_solve_inputs]
                 p = float(np.mean(array_power(xb, solver.solve(xb, sub), sub).source))
-            rows_driven = int(np.count_nonzero(np.any(full != 0, axis=0)))
             ledger.add_reads(layer=lp.name, tile=t, array_J=p * figures.t_read_s * lp.reads,
-                             rows_driven=rows_driven, columns_read=ncols[t], reads=lp.reads,
+                             rows_driven=nrows[t], columns_read=ncols[t], reads=lp.reads,
                              figures=figures)
     return ledger
 
