@@ -73,8 +73,9 @@ def test_transient_pulse_matches_numpy_integrator(op):
     t, v = devmodel.rectangular_pulse(amp, 1e-6, edge=1e-9, delay=1e-9, tail=5e-9)
     t = np.append(t, [t[-1] + 1e-9, t[-1] + 10e-9])
     v = np.append(v, [P.v_read, P.v_read])
+    icc_cell = None if icc is None else icc * float(start.icc_scale[0])  # the cell's own limit
     deck = device.transient_deck(P, i0=float(start.i0[0]), ea=float(start.ea[0]),
-                                 gap=float(start.gap[0]), times=t, volts=v, compliance=icc)
+                                 gap=float(start.gap[0]), times=t, volts=v, compliance=icc_cell)
     res = ngspice.run(deck, device.transient_steps(t, dt_max=1e-9))[0]
     g_spice = -res["i(vin)"][-1] / P.v_read
     ref = devmodel.integrate_waveform(start, t, v, compliance=icc, dt_max=1e-9, dg_max=1e-12)

@@ -62,7 +62,7 @@ def integrate_waveform(state: CellState, times, volts, *, compliance=None, dt_ma
     volts : array (P,)
         Applied voltage at each corner, volts (the same on every cell).
     compliance : float, optional
-        Ideal current limit, amperes; None for none.
+        Ideal current limit, amperes, scaled per cell by ``state.icc_scale``; None for none.
     dt_max : float
         Largest time step, seconds.
     dg_max : float
@@ -86,7 +86,7 @@ def integrate_waveform(state: CellState, times, volts, *, compliance=None, dt_ma
     if dt_max <= 0 or dg_max <= 0:
         raise DeviceModelError("dt_max and dg_max must be positive")
     p = state.params
-    icc = np.inf if compliance is None else float(compliance)
+    icc = np.inf if compliance is None else float(compliance) * state.icc_scale
     gap = state.gap.astype(float).copy()
     i0, ea = state.i0, state.ea
     energy = np.zeros(state.shape)

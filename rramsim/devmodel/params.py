@@ -78,6 +78,10 @@ class FilamentParams:
         Device-to-device standard deviation of Ea, eV (>= 0).
     gap_pristine_dtod : float
         Device-to-device standard deviation of the pristine gap, metres (>= 0).
+    icc_dtod : float
+        Relative device-to-device spread of the access transistor's current limit (log-normal sigma,
+        >= 0): every compliance applied to a cell is multiplied by its own factor ``exp(icc_dtod N)``
+        (threshold-voltage variation of the 1T1R transistors).
     v_read : float
         Default read voltage, volts (0 < v_read <= 0.5). Conductance means ``I(v_read) / v_read``.
     form_amplitude, form_width, form_compliance : float
@@ -110,8 +114,9 @@ class FilamentParams:
     t_smth: float = 500.0
     dt_noise: float = 1e-9
     i0_dtod: float = 0.05
-    ea_dtod: float = 0.053
+    ea_dtod: float = 0.03
     gap_pristine_dtod: float = 0.03e-9
+    icc_dtod: float = 0.118
     v_read: float = 0.1
     form_amplitude: float = 3.0
     form_width: float = 1e-6

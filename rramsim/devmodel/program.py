@@ -143,7 +143,8 @@ def apply_pulse(state: CellState, amplitude, width, *, rng=None, compliance=None
     rng : numpy.random.Generator or int, optional
         Draws the stochastic gap fluctuation; required unless ``state.params.dg0 == 0``.
     compliance : float or ndarray, optional
-        Current limit of the access transistor, amperes (> 0); None for no limit.
+        Current limit of the access transistor, amperes (> 0), scaled per cell by
+        ``state.icc_scale``; None for no limit.
     mask : ndarray of bool, optional
         Cells to pulse (default all).
     n_grid : int
@@ -177,7 +178,7 @@ def apply_pulse(state: CellState, amplitude, width, *, rng=None, compliance=None
     gap = state.gap.ravel().copy()
     energy = np.zeros(gap.size)
     wexp = np.zeros(gap.size)
-    args = [a.ravel() for a in (state.i0, state.ea, amp, wid, icc)]
+    args = [a.ravel() for a in (state.i0, state.ea, amp, wid, icc * state.icc_scale)]
     for lo in range(0, idx.size, _CHUNK):
         j = idx[lo:lo + _CHUNK]
         i0, ea, a, w, c = (arr[j] for arr in args)
@@ -194,8 +195,9 @@ def pristine(shape, *, rng, params: FilamentParams = TAOX_40NM) -> CellState:
     """Fresh, unformed cells: each device draws its own parameters.
 
     ``I0 = params.i0 exp(i0_dtod N)`` (log-normal, median ``params.i0``), ``Ea = params.ea +
-    ea_dtod N`` and the pristine gap ``params.gap_pristine + gap_pristine_dtod N`` (held within the gap
-    limits), independent standard normals ``N`` per cell.
+    ea_dtod N``, the pristine gap ``params.gap_pristine + gap_pristine_dtod N`` (held within the gap
+    limits) and the compliance factor ``exp(icc_dtod N)``, independent standard normals ``N`` per
+    cell.
     """
     if not isinstance(params, FilamentParams):
         raise DeviceModelError(f"params must be a FilamentParams, got {type(params).__name__}")
@@ -212,7 +214,8 @@ def pristine(shape, *, rng, params: FilamentParams = TAOX_40NM) -> CellState:
         raise DeviceModelError("ea_dtod is so large that a device drew Ea <= 0")
     gap = np.clip(params.gap_pristine + params.gap_pristine_dtod * gen.standard_normal(shape),
                   params.gap_min, params.gap_max)
-    return CellState(gap=gap, i0=i0, ea=ea, params=params)
+    icc_scale = np.exp(params.icc_dtod * gen.standard_normal(shape))
+    return CellState(gap=gap, i0=i0, ea=ea, params=params, icc_scale=icc_scale)
 
 
 def _result(state: CellState, pulses, energy, reads=None) -> ProgramResult:

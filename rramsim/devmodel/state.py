@@ -39,12 +39,16 @@ class CellState:
         Per-device activation energy Ea, eV (device-to-device spread of ``params.ea``).
     params : FilamentParams
         The shared constants.
+    icc_scale : ndarray, optional
+        Per-device factor on any compliance current applied to the cell (its access transistor's
+        spread, dimensionless, > 0); None means 1 for every cell.
     """
 
     gap: np.ndarray
     i0: np.ndarray
     ea: np.ndarray
     params: FilamentParams
+    icc_scale: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.params, FilamentParams):
@@ -54,6 +58,9 @@ class CellState:
         object.__setattr__(self, "gap", gap)
         object.__setattr__(self, "i0", _frozen("CellState.i0", self.i0, gap.shape, positive=True))
         object.__setattr__(self, "ea", _frozen("CellState.ea", self.ea, gap.shape, positive=True))
+        scale = np.ones(gap.shape) if self.icc_scale is None else self.icc_scale
+        object.__setattr__(self, "icc_scale",
+                           _frozen("CellState.icc_scale", scale, gap.shape, positive=True))
         p = self.params
         tol = 1e-6 * p.gap_min
         out = (gap < p.gap_min - tol) | (gap > p.gap_max + tol)
@@ -70,7 +77,8 @@ class CellState:
 
     def with_gap(self, gap: np.ndarray) -> CellState:
         """A copy with a new gap array (same devices)."""
-        return CellState(gap=gap, i0=self.i0, ea=self.ea, params=self.params)
+        return CellState(gap=gap, i0=self.i0, ea=self.ea, params=self.params,
+                         icc_scale=self.icc_scale)
 
 
 @dataclass(frozen=True, eq=False)
