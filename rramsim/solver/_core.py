@@ -89,9 +89,9 @@ class Factorized:
     """
 
     def __init__(self, xb: Crossbar, *, backend: str = "auto", g_cell: np.ndarray | None = None,
-                 network: Network | None = None):
+                 ports_last: bool = False):
         self.xb = xb
-        self.net = network if network is not None else build_network(xb)
+        self.net = build_network(xb, ports_last=ports_last)
         self.backend = _factor.pick_backend(backend)
         self.g_cell = xb.effective_conductance() if g_cell is None else g_cell
         need = _factor.factor_memory_bytes(self.net.n, self.net.kind, self.backend)
@@ -159,6 +159,11 @@ class Factorized:
             return self.g_cell * vw
         c_out = output_rows(net)
         p = net.n_ports
+        if p == 0 and net.out_kind != "cells":
+            trial = build_network(self.xb, ports_last=True)
+            if trial.n_ports > 0:  # refactor in the ports-last order
+                return Factorized(self.xb, backend=self.backend, g_cell=self.g_cell,
+                                  ports_last=True).transfer_matrix()
         if p > 0:
             order, lp, up = self.factor.port_factors(p)
             ports = net.n - p + order

@@ -26,53 +26,63 @@ LEAF_POINTS = 16
 
 @lru_cache(maxsize=8)
 def nested_dissection(m: int, n: int, leaf: int = LEAF_POINTS) -> np.ndarray:
-    """Nested-dissection order of the points of an ``m x n`` grid.
+    """Nested-dissection order of the 2 m n nodes of a tile's word-line and bit-line grids.
+
+    Node ``k < m n`` is WL(i, j) with ``k = i n + j``; node ``m n + i n + j`` is BL(i, j).
+
+    A vertical cut (between columns) only crosses word-line wires and a horizontal cut only bit-line
+    wires, so the separator of a box is the one layer's nodes on the middle line: half the size of a
+    separator of the contracted grid, which makes the dominant dense separator blocks 8x cheaper. The
+    other layer's nodes on that line form a chain attached only to the separator; they are eliminated
+    right after both halves.
 
     Parameters
     ----------
     m, n : int
-        Grid size; point (i, j) has flat index ``i * n + j``.
+        Grid size (word lines x bit lines).
     leaf : int
-        Boxes of at most this many points are left in row-major order.
+        Boxes of at most this many points are left in natural order (WL row-major, then BL).
 
     Returns
     -------
-    ndarray of int64, shape (m * n,)
-        ``order[k]`` is the flat index of the k-th point to eliminate. Read-only (cached).
+    ndarray of int64, shape (2 m n,)
+        ``order[k]`` is the k-th node to eliminate. Read-only (cached).
     """
     if m < 1 or n < 1:
         raise ValueError(f"grid must be at least 1 x 1, got {m} x {n}")
-    ii, jj = np.divmod(np.arange(m * n, dtype=np.int64), n)
-    r0 = np.zeros(m * n, dtype=np.int64)
-    r1 = np.full(m * n, m, dtype=np.int64)
-    c0 = np.zeros(m * n, dtype=np.int64)
-    c1 = np.full(m * n, n, dtype=np.int64)
-    key = np.zeros(m * n, dtype=np.int64)
-    active = np.ones(m * n, dtype=bool)
+    npts = m * n
+    flat = np.arange(2 * npts, dtype=np.int64)
+    layer = flat >= npts  # False: word line, True: bit line
+    ii, jj = np.divmod(flat - npts * layer, n)
+    r0 = np.zeros(2 * npts, dtype=np.int64)
+    r1 = np.full(2 * npts, m, dtype=np.int64)
+    c0 = np.zeros(2 * npts, dtype=np.int64)
+    c1 = np.full(2 * npts, n, dtype=np.int64)
+    key = np.zeros(2 * npts, dtype=np.int64)
+    active = np.ones(2 * npts, dtype=bool)
     depth = 0
     while active.any():
         depth += 1
-        if depth > 62:  # 3**39 < 2**63; depth is ~2 log2(max(m, n)), far below this
+        if depth > 31:  # 4**31 < 2**63; depth is ~2 log2(max(m, n)), far below this
             raise RuntimeError("nested dissection recursed too deep")
         h = r1 - r0
         w = c1 - c0
-        leafbox = h * w <= leaf
-        active &= ~leafbox
+        active &= h * w > leaf
         split_cols = w >= h
         mid = np.where(split_cols, (c0 + c1) // 2, (r0 + r1) // 2)
         coord = np.where(split_cols, jj, ii)
-        digit = np.where(coord < mid, 0, np.where(coord > mid, 1, 2))
-        digit = np.where(active, digit, 2)
-        key = key * 3 + digit
+        # the layer whose wires cross the cut: word lines for a column cut, bit lines for a row cut
+        crossing = layer != split_cols
+        digit = np.where(coord < mid, 0, np.where(coord > mid, 1, np.where(crossing, 3, 2)))
+        digit = np.where(active, digit, 3)
+        key = key * 4 + digit
         lo_half = active & (digit == 0)
         hi_half = active & (digit == 1)
-        # shrink boxes of points that descend
         c1 = np.where(lo_half & split_cols, mid, c1)
         c0 = np.where(hi_half & split_cols, mid + 1, c0)
         r1 = np.where(lo_half & ~split_cols, mid, r1)
         r0 = np.where(hi_half & ~split_cols, mid + 1, r0)
-        active &= digit != 2
-    # keys of different depths: all points got `depth` digits (inactive ones padded with 2)
+        active &= digit < 2
     order = np.argsort(key, kind="stable")
     order.setflags(write=False)
     return order

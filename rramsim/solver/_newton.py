@@ -1,0 +1,249 @@
+"""Non-linear tiles: Newton's method on the nodal equations of sinh cells.
+
+Cells obey ``I = G v0 sinh(V_c / v0)`` (the filament model's read I-V, :mod:`rramsim.devmodel`), in
+series with ``r_access`` when given, so ``V = V_c + r_access I``. The series node is eliminated per
+cell: ``V_c`` solves the scalar monotone equation ``V_c + r_a G v0 sinh(V_c / v0) = V``, by Newton from
+the linear estimate ``V / (1 + r_a G)``, which lies above the root for V > 0 (the left side is convex
+there), so the iteration descends monotonically. The cell's small-signal conductance is then
+``g_d = g_c / (1 + r_a g_c)``, ``g_c = G cosh(V_c / v0)``.
+
+The nodal residual ``F(x) = A_wire x - B_wire v + D^T I(D x)`` (D: cell incidence) is the gradient of
+a strictly convex energy, so Newton's method with a backtracking line search on ``||F||`` converges
+from any start (Nocedal & Wright, Numerical Optimization, 2nd ed., ch. 11); its Jacobian
+``A_wire + D^T diag(g_d) D`` has the sparsity of the linear matrix, so the symbolic analysis (ordering,
+CHOLMOD's supernodal structure) is done once and each iteration is a numeric refactorisation.
+
+For a batch, refactoring per input and per iteration is wasteful: Newton-Krylov (Dembo, Eisenstat &
+Steihaug, SIAM J. Numer. Anal. 19, 1982) solves every input's Newton step by conjugate gradients on its
+own Jacobian, preconditioned by the one factor of the linear (0 V slope) matrix, for all inputs at
+once (SOLVER-NOTES: 4-5 outer, 8-18 inner iterations, 4-6x cheaper per input than full Newton).
+Inputs that stall fall back to full Newton. Converged means ``||F|| <= 1e-12`` times the size of the
+terms that balance in it.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import scipy.sparse as sp
+
+from rramsim.crossbar import Crossbar
+from rramsim.errors import ConvergenceError, SolverError
+from rramsim.solution import Solution
+from rramsim.solver import _factor
+from rramsim.solver._core import Factorized, _matvec, assemble_solution
+
+log = logging.getLogger("rramsim.solver")
+
+RTOL = 1e-12
+MAX_NEWTON = 60
+
+
+def cell_iv(v: np.ndarray, g: np.ndarray, v0: np.ndarray, r_a: np.ndarray | None):
+    """Current and small-signal conductance of sinh cells (with series r_a) at voltage v.
+
+    Parameters
+    ----------
+    v : ndarray (..., M, N)
+        Voltage across cell plus access resistor, volts.
+    g, v0 : ndarray (M, N)
+        Slope at 0 V (siemens) and characteristic voltage (volts) of ``I = g v0 sinh(V_c / v0)``.
+    r_a : ndarray (M, N) or None
+        Series access resistance, ohms.
+
+    Returns
+    -------
+    (i, g_d) : amperes and siemens, shaped like v.
+    """
+    with np.errstate(over="raise", invalid="raise"):
+        try:
+            if r_a is None:
+                u = v / v0
+                return g * v0 * np.sinh(u), g * np.cosh(u)
+            a = np.abs(v)
+            vc = a / (1.0 + r_a * g)
+            for _ in range(200):
+                s = np.sinh(vc / v0)
+                h = vc + r_a * g * v0 * s - a
+                step = h / (1.0 + r_a * g * np.cosh(vc / v0))
+                vc = vc - step
+                if np.all(np.abs(step) <= 4e-16 * np.maximum(a, 1e-300)):
+                    break
+            else:  # pragma: no cover - the monotone iteration always converges
+                raise ConvergenceError("cell series-resistance equation did not converge")
+            vc = np.copysign(vc, v)
+            gc = g * np.cosh(vc / v0)
+            return g * v0 * np.sinh(vc / v0), gc / (1.0 + r_a * gc)
+        except FloatingPointError as exc:
+            raise ConvergenceError(
+                f"sinh cell current overflows: |V / v0| up to {np.max(np.abs(v) / v0):.0f}; the "
+                "iterate left the physical range") from exc
+
+
+class NonlinearTile:
+    """Newton solver for a tile with ``sinh_v0`` set."""
+
+    def __init__(self, xb: Crossbar, *, backend: str = "auto"):
+        if xb.sinh_v0 is None:
+            raise SolverError("NonlinearTile needs a tile with sinh_v0 set")
+        self.xb = xb
+        self.g = xb.conductance
+        self.v0 = xb.sinh_v0
+        self.r_a = xb.r_access
+        # linear tile with the 0 V slope: initial guess and preconditioner
+        self.lin = Factorized(xb, backend=backend)
+        self.net = self.lin.net
+        self.a_wire, self.d_wire, self.b_wire = self.net.build(np.zeros(xb.shape))
+        n = self.net.n
+        m, ncol = xb.shape
+        k = np.arange(m * ncol)
+        wl, bl = self.net.wl.ravel(), self.net.bl.ravel()
+        pw = sp.coo_array((np.ones(int((wl >= 0).sum())), (wl[wl >= 0], k[wl >= 0])),
+                          shape=(n, m * ncol))
+        pb = sp.coo_array((np.ones(int((bl >= 0).sum())), (bl[bl >= 0], k[bl >= 0])),
+                          shape=(n, m * ncol))
+        self.pd = (pw - pb).tocsr()
+        self.pabs = (pw + pb).tocsr()
+        self._jac = None
+
+    def currents(self, dv: np.ndarray):
+        return cell_iv(dv, self.g, self.v0, self.r_a)
+
+    def residual(self, x: np.ndarray, v: np.ndarray):
+        """F (n, B), its scale (B,), and g_d (B, M, N) at unknowns x (n, B)."""
+        net = self.net
+        xt = x.T
+        dv = net.expand(xt, v, net.wl) - net.expand(xt, v, net.bl)
+        cur, gd = self.currents(dv)
+        bsz = x.shape[1]
+        ic = cur.reshape(bsz, -1).T
+        aw = _matvec(self.a_wire, self.d_wire, x)
+        bw = np.asarray(self.b_wire @ v.T)
+        f = aw - bw + self.pd @ ic
+        scale = (np.linalg.norm(aw, axis=0) + np.linalg.norm(bw, axis=0)
+                 + np.linalg.norm(self.pabs @ np.abs(ic), axis=0))
+        return f, scale, gd
+
+    # ------------------------------------------------------------------ full Newton
+    def _newton_one(self, x: np.ndarray, v: np.ndarray) -> tuple[np.ndarray, int]:
+        """Full Newton for one input: x (n, 1), v (1, M)."""
+        f, scale, gd = self.residual(x, v)
+        nf = np.linalg.norm(f)
+        for it in range(MAX_NEWTON):
+            if nf <= RTOL * scale[0] or scale[0] == 0:
+                return x, it
+            lower, _, _ = self.net.build(gd[0])
+            if self._jac is None:
+                self._jac = _factor.factorize(lower, self.lin.backend)
+            else:
+                self._jac.refactor(lower)
+            dx = -self._jac.solve(f)
+            x, f, nf, scale, gd = self._line_search(x, v, dx, f, nf)
+        raise ConvergenceError(
+            f"Newton did not converge in {MAX_NEWTON} iterations (relative residual "
+            f"{nf / scale[0]:.2e} > {RTOL:g})")
+
+    def _line_search(self, x, v, dx, f, nf):
+        t = 1.0
+        while True:
+            try:
+                xt = x + t * dx
+                ft, st, gdt = self.residual(xt, v)
+                nft = np.linalg.norm(ft)
+                if nft <= (1.0 - 1e-4 * t) * nf or nft <= RTOL * st[0]:
+                    return xt, ft, nft, st, gdt
+            except ConvergenceError:
+                pass  # overflow: too long a step
+            t *= 0.5
+            if t < 1e-10:
+                raise ConvergenceError(
+                    f"Newton line search failed (relative residual {nf:.2e} does not decrease)")
+
+    # ------------------------------------------------------------------ batched Newton-Krylov
+    def _newton_krylov(self, x: np.ndarray, v: np.ndarray):
+        """Newton-Krylov for a batch; returns (x, converged mask, outer iterations)."""
+        f, scale, gd = self.residual(x, v)
+        nf = np.linalg.norm(f, axis=0)
+        conv = nf <= RTOL * scale
+        for it in range(25):
+            if conv.all():
+                return x, conv, it
+            act = np.flatnonzero(~conv)
+            g2 = gd[act].reshape(act.size, -1).T  # (MN, b)
+            eta = np.minimum(0.1, np.sqrt(nf[act] / np.maximum(scale[act], 1e-300)))
+            dx = self._pcg(-f[:, act], g2, eta)
+            xa, nfa = x[:, act], nf[act]
+            t = np.ones(act.size)
+            accepted = np.zeros(act.size, dtype=bool)
+            for _ in range(30):
+                xt = xa + t * dx
+                try:
+                    ft, st, gdt = self.residual(xt, v[act])
+                except ConvergenceError:
+                    t = np.where(accepted, t, 0.5 * t)
+                    continue
+                nft = np.linalg.norm(ft, axis=0)
+                ok = (nft <= (1.0 - 1e-4 * t) * nfa) | (nft <= RTOL * st)
+                new = ok & ~accepted
+                x[:, act[new]] = xt[:, new]
+                f[:, act[new]] = ft[:, new]
+                nf[act[new]] = nft[new]
+                scale[act[new]] = st[new]
+                gd[act[new]] = gdt[new]
+                accepted |= ok
+                if accepted.all():
+                    break
+                t = np.where(accepted, t, 0.5 * t)
+            conv = nf <= RTOL * scale
+            if not accepted.any():
+                break
+        return x, conv, it
+
+    def _pcg(self, rhs: np.ndarray, g2: np.ndarray, eta: np.ndarray) -> np.ndarray:
+        """Solve J_b d = rhs_b for every column by CG preconditioned with the linear factor."""
+        def jmul(p):
+            return _matvec(self.a_wire, self.d_wire, p) + self.pd @ (g2 * (self.pd.T @ p))
+
+        prec = self.lin.factor.solve
+        x = np.zeros_like(rhs)
+        r = rhs.copy()
+        z = prec(r)
+        p = z.copy()
+        rz = np.einsum("ij,ij->j", r, z)
+        nb = np.linalg.norm(rhs, axis=0)
+        tiny = np.finfo(float).tiny
+        for _ in range(200):
+            done = np.linalg.norm(r, axis=0) <= eta * 1e-3 * nb
+            if done.all():
+                break
+            q = jmul(p)
+            alpha = np.where(done, 0.0, rz / np.maximum(np.einsum("ij,ij->j", p, q), tiny))
+            x += alpha * p
+            r -= alpha * q
+            z = prec(r)
+            rz_new = np.einsum("ij,ij->j", r, z)
+            p = z + (rz_new / np.maximum(rz, tiny)) * p
+            rz = rz_new
+        return x
+
+    # ------------------------------------------------------------------ public
+    def solve(self, v_in, *, method: str = "auto") -> Solution:
+        v, batched = self.xb.check_input(v_in)
+        # start from the linear (0 V slope) solution
+        x = self.lin.solve_unknowns(np.asarray(self.lin.bsrc @ v.T))
+        used = "newton"
+        if v.shape[0] > 1 and method in ("auto", "newton-krylov"):
+            x, conv, it = self._newton_krylov(x, v)
+            used = "newton-krylov"
+            log.debug("rramsim.solver: Newton-Krylov %d outer iterations, %d of %d converged",
+                      it, int(conv.sum()), conv.size)
+            todo = np.flatnonzero(~conv)
+        else:
+            todo = np.arange(v.shape[0])
+        for b in todo:
+            xb_, _ = self._newton_one(x[:, [b]], v[[b]])
+            x[:, b] = xb_[:, 0]
+        return assemble_solution(self.xb, self.net, x.T, v, batched,
+                                 f"{self.lin.factor.name}+{used}",
+                                 lambda dv: self.currents(dv)[0])
