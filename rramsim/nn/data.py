@@ -212,6 +212,8 @@ def load_fsdd(directory: str | Path, *, n_bands: int = 23, n_frames: int = 20) -
     DataError
         Missing directory, no recordings, or an unreadable/malformed wav (named).
     """
+    import warnings
+
     from scipy.io import wavfile
 
     directory = Path(directory)
@@ -225,7 +227,10 @@ def load_fsdd(directory: str | Path, *, n_bands: int = 23, n_frames: int = 20) -
     for path in files:
         digit, _, index = FSDD_PATTERN.match(path.name).groups()
         try:
-            rate, sig = wavfile.read(path)
+            with warnings.catch_warnings():
+                # unknown non-data chunks (e.g. LIST metadata) are legal; a broken file still raises
+                warnings.simplefilter("ignore", wavfile.WavFileWarning)
+                rate, sig = wavfile.read(path)
         except (ValueError, OSError, EOFError) as exc:
             raise DataError(f"cannot read wav file {path}: {exc}") from exc
         if np.issubdtype(sig.dtype, np.integer):

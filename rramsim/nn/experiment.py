@@ -19,7 +19,7 @@ from rramsim.nn import architectures, data
 from rramsim.nn.hardware import DeviceNetwork, PreciseProgramming, program_precise
 from rramsim.nn.masks import FlipLimiter
 from rramsim.nn.network import Network
-from rramsim.nn.train import TrainConfig, train
+from rramsim.nn.train import TrainConfig, blas_threads, train
 
 DatasetName = Literal["digits", "fashion-mnist", "fsdd"]
 DATASETS: tuple[str, ...] = ("digits", "fashion-mnist", "fsdd")
@@ -126,6 +126,11 @@ def run_prune(config: ExperimentConfig, *, seed: int) -> PruneRun:
         of the pruned half and for every training flip), ``mask_flips`` per layer, ``seed``, the
         programming cost of deployment and of the baseline, and timings.
     """
+    with blas_threads(config.train.blas_threads):
+        return _run_prune(config, int(seed))
+
+
+def _run_prune(config: ExperimentConfig, seed: int) -> PruneRun:
     t0 = time.perf_counter()
     seeds = np.random.SeedSequence(int(seed)).spawn(6)
     rng_form, rng_scores, rng_train, rng_prog, rng_base, rng_wv = (
