@@ -1,0 +1,115 @@
+"""The pruning experiment and ``rramsim prune`` (arXiv 2311.07164; edge-popup, Ramanujan et al. 2020)."""
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from rramsim.cli import main
+from rramsim.nn.experiment import ExperimentConfig, ExperimentError, run_prune
+from rramsim.nn.train import TrainConfig, TrainError, cosine_lr
+
+SMALL = ExperimentConfig(
+    hidden=(32,),
+    train=TrainConfig(epochs=2, batch_size=128),
+    baseline_train=TrainConfig(epochs=1, batch_size=128, lr=0.05, flip_limiter=None),
+    max_train=400,
+)
+
+
+def _strip(m):
+    return {k: v for k, v in m.items() if "seconds" not in k and k != "baseline"} | {
+        "baseline": {k: v for k, v in m["baseline"].items() if "seconds" not in k}
+    }
+
+
+def test_seeded_reproducibility():
+    a = run_prune(SMALL, seed=3).metrics
+    b = run_prune(SMALL, seed=3).metrics
+    c = run_prune(SMALL, seed=4).metrics
+    assert _strip(a) == _strip(b)
+    assert a["mask_flips"] != c["mask_flips"] or a["epoch_loss"] != c["epoch_loss"]
+    assert a["seed"] == 3
+    # programming ops: 2 cells per pair, initial RESET of the pruned half plus every flip
+    assert a["programming_ops"] == 2 * (a["initial_pruned_pairs"] + sum(a["mask_flips"]))
+    assert a["initial_pruned_pairs"] == a["n_weights"] // 2
+    assert a["deploy"]["resets"] == a["n_weights"] // 2
+
+
+def test_flip_limiter_reduces_flips():
+    plain = ExperimentConfig(
+        hidden=(32,), train=TrainConfig(epochs=2, batch_size=128, flip_limiter=None),
+        baseline=False, max_train=400,
+    )
+    limited = ExperimentConfig(hidden=(32,), train=TrainConfig(epochs=2, batch_size=128),
+                               baseline=False, max_train=400)
+    f_plain = sum(run_prune(plain, seed=0).metrics["mask_flips"])
+    f_lim = sum(run_prune(limited, seed=0).metrics["mask_flips"])
+    assert f_lim < f_plain
+
+
+@pytest.mark.slow
+def test_digits_pruned_mlp_reaches_90_percent():
+    m = run_prune(ExperimentConfig(baseline=False), seed=0).metrics
+    assert m["test_accuracy"] >= 0.90
+    assert m["test_accuracy_programmed"] >= 0.90
+
+
+def test_cosine_schedule_and_config_validation():
+    assert cosine_lr(0, 100, 0.1) == pytest.approx(0.1)
+    assert cosine_lr(50, 100, 0.1) == pytest.approx(0.05)
+    assert cosine_lr(100, 100, 0.1) == pytest.approx(0.0, abs=1e-15)
+    with pytest.raises(TrainError, match="momentum"):
+        TrainConfig(momentum=1.0)
+    with pytest.raises(TrainError, match="epochs"):
+        TrainConfig(epochs=0)
+    with pytest.raises(ExperimentError, match="data_dir"):
+        ExperimentConfig(dataset="fashion-mnist")
+
+
+def test_cli_prune_writes_metrics_and_network(tmp_path, capsys):
+    out = tmp_path / "run"
+    rc = main(["prune", "--dataset", "digits", "--seed", "0", "--out", str(out), "--epochs", "1",
+               "--hidden", "16", "--no-baseline", "--no-progress", "--max-train", "300"])
+    assert rc == 0
+    m = json.loads((out / "metrics.json").read_text())
+    for key in ("test_accuracy", "programming_ops", "seed", "mask_flips", "network_file"):
+        assert key in m
+    assert m["seed"] == 0 and 0.0 <= m["test_accuracy"] <= 1.0
+    assert (out / m["network_file"]).is_file()
+    assert not list(out.glob(".*.tmp"))
+    assert "test accuracy" in capsys.readouterr().out
+
+
+def test_cli_missing_data_names_file(tmp_path, capsys):
+    rc = main(["prune", "--dataset", "fashion-mnist", "--data-dir", str(tmp_path), "--out",
+               str(tmp_path / "o"), "--no-progress"])
+    assert rc == 1
+    assert "train-images-idx3-ubyte" in capsys.readouterr().err
+
+
+def test_import_hygiene():
+    code = (
+        "import sys, rramsim, rramsim.nn; "
+        "bad = [m for m in ('sklearn', 'pandas', 'matplotlib', 'PySpice', 'tqdm') if m in sys.modules]; "
+        "print(bad)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+def test_training_does_not_modify_inputs():
+    from rramsim.nn import architectures
+    from rramsim.nn.train import train
+
+    rng = np.random.default_rng(0)
+    net = architectures.mlp(5, (4,), 2)
+    net.set_weights([np.ones(s) for s in net.shapes])
+    net.init_scores(rng=rng)
+    x, y = rng.random((6, 5)), rng.integers(0, 2, 6)
+    x0, y0 = x.copy(), y.copy()
+    train(net, x, y, config=TrainConfig(epochs=1, batch_size=3), rng=rng)
+    np.testing.assert_array_equal(x, x0)
+    np.testing.assert_array_equal(y, y0)

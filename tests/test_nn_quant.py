@@ -1,0 +1,44 @@
+"""n-bit input/activation quantiser (study: 4/3/6-bit inputs, arXiv 2311.07164)."""
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from rramsim.nn.quant import QuantizationError, quantize, quantize_grad
+
+
+def test_hand_values_two_bits():
+    x = np.array([-0.5, 0.0, 0.16, 0.17, 0.5, 0.84, 1.0, 3.0])
+    # levels 0, 1/3, 2/3, 1; 0.16*3 = 0.48 -> 0, 0.17*3 = 0.51 -> 1, 0.5*3 = 1.5 -> 2 (half to even)
+    np.testing.assert_allclose(quantize(x, 2), [0, 0, 0, 1 / 3, 2 / 3, 1, 1, 1], atol=1e-15)
+
+
+@pytest.mark.parametrize("bits", [1, 3, 4, 6])
+def test_level_count_and_max_error(bits):
+    x = np.linspace(0.0, 2.0, 10001)
+    q = quantize(x, bits, x_max=2.0)
+    assert np.unique(q).size == 2**bits
+    step = 2.0 / (2**bits - 1)
+    assert np.max(np.abs(q - x)) <= step / 2 + 1e-12
+    np.testing.assert_allclose(quantize(q, bits, x_max=2.0), q, atol=1e-12)  # idempotent
+
+
+@settings(max_examples=50, deadline=None)
+@given(st.lists(st.floats(-5, 5), min_size=1, max_size=30), st.integers(1, 8))
+def test_values_on_grid(values, bits):
+    q = quantize(np.array(values), bits, 1.5)
+    j = q * (2**bits - 1) / 1.5
+    np.testing.assert_allclose(j, np.round(j), atol=1e-9)
+    assert q.min() >= 0 and q.max() <= 1.5
+
+
+def test_ste_gradient():
+    x = np.array([-0.1, 0.0, 0.5, 1.0, 1.1])
+    np.testing.assert_array_equal(quantize_grad(x, np.ones(5)), [0, 1, 1, 1, 0])
+
+
+@pytest.mark.parametrize("bits,x_max", [(0, 1.0), (2.5, 1.0), (4, 0.0), (4, float("inf"))])
+def test_invalid(bits, x_max):
+    with pytest.raises(QuantizationError):
+        quantize(np.zeros(2), bits, x_max)
