@@ -113,3 +113,43 @@ def test_training_does_not_modify_inputs():
     train(net, x, y, config=TrainConfig(epochs=1, batch_size=3), rng=rng)
     np.testing.assert_array_equal(x, x0)
     np.testing.assert_array_equal(y, y0)
+
+
+@pytest.mark.slow
+def test_cli_prune_fashion_mnist_and_fsdd_on_generated_files(tmp_path):
+    import gzip
+    import struct
+
+    from scipy.io import wavfile
+
+    rng = np.random.default_rng(0)
+    fm = tmp_path / "fm"
+    fm.mkdir()
+    for name, arr in {
+        "train-images-idx3-ubyte": rng.integers(0, 256, (5, 28, 28)),
+        "train-labels-idx1-ubyte": np.array([0, 1, 2, 3, 9]),
+        "t10k-images-idx3-ubyte": rng.integers(0, 256, (2, 28, 28)),
+        "t10k-labels-idx1-ubyte": np.array([4, 5]),
+    }.items():
+        a = np.asarray(arr, np.uint8)
+        head = bytes([0, 0, 8, a.ndim]) + b"".join(struct.pack(">I", d) for d in a.shape)
+        (fm / (name + ".gz")).write_bytes(gzip.compress(head + a.tobytes()))
+    rc = main(["prune", "--dataset", "fashion-mnist", "--data-dir", str(fm), "--out",
+               str(tmp_path / "o1"), "--epochs", "1", "--no-progress", "--batch-size", "5"])
+    assert rc == 0
+    m = json.loads((tmp_path / "o1" / "metrics.json").read_text())
+    assert m["architecture"] == "fashion-mnist-cnn" and m["n_weights"] == 62_272
+    assert m["n_train"] == 5 and m["n_test"] == 2
+
+    sd = tmp_path / "fsdd"
+    sd.mkdir()
+    for digit in range(3):
+        for idx in (1, 7):
+            t = np.arange(3200) / 8000
+            tone = (16000 * np.sin(2 * np.pi * 300.0 * (digit + 1) * t)).astype(np.int16)
+            wavfile.write(sd / f"{digit}_nicolas_{idx}.wav", 8000, tone)
+    rc = main(["prune", "--dataset", "fsdd", "--data-dir", str(sd), "--out", str(tmp_path / "o2"),
+               "--epochs", "1", "--no-progress", "--no-baseline"])
+    assert rc == 0
+    m = json.loads((tmp_path / "o2" / "metrics.json").read_text())
+    assert m["architecture"] == "spoken-digit-net" and m["n_weights"] == 68_480
