@@ -36,13 +36,15 @@ from scipy.linalg import lapack
 
 from rramsim.crossbar import Crossbar
 from rramsim.errors import ConvergenceError, SolverError
-from rramsim.solver._network import sense_conductance
+from rramsim.solver._network import _conductance, sense_conductance
 
 #: Iterations without halving the residual that mark CG's rounding floor.
 STALL = 4
 
 
 def _pttrf(d: np.ndarray, e: np.ndarray):
+    if d.size == 1:  # the LAPACK wrapper rejects an empty off-diagonal: add a decoupled unit node
+        d, e = np.array([d[0], 1.0]), np.zeros(1)
     df, ef, info = lapack.dpttrf(d, e)
     if info != 0:
         raise SolverError(f"tridiagonal line factor is not positive definite (LAPACK info {info})")
@@ -50,6 +52,8 @@ def _pttrf(d: np.ndarray, e: np.ndarray):
 
 
 def _pttrs(f, b: np.ndarray) -> np.ndarray:
+    if b.shape[0] == 1:
+        return b / f[0][0]
     x, info = lapack.dpttrs(f[0], f[1], b)
     if info != 0:  # pragma: no cover - only for invalid arguments
         raise SolverError(f"LAPACK dpttrs failed (info {info})")
@@ -65,8 +69,8 @@ class GridSchur:
         if rw <= 0 or rb <= 0:
             raise SolverError("the Schur-complement CG needs r_wordline > 0 and r_bitline > 0")
         self.shape = (m, n)
-        gw, gb = 1.0 / rw, 1.0 / rb
-        self.gdrv = 1.0 / (float(xb.r_driver) + rw)
+        gw, gb = _conductance("r_wordline", rw), _conductance("r_bitline", rb)
+        self.gdrv = _conductance("r_driver + r_wordline", float(xb.r_driver) + rw)
         self.both = xb.drive == "both"
         gs = sense_conductance(xb)
         self.has_s = gs is not None
@@ -181,7 +185,7 @@ class GridSchur:
             p = z + beta * p
             rz = rz_new
             it += 1
-        if not np.all(nr <= rtol * nfull):
+        if not np.all(nr <= rtol * nfull):  # (NaN compares False: never returned)
             worst = float(np.max(nr / np.maximum(nfull, tiny)))
             raise ConvergenceError(
                 f"Schur-complement CG stopped at relative residual {worst:.2e} > {rtol:g} after "
