@@ -21,12 +21,14 @@ from rramsim import devmodel
 
 
 def _timed(fn, repeat: int):
-    times, out = [], None
+    """Result, best and median wall time, best CPU time of this process (s) over ``repeat`` runs."""
+    times, cpu, out = [], [], None
     for _ in range(repeat):
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         out = fn()
         times.append(time.perf_counter() - t0)
-    return out, min(times), statistics.median(times)
+        cpu.append(time.process_time() - c0)
+    return out, min(times), statistics.median(times), min(cpu)
 
 
 def main(argv=None) -> int:
@@ -43,12 +45,12 @@ def main(argv=None) -> int:
     p = devmodel.TAOX_40NM
 
     devmodel.form((8, 8), rng=0)  # warm-up (imports, first-call overheads)
-    res, best, med = _timed(lambda: devmodel.form(shape, rng=np.random.default_rng(args.seed)),
-                            args.repeat)
+    res, best, med, cpu = _timed(
+        lambda: devmodel.form(shape, rng=np.random.default_rng(args.seed)), args.repeat)
     g = res.conductance[res.formed]
-    print(f"form {shape[0]}x{shape[1]}: best {best:.3f} s, median {med:.3f} s "
-          f"({args.repeat} runs; pulse {p.form_amplitude} V, {p.form_width * 1e9:.0f} ns, "
-          f"compliance {p.form_compliance * 1e6:.0f} uA)")
+    print(f"form {shape[0]}x{shape[1]}: best {best:.3f} s, median {med:.3f} s wall, "
+          f"best {cpu:.3f} s CPU ({args.repeat} runs; pulse {p.form_amplitude} V, "
+          f"{p.form_width * 1e9:.0f} ns, compliance {p.form_compliance * 1e6:.0f} uA)")
     print(f"  formed fraction {res.formed.mean():.4f}; formed G mean {g.mean() * 1e6:.3f} uS "
           f"(target 14.2), std {g.std() * 1e6:.3f} uS (target 2.46); "
           f"energy {res.cost.total_energy * 1e6:.3f} uJ total, "
@@ -56,12 +58,12 @@ def main(argv=None) -> int:
 
     rng = np.random.default_rng(args.seed + 1)
     mask = res.formed & (rng.random(shape) < 0.5)
-    pruned, best_r, _ = _timed(lambda: devmodel.reset(res.state, mask, rng=rng), 1)
+    pruned, best_r, _, _ = _timed(lambda: devmodel.reset(res.state, mask, rng=rng), 1)
     gr = pruned.conductance[mask]
     print(f"reset {mask.sum()} cells: {best_r:.3f} s; G {gr.min() * 1e6:.3f}-{gr.max() * 1e6:.3f} uS "
           f"(median {np.median(gr) * 1e6:.3f}; target 0.1-1), "
           f"{pruned.cost.energy[mask].mean() * 1e12:.1f} pJ/cell")
-    back, best_s, _ = _timed(lambda: devmodel.set(pruned.state, mask, rng=rng), 1)
+    back, best_s, _, _ = _timed(lambda: devmodel.set(pruned.state, mask, rng=rng), 1)
     gs = back.conductance[mask]
     print(f"set {mask.sum()} cells: {best_s:.3f} s; set fraction {back.formed[mask].mean():.4f}, "
           f"G mean {gs.mean() * 1e6:.3f} uS, std {gs.std() * 1e6:.3f} uS, "
@@ -69,7 +71,7 @@ def main(argv=None) -> int:
 
     n_wv = min(args.size, 128)
     target = rng.uniform(2e-6, 40e-6, size=(n_wv, n_wv))
-    wv, best_w, _ = _timed(lambda: devmodel.write_verify(target, rng=rng, tolerance=0.05), 1)
+    wv, best_w, _, _ = _timed(lambda: devmodel.write_verify(target, rng=rng, tolerance=0.05), 1)
     print(f"write-verify {n_wv}x{n_wv} (targets U(2, 40) uS, 5 %, 1 % read noise): {best_w:.3f} s; "
           f"converged {wv.converged.mean():.4f}, pulses mean {wv.cost.pulses.mean():.2f} "
           f"(max {wv.cost.pulses.max()}), {wv.cost.energy.mean() * 1e12:.1f} pJ/cell")

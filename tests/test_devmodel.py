@@ -239,3 +239,33 @@ def test_write_verify_reaches_targets():
     np.testing.assert_array_equal(res.cost.energy > 0, res.cost.pulses > 0)
     with pytest.raises(DeviceModelError, match="target_g"):
         devmodel.write_verify(-target, rng=1)
+
+
+def test_cycle_to_cycle_fluctuation_matches_its_discretisation():
+    """One device SET 4000 times from the same state: the end gaps spread by the stochastic term only.
+
+    Increments ``dg0 w(T) xi dt_noise`` once per ``dt_noise`` over the pulse of width W sum to a normal
+    of std ``dg0 sqrt(dt_noise W) w``, with ``w = 1 / (1 + exp((T_crit - T)/T_smth))`` between its
+    values at T0 and at the hottest point ``T0 + V_a I_cc Rth`` (compliance caps the power).
+    """
+    p = TAOX_40NM
+    one = devmodel.reset(devmodel.form((1,), rng=4).state, np.ones(1, bool), rng=5).state
+    n = 4000
+    st = devmodel.CellState(gap=np.repeat(one.gap, n), i0=np.repeat(one.i0, n),
+                            ea=np.repeat(one.ea, n), params=p,
+                            icc_scale=np.repeat(one.icc_scale, n))
+    out = devmodel.set_cells(st, np.ones(n, bool), rng=np.random.default_rng(6))
+    icc = p.set_compliance * one.icc_scale[0]
+
+    def w(t):
+        return 1.0 / (1.0 + np.exp((p.t_crit - t) / p.t_smth))
+
+    base = p.dg0 * np.sqrt(p.dt_noise * p.set_width)
+    lo, hi = base * w(p.t0), base * w(p.t0 + p.set_amplitude * icc * p.rth)
+    sigma = out.state.gap.std()  # 4000 samples: standard error of the std 1.1 %
+    assert lo * 0.96 < sigma < hi * 1.04
+    quiet = dataclasses.replace(p, dg0=0.0)
+    st0 = devmodel.CellState(gap=st.gap[:3], i0=st.i0[:3], ea=st.ea[:3], params=quiet,
+                             icc_scale=st.icc_scale[:3])
+    g0 = devmodel.set_cells(st0, np.ones(3, bool), rng=1).state.gap
+    assert np.ptp(g0) == 0.0  # noise off: identical devices end identically

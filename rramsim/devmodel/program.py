@@ -58,12 +58,29 @@ def _check_scalar(name: str, value, *, positive: bool = True, allow_inf: bool = 
     return v
 
 
+def _logmean_integral(a_lo, a_hi, ln_lo, ln_hi, length):
+    """``length`` times the logarithmic mean of ``a_lo``, ``a_hi`` (> 0) with logs ``ln_lo``, ``ln_hi``.
+
+    That is the integral over the interval of a quantity that is exponential (log-linear) in the
+    path coordinate: ``length (a_hi - a_lo) / (ln_hi - ln_lo)``; the arithmetic mean where the logs
+    differ by less than 1e-6.
+    """
+    d = ln_hi - ln_lo
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out = (a_hi - a_lo) / d
+    small = np.abs(d) < 1e-6
+    if small.any():
+        out[small] = 0.5 * (a_lo[small] + a_hi[small])
+    return out * length
+
+
 def _pulse_chunk(g_start, i0, ea, amplitude, width, icc, p: FilamentParams, n_grid: int):
     """Gap-space integration of one rectangular pulse for a chunk of cells (1-D arrays).
 
     Same equations as :mod:`rramsim.devmodel.physics`, written out for speed: the current is
     ``min(I0 e^{-g/g0} sinh(|V_a|/V0), I_cc)``, so the sinh of the applied voltage is taken once per
-    cell. Returns the end gap (before noise), the energy (J) and the noise exposure ``int w^2 dt`` (s).
+    cell, and logs of exponential laws are formed directly. Returns the end gap (before noise), the
+    energy (J) and the noise exposure ``int w^2 dt`` (s).
     """
     s = np.sign(amplitude)
     va = np.abs(amplitude)
@@ -71,30 +88,36 @@ def _pulse_chunk(g_start, i0, ea, amplitude, width, icc, p: FilamentParams, n_gr
     frac = np.linspace(0.0, 1.0, n_grid + 1)[:, None]
     g = g_start + (g_bound - g_start) * frac  # (K+1, n)
     length = np.abs(g_bound - g_start) / n_grid  # path length per interval, (n,)
-    scale = i0 * np.exp(g * (-1.0 / p.g0))  # I0 e^{-g/g0}
-    cur = scale * np.sinh(va / p.v0)
-    vf = np.broadcast_to(va, g.shape)
-    limited = cur > icc
-    if limited.any():
+    ln_scale = np.log(i0) - g * (1.0 / p.g0)  # log of I0 e^{-g/g0}
+    scale = np.exp(ln_scale)
+    sinh_va = np.sinh(va / p.v0)
+    cur = scale * sinh_va
+    ln_cur = ln_scale + np.log(sinh_va)
+    vf = va
+    if np.isfinite(icc).any() and (cur > icc).any():
+        # V_f = min(V_a, V0 asinh(I_cc / scale)) = V0 asinh(min(sinh(V_a/V0), I_cc / scale))
         with np.errstate(divide="ignore", over="ignore", invalid="ignore"):
-            vf = np.where(limited, p.v0 * np.arcsinh(icc / scale), vf)
-        cur = np.minimum(cur, icc)
+            y = np.minimum(icc / scale, sinh_va)
+            vf = p.v0 * np.log(y + np.sqrt(y * y + 1.0))
+        cur = scale * y
+        ln_cur = np.minimum(ln_cur, np.log(icc))
     temp = p.t0 + (cur * vf) * p.rth
     inv_kt = 1.0 / (K_B_EV * temp)
     gn = g * 1e9
     gamma = np.maximum(p.gamma0 - p.beta * (gn * gn * gn), 0.0)
     arg = gamma * (p.a0 / p.tox) * vf * inv_kt
-    ln_f = np.log(p.vel0) - ea * inv_kt + arg - LN2
-    small = arg < 20.0
+    ln_f = arg - ea * inv_kt + (np.log(p.vel0) - LN2)  # log of v0 e^{-Ea/kT} sinh(arg)
+    small = arg < 20.0  # log sinh(x) = x - ln 2 + log1p(-e^{-2x}); the last term < 5e-18 above 20
     if small.any():
         with np.errstate(divide="ignore"):
-            ln_f = ln_f + np.where(small, np.log1p(-np.exp(-2.0 * np.minimum(arg, 20.0))), 0.0)
+            ln_f[small] += np.log1p(-np.exp(-2.0 * arg[small]))
     np.clip(ln_f, -_LN_CLIP, _LN_CLIP, out=ln_f)
-    dt = _expint(-ln_f[:-1], -ln_f[1:], length)  # time to cross each interval
-    power = va * cur
-    ln_p = np.log(power) - ln_f  # energy per unit path length, log; exponential laws: log-linear
+    inv_f = np.exp(-ln_f)  # seconds per metre of gap travel
+    dt = _logmean_integral(inv_f[:-1], inv_f[1:], -ln_f[:-1], -ln_f[1:], length)
+    q = (va * cur) * inv_f  # energy per metre of travel
+    ln_q = np.log(va) + ln_cur - ln_f
+    de = _logmean_integral(q[:-1], q[1:], ln_q[:-1], ln_q[1:], length)
     w2 = noise_weight(temp, p) ** 2
-    de = _expint(ln_p[:-1], ln_p[1:], length)
     dw = dt * 0.5 * (w2[:-1] + w2[1:])
     t_cum = np.empty_like(g)  # time to reach each grid point (row by row: cheap, cache friendly)
     t_cum[0] = 0.0
@@ -120,10 +143,11 @@ def _pulse_chunk(g_start, i0, ea, amplitude, width, icc, p: FilamentParams, n_gr
     # cells at the limit sit there for the rest of the pulse; others travel x into interval k
     w2_k = np.take_along_axis(w2, kk, 0)[0]
     wexp = wexp + w2_k * rem
-    lp_a = np.take_along_axis(ln_p, kc, 0)[0]
-    lp_b = np.take_along_axis(ln_p, kc + 1, 0)[0]
-    e_part = _expint(lp_a, lp_a + (lp_b - lp_a) * x / np.where(length > 0, length, 1.0), x)
-    energy = energy + np.where(at_bound, power[-1] * rem, e_part)
+    lq_a = np.take_along_axis(ln_q, kc, 0)[0]
+    lq_b = np.take_along_axis(ln_q, kc + 1, 0)[0]
+    e_part = _expint(lq_a, lq_a + (lq_b - lq_a) * x / np.where(length > 0, length, 1.0), x)
+    power_end = va * np.exp(ln_cur[-1])
+    energy = energy + np.where(at_bound, power_end * rem, e_part)
     g_k = np.take_along_axis(g, kc, 0)[0]
     g_end = np.where(at_bound, g_bound, g_k - s * x)
     return g_end, energy, wexp
