@@ -100,3 +100,9 @@ def test_bad_input_shape():
     net = architectures.mlp(8, (4,), 2)
     with pytest.raises(LayerError, match="input shape"):
         net.forward(np.zeros((3, 7)))
+
+
+def test_matmul_hook_wrong_shape_is_an_error():
+    net = _init(architectures.mlp(8, (4,), 2), np.random.default_rng(5))
+    with pytest.raises(LayerError, match="layer 0: matmul returned shape"):
+        net.forward(np.zeros((3, 8)), matmul=lambda i, x2d, w: x2d @ w[:, :2])

@@ -42,3 +42,21 @@ def test_ste_gradient():
 def test_invalid(bits, x_max):
     with pytest.raises(QuantizationError):
         quantize(np.zeros(2), bits, x_max)
+
+
+def test_network_calibrates_activation_quantisers_to_percentile():
+    from rramsim.nn import architectures
+
+    rng = np.random.default_rng(0)
+    net = architectures.mlp(6, (5, 4), 3, input_bits=None, activation_bits=3)
+    net.set_weights([rng.normal(size=s) for s in net.shapes])
+    net.init_scores(rng=rng)
+    x = rng.random((50, 6))
+    x_max = net.calibrate(x, percentile=90.0)
+    h1 = np.maximum(x @ net.effective_weights()[0], 0)
+    assert x_max[0] == pytest.approx(np.percentile(h1[h1 > 0], 90.0), rel=1e-12)
+    q1 = quantize(h1, 3, x_max[0])
+    h2 = np.maximum(q1 @ net.effective_weights()[1], 0)
+    assert x_max[1] == pytest.approx(np.percentile(h2[h2 > 0], 90.0), rel=1e-12)
+    expected = quantize(h2, 3, x_max[1]) @ net.effective_weights()[2]
+    np.testing.assert_allclose(net.forward(x), expected, rtol=1e-12, atol=1e-12)

@@ -35,10 +35,13 @@ def mlp(
     *,
     k: float = 0.5,
     input_bits: int | None = 4,
+    activation_bits: int | None = None,
 ) -> Network:
     """Fully connected ReLU network ``n_inputs -> hidden... -> n_classes`` (no biases).
 
     The default suits scikit-learn's 8x8 digits (64 inputs in [0, 1], quantised to 4 bit).
+    ``activation_bits`` adds a quantiser after every hidden ReLU (the next crossbar's DAC); its
+    range is set by :meth:`Network.calibrate`.
     """
     if not hidden or min(hidden) < 1:
         raise LayerError(f"hidden sizes must be >= 1, got {hidden}")
@@ -46,6 +49,8 @@ def mlp(
     sizes = [n_inputs, *hidden]
     for a, b in zip(sizes[:-1], sizes[1:], strict=True):
         layers += [Dense(a, b, k=k), ReLU()]
+        if activation_bits:
+            layers.append(Quantize(activation_bits, calibrate=True))
     layers.append(Dense(sizes[-1], n_classes, k=k))
     return Network(layers, input_shape=(n_inputs,), name="mlp-" + "-".join(map(str, sizes)))
 

@@ -48,6 +48,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         metavar=("START", "END"),
                         help="flip limiter's relative threshold, start and end (default: 0.01 0.007)")
     parser.add_argument("--no-flip-limiter", action="store_true", help="plain top-k every step")
+    parser.add_argument("--activation-bits", type=int, default=None,
+                        help="quantise the MLP's hidden activations to N bits (default: off)")
     parser.add_argument("--read-noise", type=float, default=0.01,
                         help="relative read noise at inference (default: 0.01)")
     parser.add_argument("--max-train", type=int, default=None,
@@ -75,6 +77,7 @@ def run(args: argparse.Namespace) -> int:
                                    flip_limiter=None, progress=progress),
         read_noise=args.read_noise,
         max_train=args.max_train,
+        activation_bits=args.activation_bits,
     )
     result = run_prune(config, seed=args.seed)
     m = result.metrics

@@ -55,6 +55,9 @@ class ExperimentConfig:
         Relative read noise when evaluating the programmed pruned network.
     max_train : int or None
         Use only the first ``max_train`` training samples (for the large data sets on 2 cores).
+    activation_bits : int or None
+        Quantise the digits MLP's hidden activations to this many bits (range calibrated on the
+        training set before and after training); None keeps them in floating point.
     """
 
     dataset: DatasetName = "digits"
@@ -67,8 +70,11 @@ class ExperimentConfig:
     precise: PreciseProgramming = field(default_factory=PreciseProgramming)
     read_noise: float = 0.01
     max_train: int | None = None
+    activation_bits: int | None = None
 
     def __post_init__(self) -> None:
+        if not self.hidden or any(int(h) != h or h < 1 for h in self.hidden):
+            raise ExperimentError(f"hidden sizes must be integers >= 1, got {self.hidden!r}")
         if self.dataset not in DATASETS:
             raise ExperimentError(f"dataset must be one of {DATASETS}, got {self.dataset!r}")
         if self.dataset != "digits" and not self.data_dir:
@@ -93,7 +99,8 @@ def load_dataset(config: ExperimentConfig) -> data.Dataset:
 def build_network(config: ExperimentConfig, input_shape: tuple[int, ...]) -> Network:
     """The architecture for ``config.dataset`` (MLP, Fashion-MNIST CNN or spoken-digit net)."""
     if config.dataset == "digits":
-        return architectures.mlp(int(np.prod(input_shape)), tuple(config.hidden), k=config.k)
+        return architectures.mlp(int(np.prod(input_shape)), tuple(config.hidden), k=config.k,
+                                 activation_bits=config.activation_bits)
     if config.dataset == "fashion-mnist":
         return architectures.fashion_mnist_cnn(k=config.k)
     return architectures.spoken_digit_net(k=config.k)
@@ -148,9 +155,11 @@ def _run_prune(config: ExperimentConfig, seed: int) -> PruneRun:
     net.set_weights(device.weights())
     net.init_scores(rng=rng_scores)
     initial_pruned = sum(int((~la.mask).sum()) for la in net.weight_layers)
+    net.calibrate(xtr)
     t_train = time.perf_counter()
     result = train(net, xtr, ytr, config=config.train, rng=rng_train)
     train_seconds = time.perf_counter() - t_train
+    net.calibrate(xtr)
     acc_ideal = net.accuracy(ds.x_test, ds.y_test)
 
     masks = net.masks()
@@ -171,6 +180,7 @@ def _run_prune(config: ExperimentConfig, seed: int) -> PruneRun:
         "test_accuracy_programmed": acc_prog,
         "train_accuracy": net.accuracy(xtr, ytr),
         "read_noise": config.read_noise,
+        "activation_bits": config.activation_bits,
         "programming_ops": 2 * (initial_pruned + sum(result.mask_flips)),
         "initial_pruned_pairs": initial_pruned,
         "mask_flips": list(result.mask_flips),
@@ -194,8 +204,10 @@ def _run_prune(config: ExperimentConfig, seed: int) -> PruneRun:
     if config.baseline:
         base = build_network(config, ds.input_shape)
         base.make_dense(rng=rng_base)
+        base.calibrate(xtr)
         t_b = time.perf_counter()
         train(base, xtr, ytr, config=config.baseline_train, rng=rng_base)
+        base.calibrate(xtr)
         precise = program_precise(base.effective_weights(), rng=rng_wv, config=config.precise)
         metrics["baseline"] = {
             "test_accuracy_software": base.accuracy(ds.x_test, ds.y_test),

@@ -100,6 +100,16 @@ class WeightLayer(Layer):
         """Recompute ``mask = topk(|scores|, k)`` (plain edge-popup, no flip limiter)."""
         self.mask = topk_mask(self.scores, self.k)
 
+    def _product(self, matmul: MatMul, x2d: np.ndarray, w: np.ndarray) -> np.ndarray:
+        """``matmul(index, x2d, w)`` with its result's shape checked."""
+        y = np.asarray(matmul(self.index, x2d, w), dtype=float)
+        if y.shape != (x2d.shape[0], self.fan_out):
+            raise LayerError(
+                f"layer {self.index}: matmul returned shape {y.shape}, expected "
+                f"{(x2d.shape[0], self.fan_out)}"
+            )
+        return y
+
     def _accumulate(self, gw_eff: np.ndarray) -> None:
         self._gw += gw_eff
 
@@ -126,7 +136,7 @@ class Dense(WeightLayer):
         w = self.effective_weight()
         if train:
             self._x, self._w = x, w
-        return matmul(self.index, x, w)
+        return self._product(matmul, x, w)
 
     def backward(self, grad):
         self._accumulate(self._x.T @ grad)
@@ -186,7 +196,7 @@ class Conv2d(WeightLayer):
         w = self.effective_weight()
         if train:
             self._cols, self._xshape, self._oshape, self._w = cols, xp.shape, (b, ho, wo), w
-        y = matmul(self.index, cols, w)
+        y = self._product(matmul, cols, w)
         return y.reshape(b, ho, wo, self.out_channels).transpose(0, 3, 1, 2)
 
     def backward(self, grad):
@@ -238,7 +248,7 @@ class ReLURNN(WeightLayer):
         zs, ins, hs = [], [], []
         for step in range(t):
             u = np.concatenate([x[:, step], h], axis=1)
-            z = matmul(self.index, u, w)
+            z = self._product(matmul, u, w)
             h = np.maximum(z, 0.0)
             ins.append(u)
             zs.append(z)
@@ -388,11 +398,21 @@ class Flatten(Layer):
 
 class Quantize(Layer):
     """n-bit uniform quantiser on ``[0, x_max]`` with a straight-through gradient
-    (see :func:`rramsim.nn.quant.quantize`)."""
+    (see :func:`rramsim.nn.quant.quantize`).
 
-    def __init__(self, bits: int, x_max: float = 1.0) -> None:
+    Parameters
+    ----------
+    bits : int
+    x_max : float
+        Full scale (1.0 for inputs scaled to [0, 1]).
+    calibrate : bool
+        Whether :meth:`rramsim.nn.Network.calibrate` may set ``x_max`` from data (for activations,
+        whose range is not known in advance).
+    """
+
+    def __init__(self, bits: int, x_max: float = 1.0, *, calibrate: bool = False) -> None:
         quantize(np.zeros(1), bits, x_max)  # validates
-        self.bits, self.x_max = int(bits), float(x_max)
+        self.bits, self.x_max, self.calibrate = int(bits), float(x_max), bool(calibrate)
 
     def forward(self, x, *, train, matmul):
         if train:

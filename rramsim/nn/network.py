@@ -20,7 +20,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from rramsim.nn.layers import Layer, LayerError, MatMul, WeightLayer, ideal_matmul
+from rramsim.nn.layers import Layer, LayerError, MatMul, Quantize, WeightLayer, ideal_matmul
 from rramsim.nn.masks import topk_mask
 
 
@@ -174,6 +174,32 @@ class Network:
         loss, g = softmax_cross_entropy(logits, np.asarray(labels))
         self.backward(g)
         return loss
+
+    def calibrate(self, x: np.ndarray, *, percentile: float = 99.9) -> list[float]:
+        """Set the full scale of every calibratable :class:`Quantize` layer from data.
+
+        Each such quantiser gets ``x_max`` = the ``percentile`` of the (positive) values reaching it
+        when ``x`` runs through the network in evaluation mode, so the n-bit DAC range covers the
+        activations (layer-wise range calibration; a judgement, the study gives only the bits).
+
+        Returns
+        -------
+        list of float
+            The new ``x_max`` of each calibrated quantiser, in network order.
+        """
+        if not 0.0 < percentile <= 100.0:
+            raise LayerError(f"percentile must be in (0, 100], got {percentile!r}")
+        h = np.asarray(x, dtype=float)
+        if h.shape[1:] != self.input_shape:
+            raise LayerError(f"{self.name}: input shape {h.shape[1:]} != {self.input_shape}")
+        out = []
+        for layer in self.layers:
+            if isinstance(layer, Quantize) and layer.calibrate:
+                pos = h[h > 0]
+                layer.x_max = float(np.percentile(pos, percentile)) if pos.size else 1.0
+                out.append(layer.x_max)
+            h = layer.forward(h, train=False, matmul=ideal_matmul)
+        return out
 
     def predict(
         self, x: np.ndarray, *, matmul: MatMul | None = None, batch_size: int = 512
