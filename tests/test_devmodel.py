@@ -269,3 +269,24 @@ def test_cycle_to_cycle_fluctuation_matches_its_discretisation():
                              icc_scale=st.icc_scale[:3])
     g0 = devmodel.set_cells(st0, np.ones(3, bool), rng=1).state.gap
     assert np.ptp(g0) == 0.0  # noise off: identical devices end identically
+
+
+def test_read_iv_properties_over_random_states():
+    """Odd, sign-preserving, monotone I-V with a positive chord conductance for any state in range."""
+    from hypothesis import given, settings
+    from hypothesis import strategies as st_
+
+    p = TAOX_40NM
+
+    @settings(max_examples=30, deadline=None, derandomize=True, database=None)
+    @given(gap=st_.floats(p.gap_min, p.gap_max), i0=st_.floats(1e-6, 1e-3),
+           v=st_.floats(1e-4, 1.0))
+    def check(gap, i0, v):
+        st = devmodel.CellState(gap=np.array([gap]), i0=np.array([i0]), ea=np.array([p.ea]),
+                                params=p)
+        i_pos, i_neg = devmodel.read_current(st, v)[0], devmodel.read_current(st, -v)[0]
+        assert i_neg == -i_pos and i_pos > 0
+        assert devmodel.read_current(st, 1.01 * v)[0] > i_pos
+        assert devmodel.read_conductance(st, v_read=min(v, 0.5))[0] > 0
+
+    check()

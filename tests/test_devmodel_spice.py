@@ -87,3 +87,24 @@ def test_transient_pulse_matches_numpy_integrator(op):
     # and the fast gap-space solver (ideal edges) lands within 2 % too
     fast, _ = devmodel.apply_pulse(start, amp, 1e-6, compliance=icc)
     assert devmodel.read_conductance(fast)[0] == pytest.approx(g_numpy, rel=0.02)
+
+
+@pytest.mark.ngspice
+def test_array_of_model_cells_in_ngspice_sums_read_currents():
+    """Three frozen model cells from one node to three grounded sources: each branch current is
+    the NumPy read current (1e-6), for a formed, a reset and a pristine cell."""
+    pristine, formed, reset = _cells()
+    st = devmodel.CellState(
+        gap=np.concatenate([c.gap for c in (pristine, formed, reset)]),
+        i0=np.concatenate([c.i0 for c in (pristine, formed, reset)]),
+        ea=np.concatenate([c.ea for c in (pristine, formed, reset)]), params=P)
+    lines = device.instances(st, ["top"] * 3, ["b0", "b1", "b2"])
+    assert lines[1].startswith("xc_1 top b1 rram_filament") and lines[1].endswith("dyn=0")
+    deck = "\n".join(["* three cells", device.OPTIONS, device.subcircuit(P).rstrip(),
+                      "vtop top 0 dc 0.2", *[f"vs{j} b{j} 0 dc 0" for j in range(3)], *lines,
+                      ".end"]) + "\n"
+    res = ngspice.run(deck, [["op"]])[0]
+    got = np.array([res[f"i(vs{j})"][0] for j in range(3)])  # current into each sink source
+    np.testing.assert_allclose(got, devmodel.read_current(st, 0.2), rtol=1e-6)
+    with pytest.raises(DeviceModelError, match="shape"):
+        device.instances(st, ["top"] * 2, ["b0", "b1"])

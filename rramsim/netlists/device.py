@@ -101,6 +101,40 @@ def instance(name: str, te: str, be: str, *, i0: float, ea: float, gap: float,
             f"dyn={1 if dynamic else 0}")
 
 
+def instances(state, te_nodes, be_nodes, *, prefix: str = "xc", compliance: float | None = None,
+              dynamic: bool = False) -> list[str]:
+    """Instance lines for an array of model cells (e.g. a tile's cells), one per cell in C order.
+
+    Parameters
+    ----------
+    state : rramsim.devmodel.CellState
+        Cells; each instance carries its device's ``i0``, ``ea`` and current gap.
+    te_nodes, be_nodes : array_like of str, shape ``state.shape``
+        Node names of each cell's top and bottom electrode (e.g. word-line and bit-line nodes).
+    prefix : str
+        Instance names are ``{prefix}_{i}_{j}...``.
+    compliance : float, optional
+        Ideal current limit, amperes (scaled per cell by ``state.icc_scale``); None for none.
+    dynamic : bool
+        False (default) freezes the gaps: the cells are then exactly the read I-V
+        ``I0 exp(-g/g0) sinh(V/V0)`` (what :func:`rramsim.devmodel.tile_cells` hands to a
+        :class:`~rramsim.crossbar.Crossbar`); True lets a transient move them.
+    """
+    te = np.asarray(te_nodes, dtype=object)
+    be = np.asarray(be_nodes, dtype=object)
+    if te.shape != state.shape or be.shape != state.shape:
+        raise DeviceModelError(f"node arrays must have the state's shape {state.shape}, "
+                               f"got {te.shape} and {be.shape}")
+    lines = []
+    for idx in np.ndindex(state.shape):
+        icc = None if compliance is None else float(compliance) * float(state.icc_scale[idx])
+        name = prefix + "_" + "_".join(str(i) for i in idx)
+        lines.append(instance(name, str(te[idx]), str(be[idx]), i0=float(state.i0[idx]),
+                              ea=float(state.ea[idx]), gap=float(state.gap[idx]),
+                              compliance=icc, dynamic=dynamic))
+    return lines
+
+
 def iv_deck(params: FilamentParams = TAOX_40NM, *, i0: float, ea: float, gap: float) -> str:
     """Deck for a DC I-V sweep of one frozen cell driven by source ``vin`` (node ``te``).
 
