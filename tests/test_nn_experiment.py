@@ -153,3 +153,18 @@ def test_cli_prune_fashion_mnist_and_fsdd_on_generated_files(tmp_path):
     assert rc == 0
     m = json.loads((tmp_path / "o2" / "metrics.json").read_text())
     assert m["architecture"] == "spoken-digit-net" and m["n_weights"] == 68_480
+
+
+def test_in_situ_programs_resets_and_sets_and_trains_on_device_weights():
+    import dataclasses
+
+    cfg = dataclasses.replace(SMALL, baseline=False, in_situ=True)
+    run = run_prune(cfg, seed=1)
+    s = run.metrics["in_situ"]
+    assert s["resets"] >= run.metrics["initial_pruned_pairs"]
+    assert s["resets"] - s["sets"] == run.metrics["initial_pruned_pairs"]  # net: half pruned
+    assert s["cell_ops"] == 2 * (s["resets"] + s["sets"]) and s["energy_j"] > 0
+    # the network trains on the device's weights, which now include the SET pairs' new values
+    for la, w in zip(run.network.weight_layers, run.device.weights(), strict=True):
+        np.testing.assert_array_equal(la.weight, w)
+    assert run.metrics["deploy"]["cell_ops"] == 0  # already programmed after the last epoch

@@ -50,6 +50,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-flip-limiter", action="store_true", help="plain top-k every step")
     parser.add_argument("--activation-bits", type=int, default=None,
                         help="quantise the MLP's hidden activations to N bits (default: off)")
+    parser.add_argument("--in-situ", action="store_true",
+                        help="program masks on the devices after every epoch (RESET/SET) and "
+                        "train on the conductances they return")
     parser.add_argument("--read-noise", type=float, default=0.01,
                         help="relative read noise at inference (default: 0.01)")
     parser.add_argument("--max-train", type=int, default=None,
@@ -78,6 +81,7 @@ def run(args: argparse.Namespace) -> int:
         read_noise=args.read_noise,
         max_train=args.max_train,
         activation_bits=args.activation_bits,
+        in_situ=args.in_situ,
     )
     result = run_prune(config, seed=args.seed)
     m = result.metrics
@@ -100,6 +104,10 @@ def run(args: argparse.Namespace) -> int:
         f"(programmed, read noise {m['read_noise']:g}: {m['test_accuracy_programmed']:.4f})",
         f"  programming ops {m['programming_ops']} (mask flips per layer {m['mask_flips']})",
     ]
+    if "in_situ" in m:
+        s = m["in_situ"]
+        lines.append(f"  in situ: {s['resets']} RESET, {s['sets']} SET pairs, {s['pulses']} pulses, "
+                     f"{s['energy_j'] * 1e6:.3g} uJ")
     if "baseline" in m:
         b = m["baseline"]
         lines.append(

@@ -55,6 +55,11 @@ class ExperimentConfig:
         Relative read noise when evaluating the programmed pruned network.
     max_train : int or None
         Use only the first ``max_train`` training samples (for the large data sets on 2 cores).
+    in_situ : bool
+        Program the masks on the device pairs at the start and after every epoch (RESET newly
+        pruned pairs, SET reinstated ones) and continue training with the conductances the device
+        model returns (a reinstated pair gets a new random weight); default False: training sees
+        the formed weights and only the final mask is programmed.
     activation_bits : int or None
         Quantise the digits MLP's hidden activations to this many bits (range calibrated on the
         training set before and after training); None keeps them in floating point.
@@ -71,6 +76,7 @@ class ExperimentConfig:
     read_noise: float = 0.01
     max_train: int | None = None
     activation_bits: int | None = None
+    in_situ: bool = False
 
     def __post_init__(self) -> None:
         if not self.hidden or any(int(h) != h or h < 1 for h in self.hidden):
@@ -156,8 +162,18 @@ def _run_prune(config: ExperimentConfig, seed: int) -> PruneRun:
     net.init_scores(rng=rng_scores)
     initial_pruned = sum(int((~la.mask).sum()) for la in net.weight_layers)
     net.calibrate(xtr)
+    in_situ: list = []
+    on_epoch = None
+    if config.in_situ:
+        rng_situ = np.random.default_rng(seeds[0].spawn(1)[0])
+
+        def on_epoch(epoch: int, network: Network) -> None:
+            in_situ.append(device.program(network.masks(), rng=rng_situ))
+            network.set_weights(device.weights())
+
+        on_epoch(-1, net)
     t_train = time.perf_counter()
-    result = train(net, xtr, ytr, config=config.train, rng=rng_train)
+    result = train(net, xtr, ytr, config=config.train, rng=rng_train, on_epoch=on_epoch)
     train_seconds = time.perf_counter() - t_train
     net.calibrate(xtr)
     acc_ideal = net.accuracy(ds.x_test, ds.y_test)
@@ -200,6 +216,14 @@ def _run_prune(config: ExperimentConfig, seed: int) -> PruneRun:
         },
         "train_seconds": train_seconds,
     }
+    if config.in_situ:
+        metrics["in_situ"] = {
+            "resets": sum(p.resets for p in in_situ),
+            "sets": sum(p.sets for p in in_situ),
+            "cell_ops": sum(p.cell_ops for p in in_situ),
+            "pulses": sum(p.pulses for p in in_situ),
+            "energy_j": sum(p.energy for p in in_situ),
+        }
 
     if config.baseline:
         base = build_network(config, ds.input_shape)

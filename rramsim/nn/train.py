@@ -9,7 +9,7 @@ The same loop trains the conventional baseline when the layers are in ``"weights
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
@@ -135,6 +135,7 @@ def train(
     *,
     config: TrainConfig = TrainConfig(),  # noqa: B008
     rng: np.random.Generator,
+    on_epoch: Callable[[int, Network], None] | None = None,
 ) -> TrainResult:
     """Train ``net`` in place with SGD + momentum + cosine schedule.
 
@@ -151,6 +152,9 @@ def train(
     config : TrainConfig
     rng : numpy.random.Generator
         Shuffles the samples each epoch.
+    on_epoch : callable, optional
+        ``on_epoch(epoch, net)`` after every epoch (e.g. to program the masks on the devices and
+        load the conductances they return, see :func:`rramsim.nn.run_prune` with ``in_situ``).
 
     Returns
     -------
@@ -173,7 +177,7 @@ def train(
     t0 = time.perf_counter()
     with blas_threads(config.blas_threads):
         try:
-            _loop(net, x, y, config, rng, velocity, flips, losses, bar, per_epoch, total)
+            _loop(net, x, y, config, rng, velocity, flips, losses, bar, per_epoch, total, on_epoch)
         finally:
             if bar is not None:
                 bar.close()
@@ -181,11 +185,11 @@ def train(
                        time.perf_counter() - t0)
 
 
-def _loop(net, x, y, config, rng, velocity, flips, losses, bar, per_epoch, total) -> None:
+def _loop(net, x, y, config, rng, velocity, flips, losses, bar, per_epoch, total, on_epoch):
     """The epochs of :func:`train` (updates ``velocity``, ``flips`` and ``losses`` in place)."""
     n = len(x)
     step = 0
-    for _ in range(config.epochs):
+    for epoch in range(config.epochs):
         order = rng.permutation(n)
         epoch_loss = 0.0
         for b in range(per_epoch):
@@ -216,3 +220,5 @@ def _loop(net, x, y, config, rng, velocity, flips, losses, bar, per_epoch, total
         losses.append(epoch_loss / n)
         if not np.isfinite(losses[-1]):
             raise TrainError(f"training diverged (loss {losses[-1]}); lower the learning rate")
+        if on_epoch is not None:
+            on_epoch(epoch, net)
