@@ -13,7 +13,7 @@ from the start gap to ``g`` is
 evaluated on ``n_grid`` equal gap intervals between the start gap and the limit in the pulse's direction,
 with ``ln F`` linear inside each interval (exact for the exponential laws of the model), and the end gap
 is where ``t(g)`` equals the pulse width. With the default ``n_grid = 16`` the formed-cell mean and
-standard deviation of :data:`TAOX_40NM` are within 0.2 % of their ``n_grid = 200`` values, and single
+standard deviation of :data:`TAOX_40NM` are within 0.3 % of their ``n_grid = 200`` values, and single
 pulses agree with the time-stepping reference to 1 % in conductance (tests). The dissipated energy
 ``|V_a| \\int I dt`` is integrated the same way (``ln(I/F)`` linear per interval) and the noise exposure
 ``\\int w(T)^2 dt`` by the trapezoidal rule in ``w^2`` over each interval's time. The stochastic term
