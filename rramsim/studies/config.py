@@ -43,6 +43,7 @@ Example (all keys optional; these are the defaults)::
 
     [noise]
     read_noise_rel = 0.01        # relative std of the read current per cell read
+    repeats = 5                  # noisy test-set passes averaged per accuracy figure
 
     [energy]
     gpu_energy_per_mac_J = 3.822e-11
@@ -180,12 +181,14 @@ class ConverterConfig:
 
 @dataclass(frozen=True)
 class NoiseConfig:
-    """``[noise]``: read_noise_rel, relative std of each cell's read current (fraction, >= 0)."""
+    """``[noise]``: read_noise_rel (relative std of each cell read, fraction), repeats (count)."""
 
     read_noise_rel: float = 0.01
+    repeats: int = 5
 
     def __post_init__(self) -> None:
         _need(0 <= self.read_noise_rel < 1, "noise.read_noise_rel", "must be in [0, 1)")
+        _need(1 <= self.repeats <= 100, "noise.repeats", "must be in 1..100")
 
 
 @dataclass(frozen=True)

@@ -43,8 +43,8 @@ class PipelineResult:
     out_dir: Path | None = None
 
 
-def _pct(x: float) -> str:
-    return f"{100 * x:.1f} %"
+def _pct(x: float, std: float | None = None) -> str:
+    return f"{100 * x:.1f} %" + ("" if std is None else f" (+- {100 * std:.1f})")
 
 
 def _energy(x: float) -> str:
@@ -236,9 +236,9 @@ def run_pipeline(cfg: StudyConfig, out_dir: str | Path, *, command: str, loaded=
     headline = [
         ("test accuracy, software (float weights)", _pct(ev.accuracy["software"])),
         ("test accuracy, behavioural (ideal G+ - G-, converters, read noise)",
-         _pct(ev.accuracy["behavioural"])),
+         _pct(ev.accuracy["behavioural"], ev.accuracy_std.get("behavioural"))),
         ("test accuracy, circuit-accurate (IR drop, converters, read noise)",
-         _pct(ev.accuracy["circuit"])),
+         _pct(ev.accuracy["circuit"], ev.accuracy_std.get("circuit"))),
         ("tile output error from IR drop, ||VT - VG|| / ||VG||", f"{ev.tile_error_rel:.2e}"),
         ("worst per-cell IR drop (all rows at read voltage)", f"{worst_drop:.2f} % of V_read"),
         ("energy per inference, board (DAC80508 / ADS8324 / OPA4322)", _energy(e_board)),
@@ -273,7 +273,9 @@ def run_pipeline(cfg: StudyConfig, out_dir: str | Path, *, command: str, loaded=
         f"({cfg.converters.calibration} calibration), {cfg.noise.read_noise_rel * 100:g} % read "
         "noise; *circuit*: the same with each tile's IR-drop-exact transfer matrix "
         f"({cfg.circuit.r_wordline_ohm:g} / {cfg.circuit.r_bitline_ohm:g} ohm per word/bit-line "
-        f"segment). ADC saturation in circuit mode: {ev.adc_saturation * 100:.3f} % of columns."))
+        f"segment). Noisy modes: mean (+- std) over {cfg.noise.repeats} test-set passes with "
+        "independent read noise, the same draws for behavioural and circuit. ADC saturation "
+        f"in circuit mode: {ev.adc_saturation * 100:.3f} % of column reads."))
     rep.table(acc_df)
     rep.section("Energy per inference", (
         "Array energy from the solved tiles (source power v^T Y v with each tile's input "

@@ -45,7 +45,10 @@ class Evaluation:
     ----------
     accuracy : dict
         ``software``, ``ideal`` (behavioural, no converters or noise), ``behavioural``,
-        ``circuit``: fractions correct on the test set.
+        ``circuit``: fractions correct on the test set (noisy modes: mean over
+        ``noise.repeats`` passes with independent read noise).
+    accuracy_std : dict
+        Standard deviation of the noisy modes' accuracy over the passes.
     seconds : dict
         Wall time of each evaluation over the test set (and ``transfer`` for the transfer
         matrices, ``calibrate_*`` for calibration).
@@ -60,6 +63,7 @@ class Evaluation:
 
     accuracy: dict
     seconds: dict
+    accuracy_std: dict = field(default_factory=dict)
     records: list = field(default_factory=list)
     tile_error_rel: float = float("nan")
     adc_saturation: float = 0.0
@@ -105,13 +109,21 @@ def evaluate(hw: inf.HardwareNetwork, net_forward, data: Data, cfg: StudyConfig,
                                         method=cv.calibration,
                                         percentile=cv.calibration_percentile)
             secs[f"calibrate_{mode}"] = time.perf_counter() - t1
-        rec = records if mode == "circuit" else None
-        matmul = inf.make_matmul(hw, mode=mode, prep=prep, conv=conv,
-                                 read_noise_rel=cfg.noise.read_noise_rel,
-                                 rng=stream(cfg, STREAM_NOISE), record=rec)
-        t2 = time.perf_counter()
-        acc[mode] = _acc(net_forward, data.x_test, data.y_test, matmul)
-        secs[mode] = time.perf_counter() - t2
+        noisy = mode in ("behavioural", "circuit") and cfg.noise.read_noise_rel > 0
+        rng = stream(cfg, STREAM_NOISE)   # the same draws for behavioural and circuit
+        runs = []
+        for rep in range(cfg.noise.repeats if noisy else 1):
+            rec = records if (mode == "circuit" and rep == 0) else None
+            matmul = inf.make_matmul(hw, mode=mode, prep=prep, conv=conv,
+                                     read_noise_rel=cfg.noise.read_noise_rel, rng=rng,
+                                     record=rec)
+            t2 = time.perf_counter()
+            runs.append(_acc(net_forward, data.x_test, data.y_test, matmul))
+            if rep == 0:
+                secs[mode] = time.perf_counter() - t2
+        acc[mode] = float(np.mean(runs))
+        if noisy:
+            ev.accuracy_std[mode] = float(np.std(runs))
         if mode == "circuit":
             ev.conv_circuit = conv
             ev.tile_error_rel = tile_output_error(hw, prep, records)
