@@ -1,5 +1,9 @@
 """Data sets: scikit-learn's bundled digits (default), Fashion-MNIST IDX files, Free Spoken Digits.
 
+The source study (arXiv 2311.07164) evaluates Fashion-MNIST and the Free Spoken Digit Dataset
+(plus DRIVE); the embedded default here is the small digits set so that a pruned network
+(edge-popup, Ramanujan et al., CVPR 2020) trains in seconds without any download.
+
 Nothing is downloaded: the digits ship with scikit-learn, the other two are read from files the user
 has. A missing or malformed file raises :class:`rramsim.errors.DataError` naming the file.
 """
