@@ -1,1 +1,54 @@
-"""rramsim.mapper (see DESIGN.md)."""
+"""rramsim.mapper: pruned layered networks onto crossbar tiles, and back.
+
+* :mod:`rramsim.mapper.network` -- the array form (:class:`LayeredNetwork`) and the networkx graph
+  form of a pruned network, and conversions (dense layers and convolutions unrolled by im2col).
+* :mod:`rramsim.mapper.mapping` -- :func:`map_network` and its result :class:`Mapping` (tiles as
+  :class:`rramsim.crossbar.Crossbar`, a per-cell table, utilisation, read-back, layer products through
+  per-tile transfer matrices).
+* :mod:`rramsim.mapper.io` -- atomic ``.npz`` files of networks.
+
+pandas is imported only by the methods that return DataFrames.
+"""
+
+from rramsim.mapper.io import load_network, save_network
+from rramsim.mapper.mapping import (
+    DEFAULT_G_RESET,
+    PLACEMENTS,
+    SCHEMES,
+    Mapping,
+    Piece,
+    map_network,
+)
+from rramsim.mapper.network import (
+    ConvGeometry,
+    Layer,
+    LayeredNetwork,
+    LinearConductanceMap,
+    fold_conv_weight,
+    graph_from_layers,
+    layers_from_graph,
+    network_from_graph,
+    network_from_layers,
+    unroll_conv_weight,
+)
+
+__all__ = [
+    "ConvGeometry",
+    "DEFAULT_G_RESET",
+    "Layer",
+    "LayeredNetwork",
+    "LinearConductanceMap",
+    "Mapping",
+    "PLACEMENTS",
+    "Piece",
+    "SCHEMES",
+    "fold_conv_weight",
+    "graph_from_layers",
+    "layers_from_graph",
+    "load_network",
+    "map_network",
+    "network_from_graph",
+    "network_from_layers",
+    "save_network",
+    "unroll_conv_weight",
+]

@@ -1,0 +1,624 @@
+"""Placing a pruned layered network onto fixed-size crossbar tiles, and reading it back.
+
+Algorithm (:func:`map_network`), per weight layer, all on arrays (one Python step per *piece*, never
+per weight):
+
+1. **Rows and columns to place.** All of the layer's inputs (rows) and outputs (columns); with
+   ``pack_sparse=True`` the rows and columns whose weights are all pruned are left out (their edges are
+   all pruned, so nothing kept is lost; the output of an all-pruned column is 0).
+2. **Differential scheme.** ``"columns"``: a weight is one row and two adjacent columns (+ column,
+   - column); the layer's output is ``I(+) - I(-)``. ``"rows"``: a weight is two adjacent rows driven
+   with ``+v`` and ``-v`` and one column; the column current is the output. A tile of R x C cells holds
+   R x C/2 (columns) or R/2 x C (rows) weights.
+3. **Split.** A layer larger than that is cut into row blocks and column blocks (full blocks then a
+   remainder); each block is a *piece*. Pieces in the same column block but different row blocks give
+   partial currents that are summed digitally (:meth:`Mapping.partial_sum_plan`).
+4. **Pack.** Pieces go into tiles first-fit by decreasing height, on shelves (horizontal strips of
+   a tile, each filled left to right). Pieces sharing a tile (``share_tiles=True``) never overlap but
+   may share word lines or bit lines, so each piece is read on its own: only its rows are driven
+   (the others at 0 V), only its columns are read. The other cells on its lines stay in the circuit
+   and load the wires; the transfer matrix of the whole tile accounts for them.
+5. **Placement.** ``"naive"``: shelves fill a tile from the top-left corner, rows and columns in network
+   order. ``"ir_aware"``: shelves fill a tile from the bottom-left corner (next to the sense amplifiers,
+   which sit at the row-(M-1) end of the bit lines, and next to the drivers at the column-0 end of the
+   word lines); inside a piece, the rows that carry most current are placed nearest the sense
+   amplifiers (bottom) and the columns that carry most current nearest the drivers (left). Expected
+   current uses the conductances and, when given, each input's mean activity. Why: the voltage lost at
+   a cell on a line is the wire resistance times the prefix sums of the currents between it and the
+   line's end, so heavy cells belong near the end.
+6. **Cells.** A kept weight's pair holds ``G+`` on the + cell and ``G-`` on the - cell if
+   ``sign = +1`` (swapped if ``sign = -1``), so the hardware realises ``sign * (G+ - G-)``. A pruned
+   weight's cells are RESET, ``g_reset`` each (or the graph's pair with ``g_reset=None``). Cells no
+   weight uses hold ``g_unused`` (0 = no device).
+
+Reading a piece with transfer matrix ``T`` of its tile (``i_out = v @ T``, e.g. from
+``rramsim.solver.transfer_matrix``) gives, for input ``x`` on its sources,
+``x @ (T[r+, c+] - T[r-, c-])`` on its targets, exactly (superposition; the other rows are at 0 V).
+:meth:`Mapping.layer_matrix` sums these over the layer's pieces.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping as MappingABC
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import cached_property
+from typing import Literal
+
+import numpy as np
+
+from rramsim.crossbar import Crossbar
+from rramsim.errors import CrossbarError, MappingError
+from rramsim.mapper.network import LayeredNetwork, fold_conv_weight, network_from_graph
+
+Scheme = Literal["columns", "rows"]
+SCHEMES: tuple[str, ...] = ("columns", "rows")
+Placement = Literal["naive", "ir_aware"]
+PLACEMENTS: tuple[str, ...] = ("naive", "ir_aware")
+
+#: Conductance of a RESET (pruned) cell, siemens. Judgement: inside the 0.1-1 uS range of BRIEF.md.
+DEFAULT_G_RESET = 0.3e-6
+
+#: Cell states in :attr:`Mapping.state`.
+UNUSED, SET, RESET = 0, 1, 2
+STATE_NAMES = {SET: "set", RESET: "reset"}
+
+
+@dataclass(frozen=True, eq=False)
+class Piece:
+    """One block of one layer on one tile.
+
+    Cell (+) of weight ``(sources[a], targets[b])`` sits at ``(rows_pos[a], cols_pos[b])`` and cell (-)
+    at ``(rows_neg[a], cols_neg[b])`` of tile ``tile``. In the columns scheme ``rows_pos == rows_neg``;
+    in the rows scheme ``cols_pos == cols_neg``.
+
+    Attributes
+    ----------
+    layer : int
+        Layer position in the network.
+    tile : int
+        Tile index in :attr:`Mapping.tiles`.
+    row_block, col_block : int
+        Block indices within the layer: pieces with the same ``col_block`` are partial sums of the
+        same outputs.
+    sources, targets : ndarray of int
+        Layer input / output indices, in physical order.
+    rows_pos, rows_neg, cols_pos, cols_neg : ndarray of int
+        Physical rows / columns of the (+) and (-) cells.
+    """
+
+    layer: int
+    tile: int
+    row_block: int
+    col_block: int
+    sources: np.ndarray
+    targets: np.ndarray
+    rows_pos: np.ndarray
+    rows_neg: np.ndarray
+    cols_pos: np.ndarray
+    cols_neg: np.ndarray
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        """(number of sources, number of targets)."""
+        return len(self.sources), len(self.targets)
+
+    @property
+    def n_cells(self) -> int:
+        return 2 * len(self.sources) * len(self.targets)
+
+
+def _check_tile_shape(tile_shape, scheme: str) -> tuple[int, int]:
+    try:
+        r, c = (int(x) for x in tile_shape)
+    except (TypeError, ValueError) as exc:
+        raise MappingError(f"tile_shape must be (rows, cols), got {tile_shape!r}") from exc
+    if r < 1 or c < 1:
+        raise MappingError(f"tile_shape must be positive, got {(r, c)}")
+    if scheme == "columns" and c < 2:
+        raise MappingError(f"tile_shape {(r, c)} cannot hold one weight pair on two columns")
+    if scheme == "rows" and r < 2:
+        raise MappingError(f"tile_shape {(r, c)} cannot hold one weight pair on two rows")
+    return r, c
+
+
+def _per_layer(value, net: LayeredNetwork, what: str) -> list:
+    n = len(net)
+    if value is None:
+        return [None] * n
+    if isinstance(value, MappingABC):
+        out = [None] * n
+        for key, v in value.items():
+            out[net.index(key)] = v
+        return out
+    if isinstance(value, np.ndarray) or not isinstance(value, Sequence) or len(value) != n:
+        raise MappingError(f"{what} must be a list with one entry per layer ({n}) or a dict by name")
+    return list(value)
+
+
+def _cell_values(ly, ii, jj, g_reset):
+    """(+) and (-) cell conductances, kept mask and logical weights of the block ``ix_(ii, jj)``."""
+    ix = np.ix_(ii, jj)
+    kept = ly.mask[ix]
+    pos_sign = ly.sign[ix] > 0
+    gp, gm = ly.g_plus[ix], ly.g_minus[ix]
+    g_pos = np.where(pos_sign, gp, gm)
+    g_neg = np.where(pos_sign, gm, gp)
+    if g_reset is not None:
+        g_pos = np.where(kept, g_pos, g_reset)
+        g_neg = np.where(kept, g_neg, g_reset)
+    return g_pos, g_neg, kept, ly.weight[ix]
+
+
+def _blocks(n: int, cap: int) -> list[np.ndarray]:
+    return [np.arange(s, min(s + cap, n)) for s in range(0, n, cap)]
+
+
+def map_network(
+    network,
+    *,
+    tile_shape: tuple[int, int] = (512, 512),
+    scheme: Scheme = "columns",
+    placement: Placement = "naive",
+    pack_sparse: bool = False,
+    share_tiles: bool = True,
+    g_reset: float | None = DEFAULT_G_RESET,
+    g_unused: float = 0.0,
+    input_activity=None,
+    tile_options: dict | None = None,
+) -> Mapping:
+    """Place a pruned layered network onto crossbar tiles (see the module docstring).
+
+    Parameters
+    ----------
+    network : LayeredNetwork or networkx.DiGraph
+        The network in array form or in the graph form of :mod:`rramsim.mapper.network`.
+    tile_shape : (int, int)
+        Physical tile size (rows, cols); the study's macro is 512 x 512.
+    scheme : {"columns", "rows"}
+        Differential pair on two adjacent columns (outputs subtracted) or on two adjacent rows (inputs
+        driven with opposite polarity).
+    placement : {"naive", "ir_aware"}
+        Network order from the top-left corner, or heavy rows near the sense amplifiers and heavy
+        columns near the drivers, shelves packed from the bottom-left corner.
+    pack_sparse : bool
+        Leave out rows and columns whose weights are all pruned (fewer cells, fewer tiles).
+    share_tiles : bool
+        Let pieces of different layers (or blocks) share a tile (read one piece at a time).
+    g_reset : float or None
+        Conductance of each cell of a pruned weight, siemens (>= 0); None keeps the graph's pair.
+    g_unused : float
+        Conductance of cells no weight uses, siemens (>= 0; 0 = no device).
+    input_activity : list or dict of array_like (fan_in,), optional
+        Mean input magnitude of each layer's inputs (any unit), used by ``placement="ir_aware"``;
+        default uniform.
+    tile_options : dict, optional
+        Further :class:`rramsim.crossbar.Crossbar` fields for every tile (``r_wordline``,
+        ``r_bitline``, ``r_driver``, ``drive``, ``sense``, ``r_access``, ``sinh_v0``).
+
+    Returns
+    -------
+    Mapping
+
+    Raises
+    ------
+    MappingError
+        Bad graph (see :func:`network_from_graph`), unknown option, tile too small for a pair, invalid
+        tile options or activities.
+    """
+    if not isinstance(network, LayeredNetwork):
+        network = network_from_graph(network)
+    if scheme not in SCHEMES:
+        raise MappingError(f"scheme must be one of {SCHEMES}, got {scheme!r}")
+    if placement not in PLACEMENTS:
+        raise MappingError(f"placement must be one of {PLACEMENTS}, got {placement!r}")
+    R, C = _check_tile_shape(tile_shape, scheme)
+    for name, val in (("g_unused", g_unused), ("g_reset", g_reset)):
+        if val is not None and (not np.isfinite(val) or val < 0):
+            raise MappingError(f"{name} must be a finite conductance >= 0, got {val}")
+    opts = dict(tile_options or {})
+    if "conductance" in opts:
+        raise MappingError("tile_options cannot set 'conductance'; the mapper programs it")
+    for key in ("r_access", "sinh_v0"):
+        if key in opts and np.ndim(opts[key]) != 0:
+            raise MappingError(f"tile_options[{key!r}] must be a scalar for mapped tiles")
+    try:
+        Crossbar(conductance=np.ones((1, 1)), **opts)
+    except (CrossbarError, TypeError) as exc:
+        raise MappingError(f"invalid tile_options {opts}: {exc}") from exc
+    activity = _per_layer(input_activity, network, "input_activity")
+
+    cap_r, cap_c = (R, C // 2) if scheme == "columns" else (R // 2, C)
+    # ---- 1-3: per-layer piece plans (logical), ordered
+    plans = []  # (layer, row_block, col_block, sources, targets)
+    for k, ly in enumerate(network.layers):
+        fi, fo = ly.shape
+        if pack_sparse:
+            rows = np.flatnonzero(ly.mask.any(axis=1))
+            cols = np.flatnonzero(ly.mask.any(axis=0))
+        else:
+            rows, cols = np.arange(fi), np.arange(fo)
+        if rows.size == 0 or cols.size == 0:
+            continue
+        if placement == "ir_aware":
+            act = activity[k]
+            act = np.ones(fi) if act is None else np.asarray(act, dtype=float)
+            if act.shape != (fi,) or not np.isfinite(act).all() or (act < 0).any():
+                raise MappingError(
+                    f"input_activity of layer {ly.name!r} must be finite, >= 0, shape ({fi},); "
+                    f"got shape {act.shape}")
+        for rb, rblk in enumerate(_blocks(rows.size, cap_r)):
+            for cb, cblk in enumerate(_blocks(cols.size, cap_c)):
+                src, dst = rows[rblk], cols[cblk]
+                if placement == "ir_aware":
+                    g_pos, g_neg, _, _ = _cell_values(ly, src, dst, g_reset)
+                    load = (g_pos + g_neg) * act[src][:, None]
+                    # heaviest row last (bottom, next to the sense amps), heaviest column first
+                    src = src[np.argsort(load.sum(axis=1), kind="stable")]
+                    dst = dst[np.argsort(-load.sum(axis=0), kind="stable")]
+                plans.append((k, rb, cb, src, dst))
+
+    # ---- 4: pack pieces into tiles (first-fit decreasing height, shelves)
+    tiles: list[dict] = []  # per tile: {"shelves": [[y0, height, x_used]], "top": height used}
+    order = sorted(range(len(plans)), key=lambda i: -len(plans[i][3]))
+    placed = [None] * len(plans)
+    row_mult, col_mult = (1, 2) if scheme == "columns" else (2, 1)
+    for i in order:
+        k, rb, cb, src, dst = plans[i]
+        h, w = len(src) * row_mult, len(dst) * col_mult
+        spot = None
+        if share_tiles:
+            for ti, tl in enumerate(tiles):
+                for sh in tl["shelves"]:
+                    if sh[1] >= h and sh[2] + w <= C:
+                        spot = (ti, sh[0], sh[2])
+                        sh[2] += w
+                        break
+                if spot is None and tl["top"] + h <= R:
+                    spot = (ti, tl["top"], 0)
+                    tl["shelves"].append([tl["top"], h, w])
+                    tl["top"] += h
+                if spot is not None:
+                    break
+        if spot is None:
+            tiles.append({"shelves": [[0, h, w]], "top": h})
+            spot = (len(tiles) - 1, 0, 0)
+        placed[i] = (k, spot[0], rb, cb, src, dst, spot[1], spot[2])
+
+    # ---- 5-6: physical positions and cell arrays
+    n_tiles = len(tiles)
+    cond = np.full((n_tiles, R, C), float(g_unused))
+    state = np.zeros((n_tiles, R, C), np.int8)
+    polarity = np.zeros((n_tiles, R, C), np.int8)
+    weight = np.zeros((n_tiles, R, C))
+    owner = np.full((n_tiles, R, C), -1, np.int16 if len(network) < 32767 else np.int32)
+    pieces = []
+    for k, t, rb, cb, src, dst, r0, c0 in placed:
+        h, w = len(src), len(dst)
+        if scheme == "columns":
+            rr = np.arange(h)
+            rp = rn = rr
+            cp, cn = 2 * np.arange(w), 2 * np.arange(w) + 1
+            hh = h
+        else:
+            rp, rn = 2 * np.arange(h), 2 * np.arange(h) + 1
+            cp = cn = np.arange(w)
+            hh = 2 * h
+        if placement == "ir_aware":
+            base = R - r0 - hh  # fill from the bottom
+        else:
+            base = r0
+        rp, rn, cp, cn = rp + base, rn + base, cp + c0, cn + c0
+        ly = network.layers[k]
+        g_pos, g_neg, kept, wv = _cell_values(ly, src, dst, g_reset)
+        st = np.where(kept, SET, RESET).astype(np.int8)
+        for rows_, cols_, g_, pol in ((rp, cp, g_pos, 1), (rn, cn, g_neg, -1)):
+            ix = np.ix_(rows_, cols_)
+            if (state[t][ix] != UNUSED).any():  # cannot happen; guards the packing
+                raise MappingError(f"internal error: layer {ly.name!r} overlaps on tile {t}")
+            cond[t][ix] = g_
+            state[t][ix] = st
+            polarity[t][ix] = pol
+            weight[t][ix] = wv
+            owner[t][ix] = k
+        pieces.append(Piece(k, t, rb, cb, src, dst, rp, rn, cp, cn))
+    for a in (cond, state, polarity, weight, owner):
+        a.setflags(write=False)
+    return Mapping(network=network, tile_shape=(R, C), scheme=scheme, placement=placement,
+                   pack_sparse=bool(pack_sparse), g_reset=g_reset, g_unused=float(g_unused),
+                   tile_options=opts, pieces=tuple(pieces), conductance=cond, state=state,
+                   polarity=polarity, cell_weight=weight, owner=owner)
+
+
+@dataclass(frozen=True, eq=False)
+class Mapping:
+    """The result of :func:`map_network`: where every weight's cells are, and the tiles.
+
+    Attributes
+    ----------
+    network : LayeredNetwork
+        What was mapped.
+    tile_shape : (int, int)
+    scheme, placement : str
+    pack_sparse : bool
+    g_reset, g_unused : float
+    tile_options : dict
+        Extra :class:`Crossbar` fields of every tile.
+    pieces : tuple of Piece
+    conductance : ndarray (T, R, C)
+        Programmed conductances, siemens.
+    state : ndarray (T, R, C) int8
+        0 unused, 1 SET (kept weight), 2 RESET (pruned weight).
+    polarity : ndarray (T, R, C) int8
+        +1 / -1 for the (+) / (-) cell of a pair, 0 unused.
+    cell_weight : ndarray (T, R, C)
+        Logical weight a cell belongs to (before pruning; 0 unused).
+    owner : ndarray (T, R, C)
+        Layer index of each cell, -1 unused.
+    """
+
+    network: LayeredNetwork
+    tile_shape: tuple[int, int]
+    scheme: str
+    placement: str
+    pack_sparse: bool
+    g_reset: float | None
+    g_unused: float
+    tile_options: dict
+    pieces: tuple[Piece, ...]
+    conductance: np.ndarray
+    state: np.ndarray
+    polarity: np.ndarray
+    cell_weight: np.ndarray
+    owner: np.ndarray
+
+    # ------------------------------------------------------------------ basics
+    @property
+    def n_tiles(self) -> int:
+        return self.conductance.shape[0]
+
+    def pieces_of(self, layer: int | str) -> list[Piece]:
+        """The pieces of one layer (by index or name)."""
+        k = self.network.index(layer)
+        return [p for p in self.pieces if p.layer == k]
+
+    @cached_property
+    def tiles(self) -> tuple[Crossbar, ...]:
+        """The tiles as :class:`Crossbar` objects (with ``tile_options``), ready for the solver."""
+        return tuple(Crossbar(conductance=g, **self.tile_options) for g in self.conductance)
+
+    def _layers(self, layer):
+        if layer is None:
+            return list(range(len(self.network))), True
+        return [self.network.index(layer)], False
+
+    def _fold(self, k: int, mat: np.ndarray, original_layout: bool) -> np.ndarray:
+        ly = self.network.layers[k]
+        if original_layout and ly.kind == "conv":
+            return fold_conv_weight(mat, ly.conv.kernel)
+        return mat
+
+    # ------------------------------------------------------------------ read back
+    def layer_weights(self, layer: int | str | None = None, *, original_layout: bool = True):
+        """Logical weights reconstructed from the placement alone (pruned entries 0).
+
+        Reads each piece's (+) cells on the tiles: ``cell_weight`` where the state is SET, 0 where
+        RESET; weights of left-out rows/columns (``pack_sparse``) are 0.
+
+        Parameters
+        ----------
+        layer : int, str or None
+            One layer, or None for a list of all.
+        original_layout : bool
+            Convolutions as (out, in, kh, kw) (True) or as the crossbar matrix (in*kh*kw, out).
+        """
+        ks, many = self._layers(layer)
+        out = []
+        for k in ks:
+            w = np.zeros(self.network.layers[k].shape)
+            for p in self.pieces_of(k):
+                ix = np.ix_(p.rows_pos, p.cols_pos)
+                t = p.tile
+                w[np.ix_(p.sources, p.targets)] = np.where(
+                    self.state[t][ix] == SET, self.cell_weight[t][ix], 0.0)
+            out.append(self._fold(k, w, original_layout))
+        return out if many else out[0]
+
+    def layer_matrix(self, layer: int | str, transfers=None, *,
+                     original_layout: bool = False) -> np.ndarray:
+        """The layer's effective (fan_in, fan_out) matrix on the hardware: output = x @ matrix.
+
+        For each piece, ``T[r+, c+] - T[r-, c-]`` with ``T`` the tile's (M, N) transfer matrix
+        (``i_out = v @ T``); entries of left-out rows/columns are 0.
+
+        Parameters
+        ----------
+        layer : int or str
+        transfers : sequence of ndarray (M, N), callable or None
+            Per-tile transfer matrices (indexable by tile index, e.g. a list or dict), or a function
+            ``tile index -> T``. None: ideal wires, ``T = G / (1 + G r_access)``.
+        original_layout : bool
+            Fold convolutions to (out, in, kh, kw).
+
+        Returns
+        -------
+        ndarray (fan_in, fan_out)
+            Siemens (amperes per volt).
+        """
+        k = self.network.index(layer)
+        m = np.zeros(self.network.layers[k].shape)
+        for p in self.pieces_of(k):
+            t = self._transfer(p.tile, transfers)
+            m[np.ix_(p.sources, p.targets)] = (t[np.ix_(p.rows_pos, p.cols_pos)]
+                                               - t[np.ix_(p.rows_neg, p.cols_neg)])
+        return self._fold(k, m, original_layout)
+
+    def _transfer(self, tile: int, transfers) -> np.ndarray:
+        if transfers is None:
+            return self.tiles[tile].effective_conductance()
+        t = transfers(tile) if callable(transfers) else transfers[tile]
+        t = np.asarray(t, dtype=float)
+        if t.shape != self.tile_shape:
+            raise MappingError(
+                f"transfer matrix of tile {tile} has shape {t.shape}, expected {self.tile_shape}")
+        return t
+
+    def layer_conductances(self, layer: int | str | None = None, *, original_layout: bool = True):
+        """What the hardware holds: ``G(+) - G(-)`` per weight, reset cells included, siemens.
+
+        Equals ``sign * (G+ - G-)`` for kept weights and the difference of the two RESET cells for
+        pruned ones; 0 for weights of left-out rows/columns.
+        """
+        ks, many = self._layers(layer)
+        out = []
+        for k in ks:
+            g = np.zeros(self.network.layers[k].shape)
+            for p in self.pieces_of(k):
+                c = self.conductance[p.tile]
+                g[np.ix_(p.sources, p.targets)] = (c[np.ix_(p.rows_pos, p.cols_pos)]
+                                                   - c[np.ix_(p.rows_neg, p.cols_neg)])
+            out.append(self._fold(k, g, original_layout))
+        return out if many else out[0]
+
+    def run_layer(self, layer: int | str, v_in, transfers=None) -> np.ndarray:
+        """Run one layer's matrix product through its mapped tiles.
+
+        Each piece is read on its own (its rows driven: ``+v`` on (+) rows, ``-v`` on (-) rows in the
+        rows scheme; other rows at 0 V); its (+) column currents minus its (-) column currents (columns
+        scheme) are the partial outputs, and the pieces of a column block are summed.
+
+        Parameters
+        ----------
+        layer : int or str
+        v_in : array_like (fan_in,) or (B, fan_in)
+            Input voltages, volts (for a convolution: im2col patch vectors in the row order of
+            :func:`rramsim.mapper.network.unroll_conv_weight`).
+        transfers : see :meth:`layer_matrix`
+
+        Returns
+        -------
+        ndarray (fan_out,) or (B, fan_out)
+            Output currents, amperes. Divide by the layer's ``scale`` (siemens per weight unit) and the
+            read voltage per input unit to get weight units.
+        """
+        k = self.network.index(layer)
+        v = np.asarray(v_in, dtype=float)
+        fi = self.network.layers[k].shape[0]
+        if v.ndim not in (1, 2) or v.shape[-1] != fi:
+            raise MappingError(
+                f"v_in for layer {self.network.layers[k].name!r} must be ({fi},) or (B, {fi}), "
+                f"got {v.shape}")
+        return v @ self.layer_matrix(k, transfers)
+
+    def transfer_matrices(self, **solver_options) -> list[np.ndarray]:
+        """Exact per-tile transfer matrices from ``rramsim.solver.transfer_matrix`` (slow for big tiles)."""
+        from rramsim import solver
+
+        return [solver.transfer_matrix(xb, **solver_options) for xb in self.tiles]
+
+    # ------------------------------------------------------------------ tables (pandas, lazy)
+    @cached_property
+    def table(self):
+        """pandas DataFrame, one row per placed cell.
+
+        Columns: ``layer`` (name, categorical), ``source``, ``target`` (layer input/output index in the
+        crossbar layout), ``tile``, ``row``, ``column``, ``polarity`` (+1 / -1), ``conductance``
+        (siemens), ``state`` ("set" / "reset", categorical), ``weight`` (logical weight before
+        pruning).
+        """
+        import pandas as pd
+
+        n = sum(p.n_cells for p in self.pieces)
+        cols = {name: np.empty(n, dt) for name, dt in (
+            ("layer", np.int32), ("source", np.int64), ("target", np.int64), ("tile", np.int32),
+            ("row", np.int32), ("column", np.int32), ("polarity", np.int8))}
+        at = 0
+        for p in self.pieces:
+            h, w = p.shape
+            for rows_, cols_, pol in ((p.rows_pos, p.cols_pos, 1), (p.rows_neg, p.cols_neg, -1)):
+                sl = slice(at, at + h * w)
+                cols["layer"][sl] = p.layer
+                cols["source"][sl] = np.repeat(p.sources, w)
+                cols["target"][sl] = np.tile(p.targets, h)
+                cols["tile"][sl] = p.tile
+                cols["row"][sl] = np.repeat(rows_, w)
+                cols["column"][sl] = np.tile(cols_, h)
+                cols["polarity"][sl] = pol
+                at += h * w
+        idx = (cols["tile"], cols["row"], cols["column"])
+        names = [ly.name for ly in self.network.layers]
+        df = pd.DataFrame({
+            "layer": pd.Categorical.from_codes(cols["layer"], categories=names),
+            "source": cols["source"], "target": cols["target"], "tile": cols["tile"],
+            "row": cols["row"], "column": cols["column"], "polarity": cols["polarity"],
+            "conductance": self.conductance[idx],
+            "state": pd.Categorical.from_codes(self.state[idx] - 1, categories=["set", "reset"]),
+            "weight": self.cell_weight[idx],
+        })
+        return df
+
+    def partial_sum_plan(self):
+        """pandas DataFrame, one row per piece: how partial currents combine into layer outputs.
+
+        Columns: ``piece``, ``layer``, ``tile``, ``row_block``, ``col_block``, ``n_sources``,
+        ``n_targets``, ``first_row``, ``last_row``, ``first_column``, ``last_column``. The outputs of a
+        layer's column block are the sum over its row blocks of ``I(+ columns) - I(- columns)``
+        (columns scheme) or of the column currents (rows scheme).
+        """
+        import pandas as pd
+
+        rows = []
+        for i, p in enumerate(self.pieces):
+            allr = np.concatenate([p.rows_pos, p.rows_neg])
+            allc = np.concatenate([p.cols_pos, p.cols_neg])
+            rows.append({"piece": i, "layer": self.network.layers[p.layer].name, "tile": p.tile,
+                         "row_block": p.row_block, "col_block": p.col_block,
+                         "n_sources": p.shape[0], "n_targets": p.shape[1],
+                         "first_row": int(allr.min()), "last_row": int(allr.max()),
+                         "first_column": int(allc.min()), "last_column": int(allc.max())})
+        return pd.DataFrame(rows)
+
+    def tile_stats(self):
+        """pandas DataFrame per tile: cells used, SET, RESET, utilisation (used / all), layers."""
+        import pandas as pd
+
+        per_tile = self.state.reshape(self.n_tiles, -1)
+        n_set = (per_tile == SET).sum(axis=1)
+        n_reset = (per_tile == RESET).sum(axis=1)
+        size = self.tile_shape[0] * self.tile_shape[1]
+        layers = [[] for _ in range(self.n_tiles)]
+        for p in self.pieces:
+            name = self.network.layers[p.layer].name
+            if name not in layers[p.tile]:
+                layers[p.tile].append(name)
+        return pd.DataFrame({
+            "tile": np.arange(self.n_tiles), "cells": size, "used": n_set + n_reset,
+            "set": n_set, "reset": n_reset, "utilisation": (n_set + n_reset) / size,
+            "layers": [",".join(x) for x in layers]})
+
+    def layer_stats(self):
+        """pandas DataFrame per layer: weights, kept, density, placed rows/columns, cells, tiles."""
+        import pandas as pd
+
+        rows = []
+        for k, ly in enumerate(self.network.layers):
+            ps = self.pieces_of(k)
+            placed_r = np.unique(np.concatenate([p.sources for p in ps])) if ps else np.array([])
+            placed_c = np.unique(np.concatenate([p.targets for p in ps])) if ps else np.array([])
+            cells = sum(p.n_cells for p in ps)
+            kept = int(ly.mask.sum())
+            rows.append({"layer": ly.name, "fan_in": ly.shape[0], "fan_out": ly.shape[1],
+                         "weights": ly.weight.size, "kept": kept, "density": kept / ly.weight.size,
+                         "rows_placed": placed_r.size, "cols_placed": placed_c.size,
+                         "cells": cells, "set_cells": 2 * kept,
+                         "reset_cells": cells - 2 * kept, "pieces": len(ps),
+                         "tiles": len({p.tile for p in ps})})
+        return pd.DataFrame(rows)
+
+    def summary(self) -> dict:
+        """Overall utilisation: tiles, cells, used, SET and RESET cells, utilisation fraction."""
+        n_set = int((self.state == SET).sum())
+        n_reset = int((self.state == RESET).sum())
+        total = self.state.size
+        return {"tiles": self.n_tiles, "cells": total, "used": n_set + n_reset, "set": n_set,
+                "reset": n_reset, "utilisation": (n_set + n_reset) / total if total else 0.0}

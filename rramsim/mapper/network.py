@@ -1,0 +1,666 @@
+"""Pruned layered networks in array form and in the mapper's networkx graph form.
+
+Two forms of the same thing:
+
+* **Array form** (:class:`LayeredNetwork`, a tuple of :class:`Layer`): each weight layer is a set of
+  (fan_in, fan_out) arrays (weight, mask, sign, G+, G-). This is what :func:`map_network` works on;
+  it is cheap for the study's largest network (the DRIVE U-Net, ~4.3 M weights).
+* **Graph form** (:class:`networkx.DiGraph`): nodes are neurons, edges are weights. Convenient for
+  small networks and for inspection; building it for millions of edges is slow and memory-hungry
+  (networkx stores a dict per edge), so the two forms convert into each other in one pass.
+
+Graph form
+----------
+Node keys are tuples ``(layer, index)``; every node carries the attributes ``layer`` (int, the node
+layer, 0 = network inputs) and ``index`` (int, position within its node layer). Weight layer ``l`` joins
+node layer ``source_layer`` to ``source_layer + 1``. Consecutive dense layers whose sizes match share
+their node layer (a proper neuron graph); a convolution layer starts a fresh pair of node layers,
+because its crossbar rows (kernel taps x input channels) are not the previous layer's output neurons.
+
+Every edge carries:
+
+``weight`` (float)
+    The logical weight before pruning (the network's weight is ``weight * kept``).
+``sign`` (+1 or -1)
+    The pair's sign: the hardware realises ``sign * (g_plus - g_minus)``.
+``g_plus``, ``g_minus`` (float, siemens, >= 0)
+    The conductance pair when the weight is kept (SET state).
+``kept`` (bool)
+    False for a pruned weight; on hardware its cells are RESET.
+
+Following the study (arXiv 2311.07164), ``w = sign * (G+ - G-) / scale`` with a per-layer scale.
+``G.graph["rramsim_layers"]`` holds per-layer metadata (name, kind, sizes, convolution geometry,
+scale, source node layer); a graph without it is read with one dense layer per pair of adjacent node
+layers joined by edges.
+
+Convolutions (im2col)
+---------------------
+A convolution weight of PyTorch layout ``(out_channels, in_channels, kh, kw)`` runs on a crossbar as
+the (in_channels * kh * kw, out_channels) matrix ``weight.reshape(out_channels, -1).T``: row
+``(c * kh + ky) * kw + kx`` carries input channel ``c`` at kernel tap ``(ky, kx)`` of the im2col patch
+vector, column ``o`` is output channel ``o``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Literal
+
+import numpy as np
+
+from rramsim.errors import MappingError
+
+LayerKind = Literal["dense", "conv"]
+LAYER_KINDS: tuple[str, ...] = ("dense", "conv")
+
+#: Graph attribute that holds the per-layer metadata.
+GRAPH_META_KEY = "rramsim_layers"
+#: Edge attributes every edge of the graph form must carry.
+EDGE_ATTRIBUTES: tuple[str, ...] = ("weight", "sign", "g_plus", "g_minus", "kept")
+
+
+# ----------------------------------------------------------------------------- helpers
+def _frozen(arr: np.ndarray) -> np.ndarray:
+    arr.setflags(write=False)
+    return arr
+
+
+def unroll_conv_weight(weight) -> np.ndarray:
+    """Convolution weight (out, in, kh, kw) -> crossbar matrix (in * kh * kw, out) (im2col order).
+
+    Parameters
+    ----------
+    weight : array_like, shape (out_channels, in_channels, kh, kw)
+
+    Returns
+    -------
+    ndarray, shape (in_channels * kh * kw, out_channels)
+        A new array; row ``(c * kh + ky) * kw + kx``, column ``o`` holds ``weight[o, c, ky, kx]``.
+    """
+    w = np.asarray(weight)
+    if w.ndim != 4:
+        raise MappingError(f"a convolution weight must be 4-D (out, in, kh, kw), got shape {w.shape}")
+    return np.ascontiguousarray(w.reshape(w.shape[0], -1).T)
+
+
+def fold_conv_weight(matrix, kernel: tuple[int, int]) -> np.ndarray:
+    """Inverse of :func:`unroll_conv_weight`: (in * kh * kw, out) -> (out, in, kh, kw)."""
+    m = np.asarray(matrix)
+    kh, kw = kernel
+    if m.ndim != 2 or m.shape[0] % (kh * kw):
+        raise MappingError(f"cannot fold a matrix of shape {m.shape} with kernel {kernel}")
+    return np.ascontiguousarray(m.T.reshape(m.shape[1], m.shape[0] // (kh * kw), kh, kw))
+
+
+@dataclass(frozen=True)
+class ConvGeometry:
+    """How a convolution layer is unrolled onto crossbar rows (im2col).
+
+    Attributes
+    ----------
+    in_channels, out_channels : int
+        Channel counts (> 0).
+    kernel : tuple of int
+        Kernel height and width (kh, kw), each > 0. Crossbar rows = in_channels * kh * kw.
+    """
+
+    in_channels: int
+    out_channels: int
+    kernel: tuple[int, int]
+
+    def __post_init__(self) -> None:
+        k = tuple(int(x) for x in self.kernel)
+        if len(k) != 2 or min(k) < 1 or self.in_channels < 1 or self.out_channels < 1:
+            raise MappingError(f"invalid convolution geometry {self}")
+        object.__setattr__(self, "kernel", k)
+
+    @property
+    def rows(self) -> int:
+        """Crossbar rows of the unrolled layer, in_channels * kh * kw."""
+        return self.in_channels * self.kernel[0] * self.kernel[1]
+
+
+@dataclass(frozen=True)
+class LinearConductanceMap:
+    """The documented linear weight-to-conductance map used when no conductance pairs are given.
+
+    Per layer, ``scale = (g_max - g_min) / max|w|`` in siemens per weight unit (``g_max - g_min``
+    when every weight is 0) and, for each weight,
+
+    ``sign = +1 if w >= 0 else -1``,  ``G+ = g_min + |w| * scale``,  ``G- = g_min``,
+
+    so that ``sign * (G+ - G-) = w * scale`` (the study's ``w = sign (G+ - G-) / scale``).
+
+    Attributes
+    ----------
+    g_min : float
+        Conductance of the reference cell and of a zero weight, siemens (>= 0). Default 1 uS.
+    g_max : float
+        Conductance of the largest-magnitude weight, siemens (> g_min). Default 30 uS, about the top
+        of the formed-cell distribution N(14.2 uS, 2.46 uS) plus the differential spread (BRIEF.md).
+    """
+
+    g_min: float = 1e-6
+    g_max: float = 30e-6
+
+    def __post_init__(self) -> None:
+        if not (np.isfinite(self.g_min) and np.isfinite(self.g_max)):
+            raise MappingError(f"conductance map bounds must be finite, got {self}")
+        if self.g_min < 0 or self.g_max <= self.g_min:
+            raise MappingError(f"need 0 <= g_min < g_max (siemens), got {self}")
+
+    def program(self, weight: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
+        """Return (sign, g_plus, g_minus, scale) for one layer's weights (new arrays)."""
+        w = np.asarray(weight, dtype=float)
+        wmax = float(np.max(np.abs(w))) if w.size else 0.0
+        span = self.g_max - self.g_min
+        scale = span / wmax if wmax > 0 else span
+        sign = np.where(w >= 0, 1, -1).astype(np.int8)
+        g_plus = self.g_min + np.abs(w) * scale
+        g_minus = np.full(w.shape, self.g_min)
+        return sign, g_plus, g_minus, scale
+
+
+# ----------------------------------------------------------------------------- array form
+@dataclass(frozen=True, eq=False)
+class Layer:
+    """One weight layer in array form; all arrays (fan_in, fan_out), read-only copies.
+
+    Attributes
+    ----------
+    name : str
+        Unique layer name.
+    weight : ndarray of float
+        Logical weights before pruning.
+    mask : ndarray of bool
+        True where the weight is kept.
+    sign : ndarray of int8
+        +1 or -1: the hardware realises ``sign * (g_plus - g_minus)``.
+    g_plus, g_minus : ndarray of float
+        Conductance pair in the SET state, siemens (>= 0, finite).
+    kind : {"dense", "conv"}
+        Dense layer or unrolled convolution.
+    conv : ConvGeometry or None
+        Required for ``kind="conv"`` (its ``rows`` must equal fan_in).
+    scale : float or None
+        Siemens per weight unit (``w = sign (G+ - G-) / scale``) when known.
+    """
+
+    name: str
+    weight: np.ndarray
+    mask: np.ndarray
+    sign: np.ndarray
+    g_plus: np.ndarray
+    g_minus: np.ndarray
+    kind: LayerKind = "dense"
+    conv: ConvGeometry | None = None
+    scale: float | None = None
+
+    def __post_init__(self) -> None:
+        set_ = object.__setattr__
+        w = np.array(self.weight, dtype=float)
+        where = f"layer {self.name!r}"
+        if w.ndim != 2 or min(w.shape) < 1:
+            raise MappingError(f"{where}: weight must be a non-empty 2-D array, got shape {w.shape}")
+        if not np.isfinite(w).all():
+            i, j = np.argwhere(~np.isfinite(w))[0]
+            raise MappingError(f"{where}: weight[{i}, {j}] is not finite")
+        m = np.asarray(self.mask)
+        if m.shape != w.shape:
+            raise MappingError(f"{where}: mask shape {m.shape} differs from weight shape {w.shape}")
+        if m.dtype != bool:
+            if not np.isin(m, (0, 1)).all():
+                raise MappingError(f"{where}: mask must be boolean or 0/1")
+        m = np.array(m, dtype=bool)
+        s = np.array(self.sign)
+        if s.shape != w.shape or not np.isin(s, (-1, 1)).all():
+            raise MappingError(f"{where}: sign must be +1/-1 with shape {w.shape}")
+        s = s.astype(np.int8)
+        gs = []
+        for nm in ("g_plus", "g_minus"):
+            g = np.array(getattr(self, nm), dtype=float)
+            if g.shape != w.shape:
+                raise MappingError(f"{where}: {nm} shape {g.shape} differs from {w.shape}")
+            bad = ~np.isfinite(g) | (g < 0)
+            if bad.any():
+                i, j = np.argwhere(bad)[0]
+                raise MappingError(f"{where}: {nm}[{i}, {j}] = {g[i, j]} is not a conductance >= 0")
+            gs.append(_frozen(g))
+        if self.kind not in LAYER_KINDS:
+            raise MappingError(f"{where}: kind must be one of {LAYER_KINDS}, got {self.kind!r}")
+        if self.kind == "conv":
+            if not isinstance(self.conv, ConvGeometry):
+                raise MappingError(f"{where}: a conv layer needs a ConvGeometry")
+            if self.conv.rows != w.shape[0] or self.conv.out_channels != w.shape[1]:
+                raise MappingError(
+                    f"{where}: geometry {self.conv} does not match unrolled shape {w.shape}")
+        elif self.conv is not None:
+            raise MappingError(f"{where}: a dense layer has no convolution geometry")
+        if self.scale is not None:
+            sc = float(self.scale)
+            if not np.isfinite(sc) or sc <= 0:
+                raise MappingError(f"{where}: scale must be finite and > 0, got {self.scale}")
+            set_(self, "scale", sc)
+        set_(self, "weight", _frozen(w))
+        set_(self, "mask", _frozen(m))
+        set_(self, "sign", _frozen(s))
+        set_(self, "g_plus", gs[0])
+        set_(self, "g_minus", gs[1])
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        """(fan_in, fan_out)."""
+        return self.weight.shape  # type: ignore[return-value]
+
+    def masked_weight(self) -> np.ndarray:
+        """``weight * mask`` (pruned entries exactly 0), a new array."""
+        return np.where(self.mask, self.weight, 0.0)
+
+    def original_weight(self, masked: bool = True) -> np.ndarray:
+        """The weight in its original layout ((out, in, kh, kw) for convolutions), a new array."""
+        w = self.masked_weight() if masked else self.weight.copy()
+        return fold_conv_weight(w, self.conv.kernel) if self.kind == "conv" else w
+
+
+@dataclass(frozen=True, eq=False)
+class LayeredNetwork:
+    """A pruned layered network in array form: a tuple of :class:`Layer` in execution order.
+
+    Attributes
+    ----------
+    layers : tuple of Layer
+    chain : tuple of bool
+        ``chain[l]`` is True when layer ``l + 1``'s inputs are layer ``l``'s outputs (shared node
+        layer in the graph form); length ``len(layers) - 1``. Default: True for consecutive dense
+        layers of matching size.
+    """
+
+    layers: tuple[Layer, ...]
+    chain: tuple[bool, ...] | None = field(default=None)
+
+    def __post_init__(self) -> None:
+        layers = tuple(self.layers)
+        if not layers:
+            raise MappingError("a network needs at least one layer")
+        names = [ly.name for ly in layers]
+        if len(set(names)) != len(names):
+            raise MappingError(f"layer names must be unique, got {names}")
+        for ly in layers:
+            if not isinstance(ly, Layer):
+                raise MappingError(f"layers must be Layer objects, got {type(ly).__name__}")
+        if self.chain is None:
+            chain = tuple(
+                a.kind == "dense" and b.kind == "dense" and a.shape[1] == b.shape[0]
+                for a, b in zip(layers[:-1], layers[1:], strict=True))
+        else:
+            chain = tuple(bool(c) for c in self.chain)
+            if len(chain) != len(layers) - 1:
+                raise MappingError(f"chain needs {len(layers) - 1} entries, got {len(chain)}")
+            for k, c in enumerate(chain):
+                if c and layers[k].shape[1] != layers[k + 1].shape[0]:
+                    raise MappingError(
+                        f"chain[{k}]: layer {layers[k].name!r} has {layers[k].shape[1]} outputs "
+                        f"but {layers[k + 1].name!r} has {layers[k + 1].shape[0]} inputs")
+        object.__setattr__(self, "layers", layers)
+        object.__setattr__(self, "chain", chain)
+
+    def __len__(self) -> int:
+        return len(self.layers)
+
+    def __getitem__(self, key: int | str) -> Layer:
+        return self.layers[self.index(key)]
+
+    def index(self, key: int | str) -> int:
+        """Position of a layer given its index or name."""
+        if isinstance(key, str):
+            for k, ly in enumerate(self.layers):
+                if ly.name == key:
+                    return k
+            raise MappingError(f"no layer named {key!r}; layers are {[ly.name for ly in self.layers]}")
+        k = int(key)
+        if not -len(self.layers) <= k < len(self.layers):
+            raise MappingError(f"layer index {k} out of range for {len(self.layers)} layers")
+        return k % len(self.layers)
+
+    @property
+    def n_weights(self) -> int:
+        """Total number of weights (kept and pruned)."""
+        return sum(ly.weight.size for ly in self.layers)
+
+    def source_layers(self) -> list[int]:
+        """Node layer of each weight layer's inputs in the graph form."""
+        out, k = [], 0
+        for idx in range(len(self.layers)):
+            out.append(k)
+            k += 1 if (idx < len(self.chain) and self.chain[idx]) else 2
+        return out
+
+    def weights(self, *, original_layout: bool = True) -> list[np.ndarray]:
+        """Masked weights (pruned = 0), convolutions in (out, in, kh, kw) unless asked otherwise."""
+        if original_layout:
+            return [ly.original_weight() for ly in self.layers]
+        return [ly.masked_weight() for ly in self.layers]
+
+    def masks(self) -> list[np.ndarray]:
+        """Masks in each layer's original layout (new arrays)."""
+        return [fold_conv_weight(ly.mask, ly.conv.kernel) if ly.kind == "conv" else ly.mask.copy()
+                for ly in self.layers]
+
+    def metadata(self) -> list[dict]:
+        """JSON-ready per-layer metadata (what the graph form and the file format store)."""
+        src = self.source_layers()
+        out = []
+        for k, ly in enumerate(self.layers):
+            d = {"name": ly.name, "kind": ly.kind, "fan_in": ly.shape[0], "fan_out": ly.shape[1],
+                 "source_layer": src[k], "scale": ly.scale,
+                 "chain_next": bool(self.chain[k]) if k < len(self.chain) else False}
+            if ly.conv is not None:
+                d["conv"] = {"in_channels": ly.conv.in_channels,
+                             "out_channels": ly.conv.out_channels, "kernel": list(ly.conv.kernel)}
+            out.append(d)
+        return out
+
+    # ------------------------------------------------------------------ graph form
+    def to_graph(self):
+        """The networkx ``DiGraph`` form (see the module docstring). Slow for millions of edges."""
+        import networkx as nx
+
+        g = nx.DiGraph()
+        g.graph[GRAPH_META_KEY] = self.metadata()
+        src = self.source_layers()
+        added: set[int] = set()
+        for k, ly in enumerate(self.layers):
+            a, b = src[k], src[k] + 1
+            for lay, n in ((a, ly.shape[0]), (b, ly.shape[1])):
+                if lay not in added:
+                    g.add_nodes_from(((lay, i), {"layer": lay, "index": i}) for i in range(n))
+                    added.add(lay)
+            fi, fo = ly.shape
+            ii = np.repeat(np.arange(fi), fo).tolist()
+            jj = np.tile(np.arange(fo), fi).tolist()
+            w = ly.weight.ravel().tolist()
+            s = ly.sign.ravel().tolist()
+            gp = ly.g_plus.ravel().tolist()
+            gm = ly.g_minus.ravel().tolist()
+            kp = ly.mask.ravel().tolist()
+            g.add_edges_from(
+                ((a, i), (b, j), {"weight": wv, "sign": sv, "g_plus": p, "g_minus": m, "kept": kv})
+                for i, j, wv, sv, p, m, kv in zip(ii, jj, w, s, gp, gm, kp, strict=True))
+        return g
+
+
+# ----------------------------------------------------------------------------- builders
+def _as_list(x, name: str) -> list:
+    if isinstance(x, np.ndarray) or not isinstance(x, Sequence):
+        raise MappingError(f"{name} must be a list of arrays, one per layer")
+    return list(x)
+
+
+def network_from_layers(
+    weights,
+    masks,
+    conductances=None,
+    *,
+    signs=None,
+    names: Sequence[str] | None = None,
+    scales: Sequence[float | None] | None = None,
+    conductance_map: LinearConductanceMap | None = None,
+    chain: Sequence[bool] | None = None,
+) -> LayeredNetwork:
+    """Array form of a layered pruned network (the fast path of :func:`graph_from_layers`).
+
+    Parameters
+    ----------
+    weights : list of array_like
+        Per layer, a dense (fan_in, fan_out) matrix or a convolution weight (out, in, kh, kw),
+        unrolled as in :func:`unroll_conv_weight`.
+    masks : list of array_like
+        Same shapes as ``weights``; True (or 1) = kept.
+    conductances : list of (g_plus, g_minus) or None
+        Conductance pairs in siemens, each array in its weight's shape. None: programmed from the
+        weights by ``conductance_map`` (:class:`LinearConductanceMap`).
+    signs : list of array_like or None
+        +1/-1 per weight. Default with ``conductances``: ``sign(w * (G+ - G-))`` (+1 where zero), so
+        that the pair realises the weight's sign.
+    names : list of str, optional
+        Layer names; default ``"layer0"``, ``"layer1"``, ...
+    scales : list of float or None, optional
+        Siemens per weight unit, when known (filled in by the conductance map otherwise).
+    conductance_map : LinearConductanceMap, optional
+        Map used without ``conductances``; default ``LinearConductanceMap()``.
+    chain : list of bool, optional
+        See :class:`LayeredNetwork`.
+
+    Returns
+    -------
+    LayeredNetwork
+        Owns copies; the caller's arrays are not modified.
+    """
+    weights = _as_list(weights, "weights")
+    masks = _as_list(masks, "masks")
+    n = len(weights)
+    if len(masks) != n:
+        raise MappingError(f"got {n} weight arrays but {len(masks)} masks")
+    if conductances is not None:
+        conductances = _as_list(conductances, "conductances")
+        if len(conductances) != n:
+            raise MappingError(f"got {n} weight arrays but {len(conductances)} conductance pairs")
+    if signs is not None:
+        signs = _as_list(signs, "signs")
+        if len(signs) != n:
+            raise MappingError(f"got {n} weight arrays but {len(signs)} sign arrays")
+    names = [f"layer{k}" for k in range(n)] if names is None else [str(x) for x in names]
+    if len(names) != n:
+        raise MappingError(f"got {n} weight arrays but {len(names)} names")
+    scales = [None] * n if scales is None else list(scales)
+    cmap = LinearConductanceMap() if conductance_map is None else conductance_map
+
+    def unroll(arr, k, what):
+        a = np.asarray(arr)
+        if a.shape != np.shape(weights[k]):
+            raise MappingError(
+                f"layer {names[k]!r}: {what} shape {a.shape} differs from weight shape "
+                f"{np.shape(weights[k])}")
+        return unroll_conv_weight(a) if a.ndim == 4 else a
+
+    layers = []
+    for k in range(n):
+        w0 = np.asarray(weights[k], dtype=float)
+        if w0.ndim == 4:
+            kind, geo = "conv", ConvGeometry(w0.shape[1], w0.shape[0], (w0.shape[2], w0.shape[3]))
+        elif w0.ndim == 2:
+            kind, geo = "dense", None
+        else:
+            raise MappingError(
+                f"layer {names[k]!r}: weight must be (fan_in, fan_out) or (out, in, kh, kw), "
+                f"got shape {w0.shape}")
+        w = unroll(w0, k, "weight")
+        m = unroll(masks[k], k, "mask")
+        scale = scales[k]
+        if conductances is None:
+            s, gp, gm, sc = cmap.program(w)
+            scale = sc if scale is None else scale
+        else:
+            pair = conductances[k]
+            if len(pair) != 2:
+                raise MappingError(f"layer {names[k]!r}: conductances must be a (g_plus, g_minus) pair")
+            gp = unroll(pair[0], k, "g_plus")
+            gm = unroll(pair[1], k, "g_minus")
+            s = None
+        if signs is not None:
+            s = unroll(signs[k], k, "sign")
+        elif s is None:
+            s = np.where(w * (np.asarray(gp, float) - np.asarray(gm, float)) < 0, -1, 1)
+        layers.append(Layer(names[k], w, m, s, gp, gm, kind=kind, conv=geo, scale=scale))
+    return LayeredNetwork(tuple(layers), chain=None if chain is None else tuple(chain))
+
+
+def graph_from_layers(weights, masks, conductances=None, **kwargs):
+    """The networkx ``DiGraph`` form of a layered pruned network.
+
+    Same parameters as :func:`network_from_layers` (dense (fan_in, fan_out) matrices or convolution
+    weights (out, in, kh, kw); masks; optional (G+, G-) pairs, otherwise the linear map of
+    :class:`LinearConductanceMap`). Every weight becomes an edge, kept or pruned; see the module
+    docstring for the attributes. For networks of millions of weights prefer the array form.
+    """
+    return network_from_layers(weights, masks, conductances, **kwargs).to_graph()
+
+
+def _layer_of(g, node) -> int:
+    data = g.nodes[node]
+    if "layer" not in data:
+        raise MappingError(f"node {node!r} has no 'layer' attribute")
+    lay = data["layer"]
+    if isinstance(lay, (bool, np.bool_)) or not isinstance(lay, (int, np.integer)) or lay < 0:
+        raise MappingError(f"node {node!r}: 'layer' must be a non-negative int, got {lay!r}")
+    return int(lay)
+
+
+def network_from_graph(graph) -> LayeredNetwork:
+    """Read the graph form back into the array form.
+
+    Edges absent from the graph count as structurally absent weights: weight 0, pruned,
+    G+ = G- = 0, sign +1.
+
+    Raises
+    ------
+    MappingError
+        Not a ``DiGraph``; a cycle; a node without an int ``layer`` (or with a bad ``index``); an edge
+        that does not join node layer k to k + 1 (not layered); an edge missing one of
+        ``weight, sign, g_plus, g_minus, kept``; bad values; metadata inconsistent with the nodes.
+    """
+    import networkx as nx
+
+    if not isinstance(graph, nx.DiGraph) or graph.is_multigraph():
+        raise MappingError(f"expected a networkx DiGraph, got {type(graph).__name__}")
+    if graph.number_of_edges() == 0:
+        raise MappingError("the graph has no edges (no weights)")
+    try:
+        cycle = nx.find_cycle(graph)
+    except nx.NetworkXNoCycle:
+        cycle = None
+    if cycle:
+        raise MappingError(f"the graph has a cycle through edges {cycle}: not a layered network")
+    layer = {v: _layer_of(graph, v) for v in graph.nodes}
+    # node indices within their layer
+    by_layer: dict[int, list] = {}
+    for v, lay in layer.items():
+        by_layer.setdefault(lay, []).append(v)
+    index: dict = {}
+    sizes: dict[int, int] = {}
+    for lay, nodes in by_layer.items():
+        has = ["index" in graph.nodes[v] for v in nodes]
+        if all(has):
+            idx = [graph.nodes[v]["index"] for v in nodes]
+            for v, i in zip(nodes, idx, strict=True):
+                if isinstance(i, (bool, np.bool_)) or not isinstance(i, (int, np.integer)):
+                    raise MappingError(f"node {v!r}: 'index' must be an int, got {i!r}")
+            if sorted(idx) != list(range(len(nodes))):
+                raise MappingError(f"node layer {lay}: 'index' values must be 0..{len(nodes) - 1}")
+            index.update(zip(nodes, (int(i) for i in idx), strict=True))
+        elif any(has):
+            v = nodes[has.index(False)]
+            raise MappingError(f"node {v!r} lacks 'index' while others in layer {lay} have it")
+        else:
+            try:
+                order = sorted(nodes)
+            except TypeError:
+                order = nodes
+            index.update((v, i) for i, v in enumerate(order))
+        sizes[lay] = len(nodes)
+    # edges, one pass
+    n_e = graph.number_of_edges()
+    src_l = np.empty(n_e, np.int64)
+    src_i = np.empty(n_e, np.int64)
+    dst_i = np.empty(n_e, np.int64)
+    vals = np.empty((n_e, 4), float)
+    kept = np.empty(n_e, bool)
+    for e, (u, v, d) in enumerate(graph.edges(data=True)):
+        lu, lv = layer[u], layer[v]
+        if lv != lu + 1:
+            raise MappingError(
+                f"edge ({u!r}, {v!r}) goes from node layer {lu} to {lv}: not a layered network "
+                "(edges must join layer k to k + 1)")
+        try:
+            vals[e] = (d["weight"], d["sign"], d["g_plus"], d["g_minus"])
+            kv = d["kept"]
+        except KeyError as exc:
+            raise MappingError(f"edge ({u!r}, {v!r}) lacks the attribute {exc.args[0]!r}") from exc
+        except (TypeError, ValueError) as exc:
+            raise MappingError(f"edge ({u!r}, {v!r}) has a non-numeric attribute: {exc}") from exc
+        if kv not in (True, False, 0, 1):
+            raise MappingError(f"edge ({u!r}, {v!r}): 'kept' must be a bool, got {kv!r}")
+        kept[e] = bool(kv)
+        src_l[e] = lu
+        src_i[e] = index[u]
+        dst_i[e] = index[v]
+    bad = ~np.isfinite(vals).all(axis=1) | ~np.isin(vals[:, 1], (-1, 1)) | (vals[:, 2:] < 0).any(1)
+    if bad.any():
+        e = int(np.argmax(bad))
+        u, v = list(graph.edges)[e]
+        raise MappingError(
+            f"edge ({u!r}, {v!r}) has invalid values (weight, sign, g_plus, g_minus) = {vals[e]}: "
+            "need finite numbers, sign +1/-1, conductances >= 0")
+    meta = graph.graph.get(GRAPH_META_KEY)
+    used = sorted(set(src_l.tolist()))
+    if meta is None:
+        meta = []
+        for k, a in enumerate(used):
+            chain_next = k + 1 < len(used) and used[k + 1] == a + 1
+            meta.append({"name": f"layer{k}", "kind": "dense", "fan_in": sizes[a],
+                         "fan_out": sizes.get(a + 1, 0), "source_layer": a, "scale": None,
+                         "chain_next": chain_next})
+    else:
+        known = {m["source_layer"] for m in meta}
+        extra = set(used) - known
+        if extra:
+            raise MappingError(f"edges leave node layer(s) {sorted(extra)} that no layer describes")
+    order = np.argsort(src_l, kind="stable")
+    sorted_l = src_l[order]
+    layers = []
+    for m in meta:
+        a = m["source_layer"]
+        fi, fo = sizes.get(a, 0), sizes.get(a + 1, 0)
+        if (fi, fo) != (m["fan_in"], m["fan_out"]):
+            raise MappingError(
+                f"layer {m['name']!r}: metadata says {m['fan_in']}x{m['fan_out']} but node layers "
+                f"{a} and {a + 1} hold {fi} and {fo} nodes")
+        sel = order[np.searchsorted(sorted_l, a, "left"):np.searchsorted(sorted_l, a, "right")]
+        w = np.zeros((fi, fo))
+        mk = np.zeros((fi, fo), bool)
+        sg = np.ones((fi, fo), np.int8)
+        gp = np.zeros((fi, fo))
+        gm = np.zeros((fi, fo))
+        ii, jj = src_i[sel], dst_i[sel]
+        w[ii, jj] = vals[sel, 0]
+        sg[ii, jj] = vals[sel, 1]
+        gp[ii, jj] = vals[sel, 2]
+        gm[ii, jj] = vals[sel, 3]
+        mk[ii, jj] = kept[sel]
+        conv = None
+        if m["kind"] == "conv":
+            c = m["conv"]
+            conv = ConvGeometry(int(c["in_channels"]), int(c["out_channels"]), tuple(c["kernel"]))
+        layers.append(Layer(m["name"], w, mk, sg, gp, gm, kind=m["kind"], conv=conv,
+                            scale=m.get("scale")))
+    chain = tuple(bool(m.get("chain_next", False)) for m in meta[:-1])
+    return LayeredNetwork(tuple(layers), chain=chain)
+
+
+def layers_from_graph(graph) -> tuple[list[np.ndarray], list[np.ndarray], list[tuple]]:
+    """Arrays back from the graph form: (weights, masks, conductances).
+
+    Weights are the logical weights before masking, in each layer's original layout (convolutions
+    (out, in, kh, kw)); ``weights[k] * masks[k]`` is the pruned network. ``conductances[k]`` is the
+    (g_plus, g_minus) pair in the same layout.
+    """
+    net = network_from_graph(graph)
+    ws, ms, cs = [], [], []
+    for ly in net.layers:
+        fold = (lambda a, ly=ly: fold_conv_weight(a, ly.conv.kernel)) if ly.kind == "conv" \
+            else (lambda a: a.copy())
+        ws.append(fold(ly.weight))
+        ms.append(fold(ly.mask))
+        cs.append((fold(ly.g_plus), fold(ly.g_minus)))
+    return ws, ms, cs
