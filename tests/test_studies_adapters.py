@@ -1,62 +1,63 @@
-"""Reading the mapper's placement table into layer plans (hand-written tables, both schemes)."""
+"""Layer plans from the mapper's placement: both differential schemes, row/column splits."""
 
 from types import SimpleNamespace
 
 import numpy as np
-import pandas as pd
 import pytest
 
 from rramsim.crossbar import Crossbar
 from rramsim.errors import MappingError
-from rramsim.studies.adapters import _scale, hardware_from_mapping
+from rramsim.studies.adapters import _scale, hardware_from_mapping, map_layers
+from rramsim.studies.config import StudyConfig
 from rramsim.studies.inference import forward, prepare
 
+mapper = pytest.importorskip("rramsim.mapper")
+if not hasattr(mapper, "map_network"):
+    pytest.skip("rramsim.mapper.map_network not available yet", allow_module_level=True)
 
-def _mapping(w, gp, gn, scheme):
-    """One tile holding a (2, 2) layer: columns scheme (2 x 4) or rows scheme (4 x 2)."""
-    recs = []
-    if scheme == "columns":
-        g = np.zeros((2, 4))
-        for i in range(2):
-            for o in range(2):
-                g[i, 2 * o], g[i, 2 * o + 1] = gp[i, o], gn[i, o]
-                recs += [(0, i, o, 0, i, 2 * o, 1), (0, i, o, 0, i, 2 * o + 1, -1)]
-    else:
-        g = np.zeros((4, 2))
-        for i in range(2):
-            for o in range(2):
-                g[2 * i, o], g[2 * i + 1, o] = gp[i, o], gn[i, o]
-                recs += [(0, i, o, 0, 2 * i, o, 1), (0, i, o, 0, 2 * i + 1, o, -1)]
-    table = pd.DataFrame(recs, columns=["layer", "source", "target", "tile", "row", "column",
-                                        "polarity"])
-    return SimpleNamespace(tiles=[Crossbar(conductance=g)], table=table)
+
+def _layers(rng, shapes, scale=5e-6, g_reset=0.3e-6):
+    ws, ms, ps = [], [], []
+    for a, b in shapes:
+        w = rng.normal(size=(a, b))
+        m = rng.uniform(size=(a, b)) < 0.5
+        gp = np.where(m, g_reset + np.maximum(w, 0) * scale, g_reset * 1.2)
+        gn = np.where(m, g_reset + np.maximum(-w, 0) * scale, g_reset)
+        ws.append(w * m)
+        ms.append(m)
+        ps.append((gp, gn))
+    return ws, ms, ps
 
 
 @pytest.mark.parametrize("scheme", ["columns", "rows"])
-def test_plan_from_table_reproduces_weights(scheme):
+@pytest.mark.parametrize("tile", [(8, 8), (6, 10)])
+def test_plans_reproduce_hardware_weights(scheme, tile):
+    rng = np.random.default_rng(0)
+    ws, ms, ps = _layers(rng, [(13, 7), (7, 5)])
+    cfg = StudyConfig().replace("mapping", scheme=scheme)
+    hw = map_layers(ws, ms, ps, [5e-6, 5e-6], cfg, tile_shape=tile)
+    assert len(hw.tiles) > 2                     # layers split over several tiles
+    for k, (gp, gn) in enumerate(ps):
+        # hardware weight = (G+ - G-) / scale, reset residuals of pruned weights included
+        np.testing.assert_allclose(hw.hardware_weights(k), (gp - gn) / 5e-6, atol=1e-9)
+    x = rng.uniform(0, 1, (4, 13))
+    h = np.maximum(x @ ((ps[0][0] - ps[0][1]) / 5e-6), 0)
+    expect = h @ ((ps[1][0] - ps[1][1]) / 5e-6)
+    np.testing.assert_allclose(forward(hw, x, mode="ideal", prep=prepare(hw, "ideal")), expect,
+                               rtol=1e-9, atol=1e-9)
+
+
+def test_scale_estimate_and_bad_pieces():
     w = np.array([[1.0, -2.0], [0.5, 0.0]])
-    gr = 0.3e-6
-    gp = gr + np.maximum(w, 0) * 5e-6
-    gn = gr + np.maximum(-w, 0) * 5e-6
-    hw = hardware_from_mapping(_mapping(w, gp, gn, scheme), [w], [5e-6])
-    np.testing.assert_allclose(hw.hardware_weights(0), w, atol=1e-12)
-    x = np.array([[1.0, 2.0], [0.0, 3.0]])
-    np.testing.assert_allclose(forward(hw, x, mode="ideal", prep=prepare(hw, "ideal")), x @ w,
-                               atol=1e-12)
-    assert _scale(w, (gp, gn)) == pytest.approx(5e-6)
-
-
-def test_tuple_node_ids_and_bad_tables():
-    w = np.array([[1.0, -1.0], [1.0, 1.0]])
-    gp, gn = np.maximum(w, 0) * 1e-5, np.maximum(-w, 0) * 1e-5
-    m = _mapping(w, gp, gn, "columns")
-    m.table["source"] = [(0, int(s)) for s in m.table["source"]]
-    m.table["target"] = [f"L1:{int(t)}" for t in m.table["target"]]
-    hw = hardware_from_mapping(m, [w], [1e-5])
-    np.testing.assert_allclose(hw.hardware_weights(0), w, atol=1e-12)
-    bad = _mapping(w, gp, gn, "columns")
-    bad.table.loc[0, "polarity"] = -1          # mixed polarity on a row and a column
-    with pytest.raises(MappingError, match="polarity"):
-        hardware_from_mapping(bad, [w], [1e-5])
+    assert _scale(w, (np.maximum(w, 0) * 3e-6 + 1e-7, np.maximum(-w, 0) * 3e-6 + 1e-7)) == \
+        pytest.approx(3e-6)
+    piece = SimpleNamespace(layer=0, tile=0, sources=np.array([0, 1]), targets=np.array([0]),
+                            rows_pos=np.array([0, 1]), rows_neg=np.array([2, 3]),
+                            cols_pos=np.array([0]), cols_neg=np.array([1]))
+    m = SimpleNamespace(tiles=[Crossbar(np.ones((4, 2)) * 1e-6)], pieces=[piece])
+    with pytest.raises(MappingError, match="unknown differential scheme"):
+        hardware_from_mapping(m, [np.ones((2, 1))], [1.0])
+    ok_piece = SimpleNamespace(**{**piece.__dict__, "rows_neg": piece.rows_pos})
     with pytest.raises(MappingError, match="layer 1 has no cells"):
-        hardware_from_mapping(_mapping(w, gp, gn, "columns"), [w, w], [1e-5, 1e-5])
+        hardware_from_mapping(SimpleNamespace(tiles=m.tiles, pieces=[ok_piece]),
+                              [np.ones((2, 1)), np.ones((1, 1))], [1.0, 1.0])

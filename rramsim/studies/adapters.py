@@ -94,7 +94,8 @@ def _dense_forward(weights_eff: list[np.ndarray]):
 def _require_mapper():
     from rramsim import mapper
 
-    missing = [n for n in ("graph_from_layers", "map_network") if not hasattr(mapper, n)]
+    missing = [n for n in ("network_from_layers", "map_network", "load_network")
+               if not hasattr(mapper, n)]
     if missing:
         raise MappingError(f"rramsim.mapper does not provide {', '.join(missing)} yet; the "
                            "studies need the mapper's placement")
@@ -114,92 +115,69 @@ def _scale(weights_eff: np.ndarray, pairs) -> float:
 
 def hardware_from_mapping(mapping, weights_eff: list[np.ndarray], g_per_weight: list[float],
                           *, activations: list[str] | None = None) -> inf.HardwareNetwork:
-    """Layer plans from the mapper's placement table (one row per cell).
+    """Layer plans from the mapper's placement (:attr:`rramsim.mapper.Mapping.pieces`).
 
-    Each cell row of ``mapping.table`` names its ``layer``, logical ``source`` (layer input) and
-    ``target`` (layer output) indices, ``tile``, ``row``, ``column`` and ``polarity`` (+1 for the
-    G+ cell, -1 for G-). A column carries one output and a row one input; the polarity belongs to
-    the column in the "columns" scheme and to the row in the "rows" scheme, which is read from
-    the table itself (whichever of row and column has a single polarity).
+    A piece puts weight ``(sources[a], targets[b])`` on cells ``(rows_pos[a], cols_pos[b])`` (+)
+    and ``(rows_neg[a], cols_neg[b])`` (-) of one tile. Columns scheme (``rows_pos ==
+    rows_neg``): the piece's rows carry its sources with polarity +1, its (+) and (-) columns its
+    targets with polarity +1 and -1. Rows scheme (``cols_pos == cols_neg``): (+) rows driven with
+    +v, (-) rows with -v, one column per target. Pieces of the same layer and column block are
+    partial sums of the same outputs; :func:`rramsim.studies.inference.layer_product` adds them
+    after each column's ADC.
     """
-    table = mapping.table
     tiles = tuple(mapping.tiles)
-    layers = []
     n_layers = len(weights_eff)
     acts = activations or (["relu"] * (n_layers - 1) + ["none"])
+    per_layer: list[list[inf.TileSlice]] = [[] for _ in range(n_layers)]
+    for p in mapping.pieces:
+        k = int(p.layer)
+        if not 0 <= k < n_layers:
+            raise MappingError(f"piece on tile {p.tile} belongs to layer {k}, but the network "
+                               f"has {n_layers} layers")
+        src, dst = np.asarray(p.sources), np.asarray(p.targets)
+        rp, rn = np.asarray(p.rows_pos), np.asarray(p.rows_neg)
+        cp, cn = np.asarray(p.cols_pos), np.asarray(p.cols_neg)
+        if np.array_equal(rp, rn):          # columns scheme
+            sl = inf.TileSlice(tile=int(p.tile), rows=rp, row_inputs=src,
+                               row_sign=np.ones(rp.size), cols=np.concatenate([cp, cn]),
+                               col_outputs=np.concatenate([dst, dst]),
+                               col_sign=np.concatenate([np.ones(cp.size), -np.ones(cn.size)]))
+        elif np.array_equal(cp, cn):        # rows scheme
+            sl = inf.TileSlice(tile=int(p.tile), rows=np.concatenate([rp, rn]),
+                               row_inputs=np.concatenate([src, src]),
+                               row_sign=np.concatenate([np.ones(rp.size), -np.ones(rn.size)]),
+                               cols=cp, col_outputs=dst, col_sign=np.ones(cp.size))
+        else:
+            raise MappingError(f"layer {k} tile {p.tile}: a piece whose (+) and (-) cells share "
+                               "neither rows nor columns; unknown differential scheme")
+        per_layer[k].append(sl)
+    layers = []
     for k in range(n_layers):
-        sub = table[table["layer"] == k]
-        if sub.empty:
-            raise MappingError(f"layer {k} has no cells in the mapping table")
-        slices = []
-        for t, cells in sub.groupby("tile", sort=True):
-            src = _local_index(cells["source"].to_numpy(), k, "source")
-            dst = _local_index(cells["target"].to_numpy(), k, "target")
-            pol = cells["polarity"].to_numpy().astype(float)
-            row = cells["row"].to_numpy().astype(np.int64)
-            col = cells["column"].to_numpy().astype(np.int64)
-            rows, ri = np.unique(row, return_index=True)
-            cols, ci = np.unique(col, return_index=True)
-            row_pol_unique = _single_valued(row, pol)
-            col_pol_unique = _single_valued(col, pol)
-            if col_pol_unique and not row_pol_unique:
-                row_sign, col_sign = np.ones(rows.size), pol[ci]
-            elif row_pol_unique and not col_pol_unique:
-                row_sign, col_sign = pol[ri], np.ones(cols.size)
-            elif col_pol_unique:   # both single-valued: put the sign on the columns
-                row_sign, col_sign = np.ones(rows.size), pol[ci]
-            else:
-                raise MappingError(f"layer {k} tile {t}: polarity is neither per row nor per "
-                                   "column; cannot read the differential scheme")
-            if not (_single_valued(row, src) and _single_valued(col, dst)):
-                raise MappingError(f"layer {k} tile {t}: a row drives several inputs or a column "
-                                   "carries several outputs")
-            slices.append(inf.TileSlice(tile=int(t), rows=rows, row_inputs=src[ri],
-                                        row_sign=row_sign, cols=cols, col_outputs=dst[ci],
-                                        col_sign=col_sign))
+        if not per_layer[k]:
+            raise MappingError(f"layer {k} has no cells in the mapping")
         layers.append(inf.LayerPlan(name=f"layer{k}", weights=np.asarray(weights_eff[k], float),
-                                    g_per_weight=float(g_per_weight[k]), slices=tuple(slices),
-                                    activation=acts[k]))
+                                    g_per_weight=float(g_per_weight[k]),
+                                    slices=tuple(per_layer[k]), activation=acts[k]))
     return inf.HardwareNetwork(tiles=tiles, layers=tuple(layers))
 
 
-def _single_valued(keys: np.ndarray, values: np.ndarray) -> bool:
-    """True when every key maps to one value."""
-    order = np.lexsort((values, keys))
-    k, v = keys[order], values[order]
-    same_key = k[1:] == k[:-1]
-    return bool(np.all(v[1:][same_key] == v[:-1][same_key]))
-
-
-def _local_index(ids: np.ndarray, layer: int, what: str) -> np.ndarray:
-    """Neuron ids of the table as integer indices within their layer."""
-    if ids.dtype.kind in "iu":
-        return ids.astype(np.int64)
-    out = np.empty(ids.size, dtype=np.int64)
-    for n, v in enumerate(ids):
-        if isinstance(v, tuple) and len(v) >= 2:
-            out[n] = int(v[-1])
-        elif isinstance(v, str) and ":" in v:
-            out[n] = int(v.rsplit(":", 1)[1])
-        else:
-            try:
-                out[n] = int(v)
-            except (TypeError, ValueError) as exc:
-                raise MappingError(f"layer {layer}: cannot read {what} id {v!r} as an index") \
-                    from exc
-    return out
-
-
 def map_layers(weights, masks, pairs, g_per_weight, cfg: StudyConfig, *,
-               tile_shape: tuple[int, int] | None = None) -> inf.HardwareNetwork:
-    """Map the layers with the mapper and build the hardware network."""
+               tile_shape: tuple[int, int] | None = None, keep_pairs: bool = True
+               ) -> inf.HardwareNetwork:
+    """Map the layers with :func:`rramsim.mapper.map_network` and build the hardware network.
+
+    ``keep_pairs=True`` keeps the given conductance pairs for pruned weights (the device model's
+    actual RESET conductances, ``g_reset=None``); otherwise the mapper's default reset level.
+    """
     mapper = _require_mapper()
-    graph = mapper.graph_from_layers([np.asarray(w) for w in weights],
-                                     [np.asarray(m, bool) for m in masks], pairs)
+    net = mapper.network_from_layers([np.asarray(w, float) for w in weights],
+                                     [np.asarray(m, bool) for m in masks], pairs,
+                                     scales=list(g_per_weight))
     shape = tile_shape or (cfg.mapping.tile_rows, cfg.mapping.tile_cols)
-    mapping = mapper.map_network(graph, tile_shape=shape, scheme=cfg.mapping.scheme,
-                                 placement=cfg.mapping.placement)
-    eff = [np.asarray(w) * np.asarray(m, bool) for w, m in zip(weights, masks, strict=True)]
+    g_reset = None if keep_pairs else mapper.DEFAULT_G_RESET
+    mapping = mapper.map_network(net, tile_shape=shape, scheme=cfg.mapping.scheme,
+                                 placement=cfg.mapping.placement, g_reset=g_reset)
+    eff = [np.asarray(w, float) * np.asarray(m, bool) for w, m in zip(weights, masks, strict=True)]
     return hardware_from_mapping(mapping, eff, g_per_weight)
 
 
@@ -210,12 +188,20 @@ def load(cfg: StudyConfig, *, progress: bool = False) -> LoadedNetwork:
         mapper = _require_mapper()
         if not hasattr(mapper, "load_network"):
             raise MappingError("rramsim.mapper does not provide load_network yet")
-        graph = mapper.load_network(cfg.network.path)
-        weights, masks, pairs = _layers_from_graph(mapper, graph)
+        net = mapper.load_network(cfg.network.path)
+        if any(ly.kind != "dense" for ly in net.layers):
+            raise MappingError(f"{cfg.network.path}: the studies run dense (MLP) network files; "
+                               "convolution layers need their architecture's forward pass")
+        weights = [np.asarray(ly.weight, float) for ly in net.layers]
+        masks = [np.asarray(ly.mask, bool) for ly in net.layers]
+        pairs = [(np.asarray(ly.g_plus), np.asarray(ly.g_minus)) for ly in net.layers]
         eff = [w * m for w, m in zip(weights, masks, strict=True)]
-        scales = [_scale(e, p) for e, p in zip(eff, pairs, strict=True)]
+        scales = [float(ly.scale) if ly.scale else _scale(e, (ly.sign * ly.g_plus,
+                                                             ly.sign * ly.g_minus))
+                  for ly, e in zip(net.layers, eff, strict=True)]
         forward = _dense_forward(eff)
-        name = str(getattr(graph, "graph", {}).get("name", "network"))
+        name = "-".join([str(weights[0].shape[0])] + [str(w.shape[1]) for w in weights])
+        name = f"MLP {name} from {cfg.network.path}"
         source = f"file `{cfg.network.path}`"
         metrics: dict = {}
     else:
@@ -242,23 +228,11 @@ def load(cfg: StudyConfig, *, progress: bool = False) -> LoadedNetwork:
     if eff[0].shape[0] != data.x_test.shape[1]:
         raise DataError(f"the network takes {eff[0].shape[0]} inputs but {data.name} has "
                         f"{data.x_test.shape[1]}")
-    hw = map_layers(weights, masks, pairs, scales, cfg)
+    hw = map_layers(weights, masks, pairs, scales, cfg, keep_pairs=not cfg.network.path)
     macs = int(sum(w.shape[0] * w.shape[1] for w in eff))
     return LoadedNetwork(name=name, source=source, forward=forward, data=data, hardware=hw,
                          macs=macs, weights=list(weights), masks=masks, pairs=list(pairs),
                          g_per_weight=scales, metrics=metrics)
-
-
-def _layers_from_graph(mapper, graph):
-    """(weights, masks, pairs) per layer from the mapper's graph form."""
-    for name in ("layers_from_graph", "graph_to_layers", "layers_of"):
-        fn = getattr(mapper, name, None)
-        if fn is not None:
-            out = fn(graph)
-            if isinstance(out, dict):
-                return out["weights"], out["masks"], out.get("conductances")
-            return out[0], out[1], (out[2] if len(out) > 2 else None)
-    raise MappingError("rramsim.mapper has no function reading layers back from a graph")
 
 
 def accuracy_vs_tile_size(loaded: LoadedNetwork, cfg: StudyConfig, *, progress: bool = False):
@@ -275,7 +249,7 @@ def accuracy_vs_tile_size(loaded: LoadedNetwork, cfg: StudyConfig, *, progress: 
         it = tqdm(it, desc="tile-size sweep", unit="size", leave=False)
     for size in it:
         hw = map_layers(loaded.weights, loaded.masks, loaded.pairs, loaded.g_per_weight, cfg,
-                        tile_shape=(int(size), int(size)))
+                        tile_shape=(int(size), int(size)), keep_pairs=not cfg.network.path)
         hw = st.apply_circuit_config(hw, cfg)
         ev = st.evaluate(hw, loaded.forward, loaded.data, cfg,
                          modes=("software", "ideal", "behavioural", "circuit"))

@@ -20,7 +20,7 @@ Example (all keys optional; these are the defaults)::
     tile_rows = 64
     tile_cols = 64
     scheme = "columns"           # differential pairs on two columns ("columns") or rows ("rows")
-    placement = "naive"          # or "irdrop" (IR-drop-aware)
+    placement = "naive"          # or "ir_aware" (heavy rows/columns near the line ends)
 
     [circuit]
     r_wordline_ohm = 2.0         # per segment
@@ -70,7 +70,7 @@ from rramsim.errors import DataError
 
 DRIVES = ("left", "both")
 SCHEMES = ("columns", "rows")
-PLACEMENTS = ("naive", "irdrop")
+PLACEMENTS = ("naive", "ir_aware")
 PRESETS = ("board", "integrated")
 CALIBRATIONS = ("max", "percentile")
 
