@@ -37,6 +37,7 @@ def test_signed_constant_scaling(formed):
 
 def test_program_resets_pruned_and_sets_reinstated():
     dev, _ = DeviceNetwork.form([(20, 16)], rng=np.random.default_rng(1))
+    w_formed = dev.weights()[0]
     rng = np.random.default_rng(2)
     mask = topk_mask(rng.normal(size=(20, 16)), 0.5)
     summary = dev.program([mask], rng=rng)
@@ -46,15 +47,22 @@ def test_program_resets_pruned_and_sets_reinstated():
     # reset cells land at 0.1-1 uS (device model's RESET), formed ones stay far above
     assert g[pruned].min() > 0.05e-6 and g[pruned].max() < 1.2e-6
     assert np.mean(g[~pruned] > 3e-6) > 0.95  # a few cells may fail to form (device model)
-    w = dev.weights()[0]
+    w = dev.physical_weights()[0]
     assert np.abs(w[~mask]).max() < 0.2 * np.abs(w[mask]).mean()  # small but non-zero
     assert np.all(w[~mask] != 0)
+    # the logical weights (SET-state pairs) are unchanged by pruning
+    np.testing.assert_array_equal(dev.weights()[0][~mask], w_formed[~mask])
     mask2 = mask.copy()
     flip = np.argwhere(~mask)[:5]
     mask2[tuple(flip.T)] = True
     s2 = dev.program([mask2], rng=rng)
     assert (s2.resets, s2.sets, s2.cell_ops) == (0, 5, 10)
     assert s2.pulses == 10 and s2.energy > 0
+    # reinstated pairs take the conductances SET gave them: new logical weights
+    g = dev.layers[0].conductance
+    np.testing.assert_array_equal(dev.layers[0].live[:, flip[:, 0], flip[:, 1]],
+                                  g[:, flip[:, 0], flip[:, 1]])
+    assert np.all(g[:, flip[:, 0], flip[:, 1]] > 3e-6)
 
 
 def test_read_weights_noise_statistics():

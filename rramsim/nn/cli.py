@@ -5,7 +5,8 @@ Example::
     rramsim prune --dataset digits --seed 0 --out runs/digits
 
 writes ``runs/digits/metrics.json`` (``test_accuracy``, ``programming_ops``, ``seed``, ...) and the
-pruned network in the mapper's form (``runs/digits/network.*``). Source study: arXiv 2311.07164;
+pruned network in the mapper's form (``runs/digits/network.npz``, read back by
+``rramsim.mapper.load_network``). Source study: arXiv 2311.07164;
 edge-popup: Ramanujan et al., CVPR 2020.
 """
 
@@ -88,13 +89,7 @@ def run(args: argparse.Namespace) -> int:
     out: Path = args.out
     out.mkdir(parents=True, exist_ok=True)
     net = result.network
-    path = export_network(
-        out / "network.json",
-        [la.weight for la in net.weight_layers],
-        net.masks(),
-        result.device.conductance_pairs(),
-        name=net.name,
-    )
+    path = export_network(out / "network.npz", net, result.device)
     m["network_file"] = path.name
     write_json(out / "metrics.json", m)
     lines = [

@@ -1,8 +1,8 @@
-"""Export of a pruned network to the mapper's graph form, and atomic file writes.
+"""Export of a pruned network to the mapper's form, and atomic JSON writes.
 
-The mapper (:mod:`rramsim.mapper`) reads networks given as per-layer ``(fan_in, fan_out)`` weight
-and mask arrays with differential conductance pairs ``(G+, G-)``; :func:`export_network` is the
-single place this package writes that form.
+The mapper (:mod:`rramsim.mapper`) takes per-layer weight and mask arrays with differential
+conductance pairs ``(G+, G-)``, signs and scales; :func:`export_network` is the single place this
+package writes that form.
 """
 
 from __future__ import annotations
@@ -11,7 +11,6 @@ import json
 import math
 import os
 import tempfile
-from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -56,53 +55,65 @@ def write_json(path: str | Path, obj) -> Path:
     return atomic_write_bytes(path, text.encode())
 
 
-def export_network(
-    path: str | Path,
-    weights: Sequence[np.ndarray],
-    masks: Sequence[np.ndarray],
-    conductances: Sequence[tuple[np.ndarray, np.ndarray]] | None = None,
-    *,
-    name: str = "network",
-) -> Path:
-    """Write a pruned network in the mapper's form and return the file written.
+def export_network(path: str | Path, net, device=None) -> Path:
+    """Write a pruned network in the mapper's form (``rramsim.mapper.save_network``); return the file.
 
     Parameters
     ----------
     path : str or Path
-        Target file.
-    weights : sequence of (fan_in, fan_out) arrays
-        Weights of each layer (unmasked).
-    masks : sequence of bool arrays
-        Kept weights.
-    conductances : sequence of (G+, G-) pairs, optional
-        Programmed conductances, siemens.
-    name : str
-        Network name stored with the file.
+        Target file (the mapper appends ``.npz`` if missing); written atomically by the mapper.
+    net : rramsim.nn.Network
+        The trained network: weights, masks; convolution layers are passed as
+        ``(out, in, kh, kw)`` weights (same im2col row order as :class:`rramsim.nn.Conv2d`) so the
+        mapper records their geometry.
+    device : rramsim.nn.DeviceNetwork, optional
+        The formed pairs: SET-state conductances, signs and scales (``w = sign (G+ - G-) / scale``,
+        arXiv 2311.07164). None lets the mapper program the weights with its linear map.
+
+    Returns
+    -------
+    Path
+        The file written; ``rramsim.mapper.load_network`` reads it back.
 
     Notes
     -----
-    Uses ``rramsim.mapper.graph_from_layers`` and ``rramsim.mapper.save_network`` when the mapper
-    provides them; otherwise an ``.npz`` with arrays ``weight_<i>``, ``mask_<i>``, ``g_pos_<i>``,
-    ``g_neg_<i>`` (written atomically).
+    Consecutive dense layers separated only by element-wise layers (ReLU, quantisers) are marked as
+    chained (the second's inputs are the first's outputs); convolutions, pooling, recurrent and
+    averaging layers break the chain.
     """
     from rramsim import mapper
+    from rramsim.nn.layers import Conv2d, Dense, Quantize, ReLU
 
-    path = Path(path)
-    if hasattr(mapper, "graph_from_layers") and hasattr(mapper, "save_network"):
-        graph = mapper.graph_from_layers(list(weights), list(masks), conductances)
-        graph.graph.setdefault("name", name)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        mapper.save_network(path, graph)
-        return path
-    arrays = {}
-    for i, (w, m) in enumerate(zip(weights, masks, strict=True)):
-        arrays[f"weight_{i}"] = np.asarray(w, float)
-        arrays[f"mask_{i}"] = np.asarray(m, bool)
-        if conductances is not None:
-            arrays[f"g_pos_{i}"] = np.asarray(conductances[i][0], float)
-            arrays[f"g_neg_{i}"] = np.asarray(conductances[i][1], float)
-    import io
+    wl = net.weight_layers
 
-    buf = io.BytesIO()
-    np.savez_compressed(buf, name=np.array(name), n_layers=np.array(len(weights)), **arrays)
-    return atomic_write_bytes(path.with_suffix(".npz"), buf.getvalue())
+    def shaped(layer, arr):
+        arr = np.asarray(arr)
+        if isinstance(layer, Conv2d):
+            return mapper.fold_conv_weight(arr, layer.kernel)
+        return arr
+
+    names = [f"{type(la).__name__.lower()}{la.index}" for la in wl]
+    weights = [shaped(la, la.weight) for la in wl]
+    masks = [shaped(la, la.mask) for la in wl]
+    kwargs: dict = {"names": names}
+    if device is not None:
+        kwargs["signs"] = [shaped(la, d.sign) for la, d in zip(wl, device.layers, strict=True)]
+        kwargs["scales"] = [float(d.scale) for d in device.layers]
+        conductances = [
+            (shaped(la, d.live[0]), shaped(la, d.live[1]))
+            for la, d in zip(wl, device.layers, strict=True)
+        ]
+    else:
+        conductances = None
+    positions = [net.layers.index(la) for la in wl]
+    chain = []
+    for (a, b), la, lb in zip(zip(positions[:-1], positions[1:], strict=True), wl[:-1], wl[1:],
+                              strict=True):
+        between = net.layers[a + 1 : b]
+        chain.append(
+            isinstance(la, Dense) and isinstance(lb, Dense) and la.fan_out == lb.fan_in
+            and all(isinstance(x, (ReLU, Quantize)) for x in between)
+        )
+    kwargs["chain"] = chain
+    network = mapper.network_from_layers(weights, masks, conductances, **kwargs)
+    return mapper.save_network(Path(path), network)

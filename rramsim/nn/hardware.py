@@ -21,7 +21,7 @@ sees the programming error and the read noise.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -88,7 +88,11 @@ class DeviceLayer:
     state : object
         Device-model state of shape ``(2, fan_in, fan_out)``; index 0 is G+, 1 is G-.
     conductance : ndarray, (2, fan_in, fan_out)
-        Noiseless conductances, siemens.
+        Present noiseless conductances, siemens (RESET level for pruned pairs).
+    live : ndarray, (2, fan_in, fan_out)
+        Conductances of the pairs in their formed/SET state, siemens: equal to ``conductance`` for
+        live pairs, the last formed/SET values for pruned (RESET) pairs. The *logical* weight of a
+        pair, the one it has whenever it is kept, comes from these.
     sign : ndarray of int8, (fan_in, fan_out)
         Random +-1 signs.
     scale : float
@@ -101,16 +105,19 @@ class DeviceLayer:
     conductance: np.ndarray
     sign: np.ndarray
     scale: float
-    programmed: np.ndarray = field(default_factory=lambda: np.zeros(0, bool))
+    programmed: np.ndarray
+    live: np.ndarray
 
     def weight(self, conductance: np.ndarray | None = None) -> np.ndarray:
-        """``sign * (G+ - G-) / scale`` from ``conductance`` (default: the noiseless one)."""
-        g = self.conductance if conductance is None else conductance
+        """``sign * (G+ - G-) / scale`` from ``conductance`` (default: :attr:`live`, the logical
+        weight)."""
+        g = self.live if conductance is None else conductance
         return self.sign * (g[0] - g[1]) / self.scale
 
     def pairs(self, conductance: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-        """``(G_pos, G_neg)`` with the sign folded in, so ``(G_pos - G_neg) / scale`` is the weight."""
-        g = self.conductance if conductance is None else conductance
+        """``(G_pos, G_neg)`` with the sign folded in, so ``(G_pos - G_neg) / scale`` is the weight
+        (default: the :attr:`live` SET-state pairs)."""
+        g = self.live if conductance is None else conductance
         pos = self.sign > 0
         return np.where(pos, g[0], g[1]), np.where(pos, g[1], g[0])
 
@@ -157,15 +164,21 @@ class DeviceNetwork:
             if not mean_abs > 0:
                 raise DeviceModelError("formed pairs have identical conductances; cannot scale")
             scale = mean_abs / scaling.std(fan_in)
-            layers.append(DeviceLayer(res.state, g, sign, scale, np.ones((fan_in, fan_out), bool)))
+            layers.append(
+                DeviceLayer(res.state, g, sign, scale, np.ones((fan_in, fan_out), bool), g.copy())
+            )
             pulses += int(np.sum(res.cost.pulses))
             energy += float(np.sum(res.cost.energy))
         n = sum(a * b for a, b in shapes)
         return cls(layers), ProgrammingSummary(0, 0, 2 * n, pulses, energy)
 
     def weights(self) -> list[np.ndarray]:
-        """Noiseless weights of every layer (pruned pairs give their small residual weight)."""
+        """Logical weights of every layer: each pair's weight in its formed/SET state."""
         return [la.weight() for la in self.layers]
+
+    def physical_weights(self) -> list[np.ndarray]:
+        """Noiseless present weights (pruned pairs give their small RESET residual)."""
+        return [la.weight(la.conductance) for la in self.layers]
 
     def program(
         self, masks: Sequence[np.ndarray], *, rng: np.random.Generator
@@ -199,6 +212,8 @@ class DeviceNetwork:
                 res = op(la.state, both, rng=rng)
                 la.state = res.state
                 la.conductance = np.array(res.conductance, dtype=float)
+                if op is _device.set_:
+                    la.live = np.where(both, la.conductance, la.live)
                 pulses += int(np.sum(res.cost.pulses))
                 energy += float(np.sum(res.cost.energy))
                 if op is _device.reset:
@@ -217,7 +232,8 @@ class DeviceNetwork:
         return out
 
     def conductance_pairs(self) -> list[tuple[np.ndarray, np.ndarray]]:
-        """``(G_pos, G_neg)`` per layer, signs folded in (for the mapper)."""
+        """SET-state ``(G_pos, G_neg)`` per layer, signs folded in (the mapper's convention: a
+        pruned weight's cells are RESET on hardware, its pair says what it is when kept)."""
         return [la.pairs() for la in self.layers]
 
 
