@@ -11,7 +11,8 @@ per weight):
    with ``+v`` and ``-v`` and one column; the column current is the output. A tile of R x C cells holds
    R x C/2 (columns) or R/2 x C (rows) weights.
 3. **Split.** A layer larger than that is cut into row blocks and column blocks (full blocks then a
-   remainder); each block is a *piece*. Pieces in the same column block but different row blocks give
+   remainder; with ``placement="ir_aware"`` the same number of blocks of equal size, which shortens
+   the lines); each block is a *piece*. Pieces in the same column block but different row blocks give
    partial currents that are summed digitally (:meth:`Mapping.partial_sum_plan`).
 4. **Pack.** Pieces go into tiles first-fit by decreasing height, on shelves (horizontal strips of
    a tile, each filled left to right). Pieces sharing a tile (``share_tiles=True``) never overlap but
@@ -150,8 +151,11 @@ def _cell_values(ly, ii, jj, g_reset):
     return g_pos, g_neg, kept, ly.weight[ix]
 
 
-def _blocks(n: int, cap: int) -> list[np.ndarray]:
-    return [np.arange(s, min(s + cap, n)) for s in range(0, n, cap)]
+def _blocks(n: int, cap: int, balanced: bool) -> list[np.ndarray]:
+    """Split range(n) into ceil(n / cap) blocks: full blocks then a remainder, or equal sizes."""
+    if not balanced:
+        return [np.arange(s, min(s + cap, n)) for s in range(0, n, cap)]
+    return np.array_split(np.arange(n), -(-n // cap))
 
 
 def map_network(
@@ -229,6 +233,7 @@ def map_network(
     activity = _per_layer(input_activity, network, "input_activity")
 
     cap_r, cap_c = (R, C // 2) if scheme == "columns" else (R // 2, C)
+    balanced = placement == "ir_aware"
     # ---- 1-3: per-layer piece plans (logical), ordered
     plans = []  # (layer, row_block, col_block, sources, targets)
     for k, ly in enumerate(network.layers):
@@ -247,8 +252,8 @@ def map_network(
                 raise MappingError(
                     f"input_activity of layer {ly.name!r} must be finite, >= 0, shape ({fi},); "
                     f"got shape {act.shape}")
-        for rb, rblk in enumerate(_blocks(rows.size, cap_r)):
-            for cb, cblk in enumerate(_blocks(cols.size, cap_c)):
+        for rb, rblk in enumerate(_blocks(rows.size, cap_r, balanced)):
+            for cb, cblk in enumerate(_blocks(cols.size, cap_c, balanced)):
                 src, dst = rows[rblk], cols[cblk]
                 if placement == "ir_aware":
                     g_pos, g_neg, _, _ = _cell_values(ly, src, dst, g_reset)
