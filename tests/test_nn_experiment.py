@@ -168,3 +168,16 @@ def test_in_situ_programs_resets_and_sets_and_trains_on_device_weights():
     for la, w in zip(run.network.weight_layers, run.device.weights(), strict=True):
         np.testing.assert_array_equal(la.weight, w)
     assert run.metrics["deploy"]["cell_ops"] == 0  # already programmed after the last epoch
+
+
+def test_progress_bar_runs_without_warnings(capsys):
+    from rramsim.nn import architectures
+    from rramsim.nn.train import train
+
+    rng = np.random.default_rng(0)
+    net = architectures.mlp(5, (4,), 2)
+    net.set_weights([np.ones(s) for s in net.shapes])
+    net.init_scores(rng=rng)
+    train(net, rng.random((6, 5)), rng.integers(0, 2, 6),
+          config=TrainConfig(epochs=2, batch_size=3, progress=True), rng=rng)
+    assert "train mlp-5-4" in capsys.readouterr().err
