@@ -216,7 +216,7 @@ def _loop(net, x, y, config, rng, velocity, flips, losses, bar, per_epoch, total
             step += 1
             if bar is not None:
                 bar.update(1)
-                bar.set_postfix(loss=f"{loss:.3f}")
+                bar.set_postfix(loss=f"{loss:.3f}", refresh=False)
         losses.append(epoch_loss / n)
         if not np.isfinite(losses[-1]):
             raise TrainError(f"training diverged (loss {losses[-1]}); lower the learning rate")
