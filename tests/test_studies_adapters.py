@@ -9,7 +9,7 @@ from rramsim.crossbar import Crossbar
 from rramsim.errors import MappingError
 from rramsim.studies.adapters import _scale, hardware_from_mapping, map_layers
 from rramsim.studies.config import StudyConfig
-from rramsim.studies.inference import forward, prepare
+from rramsim.studies.inference import forward, make_matmul, prepare
 
 mapper = pytest.importorskip("rramsim.mapper")
 if not hasattr(mapper, "map_network"):
@@ -61,3 +61,23 @@ def test_scale_estimate_and_bad_pieces():
     with pytest.raises(MappingError, match="layer 1 has no cells"):
         hardware_from_mapping(SimpleNamespace(tiles=m.tiles, pieces=[ok_piece]),
                               [np.ones((2, 1)), np.ones((1, 1))], [1.0, 1.0])
+
+
+@pytest.mark.slow
+def test_default_network_hardware_matches_software():
+    """The embedded default: kept weights on the tiles equal the software weights; pruned pairs
+    leave only their small RESET residual (a guard on the nn/mapper conventions)."""
+    from rramsim.studies.adapters import load
+
+    cfg = StudyConfig().replace("run", test_samples=60)
+    loaded = load(cfg)
+    hw = loaded.hardware
+    for k, lp in enumerate(hw.layers):
+        hw_w = hw.hardware_weights(k)
+        kept = loaded.masks[k]
+        np.testing.assert_allclose(hw_w[kept], lp.weights[kept], rtol=1e-9, atol=1e-9)
+        assert np.max(np.abs(hw_w[~kept])) < 0.2 * np.max(np.abs(lp.weights))
+    x = loaded.data.x_test
+    ideal = loaded.forward(x, matmul=make_matmul(hw, mode="ideal", prep=prepare(hw, "ideal")))
+    sw = loaded.forward(x)
+    assert np.mean(np.argmax(ideal, 1) == np.argmax(sw, 1)) > 0.9

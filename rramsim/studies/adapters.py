@@ -55,6 +55,7 @@ class LoadedNetwork:
     pairs: list
     g_per_weight: list
     metrics: dict = field(default_factory=dict)
+    signs: list | None = None
 
 
 def load_data(cfg: StudyConfig) -> Data:
@@ -162,17 +163,21 @@ def hardware_from_mapping(mapping, weights_eff: list[np.ndarray], g_per_weight: 
 
 
 def map_layers(weights, masks, pairs, g_per_weight, cfg: StudyConfig, *,
-               tile_shape: tuple[int, int] | None = None, keep_pairs: bool = True
-               ) -> inf.HardwareNetwork:
+               tile_shape: tuple[int, int] | None = None, keep_pairs: bool = True,
+               signs=None) -> inf.HardwareNetwork:
     """Map the layers with :func:`rramsim.mapper.map_network` and build the hardware network.
 
-    ``keep_pairs=True`` keeps the given conductance pairs for pruned weights (the device model's
-    actual RESET conductances, ``g_reset=None``); otherwise the mapper's default reset level.
+    ``keep_pairs=True``: ``pairs`` are the physical conductances (pruned pairs at their RESET
+    values from the device model, signs folded in, ``signs`` all +1) and the mapper keeps them
+    (``g_reset=None``). ``keep_pairs=False``: ``pairs`` are SET-state pairs (a network file) and
+    the mapper puts its default RESET level on pruned cells.
     """
     mapper = _require_mapper()
+    if signs is None and keep_pairs:
+        signs = [np.ones(np.shape(w), dtype=np.int8) for w in weights]
     net = mapper.network_from_layers([np.asarray(w, float) for w in weights],
                                      [np.asarray(m, bool) for m in masks], pairs,
-                                     scales=list(g_per_weight))
+                                     scales=list(g_per_weight), signs=signs)
     shape = tile_shape or (cfg.mapping.tile_rows, cfg.mapping.tile_cols)
     g_reset = None if keep_pairs else mapper.DEFAULT_G_RESET
     mapping = mapper.map_network(net, tile_shape=shape, scheme=cfg.mapping.scheme,
@@ -195,6 +200,7 @@ def load(cfg: StudyConfig, *, progress: bool = False) -> LoadedNetwork:
         weights = [np.asarray(ly.weight, float) for ly in net.layers]
         masks = [np.asarray(ly.mask, bool) for ly in net.layers]
         pairs = [(np.asarray(ly.g_plus), np.asarray(ly.g_minus)) for ly in net.layers]
+        file_signs = [np.asarray(ly.sign) for ly in net.layers]
         eff = [w * m for w, m in zip(weights, masks, strict=True)]
         scales = [float(ly.scale) if ly.scale else _scale(e, (ly.sign * ly.g_plus,
                                                              ly.sign * ly.g_minus))
@@ -215,8 +221,9 @@ def load(cfg: StudyConfig, *, progress: bool = False) -> LoadedNetwork:
         net = run.network
         masks = [np.asarray(m, bool) for m in net.masks()]
         eff = [np.asarray(w, float) for w in net.effective_weights()]
-        weights = eff
-        pairs = run.device.conductance_pairs()
+        weights = [np.asarray(w, float) for w in run.device.weights()]   # logical (SET-state)
+        # physical pairs: pruned weights at the device model's RESET conductances
+        pairs = [la.pairs(la.conductance) for la in run.device.layers]
         scales = [float(la.scale) for la in run.device.layers]
         forward = net.forward
         name = f"{net.name} on digits, pruned (edge-popup, k = 0.5), seed {cfg.run.seed}"
@@ -228,11 +235,13 @@ def load(cfg: StudyConfig, *, progress: bool = False) -> LoadedNetwork:
     if eff[0].shape[0] != data.x_test.shape[1]:
         raise DataError(f"the network takes {eff[0].shape[0]} inputs but {data.name} has "
                         f"{data.x_test.shape[1]}")
-    hw = map_layers(weights, masks, pairs, scales, cfg, keep_pairs=not cfg.network.path)
+    signs = file_signs if cfg.network.path else None
+    hw = map_layers(weights, masks, pairs, scales, cfg, keep_pairs=not cfg.network.path,
+                    signs=signs)
     macs = int(sum(w.shape[0] * w.shape[1] for w in eff))
     return LoadedNetwork(name=name, source=source, forward=forward, data=data, hardware=hw,
                          macs=macs, weights=list(weights), masks=masks, pairs=list(pairs),
-                         g_per_weight=scales, metrics=metrics)
+                         g_per_weight=scales, metrics=metrics, signs=signs)
 
 
 def accuracy_vs_tile_size(loaded: LoadedNetwork, cfg: StudyConfig, *, progress: bool = False):
@@ -249,7 +258,8 @@ def accuracy_vs_tile_size(loaded: LoadedNetwork, cfg: StudyConfig, *, progress: 
         it = tqdm(it, desc="tile-size sweep", unit="size", leave=False)
     for size in it:
         hw = map_layers(loaded.weights, loaded.masks, loaded.pairs, loaded.g_per_weight, cfg,
-                        tile_shape=(int(size), int(size)), keep_pairs=not cfg.network.path)
+                        tile_shape=(int(size), int(size)), keep_pairs=not cfg.network.path,
+                        signs=loaded.signs)
         hw = st.apply_circuit_config(hw, cfg)
         ev = st.evaluate(hw, loaded.forward, loaded.data, cfg,
                          modes=("software", "ideal", "behavioural", "circuit"))

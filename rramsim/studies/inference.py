@@ -170,6 +170,19 @@ class Prepared:
     matrices: dict[int, np.ndarray] = field(default_factory=dict)
     g_squared: dict[int, np.ndarray] = field(default_factory=dict)
     nonlinear: set = field(default_factory=set)
+    blocks: dict = field(default_factory=dict)
+
+    def block(self, s: TileSlice) -> tuple[np.ndarray, np.ndarray]:
+        """The slice's (rows, cols) blocks of A (signed by row polarity) and of G^2, cached."""
+        key = id(s)
+        got = self.blocks.get(key)
+        if got is None or got[0] is not s:
+            ix = np.ix_(s.rows, s.cols)
+            a = self.matrices.get(s.tile)
+            a_blk = None if a is None else np.ascontiguousarray(a[ix] * s.row_sign[:, None])
+            got = (s, a_blk, np.ascontiguousarray(self.g_squared[s.tile][ix]))
+            self.blocks[key] = got
+        return got[1], got[2]
 
 
 def _activate(y: np.ndarray, act: str) -> np.ndarray:
@@ -211,16 +224,15 @@ def prepare(hw: HardwareNetwork, mode: Mode, *, progress: bool = False) -> Prepa
 
 def _slice_currents(hw, prep: Prepared, s: TileSlice, v: np.ndarray) -> np.ndarray:
     """Currents (B, n) of a slice's columns for layer voltages v (B, fan_in)."""
-    vr = v[:, s.row_inputs] * s.row_sign
     if s.tile in prep.nonlinear:
         from rramsim import solver
 
         xb = hw.tiles[s.tile]
         full = np.zeros((v.shape[0], xb.n_rows))
-        full[:, s.rows] = vr
+        full[:, s.rows] = v[:, s.row_inputs] * s.row_sign
         return np.asarray(solver.solve(xb, full).i_out).reshape(v.shape[0], -1)[:, s.cols]
-    a = prep.matrices[s.tile]
-    return vr @ a[np.ix_(s.rows, s.cols)]
+    a_blk, _ = prep.block(s)
+    return v[:, s.row_inputs] @ a_blk
 
 
 def layer_currents(hw, prep: Prepared, layer: int, v: np.ndarray, *, read_noise_rel: float,
@@ -233,8 +245,8 @@ def layer_currents(hw, prep: Prepared, layer: int, v: np.ndarray, *, read_noise_
         if read_noise_rel > 0:
             if rng is None:
                 raise InferenceError("read noise needs an rng")
-            vr2 = (v[:, s.row_inputs]) ** 2
-            var = vr2 @ prep.g_squared[s.tile][np.ix_(s.rows, s.cols)]
+            _, g2_blk = prep.block(s)
+            var = (v[:, s.row_inputs] ** 2) @ g2_blk
             i = i + read_noise_rel * np.sqrt(var) * rng.standard_normal(i.shape)
         out.append(i)
     return out
@@ -243,8 +255,11 @@ def layer_currents(hw, prep: Prepared, layer: int, v: np.ndarray, *, read_noise_
 def _combine(lp: LayerPlan, currents: list[np.ndarray], b: int) -> np.ndarray:
     y = np.zeros((b, lp.fan_out))
     for s, i in zip(lp.slices, currents, strict=True):
-        scatter = np.zeros((s.cols.size, lp.fan_out))
-        scatter[np.arange(s.cols.size), s.col_outputs] = s.col_sign
+        scatter = getattr(s, "_scatter", None)
+        if scatter is None or scatter.shape[1] != lp.fan_out:
+            scatter = np.zeros((s.cols.size, lp.fan_out))
+            scatter[np.arange(s.cols.size), s.col_outputs] = s.col_sign
+            object.__setattr__(s, "_scatter", scatter)   # cache (not a field)
         y += i @ scatter
     return y
 
