@@ -133,7 +133,9 @@ class Factorized:
         v, batched = self.xb.check_input(v_in)
         g = self.g_cell
         bsz = v.shape[0]
-        chunk = int(max(1, min(bsz, 256, CHUNK_BYTES // (32.0 * max(self.net.n, 1)))))
+        # blocks of <= 32 right-hand sides: CHOLMOD's supernodal solve runs at 27 ms per input at
+        # 512^2 in blocks of 8-32, 62 ms one by one and 58 ms in blocks of 128 (cache)
+        chunk = int(max(1, min(bsz, 32, CHUNK_BYTES // (32.0 * max(self.net.n, 1)))))
         out = None
         for start in range(0, bsz, chunk):
             vc = v[start:start + chunk]

@@ -89,7 +89,10 @@ class CholmodFactor(DirectFactor):
         a = sp.csc_matrix(lower)
         n = a.shape[0]
         self.n = n
-        self._factor = _cholmod.analyze(a, mode="supernodal", ordering_method="natural")
+        # 32-bit indices halve the index memory; CHOLMOD's long version only past 2^31 entries
+        use_long = bool(a.indices.dtype == np.int64 or factor_entries(n, "grid") > 2**31 - 1)
+        self._factor = _cholmod.analyze(a, mode="supernodal", ordering_method="natural",
+                                        use_long=use_long)
         self.refactor(lower)
 
     def refactor(self, lower: sp.csc_array) -> None:

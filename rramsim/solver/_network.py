@@ -144,7 +144,8 @@ class Network:
             if probe.nnz != rows.size:
                 raise SolverError("internal error: duplicate entries in the nodal matrix")
             self._perm = (probe.data - 1.0).astype(np.int64)
-            self._pattern = (probe.indices.copy(), probe.indptr.copy())
+            idx_t = np.int32 if probe.nnz < 2**31 - 1 else np.int64  # CHOLMOD's int version
+            self._pattern = (probe.indices.astype(idx_t), probe.indptr.astype(idx_t))
         vals = np.concatenate([-g[uu], diag])[self._perm]
         indices, indptr = self._pattern
         lower = sp.csc_array((vals, indices, indptr), shape=(n, n))
