@@ -535,7 +535,7 @@ class Mapping:
 
         n = sum(p.n_cells for p in self.pieces)
         cols = {name: np.empty(n, dt) for name, dt in (
-            ("layer", np.int32), ("source", np.int64), ("target", np.int64), ("tile", np.int32),
+            ("layer", np.int32), ("source", np.int32), ("target", np.int32), ("tile", np.int32),
             ("row", np.int32), ("column", np.int32), ("polarity", np.int8))}
         at = 0
         for p in self.pieces:
