@@ -166,13 +166,13 @@ def irdrop(args) -> int:
                 else rng.exponential(1.0, ly.shape[0]) ** 2 for ly in net.layers]
         xs = [rng.uniform(0, 1, (args.batch, ly.shape[0])) * a / a.max() * args.v_read
               for ly, a in zip(net.layers, acts, strict=True)]
-        for scheme in mapper.SCHEMES:
+        for scheme, share in ((s, sh) for sh in args.share for s in mapper.SCHEMES):
             res = {}
             for placement in mapper.PLACEMENTS:
                 t0 = time.perf_counter()
                 m = mapper.map_network(net, tile_shape=(args.tile, args.tile), scheme=scheme,
                                        placement=placement, input_activity=acts,
-                                       tile_options=wires)
+                                       share_tiles=share, tile_options=wires)
                 t = m.transfer_matrices()
                 errs = []
                 for k, x in enumerate(xs):
@@ -183,7 +183,8 @@ def irdrop(args) -> int:
             (en, tn, _), (ea, ta, _) = res["naive"], res["ir_aware"]
             per = "  ".join(f"{ly.name} {a:.3f}->{b:.3f}"
                             for ly, a, b in zip(net.layers, en, ea, strict=True))
-            print(f"  {activity:8s} {scheme:7s} naive->ir_aware: {per}   mean {en.mean():.3f}->"
+            print(f"  {activity:8s} {scheme:7s} share {share:8s} naive->ir_aware: {per}   "
+                  f"mean {en.mean():.3f}->"
                   f"{ea.mean():.3f} ({100 * (1 - ea.mean() / en.mean()):.0f} % lower); "
                   f"tiles {tn}->{ta}")
     return 0
@@ -211,6 +212,8 @@ def main(argv=None) -> int:
     r.add_argument("--r-wire", type=float, default=2.0, help="ohms per segment (default 2)")
     r.add_argument("--v-read", type=float, default=0.2, help="largest input, volts (default 0.2)")
     r.add_argument("--batch", type=int, default=64)
+    r.add_argument("--share", nargs="+", choices=mapper.SHARINGS, default=list(mapper.SHARINGS),
+                   help="tile-sharing modes to compare (default both)")
     r.add_argument("--seed", type=int, default=1)
     r.set_defaults(fn=irdrop)
     args = p.parse_args(argv)

@@ -173,6 +173,19 @@ def check_mapping(m, ws, ms):
             gd[ly.mask], (ly.sign * (ly.g_plus - ly.g_minus))[ly.mask])
     # the state array agrees with the table
     assert int((m.state != UNUSED).sum()) == len(t)
+    # pieces never overlap; with share_tiles="diagonal" they share no word or bit line either
+    for tile in range(m.n_tiles):
+        ps = [p for p in m.pieces if p.tile == tile]
+        rows = [set(np.r_[p.rows_pos, p.rows_neg].tolist()) for p in ps]
+        cols = [set(np.r_[p.cols_pos, p.cols_neg].tolist()) for p in ps]
+        for a in range(len(ps)):
+            for b in range(a):
+                shared_r, shared_c = rows[a] & rows[b], cols[a] & cols[b]
+                assert not (shared_r and shared_c)
+                if m.share_tiles == "diagonal":
+                    assert not shared_r and not shared_c
+                if m.share_tiles is None:
+                    raise AssertionError("two pieces on one tile with share_tiles=False")
 
 
 def test_run_layer_sums_partial_currents_across_tiles():
@@ -197,9 +210,14 @@ def test_small_layers_share_a_tile_and_packing_saves_tiles():
     ws, ms, cs = random_net_arrays([(6, 3), (3, 2), (2, 2)], seed=2)
     net = mapper.network_from_layers(ws, ms, cs)
     shared = mapper.map_network(net, tile_shape=(16, 16))
+    diagonal = mapper.map_network(net, tile_shape=(16, 16), share_tiles="diagonal")
     alone = mapper.map_network(net, tile_shape=(16, 16), share_tiles=False)
-    assert shared.n_tiles == 1 and alone.n_tiles == 3
+    assert shared.n_tiles == 1 and diagonal.n_tiles == 1 and alone.n_tiles == 3
     check_mapping(shared, ws, ms)
+    check_mapping(diagonal, ws, ms)
+    # 6 rows of layer 0 do not fit beside 3 + 2 rows of the others on 8 rows without sharing lines
+    assert mapper.map_network(net, tile_shape=(8, 16), share_tiles="diagonal").n_tiles == 2
+    assert mapper.map_network(net, tile_shape=(8, 16), share_tiles="lines").n_tiles == 1
     ms2 = [m.copy() for m in ms]
     ms2[0][:3, :] = False  # half the rows of layer 0 all pruned
     net2 = mapper.network_from_layers(ws, ms2, cs)
@@ -278,6 +296,8 @@ def test_error_tile_too_small_and_bad_options():
         mapper.map_network(g, scheme="diagonal")
     with pytest.raises(MappingError, match="placement"):
         mapper.map_network(g, placement="random")
+    with pytest.raises(MappingError, match="share_tiles"):
+        mapper.map_network(g, share_tiles="sometimes")
     with pytest.raises(MappingError, match="tile_options"):
         mapper.map_network(g, tile_options={"r_wordline": -1.0})
     with pytest.raises(MappingError, match="input_activity"):

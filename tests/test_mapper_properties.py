@@ -28,7 +28,7 @@ def networks(draw):
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(net=networks(), rows=st.integers(1, 12), cols=st.integers(1, 12),
        scheme=st.sampled_from(mapper.SCHEMES), placement=st.sampled_from(mapper.PLACEMENTS),
-       pack=st.booleans(), share=st.booleans())
+       pack=st.booleans(), share=st.sampled_from([True, False, "lines", "diagonal"]))
 def test_mapping_invariants(net, rows, cols, scheme, placement, pack, share):
     ws, ms, cs = net
     if (scheme == "columns" and cols < 2) or (scheme == "rows" and rows < 2):

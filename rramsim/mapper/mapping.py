@@ -14,11 +14,12 @@ per weight):
    remainder; with ``placement="ir_aware"`` the same number of blocks of equal size, which shortens
    the lines); each block is a *piece*. Pieces in the same column block but different row blocks give
    partial currents that are summed digitally (:meth:`Mapping.partial_sum_plan`).
-4. **Pack.** Pieces go into tiles first-fit by decreasing height, on shelves (horizontal strips of
-   a tile, each filled left to right). Pieces sharing a tile (``share_tiles=True``) never overlap but
-   may share word lines or bit lines, so each piece is read on its own: only its rows are driven
-   (the others at 0 V), only its columns are read. The other cells on its lines stay in the circuit
-   and load the wires; the transfer matrix of the whole tile accounts for them.
+4. **Pack.** Pieces go into tiles first-fit by decreasing height. With ``share_tiles="lines"``
+   (default, = True) on shelves (horizontal strips of a tile, each filled left to right); pieces never
+   overlap but may share word lines or bit lines. With ``"diagonal"`` pieces on a tile share no line
+   (block-diagonal). Either way each piece is read on its own: only its rows are driven (the others
+   at 0 V), only its columns are read. The other cells on its lines stay in the circuit and load the
+   wires (this costs accuracy under IR drop); the transfer matrix of the whole tile accounts for them.
 5. **Placement.** ``"naive"``: shelves fill a tile from the top-left corner, rows and columns in network
    order. ``"ir_aware"``: shelves fill a tile from the bottom-left corner (next to the sense amplifiers,
    which sit at the row-(M-1) end of the bit lines, and next to the drivers at the column-0 end of the
@@ -56,6 +57,8 @@ Scheme = Literal["columns", "rows"]
 SCHEMES: tuple[str, ...] = ("columns", "rows")
 Placement = Literal["naive", "ir_aware"]
 PLACEMENTS: tuple[str, ...] = ("naive", "ir_aware")
+Sharing = Literal["lines", "diagonal"]
+SHARINGS: tuple[str, ...] = ("lines", "diagonal")
 
 #: Conductance of a RESET (pruned) cell, siemens. Judgement: inside the 0.1-1 uS range of BRIEF.md.
 DEFAULT_G_RESET = 0.3e-6
@@ -165,7 +168,7 @@ def map_network(
     scheme: Scheme = "columns",
     placement: Placement = "naive",
     pack_sparse: bool = False,
-    share_tiles: bool = True,
+    share_tiles: bool | Sharing = True,
     g_reset: float | None = DEFAULT_G_RESET,
     g_unused: float = 0.0,
     input_activity=None,
@@ -187,8 +190,11 @@ def map_network(
         columns near the drivers, shelves packed from the bottom-left corner.
     pack_sparse : bool
         Leave out rows and columns whose weights are all pruned (fewer cells, fewer tiles).
-    share_tiles : bool
-        Let pieces of different layers (or blocks) share a tile (read one piece at a time).
+    share_tiles : bool, "lines" or "diagonal"
+        Let pieces share a tile (each piece is read on its own). ``"lines"`` (= True): shelf
+        packing, pieces may share word or bit lines (fewest tiles). ``"diagonal"``: pieces share a
+        tile only where they share no line (block-diagonal; no other piece's cells load a piece's
+        lines, so less IR drop, more tiles). False: one piece per tile.
     g_reset : float or None
         Conductance of each cell of a pruned weight, siemens (>= 0); None keeps the graph's pair.
     g_unused : float
@@ -216,6 +222,11 @@ def map_network(
         raise MappingError(f"scheme must be one of {SCHEMES}, got {scheme!r}")
     if placement not in PLACEMENTS:
         raise MappingError(f"placement must be one of {PLACEMENTS}, got {placement!r}")
+    share = {True: "lines", False: None}.get(share_tiles, share_tiles) \
+        if isinstance(share_tiles, bool) else share_tiles
+    if share not in (None, *SHARINGS):
+        raise MappingError(f"share_tiles must be True, False or one of {SHARINGS}, "
+                           f"got {share_tiles!r}")
     R, C = _check_tile_shape(tile_shape, scheme)
     for name, val in (("g_unused", g_unused), ("g_reset", g_reset)):
         if val is not None and (not np.isfinite(val) or val < 0):
@@ -264,7 +275,7 @@ def map_network(
                 plans.append((k, rb, cb, src, dst))
 
     # ---- 4: pack pieces into tiles (first-fit decreasing height, shelves)
-    tiles: list[dict] = []  # per tile: {"shelves": [[y0, height, x_used]], "top": height used}
+    tiles: list[dict] = []  # per tile: shelves [[y0, height, x_used]], height and width used
     order = sorted(range(len(plans)), key=lambda i: -len(plans[i][3]))
     placed = [None] * len(plans)
     row_mult, col_mult = (1, 2) if scheme == "columns" else (2, 1)
@@ -272,21 +283,27 @@ def map_network(
         k, rb, cb, src, dst = plans[i]
         h, w = len(src) * row_mult, len(dst) * col_mult
         spot = None
-        if share_tiles:
-            for ti, tl in enumerate(tiles):
-                for sh in tl["shelves"]:
-                    if sh[1] >= h and sh[2] + w <= C:
-                        spot = (ti, sh[0], sh[2])
-                        sh[2] += w
-                        break
-                if spot is None and tl["top"] + h <= R:
-                    spot = (ti, tl["top"], 0)
-                    tl["shelves"].append([tl["top"], h, w])
+        for ti, tl in enumerate(tiles if share else ()):
+            if share == "diagonal":
+                if tl["top"] + h <= R and tl["right"] + w <= C:
+                    spot = (ti, tl["top"], tl["right"])
                     tl["top"] += h
-                if spot is not None:
+                    tl["right"] += w
                     break
+                continue
+            for sh in tl["shelves"]:
+                if sh[1] >= h and sh[2] + w <= C:
+                    spot = (ti, sh[0], sh[2])
+                    sh[2] += w
+                    break
+            if spot is None and tl["top"] + h <= R:
+                spot = (ti, tl["top"], 0)
+                tl["shelves"].append([tl["top"], h, w])
+                tl["top"] += h
+            if spot is not None:
+                break
         if spot is None:
-            tiles.append({"shelves": [[0, h, w]], "top": h})
+            tiles.append({"shelves": [[0, h, w]], "top": h, "right": w})
             spot = (len(tiles) - 1, 0, 0)
         placed[i] = (k, spot[0], rb, cb, src, dst, spot[1], spot[2])
 
@@ -330,9 +347,9 @@ def map_network(
     for a in (cond, state, polarity, weight, owner):
         a.setflags(write=False)
     return Mapping(network=network, tile_shape=(R, C), scheme=scheme, placement=placement,
-                   pack_sparse=bool(pack_sparse), g_reset=g_reset, g_unused=float(g_unused),
-                   tile_options=opts, pieces=tuple(pieces), conductance=cond, state=state,
-                   polarity=polarity, cell_weight=weight, owner=owner)
+                   pack_sparse=bool(pack_sparse), share_tiles=share, g_reset=g_reset,
+                   g_unused=float(g_unused), tile_options=opts, pieces=tuple(pieces),
+                   conductance=cond, state=state, polarity=polarity, cell_weight=weight, owner=owner)
 
 
 @dataclass(frozen=True, eq=False)
@@ -346,6 +363,7 @@ class Mapping:
     tile_shape : (int, int)
     scheme, placement : str
     pack_sparse : bool
+    share_tiles : {"lines", "diagonal"} or None
     g_reset, g_unused : float
     tile_options : dict
         Extra :class:`Crossbar` fields of every tile.
@@ -367,6 +385,7 @@ class Mapping:
     scheme: str
     placement: str
     pack_sparse: bool
+    share_tiles: str | None
     g_reset: float | None
     g_unused: float
     tile_options: dict
