@@ -182,13 +182,13 @@ def accuracy_vs_wire(hw: inf.HardwareNetwork, net_forward, data: Data, cfg: Stud
                      progress: bool = False):
     """Behavioural and circuit accuracy for each wire resistance of ``cfg.sweep.r_wire_ohm``.
 
-    Returns a DataFrame with ``r_wire_ohm``, ``software``, ``behavioural``, ``circuit``,
-    ``tile_error_rel``.
+    Returns a DataFrame with ``r_wire_ohm``, ``software``, ``ideal``, ``behavioural``,
+    ``circuit``, ``tile_error_rel``.
     """
     import pandas as pd
 
     rows = []
-    beh = evaluate(hw, net_forward, data, cfg, modes=("software", "behavioural"))
+    beh = evaluate(hw, net_forward, data, cfg, modes=("software", "ideal", "behavioural"))
     it = cfg.sweep.r_wire_ohm
     if progress:
         from tqdm import tqdm
@@ -200,6 +200,6 @@ def accuracy_vs_wire(hw: inf.HardwareNetwork, net_forward, data: Data, cfg: Stud
                             r_access_ohm=c.r_access_ohm, drive=c.drive)
         ev = evaluate(hw_r, net_forward, data, cfg, modes=("circuit",))
         rows.append({"r_wire_ohm": float(r), "software": beh.accuracy["software"],
-                     "behavioural": beh.accuracy["behavioural"],
+                     "ideal": beh.accuracy["ideal"], "behavioural": beh.accuracy["behavioural"],
                      "circuit": ev.accuracy["circuit"], "tile_error_rel": ev.tile_error_rel})
     return pd.DataFrame(rows)
