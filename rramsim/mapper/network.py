@@ -536,12 +536,6 @@ def network_from_graph(graph) -> LayeredNetwork:
         raise MappingError(f"expected a networkx DiGraph, got {type(graph).__name__}")
     if graph.number_of_edges() == 0:
         raise MappingError("the graph has no edges (no weights)")
-    try:
-        cycle = nx.find_cycle(graph)
-    except nx.NetworkXNoCycle:
-        cycle = None
-    if cycle:
-        raise MappingError(f"the graph has a cycle through edges {cycle}: not a layered network")
     layer = {v: _layer_of(graph, v) for v in graph.nodes}
     # node indices within their layer
     by_layer: dict[int, list] = {}
@@ -570,35 +564,52 @@ def network_from_graph(graph) -> LayeredNetwork:
             index.update((v, i) for i, v in enumerate(order))
         sizes[lay] = len(nodes)
     # edges, one pass
-    n_e = graph.number_of_edges()
-    src_l = np.empty(n_e, np.int64)
-    src_i = np.empty(n_e, np.int64)
-    dst_i = np.empty(n_e, np.int64)
-    vals = np.empty((n_e, 4), float)
-    kept = np.empty(n_e, bool)
-    for e, (u, v, d) in enumerate(graph.edges(data=True)):
-        lu, lv = layer[u], layer[v]
-        if lv != lu + 1:
-            raise MappingError(
-                f"edge ({u!r}, {v!r}) goes from node layer {lu} to {lv}: not a layered network "
-                "(edges must join layer k to k + 1)")
+    edges = list(graph.edges(data=True))
+    # vectorised where possible; on any failure, a slow pass names the first offending edge
+    try:
+        src_l = np.fromiter((layer[u] for u, _, _ in edges), np.int64, len(edges))
+        dst_l = np.fromiter((layer[v] for _, v, _ in edges), np.int64, len(edges))
+        cols = [np.fromiter((d[a] for _, _, d in edges), float, len(edges))
+                for a in ("weight", "sign", "g_plus", "g_minus")]
+        kept_raw = [d["kept"] for _, _, d in edges]
+    except (KeyError, TypeError, ValueError):
+        for u, v, d in edges:
+            for a in EDGE_ATTRIBUTES:
+                if a not in d:
+                    raise MappingError(f"edge ({u!r}, {v!r}) lacks the attribute {a!r}") from None
+                if a != "kept":
+                    try:
+                        float(d[a])
+                    except (TypeError, ValueError):
+                        raise MappingError(
+                            f"edge ({u!r}, {v!r}): attribute {a!r} = {d[a]!r} is not a number"
+                        ) from None
+        raise
+    not_layered = dst_l != src_l + 1
+    if not_layered.any():  # only then can there be a cycle; name it if there is one
         try:
-            vals[e] = (d["weight"], d["sign"], d["g_plus"], d["g_minus"])
-            kv = d["kept"]
-        except KeyError as exc:
-            raise MappingError(f"edge ({u!r}, {v!r}) lacks the attribute {exc.args[0]!r}") from exc
-        except (TypeError, ValueError) as exc:
-            raise MappingError(f"edge ({u!r}, {v!r}) has a non-numeric attribute: {exc}") from exc
-        if kv not in (True, False, 0, 1):
-            raise MappingError(f"edge ({u!r}, {v!r}): 'kept' must be a bool, got {kv!r}")
-        kept[e] = bool(kv)
-        src_l[e] = lu
-        src_i[e] = index[u]
-        dst_i[e] = index[v]
+            cycle = nx.find_cycle(graph)
+        except nx.NetworkXNoCycle:
+            cycle = None
+        if cycle:
+            raise MappingError(f"the graph has a cycle through edges {cycle}: not a layered network")
+        u, v, _ = edges[int(np.argmax(not_layered))]
+        raise MappingError(
+            f"edge ({u!r}, {v!r}) goes from node layer {layer[u]} to {layer[v]}: not a layered "
+            "network (edges must join layer k to k + 1)")
+    bad_kept = [i for i, kv in enumerate(kept_raw) if kv is not True and kv is not False
+                and not (isinstance(kv, (int, np.integer, np.bool_)) and kv in (0, 1))]
+    if bad_kept:
+        u, v, d = edges[bad_kept[0]]
+        raise MappingError(f"edge ({u!r}, {v!r}): 'kept' must be a bool, got {d['kept']!r}")
+    kept = np.array(kept_raw, dtype=bool)
+    vals = np.stack(cols, axis=1)
+    src_i = np.fromiter((index[u] for u, _, _ in edges), np.int64, len(edges))
+    dst_i = np.fromiter((index[v] for _, v, _ in edges), np.int64, len(edges))
     bad = ~np.isfinite(vals).all(axis=1) | ~np.isin(vals[:, 1], (-1, 1)) | (vals[:, 2:] < 0).any(1)
     if bad.any():
         e = int(np.argmax(bad))
-        u, v = list(graph.edges)[e]
+        u, v, _ = edges[e]
         raise MappingError(
             f"edge ({u!r}, {v!r}) has invalid values (weight, sign, g_plus, g_minus) = {vals[e]}: "
             "need finite numbers, sign +1/-1, conductances >= 0")
