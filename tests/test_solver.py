@@ -480,6 +480,16 @@ def test_not_positive_definite_names_a_node(rng, monkeypatch):
         solver.solve(xb, np.ones(3), method="direct")
 
 
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_indefinite_matrix_reports_its_column(backend):
+    import scipy.sparse as sp
+
+    lower = sp.csc_array(np.tril(np.array([[2.0, 0, 0], [-1.0, 2.0, 0], [0, -1.0, -3.0]])))
+    with pytest.raises(_factor.NotPositiveDefinite) as info:
+        _factor.factorize(lower, backend)
+    assert info.value.column == 2
+
+
 def test_memory_refusal_says_how_much(rng, monkeypatch):
     xb = _random_tile(rng, 8, 8, r_wordline=1.0, r_bitline=1.0)
     monkeypatch.setattr(_factor, "available_memory_bytes", lambda: 1000)
@@ -518,6 +528,7 @@ def test_bad_arguments():
 
 def test_superlu_fallback_is_logged(rng, monkeypatch, caplog):
     monkeypatch.setattr(_factor, "_cholmod", None)
+    monkeypatch.setattr(_factor, "_announced", False)
     xb = _random_tile(rng, 5, 4, r_wordline=1.0, r_bitline=1.0)
     with caplog.at_level("INFO", logger="rramsim.solver"):
         s = solver.solve(xb, np.ones((20, 5)) * 0.1)

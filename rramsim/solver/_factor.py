@@ -41,15 +41,24 @@ def available_backends() -> tuple[str, ...]:
     return BACKENDS if _cholmod is not None else ("superlu",)
 
 
+_announced = False
+
+
 def pick_backend(backend: str = "auto") -> str:
-    """Resolve ``"auto"`` to the fastest available backend and log which one is used."""
+    """Resolve ``"auto"`` to the fastest available backend and log which one is used.
+
+    The choice is logged at INFO level the first time (DEBUG afterwards).
+    """
+    global _announced
     if backend == "auto":
         name = available_backends()[0]
+        level = logging.DEBUG if _announced else logging.INFO
+        _announced = True
         if name == "cholmod":
-            log.debug("rramsim.solver: using CHOLMOD (scikit-sparse) for sparse Cholesky")
+            log.log(level, "rramsim.solver: using CHOLMOD (scikit-sparse) for sparse Cholesky")
         else:
-            log.info("rramsim.solver: scikit-sparse (CHOLMOD) not installed; using SciPy SuperLU "
-                     "on the nested-dissection ordered matrix (slower, same answers)")
+            log.log(level, "rramsim.solver: scikit-sparse (CHOLMOD) not installed; using SciPy "
+                    "SuperLU on the nested-dissection ordered matrix (slower, same answers)")
         return name
     if backend not in BACKENDS:
         raise SolverError(f"backend must be 'auto' or one of {BACKENDS}, got {backend!r}")
@@ -99,8 +108,8 @@ class CholmodFactor(DirectFactor):
         try:
             self._factor.cholesky_inplace(sp.csc_matrix(lower))
         except _cholmod.CholmodNotPositiveDefiniteError as exc:
-            col = _column_from_message(str(exc))
-            raise NotPositiveDefinite(col) from exc
+            col = getattr(exc, "column", None)
+            raise NotPositiveDefinite(int(col) if col is not None else -1) from exc
         except _cholmod.CholmodOutOfMemoryError as exc:
             raise SolverError(f"CHOLMOD ran out of memory factoring {self.n} unknowns") from exc
 

@@ -32,7 +32,7 @@ from rramsim.crossbar import Crossbar
 from rramsim.errors import ConvergenceError, SolverError
 from rramsim.solution import Solution
 from rramsim.solver import _factor
-from rramsim.solver._core import Factorized, _matvec, assemble_solution
+from rramsim.solver._core import Factorized, SymOp, assemble_solution
 
 log = logging.getLogger("rramsim.solver")
 
@@ -94,7 +94,8 @@ class NonlinearTile:
         # linear tile with the 0 V slope: initial guess and preconditioner
         self.lin = Factorized(xb, backend=backend)
         self.net = self.lin.net
-        self.a_wire, self.d_wire, self.b_wire = self.net.build(np.zeros(xb.shape))
+        a_wire, d_wire, self.b_wire = self.net.build(np.zeros(xb.shape))
+        self.aw_op = SymOp(a_wire, d_wire)
         n = self.net.n
         m, ncol = xb.shape
         k = np.arange(m * ncol)
@@ -118,7 +119,7 @@ class NonlinearTile:
         cur, gd = self.currents(dv)
         bsz = x.shape[1]
         ic = cur.reshape(bsz, -1).T
-        aw = _matvec(self.a_wire, self.d_wire, x)
+        aw = self.aw_op @ x
         bw = np.asarray(self.b_wire @ v.T)
         f = aw - bw + self.pd @ ic
         scale = (np.linalg.norm(aw, axis=0) + np.linalg.norm(bw, axis=0)
@@ -203,7 +204,7 @@ class NonlinearTile:
     def _pcg(self, rhs: np.ndarray, g2: np.ndarray, eta: np.ndarray) -> np.ndarray:
         """Solve J_b d = rhs_b for every column by CG preconditioned with the linear factor."""
         def jmul(p):
-            return _matvec(self.a_wire, self.d_wire, p) + self.pd @ (g2 * (self.pd.T @ p))
+            return self.aw_op @ p + self.pd @ (g2 * (self.pd.T @ p))
 
         prec = self.lin.factor.solve
         x = np.zeros_like(rhs)

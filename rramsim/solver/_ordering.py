@@ -50,39 +50,57 @@ def nested_dissection(m: int, n: int, leaf: int = LEAF_POINTS) -> np.ndarray:
     """
     if m < 1 or n < 1:
         raise ValueError(f"grid must be at least 1 x 1, got {m} x {n}")
+    # Both layers of a point share its box until the point lands on a cut line, so the recursion
+    # runs over the m n points; `last` records each point's final digit for the two layers.
     npts = m * n
-    flat = np.arange(2 * npts, dtype=np.int64)
-    layer = flat >= npts  # False: word line, True: bit line
-    ii, jj = np.divmod(flat - npts * layer, n)
-    r0 = np.zeros(2 * npts, dtype=np.int64)
-    r1 = np.full(2 * npts, m, dtype=np.int64)
-    c0 = np.zeros(2 * npts, dtype=np.int64)
-    c1 = np.full(2 * npts, n, dtype=np.int64)
-    key = np.zeros(2 * npts, dtype=np.int64)
-    active = np.ones(2 * npts, dtype=bool)
+    ii, jj = np.divmod(np.arange(npts, dtype=np.int32), np.int32(n))
+    r0 = np.zeros(npts, dtype=np.int32)
+    r1 = np.full(npts, m, dtype=np.int32)
+    c0 = np.zeros(npts, dtype=np.int32)
+    c1 = np.full(npts, n, dtype=np.int32)
+    key = np.zeros(npts, dtype=np.int64)
+    stop = np.full(npts, -1, dtype=np.int32)  # level at which the point stopped descending
+    dig_w = np.full(npts, 3, dtype=np.int64)  # digit of WL / BL at that level
+    dig_b = np.full(npts, 3, dtype=np.int64)
+    idx = np.arange(npts)  # points still descending
     depth = 0
-    while active.any():
-        depth += 1
-        if depth > 31:  # 4**31 < 2**63; depth is ~2 log2(max(m, n)), far below this
+    while idx.size:
+        if depth >= 31:  # 4**31 < 2**63; depth is ~2 log2(max(m, n)), far below this
             raise RuntimeError("nested dissection recursed too deep")
-        h = r1 - r0
-        w = c1 - c0
-        active &= h * w > leaf
+        a0, a1, b0, b1 = r0[idx], r1[idx], c0[idx], c1[idx]
+        h = a1 - a0
+        w = b1 - b0
+        leafbox = h * w <= leaf
         split_cols = w >= h
-        mid = np.where(split_cols, (c0 + c1) // 2, (r0 + r1) // 2)
-        coord = np.where(split_cols, jj, ii)
-        # the layer whose wires cross the cut: word lines for a column cut, bit lines for a row cut
-        crossing = layer != split_cols
-        digit = np.where(coord < mid, 0, np.where(coord > mid, 1, np.where(crossing, 3, 2)))
-        digit = np.where(active, digit, 3)
-        key = key * 4 + digit
-        lo_half = active & (digit == 0)
-        hi_half = active & (digit == 1)
-        c1 = np.where(lo_half & split_cols, mid, c1)
-        c0 = np.where(hi_half & split_cols, mid + 1, c0)
-        r1 = np.where(lo_half & ~split_cols, mid, r1)
-        r0 = np.where(hi_half & ~split_cols, mid + 1, r0)
-        active &= digit < 2
+        mid = np.where(split_cols, (b0 + b1) // 2, (a0 + a1) // 2)
+        coord = np.where(split_cols, jj[idx], ii[idx])
+        on_mid = (coord == mid) & ~leafbox
+        # the layer whose wires cross the cut is the separator (3); the other layer's chain (2)
+        dig_w[idx[on_mid]] = np.where(split_cols[on_mid], 3, 2)
+        dig_b[idx[on_mid]] = np.where(split_cols[on_mid], 2, 3)
+        done = leafbox | on_mid
+        stop[idx[done]] = depth
+        lo = ~done & (coord < mid)
+        hi = ~done & (coord > mid)
+        key[idx] = key[idx] * 4 + np.where(lo, 0, 1)
+        k = idx[lo & split_cols]
+        c1[k] = mid[lo & split_cols]
+        k = idx[hi & split_cols]
+        c0[k] = mid[hi & split_cols] + 1
+        k = idx[lo & ~split_cols]
+        r1[k] = mid[lo & ~split_cols]
+        k = idx[hi & ~split_cols]
+        r0[k] = mid[hi & ~split_cols] + 1
+        idx = idx[~done]
+        depth += 1
+    # a point that stopped at level t has digits for levels 0..t-1 in key (the level-t digit
+    # written there is overwritten below), then its layer digit, then 3s down to `depth`
+    pad = depth - 1 - stop.astype(np.int64)
+    base = (key - 1) // 4  # drop the placeholder digit written at the stop level
+    scale = np.int64(4) ** pad
+    key_w = (base * 4 + dig_w) * scale + (scale - 1)
+    key_b = (base * 4 + dig_b) * scale + (scale - 1)
+    key = np.concatenate([key_w, key_b])
     order = np.argsort(key, kind="stable")
     order.setflags(write=False)
     return order
