@@ -185,6 +185,12 @@ def test_ledger_and_gpu():
     assert t["adc_J"] == pytest.approx(32 * 50e-9)
     assert t["total_J"] == pytest.approx(sum(t[k] for k in ("array_J", "dac_J", "adc_J", "tia_J")))
     assert dense_macs([(64, 32), (32, 10)]) == 64 * 32 + 320
+    led2 = EnergyLedger()
+    led2.add_reads(layer="fc1", tile=0, array_J=0.0, rows_driven=10, columns_read=4, reads=2,
+                   figures=INTEGRATED, dac_bits=4)
+    t2 = led2.totals()
+    assert t2["dac_J"] == pytest.approx(10 * 2 * 4 * 4e-3 / 1024 * 100e-9)   # per input bit
+    assert t2["adc_J"] == pytest.approx(4 * 2 * 3.1e-3 / 1.2e9)
     assert improvement(1.0, 4.0) == 0.75
     with pytest.raises(EnergyError):
         improvement(1.0, 0.0)

@@ -129,7 +129,8 @@ def run_pipeline(cfg: StudyConfig, out_dir: str | Path, *, command: str, loaded=
     frames, totals = [], {}
     adm: dict = {}
     for name, fig in PRESETS.items():
-        led = network_energy(hw, ev.records, fig, admittances=adm)
+        led = network_energy(hw, ev.records, fig, dac_bits=cfg.converters.dac_bits,
+                             admittances=adm)
         df = led.frame()
         df.insert(0, "preset", name)
         tot = led.totals()

@@ -290,6 +290,8 @@ class ConverterFigures:
         Resolution the figures belong to.
     source : str
         Where the numbers come from.
+    dac_per_bit : bool
+        ``dac_energy_per_row_J`` is for a 1-bit driver: an n-bit input costs n times it.
     """
 
     name: str
@@ -299,6 +301,7 @@ class ConverterFigures:
     tia_energy_per_column_J: float
     adc_bits: int
     source: str = ""
+    dac_per_bit: bool = False
 
     def __post_init__(self) -> None:
         _positive("t_read_s", self.t_read_s)
@@ -323,9 +326,9 @@ BOARD = ConverterFigures(
 )
 
 # Integrated projection: 8-bit 1.2 GS/s SAR ADC at 3.1 mW [5] -> 2.58 pJ per conversion; ISAAC's
-# 1-bit DACs, 4 mW for 1024 over a 100 ns read [6] -> 0.39 pJ per row per read (one bit; a
-# multi-bit input scales this with its bits, see ConverterFigures.dac_energy); current-mode sensing
-# inside the ADC (no separate TIA energy); read time 100 ns [6].
+# 1-bit DACs, 4 mW for 1024 over a 100 ns read [6] -> 0.39 pJ per row per read and input bit
+# (an n-bit input costs n times it: a judgement, dac_per_bit=True); current-mode sensing inside
+# the ADC (no separate TIA energy); read time 100 ns [6].
 INTEGRATED = ConverterFigures(
     name="integrated",
     t_read_s=100e-9,
@@ -334,8 +337,9 @@ INTEGRATED = ConverterFigures(
     tia_energy_per_column_J=0.0,
     adc_bits=8,
     source="ADC: Kull et al., ISSCC 2013 (8 b, 1.2 GS/s, 3.1 mW); DAC: ISAAC (Shafiee et al., "
-           "ISCA 2016: 1-bit DACs, 4 mW per 1024, 100 ns read); TIA folded into the ADC "
-           "(judgement)",
+           "ISCA 2016: 1-bit DACs, 4 mW per 1024, 100 ns read), times the input bits; TIA folded "
+           "into the ADC (judgement)",
+    dac_per_bit=True,
 )
 
 PRESETS: dict[str, ConverterFigures] = {"board": BOARD, "integrated": INTEGRATED}
@@ -395,14 +399,14 @@ class EnergyLedger:
 
     def add_reads(self, *, layer: str, tile: int, array_J: float, rows_driven: int,
                   columns_read: int, reads: float, figures: ConverterFigures,
-                  dac_bits: int = 1, bit_serial_dac: bool = False) -> None:
+                  dac_bits: int = 1) -> None:
         """Record ``reads`` reads of one tile per inference.
 
         ``array_J`` is the tile's array energy per inference (already summed over its reads).
-        DAC energy: ``rows_driven * reads * dac_energy_per_row_J`` (times ``dac_bits`` when the
-        preset's DAC figure is per bit, ``bit_serial_dac``).
+        DAC energy: ``rows_driven * reads * dac_energy_per_row_J``, times ``dac_bits`` when the
+        figure is per bit (``figures.dac_per_bit``).
         """
-        dac_scale = dac_bits if bit_serial_dac else 1
+        dac_scale = int(dac_bits) if figures.dac_per_bit else 1
         self.rows.append({
             "layer": layer, "tile": int(tile), "reads": float(reads),
             "rows_driven": int(rows_driven), "columns_read": int(columns_read),

@@ -47,8 +47,9 @@ def used_columns(hw, layer: int) -> dict[int, int]:
     return {t: len(c) for t, c in cols.items()}
 
 
-def network_energy(hw, drive_records, figures: ConverterFigures, *, max_solve_inputs: int = 64,
-                   admittances: dict | None = None, progress: bool = False) -> EnergyLedger:
+def network_energy(hw, drive_records, figures: ConverterFigures, *, dac_bits: int = 1,
+                   max_solve_inputs: int = 64, admittances: dict | None = None,
+                   progress: bool = False) -> EnergyLedger:
     """Per-inference energy ledger of the network from recorded drive voltages.
 
     Parameters
@@ -59,6 +60,8 @@ def network_energy(hw, drive_records, figures: ConverterFigures, *, max_solve_in
         the same layer are concatenated.
     figures : ConverterFigures
         Converter energies and the read time.
+    dac_bits : int
+        Input resolution (scales the DAC energy of per-bit figures).
     max_solve_inputs : int
         Non-linear tiles are solved for at most this many inputs (the mean is taken over them).
     admittances : dict, optional
@@ -94,7 +97,7 @@ def network_energy(hw, drive_records, figures: ConverterFigures, *, max_solve_in
                 p = float(np.mean(array_power(xb, solver.solve(xb, sub), sub).source))
             ledger.add_reads(layer=lp.name, tile=t, array_J=p * figures.t_read_s * lp.reads,
                              rows_driven=nrows[t], columns_read=ncols[t], reads=lp.reads,
-                             figures=figures)
+                             figures=figures, dac_bits=dac_bits)
     return ledger
 
 
