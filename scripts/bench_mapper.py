@@ -82,7 +82,8 @@ def bench(args) -> int:
     n_w = sum(int(np.prod(s)) for s in shapes)
     print(f"U-Net channels {channels}: {len(shapes)} conv layers, {n_w:,} weights "
           f"(target {args.target:,.0f}); tiles {args.tile}x{args.tile}, scheme {args.scheme}, "
-          f"placement {args.placement}, pack_sparse {args.pack_sparse}, density {args.density}")
+          f"placement {args.placement}, share {args.share}, pack_sparse {args.pack_sparse}, "
+          f"density {args.density}")
     rows = []
 
     def stage(name, fn):
@@ -98,7 +99,7 @@ def bench(args) -> int:
     net = stage("array form: network_from_layers", lambda: mapper.network_from_layers(ws, ms, cs))
     m = stage("map_network", lambda: mapper.map_network(
         net, tile_shape=(args.tile, args.tile), scheme=args.scheme, placement=args.placement,
-        pack_sparse=args.pack_sparse))
+        pack_sparse=args.pack_sparse, share_tiles=args.share))
     tiles = stage("Mapping.tiles (Crossbar objects)", lambda: m.tiles)
     table = stage("Mapping.table (pandas, one row per cell)", lambda: m.table)
     ok = stage("check: layer_weights() == w * mask", lambda: all(
@@ -118,6 +119,12 @@ def bench(args) -> int:
         g = net.to_graph()
         print(f"graph form, full: {g.number_of_edges():,} edges in {time.perf_counter() - t0:.1f} s,"
               f" peak RSS {peak_rss_gib():.2f} GiB")
+        t0 = time.perf_counter()
+        m2 = mapper.map_network(g, tile_shape=(args.tile, args.tile), scheme=args.scheme,
+                                placement=args.placement, pack_sparse=args.pack_sparse,
+                                share_tiles=args.share)
+        print(f"map_network(graph) (read back + map): {time.perf_counter() - t0:.1f} s, "
+              f"{m2.n_tiles} tiles, peak RSS {peak_rss_gib():.2f} GiB")
     else:
         take, n = [], 0
         for k, ly in enumerate(net.layers):
@@ -201,6 +208,7 @@ def main(argv=None) -> int:
     b.add_argument("--scheme", choices=mapper.SCHEMES, default="columns")
     b.add_argument("--placement", choices=mapper.PLACEMENTS, default="naive")
     b.add_argument("--pack-sparse", action="store_true")
+    b.add_argument("--share", choices=mapper.SHARINGS, default="lines")
     b.add_argument("--density", type=float, default=0.5)
     b.add_argument("--graph-edges", type=int, default=200_000,
                    help="edges of the networkx slice that is timed (default 200000)")
