@@ -503,7 +503,9 @@ def test_memory_estimate_for_1024_fits_24_gb():
     xb = Crossbar(np.full((1024, 1024), 1e-5), r_wordline=1.0, r_bitline=1.0)
     need = solver.memory_estimate(xb)
     assert 0.5e9 < need < 12e9
+    assert need < solver.memory_estimate(xb, method="transfer") < 12e9
     assert solver.memory_estimate(xb, method="cg") < 1e9
+    assert solver.memory_estimate(xb, batch=1000) > 1000 * 2 * 1024 * 1024 * 8
 
 
 def test_bad_arguments():

@@ -86,16 +86,21 @@ def memory_estimate(xb: Crossbar, *, method: str = "direct", backend: str = "aut
     """Estimated peak memory of solving ``xb`` for ``batch`` inputs, bytes.
 
     ``method="direct"`` counts the factor (about ``2.6 n log2 n`` entries for n = 2MN unknowns on a
-    grid tile), the assembled matrix and the batch's node voltages; ``"cg"`` about 30 vectors of
-    length 2MN per input.
+    grid tile), the assembled matrix and the batch's node voltages; ``"transfer"`` the ports-last
+    factor of :func:`transfer_matrix` and its extracted copy; ``"cg"`` about 30 vectors of length
+    2MN per input. The solver checks the same figures against ``MemAvailable`` before it starts.
     """
     _check_xb(xb)
+    if method not in ("direct", "transfer", "cg"):
+        raise SolverError(f"method must be 'direct', 'transfer' or 'cg', got {method!r}")
     m, n = xb.shape
     nodes = 2 * m * n + n
     out = 8.0 * batch * (2 * m * n + 2 * n + m) * 1.2
     if method == "cg":
         return 8.0 * nodes * (12 + 16 * batch) + out
     kind = "grid" if _is_grid(xb) else "merged"
+    if method == "transfer":
+        return factor_memory_bytes(nodes, kind, pick_backend(backend), ports_last=True)
     return factor_memory_bytes(nodes, kind, pick_backend(backend)) + out
 
 

@@ -104,7 +104,8 @@ class Factorized:
         self.net = build_network(xb, ports_last=ports_last)
         self.backend = _factor.pick_backend(backend)
         self.g_cell = xb.effective_conductance() if g_cell is None else g_cell
-        need = _factor.factor_memory_bytes(self.net.n, self.net.kind, self.backend)
+        need = _factor.factor_memory_bytes(self.net.n, self.net.kind, self.backend,
+                                           ports_last=ports_last)
         _factor.check_memory(need, f"factoring a {xb.shape[0]} x {xb.shape[1]} tile "
                                    f"({self.net.n} unknowns, {self.backend})")
         self.lower, self.diag, self.bsrc = self.net.build(self.g_cell)
@@ -159,6 +160,11 @@ class Factorized:
         v, batched = self.xb.check_input(v_in)
         g = self.g_cell
         bsz = v.shape[0]
+        m, n_cols = self.xb.shape
+        if bsz > 1:
+            _factor.check_memory(8.0 * bsz * (2 * m * n_cols + 2 * n_cols + m) * 1.1
+                                 + 8.0 * 32 * self.net.n * 6,
+                                 f"the node voltages of {bsz} inputs on a {m} x {n_cols} tile")
         # blocks of <= 32 right-hand sides: CHOLMOD's supernodal solve runs at 27 ms per input at
         # 512^2 in blocks of 8-32, 62 ms one by one and 58 ms in blocks of 128 (cache)
         chunk = int(max(1, min(bsz, 32, CHUNK_BYTES // (32.0 * max(self.net.n, 1)))))
