@@ -115,6 +115,9 @@ def test_small_mapping_by_hand():
     np.testing.assert_array_equal(m.tiles[0].conductance, expected)
     np.testing.assert_array_equal(m.state[0], [[SET, SET, SET, SET], [RESET, RESET, SET, SET]])
     np.testing.assert_array_equal(m.layer_weights(0), w * mask)
+    assert list(m.table.columns) == ["layer", "source", "target", "tile", "row", "column",
+                                     "polarity", "conductance", "state", "weight"]
+    assert len(m.table) == 8 and set(m.table["state"]) == {"set", "reset"}
     np.testing.assert_allclose(m.layer_conductances(0), [[5e-6, -6e-6], [0.0, 8e-6]], atol=1e-20)
     v = np.array([0.1, 0.2])
     np.testing.assert_allclose(m.run_layer(0, v), v @ (expected[:, [0, 2]] - expected[:, [1, 3]]),
@@ -242,6 +245,22 @@ def test_stats_and_tile_options():
     assert ts["set"].sum() == 2 * sum(int(x.sum()) for x in ms)
     s = m.summary()
     assert s["used"] == s["set"] + s["reset"] == 156
+
+
+def test_ir_aware_orders_rows_and_columns_by_current():
+    """Heaviest column next to the drivers (column 0), heaviest row next to the sense amps."""
+    gp = np.array([[1e-6, 9e-6, 4e-6], [2e-6, 8e-6, 5e-6]])
+    gm = np.zeros_like(gp)
+    w = gp / 1e-6
+    net = mapper.network_from_layers([w], [np.ones((2, 3), bool)], [(gp, gm)])
+    m = mapper.map_network(net, tile_shape=(4, 8), placement="ir_aware",
+                           input_activity={"layer0": np.array([3.0, 1.0])})
+    (p,) = m.pieces
+    np.testing.assert_array_equal(p.targets, [1, 2, 0])  # column loads 3*9+8, 3*4+5, 3*1+2
+    np.testing.assert_array_equal(p.sources, [1, 0])  # row loads 15 < 42: row 0 at the bottom
+    np.testing.assert_array_equal(p.rows_pos, [2, 3])  # the bottom rows of the 4-row tile
+    np.testing.assert_array_equal(p.cols_pos, [0, 2, 4])
+    np.testing.assert_array_equal(m.layer_weights(0), w)
 
 
 def test_g_reset_none_keeps_graph_pair():
