@@ -94,6 +94,18 @@ def test_sinh_tile_matches_ngspice(r_access, sense):
     check(xb, v, tol=1e-6)
 
 
+@pytest.mark.parametrize("zeros", [("r_wordline", "r_driver"), ("r_bitline",)])
+@pytest.mark.parametrize("backend", solver.available_backends())
+def test_sinh_tile_with_merged_nodes_matches_ngspice(zeros, backend):
+    xb, v = random_tile(23, 6, 5, sense=SENSES["resistor"], r_access="random", sinh_v0=0.2,
+                        drive="both", **{name: 0.0 for name in zeros})
+    v = np.abs(v) * 2.0
+    ref = netlists.simulate(xb, v)
+    s = solver.solve(xb, v, backend=backend)
+    assert rel(s.i_out, ref.i_out) <= 1e-6
+    assert rel(s.i_in, ref.i_in) <= 1e-6
+
+
 @pytest.mark.slow
 def test_sinh_32_by_32_at_read_voltage_matches_ngspice():
     """Issue 4: a 32 x 32 tile of model cells, 0.2 V read, 2-ohm wires, to 1e-6."""

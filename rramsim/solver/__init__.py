@@ -13,25 +13,35 @@ memory_estimate(xb, *, method="direct") -> float
     Bytes a solve will need; solves refuse with :class:`~rramsim.errors.SolverError` when it exceeds
     the available memory.
 
-How each case is solved (measured on the 2-core machine; scripts/bench_solver.py):
+How each case is solved (figures measured on the shared 2-core machine with
+``scripts/bench_solver.py``; timings there moved by 2x with the load of other jobs):
 
 * **Linear grid tile** (both wire resistances > 0), **few inputs** (B <= ``CG_MAX_BATCH``):
   Schur-complement conjugate gradients on the bit lines, word lines eliminated exactly by tridiagonal
-  solves (:mod:`rramsim.solver._cg`). No factorisation, O(MN) memory; 2 ms at 64 x 64 and 0.1-0.5 s at
-  512 x 512, where a factorisation alone takes 1-3 s.
+  solves (:mod:`rramsim.solver._cg`). No factorisation and O(MN) memory: 1.2 ms at 64 x 64 (ngspice:
+  2.9 s), 0.18 s at 512 x 512 (SciPy ``spsolve`` with defaults: 10.5 s; a Cholesky factorisation
+  alone 1.3-3 s), 1.1 s and 0.25 GB at 1024 x 1024.
 * **Linear tile, many inputs, or any merged-node tile** (a zero wire resistance): sparse Cholesky of
-  the nodal matrix in geometric nested-dissection order, CHOLMOD if scikit-sparse is installed, else
-  SciPy SuperLU (:mod:`rramsim.solver._factor`); one factorisation for the whole batch.
+  the nodal matrix in geometric nested-dissection order (:mod:`rramsim.solver._ordering`, separators
+  of one line layer), CHOLMOD if scikit-sparse is installed, else SciPy SuperLU
+  (:mod:`rramsim.solver._factor`); one factorisation for the whole batch, solves in blocks of 32
+  inputs (27 ms per input at 512 x 512 for the triangular solves).
 * **Transfer matrix**: the same factorisation with the ports (driven and sensed nodes) numbered last,
   so the trailing block of the factor is the Cholesky factor of the Schur complement on the ports; T
-  follows from two dense triangular solves (:meth:`Factorized.transfer_matrix`).
+  follows from two dense triangular solves (:meth:`Factorized.transfer_matrix`): 2.4-2.7 s at
+  512 x 512, 12-20 s at 1024 x 1024. After that a batch costs one matrix product.
 * **Sinh cells**: Newton's method with line search, reusing the symbolic factorisation; batches by
   Newton-Krylov preconditioned with the linear factor (:mod:`rramsim.solver._newton`).
 
-All methods stop at a relative residual ``||b - A x|| / ||b|| <= 1e-12`` (direct solves are refined
-until they do); they never return NaN: a singular system or floating node raises ``SolverError``
-naming the node. The backend actually used is logged on the ``rramsim.solver`` logger and stored in
-``Solution.backend``.
+CHOLMOD's supernodal factorisation spends its time in BLAS: with Debian's reference BLAS it ran 2-3x
+slower than with OpenBLAS (``apt-get install libopenblas0-pthread``, which Debian then selects for
+``libblas.so.3``).
+
+All methods stop at a relative residual ``||b - A x|| / ||b|| <= 1e-12`` (direct solves are checked
+and refined until they do); they never return NaN: a singular system or floating node raises
+``SolverError`` naming the node. The backend actually used is logged on the ``rramsim.solver``
+logger and stored in ``Solution.backend``. Memory is estimated before factoring (logged when above
+1 GB) and a solve that would not fit in ``MemAvailable`` is refused with the figure.
 """
 
 from __future__ import annotations
