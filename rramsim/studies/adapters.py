@@ -164,13 +164,15 @@ def hardware_from_mapping(mapping, weights_eff: list[np.ndarray], g_per_weight: 
 
 def map_layers(weights, masks, pairs, g_per_weight, cfg: StudyConfig, *,
                tile_shape: tuple[int, int] | None = None, keep_pairs: bool = True,
-               signs=None) -> inf.HardwareNetwork:
+               signs=None, placement: str | None = None, input_activity=None
+               ) -> inf.HardwareNetwork:
     """Map the layers with :func:`rramsim.mapper.map_network` and build the hardware network.
 
     ``keep_pairs=True``: ``pairs`` are the physical conductances (pruned pairs at their RESET
     values from the device model, signs folded in, ``signs`` all +1) and the mapper keeps them
     (``g_reset=None``). ``keep_pairs=False``: ``pairs`` are SET-state pairs (a network file) and
-    the mapper puts its default RESET level on pruned cells.
+    the mapper puts its default RESET level on pruned cells. ``placement`` overrides the
+    configured one; ``input_activity`` (mean |input| per layer input) guides ``"ir_aware"``.
     """
     mapper = _require_mapper()
     if signs is None and keep_pairs:
@@ -181,7 +183,8 @@ def map_layers(weights, masks, pairs, g_per_weight, cfg: StudyConfig, *,
     shape = tile_shape or (cfg.mapping.tile_rows, cfg.mapping.tile_cols)
     g_reset = None if keep_pairs else mapper.DEFAULT_G_RESET
     mapping = mapper.map_network(net, tile_shape=shape, scheme=cfg.mapping.scheme,
-                                 placement=cfg.mapping.placement, g_reset=g_reset)
+                                 placement=placement or cfg.mapping.placement, g_reset=g_reset,
+                                 input_activity=input_activity)
     eff = [np.asarray(w, float) * np.asarray(m, bool) for w, m in zip(weights, masks, strict=True)]
     return hardware_from_mapping(mapping, eff, g_per_weight)
 
@@ -244,8 +247,42 @@ def load(cfg: StudyConfig, *, progress: bool = False) -> LoadedNetwork:
                          g_per_weight=scales, metrics=metrics, signs=signs)
 
 
-def accuracy_vs_tile_size(loaded: LoadedNetwork, cfg: StudyConfig, *, progress: bool = False):
-    """Software, behavioural and circuit accuracy with square tiles of ``cfg.sweep.tile_sizes``."""
+def input_activity(loaded: LoadedNetwork) -> list[np.ndarray]:
+    """Mean |input| of every layer input over the calibration batch (for IR-aware placement)."""
+    ins = inf.record_inputs(loaded.forward, loaded.data.x_calib)
+    return [np.mean(np.abs(x), axis=0) for x in ins]
+
+
+def accuracy_vs_placement(loaded: LoadedNetwork, cfg: StudyConfig, *, reuse=None):
+    """Accuracy and IR-drop output error with placement "naive" and "ir_aware" (mapper).
+
+    ``reuse``: the evaluation of the configured placement. Returns a DataFrame with
+    ``placement``, ``software``, ``ideal``, ``behavioural``, ``circuit``, ``tile_error_rel``.
+    """
+    import pandas as pd
+
+    from rramsim.studies import study as st
+
+    act = input_activity(loaded)
+    rows = []
+    for placement in ("naive", "ir_aware"):
+        if reuse is not None and placement == cfg.mapping.placement:
+            ev = reuse
+        else:
+            hw = map_layers(loaded.weights, loaded.masks, loaded.pairs, loaded.g_per_weight, cfg,
+                            keep_pairs=not cfg.network.path, signs=loaded.signs,
+                            placement=placement, input_activity=act)
+            ev = st.evaluate(st.apply_circuit_config(hw, cfg), loaded.forward, loaded.data, cfg)
+        rows.append({"placement": placement, **ev.accuracy, "tile_error_rel": ev.tile_error_rel})
+    return pd.DataFrame(rows)
+
+
+def accuracy_vs_tile_size(loaded: LoadedNetwork, cfg: StudyConfig, *, progress: bool = False,
+                          reuse=None):
+    """Software, behavioural and circuit accuracy with square tiles of ``cfg.sweep.tile_sizes``.
+
+    ``reuse``: the evaluation of the configured tile shape (used for that size if square).
+    """
     import pandas as pd
 
     from rramsim.studies import study as st
@@ -257,6 +294,11 @@ def accuracy_vs_tile_size(loaded: LoadedNetwork, cfg: StudyConfig, *, progress: 
 
         it = tqdm(it, desc="tile-size sweep", unit="size", leave=False)
     for size in it:
+        if reuse is not None and cfg.mapping.tile_rows == cfg.mapping.tile_cols == int(size):
+            rows.append({"r_wire_ohm": cfg.circuit.r_wordline_ohm, "tile_rows": int(size),
+                         "tile_cols": int(size), **reuse.accuracy,
+                         "tile_error_rel": reuse.tile_error_rel})
+            continue
         hw = map_layers(loaded.weights, loaded.masks, loaded.pairs, loaded.g_per_weight, cfg,
                         tile_shape=(int(size), int(size)), keep_pairs=not cfg.network.path,
                         signs=loaded.signs)

@@ -167,16 +167,23 @@ def run_pipeline(cfg: StudyConfig, out_dir: str | Path, *, command: str, loaded=
     acc_rows = [{"condition": "configured", "r_wire_ohm": cfg.circuit.r_wordline_ohm,
                  "tile_rows": cfg.mapping.tile_rows, "tile_cols": cfg.mapping.tile_cols,
                  **ev.accuracy, "tile_error_rel": ev.tile_error_rel}]
-    sweep_df = size_df = wire_df = None
+    sweep_df = size_df = wire_df = place_df = None
     if sweeps:
         t1 = time.perf_counter()
-        wire_df = st.accuracy_vs_wire(hw, loaded.forward, data, cfg, progress=progress)
+        wire_df = st.accuracy_vs_wire(hw, loaded.forward, data, cfg, progress=progress,
+                                      reuse=ev)
         for r in wire_df.to_dict("records"):
             acc_rows.append({"condition": "wire sweep", "tile_rows": cfg.mapping.tile_rows,
                              "tile_cols": cfg.mapping.tile_cols, **r})
-        size_df = adapters.accuracy_vs_tile_size(loaded, cfg, progress=progress)
+        size_df = adapters.accuracy_vs_tile_size(loaded, cfg, progress=progress, reuse=ev)
         for r in size_df.to_dict("records"):
             acc_rows.append({"condition": "tile-size sweep", **r})
+        place_df = adapters.accuracy_vs_placement(loaded, cfg, reuse=ev)
+        for r in place_df.to_dict("records"):
+            acc_rows.append({"condition": f"placement {r.pop('placement')}",
+                             "r_wire_ohm": cfg.circuit.r_wordline_ohm,
+                             "tile_rows": cfg.mapping.tile_rows,
+                             "tile_cols": cfg.mapping.tile_cols, **r})
         sampler = adapters.formed_conductance_sampler()
         sweep_df = irdrop.sweep_wire_and_size(
             sampler, r_wire_ohm=cfg.sweep.r_wire_ohm, tile_sizes=cfg.sweep.tile_sizes,
@@ -307,6 +314,13 @@ def run_pipeline(cfg: StudyConfig, out_dir: str | Path, *, command: str, loaded=
         rep.table(sweep_df)
         rep.image("irdrop_sweep_error.png", "relative output error vs wire resistance")
         rep.image("irdrop_sweep_accuracy.png", "test accuracy vs wire resistance")
+    if place_df is not None:
+        pr = {r["placement"]: r for r in place_df.to_dict("records")}
+        rep.text("Placement (mapper): IR-drop output error of the network's tiles "
+                 f"{pr['naive']['tile_error_rel']:.3e} with the naive order, "
+                 f"{pr['ir_aware']['tile_error_rel']:.3e} with the IR-aware placement (heavy rows "
+                 "near the sense amplifiers, heavy columns near the drivers); circuit accuracy "
+                 f"{pr['naive']['circuit'] * 100:.1f} % vs {pr['ir_aware']['circuit'] * 100:.1f} %.")
     rep.section("Co-simulation check", cres.summary() if cres is not None else
                 "not run (cosim.tiles = 0)")
     if cres is not None and cres.checks:

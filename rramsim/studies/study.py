@@ -179,26 +179,32 @@ def apply_circuit_config(hw: inf.HardwareNetwork, cfg: StudyConfig) -> inf.Hardw
 
 
 def accuracy_vs_wire(hw: inf.HardwareNetwork, net_forward, data: Data, cfg: StudyConfig, *,
-                     progress: bool = False):
+                     progress: bool = False, reuse: Evaluation | None = None):
     """Behavioural and circuit accuracy for each wire resistance of ``cfg.sweep.r_wire_ohm``.
 
     Returns a DataFrame with ``r_wire_ohm``, ``software``, ``ideal``, ``behavioural``,
-    ``circuit``, ``tile_error_rel``.
+    ``circuit``, ``tile_error_rel``. ``reuse``: the evaluation of ``hw`` with the configured
+    circuit (its numbers stand for the configured wire resistance instead of a second run).
     """
     import pandas as pd
 
     rows = []
-    beh = evaluate(hw, net_forward, data, cfg, modes=("software", "ideal", "behavioural"))
+    c = cfg.circuit
+    same = c.r_wordline_ohm == c.r_bitline_ohm and not c.nonlinear_cells
+    beh = reuse or evaluate(hw, net_forward, data, cfg, modes=("software", "ideal", "behavioural"))
     it = cfg.sweep.r_wire_ohm
     if progress:
         from tqdm import tqdm
 
         it = tqdm(it, desc="wire sweep", unit="R", leave=False)
     for r in it:
-        c = cfg.circuit
-        hw_r = with_circuit(hw, r_wordline_ohm=r, r_bitline_ohm=r, r_driver_ohm=c.r_driver_ohm,
-                            r_access_ohm=c.r_access_ohm, drive=c.drive)
-        ev = evaluate(hw_r, net_forward, data, cfg, modes=("circuit",))
+        if reuse is not None and same and float(r) == c.r_wordline_ohm:
+            ev = reuse
+        else:
+            hw_r = with_circuit(hw, r_wordline_ohm=r, r_bitline_ohm=r,
+                                r_driver_ohm=c.r_driver_ohm, r_access_ohm=c.r_access_ohm,
+                                drive=c.drive)
+            ev = evaluate(hw_r, net_forward, data, cfg, modes=("circuit",))
         rows.append({"r_wire_ohm": float(r), "software": beh.accuracy["software"],
                      "ideal": beh.accuracy["ideal"], "behavioural": beh.accuracy["behavioural"],
                      "circuit": ev.accuracy["circuit"], "tile_error_rel": ev.tile_error_rel})
