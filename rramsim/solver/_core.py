@@ -20,6 +20,8 @@ log = logging.getLogger("rramsim.solver")
 RTOL = 1e-12
 #: Working memory per batch chunk of direct solves, bytes.
 CHUNK_BYTES = 512e6
+#: Largest block of inputs solved at once (see Factorized.solve).
+CHUNK_MAX = 8
 
 
 class SymOp:
@@ -73,10 +75,14 @@ def assemble_solution(xb: Crossbar, net: Network, x: np.ndarray, v: np.ndarray, 
     vw = net.expand(x, v, net.wl)
     vb = net.expand(x, v, net.bl)
     vs = net.expand(x, v, net.s)
-    cur = cell_current(vw - vb)
+    return solution_from_voltages(xb, vw, vb, vs, batched, backend, cell_current(vw - vb))
+
+
+def solution_from_voltages(xb: Crossbar, vw: np.ndarray, vb: np.ndarray, vs: np.ndarray,
+                           batched: bool, backend: str, cur: np.ndarray) -> Solution:
+    """Fill a Solution from node voltages (B, M, N), sense voltages (B, N), cell currents."""
     i_out = cur.sum(axis=1)
     i_in = cur.sum(axis=2)
-    del cur
     sense = xb.sense
     if isinstance(sense, IdealTIA):
         v_tia = -float(sense.r_feedback) * i_out
@@ -89,6 +95,40 @@ def assemble_solution(xb: Crossbar, net: Network, x: np.ndarray, v: np.ndarray, 
         v_tia = None if v_tia is None else v_tia[0]
     return Solution(i_out=i_out, v_wordline=vw, v_bitline=vb, v_sense=vs, i_in=i_in, v_tia=v_tia,
                     backend=backend)
+
+
+def grid_relres(xb: Crossbar, g: np.ndarray, vw: np.ndarray, vb: np.ndarray, vs: np.ndarray,
+                v: np.ndarray) -> np.ndarray:
+    """Relative nodal residual ``||A x - b|| / ||b||`` per input of a grid tile, from its voltages.
+
+    Each node's residual is the net current leaving it through its elements (KCL); the driver
+    terms of b are ``g_drv v`` at WL(i, 0) (and WL(i, N-1) for two-sided drive).
+    """
+    from rramsim.solver._network import sense_conductance
+
+    gw, gb = 1.0 / float(xb.r_wordline), 1.0 / float(xb.r_bitline)
+    gdrv = 1.0 / (float(xb.r_driver) + float(xb.r_wordline))
+    both = xb.drive == "both"
+    cur = g * (vw - vb)
+    rw = cur.copy()
+    rw[:, :, 0] += gdrv * (vw[:, :, 0] - v)
+    if both:
+        rw[:, :, -1] += gdrv * (vw[:, :, -1] - v)
+    dw = gw * (vw[:, :, 1:] - vw[:, :, :-1])
+    rw[:, :, 1:] += dw
+    rw[:, :, :-1] -= dw
+    rb = -cur
+    db = gb * (vb[:, 1:, :] - vb[:, :-1, :])
+    rb[:, 1:, :] += db
+    rb[:, :-1, :] -= db
+    rb[:, -1, :] += gb * (vb[:, -1, :] - vs)
+    nr2 = np.einsum("bij,bij->b", rw, rw) + np.einsum("bij,bij->b", rb, rb)
+    gs = sense_conductance(xb)
+    if gs is not None:
+        rs = gb * (vs - vb[:, -1, :]) + gs * vs
+        nr2 += np.einsum("bj,bj->b", rs, rs)
+    nb = gdrv * np.linalg.norm(v, axis=1) * (np.sqrt(2.0) if both else 1.0)
+    return np.sqrt(nr2) / np.where(nb > 0, nb, 1.0)
 
 
 class Factorized:
@@ -133,11 +173,12 @@ class Factorized:
 
     def rhs(self, v: np.ndarray) -> np.ndarray:
         """Right-hand sides ``B_src v^T`` (n, B) in Fortran order (what CHOLMOD takes)."""
-        if not hasattr(self, "_bcoo"):
-            self._bcoo = self.bsrc.tocoo()
-        b = self._bcoo
+        if not hasattr(self, "_brows"):
+            rows = np.unique(self.bsrc.tocoo().row)
+            self._brows = (rows, self.bsrc[rows])
+        rows, sub = self._brows
         out = np.zeros((self.net.n, v.shape[0]), order="F")
-        np.add.at(out, b.row, b.data[:, None] * v.T[b.col])
+        out[rows] = np.asarray(sub @ v.T)
         return out
 
     def solve_unknowns(self, rhs: np.ndarray) -> np.ndarray:
@@ -165,15 +206,28 @@ class Factorized:
             _factor.check_memory(8.0 * bsz * (2 * m * n_cols + 2 * n_cols + m) * 1.1
                                  + 8.0 * 32 * self.net.n * 6,
                                  f"the node voltages of {bsz} inputs on a {m} x {n_cols} tile")
-        # blocks of <= 32 right-hand sides: CHOLMOD's supernodal solve runs at 27 ms per input at
-        # 512^2 in blocks of 8-32, 62 ms one by one and 58 ms in blocks of 128 (cache)
-        chunk = int(max(1, min(bsz, 32, CHUNK_BYTES // (32.0 * max(self.net.n, 1)))))
+        # blocks of <= 8 inputs: CHOLMOD's supernodal solve runs at 27 ms per input at 512^2 in
+        # blocks of 8-32 (62 ms one by one, 58 ms in blocks of 128), and blocks of 8 keep every
+        # temporary under glibc's mmap threshold, so memory is reused instead of faulted in again
+        # (whole solve, 96 inputs at 512^2: 49-60 ms per input in blocks of 8, 75 ms in blocks of 32)
+        chunk = int(max(1, min(bsz, CHUNK_MAX, CHUNK_BYTES // (32.0 * max(self.net.n, 1)))))
         out = None
+        net = self.net
         for start in range(0, bsz, chunk):
             vc = v[start:start + chunk]
-            x = self.solve_unknowns(self.rhs(vc)).T
-            part = assemble_solution(self.xb, self.net, x, vc, True, self.factor.name,
-                                     lambda dv: g * dv)
+            rhs = self.rhs(vc)
+            x = self.factor.solve(rhs)
+            vw, vb, vs = (net.expand(x.T, vc, lab) for lab in (net.wl, net.bl, net.s))
+            if net.kind == "grid":
+                # residual from the node voltages on the grid: 3x cheaper than a CSR product
+                rel = grid_relres(self.xb, g, vw, vb, vs, vc)
+            else:
+                rel = _relres(rhs - self.op @ x, rhs)
+            if not np.all(rel <= RTOL):  # NaN fails too: refine with the assembled matrix
+                x = self.solve_unknowns(rhs)
+                vw, vb, vs = (net.expand(x.T, vc, lab) for lab in (net.wl, net.bl, net.s))
+            part = solution_from_voltages(self.xb, vw, vb, vs, True, self.factor.name,
+                                          g * (vw - vb))
             if chunk == bsz:
                 out = part
                 break
