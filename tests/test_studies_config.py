@@ -80,6 +80,7 @@ def test_report_render_and_atomic_write(tmp_path):
     assert [p.name for p in (tmp_path / "sub").iterdir()] == ["report.md"]  # no temp file left
     assert fmt_number(7) == "7" and fmt_number(0.0) == "0"
     assert markdown_table(["q"], [[1e-12]]).endswith("| 1e-12 |")
+    assert markdown_table(["max|d|"], [["||a||"]]).splitlines()[2] == "| \\|\\|a\\|\\| |"
 
 
 def test_drop_map_by_hand_and_png(tmp_path):

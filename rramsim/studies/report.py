@@ -31,11 +31,16 @@ def fmt_number(x, digits: int = 4) -> str:
     return f"{f:.{digits}g}"
 
 
+def _cell(text: str) -> str:
+    """A table cell: pipes escaped (``|x|`` would end the cell), no line breaks."""
+    return str(text).replace("|", "\\|").replace("\n", " ")
+
+
 def markdown_table(header, rows) -> str:
     """A GitHub-flavoured markdown table from a header and rows of cells (numbers formatted)."""
-    head = "| " + " | ".join(str(h) for h in header) + " |"
+    head = "| " + " | ".join(_cell(h) for h in header) + " |"
     sep = "| " + " | ".join("---" for _ in header) + " |"
-    body = ["| " + " | ".join(fmt_number(c) for c in r) + " |" for r in rows]
+    body = ["| " + " | ".join(_cell(fmt_number(c)) for c in r) + " |" for r in rows]
     return "\n".join([head, sep, *body])
 
 
