@@ -46,7 +46,7 @@ def _relres(r: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 def output_rows(net: Network) -> sp.csr_array:
-    """C (N, n): ``i_out = C x`` through the sense element (ports only); None-like when 'cells'."""
+    """C (N, n): ``i_out = C x`` through the sense element (ports only); not for "cells" tiles."""
     m, n_cols = net.shape
     rows, cols, vals = [], [], []
     j = np.arange(n_cols)
