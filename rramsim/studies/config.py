@@ -28,7 +28,7 @@ Example (all keys optional; these are the defaults)::
     r_driver_ohm = 0.0
     r_access_ohm = 0.0           # 0 = no access transistor (0T1R)
     drive = "left"               # or "both"
-    nonlinear_cells = false      # true: sinh read I-V (Newton solve per input)
+    nonlinear_cells = false      # true: sinh read I-V, Newton solves per batch (minutes)
     sinh_v0_V = 0.25
 
     [converters]

@@ -131,18 +131,29 @@ def evaluate(hw: inf.HardwareNetwork, net_forward, data: Data, cfg: StudyConfig,
     return ev
 
 
-def tile_output_error(hw, prep_circuit: inf.Prepared, records) -> float:
-    """``||V T - V G|| / ||V G||`` summed over the tiles and recorded drives (IR drop only)."""
+def tile_output_error(hw, prep_circuit: inf.Prepared, records, *,
+                      nonlinear_inputs: int = 16) -> float:
+    """``||I_circuit - V G|| / ||V G||`` over the tiles and recorded drives (the circuit alone).
+
+    Linear tiles: ``I_circuit = V T``. Non-linear tiles: full Newton solves of the first
+    ``nonlinear_inputs`` recorded drives (``I`` from :func:`rramsim.solver.solve`).
+    """
+    from rramsim import solver
     from rramsim.studies.network_energy import tile_drive
 
     num = den = 0.0
     for rec in records:
         for t, full in tile_drive(hw, int(rec["layer"]), rec["v"]).items():
-            if t not in prep_circuit.matrices:
+            xb = hw.tiles[t]
+            if t in prep_circuit.matrices:
+                circ = full @ prep_circuit.matrices[t]
+            elif t in prep_circuit.nonlinear:
+                full = full[:nonlinear_inputs]
+                circ = np.asarray(solver.solve(xb, full).i_out).reshape(len(full), -1)
+            else:
                 continue
-            g = np.asarray(hw.tiles[t].effective_conductance())
-            ideal = full @ g
-            num += float(np.sum((full @ prep_circuit.matrices[t] - ideal) ** 2))
+            ideal = full @ np.asarray(xb.effective_conductance())
+            num += float(np.sum((circ - ideal) ** 2))
             den += float(np.sum(ideal**2))
     return float(np.sqrt(num / den)) if den > 0 else float("nan")
 
