@@ -11,6 +11,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", metavar="DIR", default="rramsim-irdrop",
                         help="output folder (irdrop_*.png, irdrop_sweep.csv, accuracy.csv, "
                              "report.md)")
+    parser.add_argument("--maps", type=int, default=16,
+                        help="drop-map PNGs for at most this many tiles (default 16)")
     add_config_args(parser, network=True)
 
 
@@ -20,7 +22,7 @@ def run(args: argparse.Namespace) -> int:
 
     cfg = load_config_from_args(args)
     res = run_pipeline(cfg, args.out, command=command_line(), progress=not args.no_progress,
-                       sweeps=True, programming=False)
+                       sweeps=True, programming=False, max_drop_maps=args.maps)
     for k, v in res.headline:
         if "IR drop" in k or "circuit-accurate" in k:
             print(f"  {k}: {v}")

@@ -64,7 +64,8 @@ def _vs_gpu(e: float, e_gpu: float) -> str:
 
 def run_pipeline(cfg: StudyConfig, out_dir: str | Path, *, command: str, loaded=None,
                  progress: bool = True, sweeps: bool = True, cosim: bool = True,
-                 programming: bool = True) -> PipelineResult:
+                 programming: bool = True, max_drop_maps: int = MAX_DROP_MAPS
+                 ) -> PipelineResult:
     """Run every study on one network and write the outputs into ``out_dir``.
 
     Parameters
@@ -78,6 +79,10 @@ def run_pipeline(cfg: StudyConfig, out_dir: str | Path, *, command: str, loaded=
         configuration (embedded default or ``cfg.network.path``).
     progress : bool
         tqdm progress bars.
+    sweeps, cosim, programming : bool
+        Run the wire/tile-size/placement sweeps, the ngspice check, the programming comparison.
+    max_drop_maps : int
+        Drop-map PNGs for at most this many tiles (the first ones).
 
     Raises
     ------
@@ -149,7 +154,7 @@ def run_pipeline(cfg: StudyConfig, out_dir: str | Path, *, command: str, loaded=
     step("IR drop")
     drop_rows, drop_imgs = [], []
     used = sorted({s.tile for lp in hw.layers for s in lp.slices})
-    for t in used[:MAX_DROP_MAPS]:
+    for t in used[:max(0, int(max_drop_maps))]:
         xb = hw.tiles[t]
         drop, stats = irdrop.tile_drop_map(xb, cfg.converters.v_read_V)
         name = f"irdrop_tile{t}.png"
@@ -331,7 +336,9 @@ def run_pipeline(cfg: StudyConfig, out_dir: str | Path, *, command: str, loaded=
         rep.section("Programming: pruning vs write-and-verify", prog["text"])
         rep.table(["method", "cell operations", "pulses", "energy"], prog["rows"])
     rep.section("Netlist", f"One tile's ngspice deck: `tile{t_net}.cir` (inputs at "
-                           f"{cfg.converters.v_read_V} V on every row).")
+                           f"{cfg.converters.v_read_V} V on every row). Wall times of each step "
+                           "are in `timings.json` (machine-dependent, so kept out of this "
+                           "report).")
     rep.write(out / "report.md")
     bar.update()
     bar.close()
