@@ -419,10 +419,16 @@ def test_newton_krylov_batch_equals_full_newton(rng):
     xb = Crossbar(g, r_wordline=2.0, r_bitline=2.0, r_driver=1.0, sinh_v0=0.2,
                   r_access=rng.uniform(1e3, 3e3, (12, 10)), sense=FiniteGainTIA())
     v = rng.uniform(0, 0.8, (6, 12))
-    batch = solver.solve(xb, v)
+    batch = solver.solve(xb, v, method="newton-krylov")
     assert batch.backend.endswith("newton-krylov")
+    grid = solver.solve(xb, v, method="newton-cg")
+    assert grid.backend == "schur-cg+newton"
+    assert solver.solve(xb, v).backend == "schur-cg+newton"  # auto: few inputs, grid tile
+    assert rel(grid.i_out, batch.i_out) <= 1e-10
+    assert rel(grid.v_bitline, batch.v_bitline) <= 1e-9
     for b in (0, 5):
-        one = solver.solve(xb, v[b])
+        one = solver.solve(xb, v[b], method="newton")
+        assert one.backend.endswith("+newton")
         assert rel(batch.i_out[b], one.i_out) <= 1e-10
 
 
@@ -434,11 +440,12 @@ def test_sinh_tile_tends_to_linear_for_large_v0(rng):
     assert rel(nl.i_out, lin.i_out) <= 1e-9
 
 
-def test_newton_reports_non_convergence(rng, monkeypatch):
+@pytest.mark.parametrize("method", ["newton", "newton-cg"])
+def test_newton_reports_non_convergence(rng, monkeypatch, method):
     xb = _random_tile(rng, 6, 6, r_wordline=1.0, r_bitline=1.0, sinh_v0=0.1)
     monkeypatch.setattr(_newton, "MAX_NEWTON", 1)
     with pytest.raises(ConvergenceError, match="Newton did not converge"):
-        solver.solve(xb, np.full(6, 0.9))
+        solver.solve(xb, np.full(6, 0.9), method=method)
 
 
 def test_sinh_overflow_is_a_convergence_error(rng):
@@ -522,6 +529,8 @@ def test_bad_arguments():
         solver.transfer_matrix(xb.replace(sinh_v0=0.25))
     with pytest.raises(SolverError, match="sinh"):
         solver.solve(xb, [0.1, 0.1], method="newton")
+    with pytest.raises(SolverError, match="r_wordline > 0"):
+        solver.solve(xb.replace(r_wordline=0.0, sinh_v0=0.2), [0.1, 0.1], method="newton-cg")
     with pytest.raises(SolverError, match="r_bitline > 0"):
         solver.solve(xb.replace(r_bitline=0.0), [0.1, 0.1], method="cg")
     with pytest.raises(CrossbarError, match="Crossbar"):

@@ -30,8 +30,10 @@ How each case is solved (figures measured on the shared 2-core machine with
   so the trailing block of the factor is the Cholesky factor of the Schur complement on the ports; T
   follows from two dense triangular solves (:meth:`Factorized.transfer_matrix`): 2.4-2.7 s at
   512 x 512, 12-20 s at 1024 x 1024. After that a batch costs one matrix product.
-* **Sinh cells**: Newton's method with line search, reusing the symbolic factorisation; batches by
-  Newton-Krylov preconditioned with the linear factor (:mod:`rramsim.solver._newton`).
+* **Sinh cells**: Newton's method with line search (:mod:`rramsim.solver._newton`). Few inputs on
+  a grid tile: every Newton step is a Schur-complement CG solve on the Jacobian (a grid matrix with
+  the cells' small-signal conductances), no factorisation. Otherwise the Jacobian is refactored
+  reusing the symbolic analysis, and batches use Newton-Krylov preconditioned with the linear factor.
 
 CHOLMOD's supernodal factorisation spends its time in BLAS: with Debian's reference BLAS it ran 2-3x
 slower than with OpenBLAS (``apt-get install libopenblas0-pthread``, which Debian then selects for
@@ -64,7 +66,7 @@ log = logging.getLogger("rramsim.solver")
 #: Largest batch solved by Schur-complement CG under ``method="auto"``: a factorisation costs about
 #: 10-15 CG solves and each further direct solve about a quarter of one (measured 64^2..512^2).
 CG_MAX_BATCH = 8
-METHODS = ("auto", "direct", "cg", "newton", "newton-krylov")
+METHODS = ("auto", "direct", "cg", "newton", "newton-krylov", "newton-cg")
 
 
 def _check_xb(xb) -> Crossbar:
@@ -123,9 +125,10 @@ def solve(xb: Crossbar, v_in, *, method: str = "auto", backend: str = "auto") ->
         The tile (any option of the circuit contract in :mod:`rramsim.crossbar`).
     v_in : array_like, (M,) or (B, M)
         Source voltages, volts. A batch is solved with one factorisation.
-    method : {"auto", "direct", "cg", "newton", "newton-krylov"}
+    method : {"auto", "direct", "cg", "newton", "newton-krylov", "newton-cg"}
         "auto" picks CG for up to ``CG_MAX_BATCH`` inputs on a linear grid tile and the direct
-        factorisation otherwise; sinh tiles use Newton (one input) or Newton-Krylov (batches).
+        factorisation otherwise; sinh tiles use Newton with CG steps ("newton-cg") in the same
+        case, else Newton with refactorisation (one input, "newton") or Newton-Krylov (batches).
     backend : {"auto", "cholmod", "superlu"}
         Sparse factorisation used by the direct and Newton methods.
 
@@ -153,8 +156,15 @@ def solve(xb: Crossbar, v_in, *, method: str = "auto", backend: str = "auto") ->
 
         if method in ("cg", "direct"):
             raise SolverError(f"method {method!r} is for linear tiles; sinh tiles use Newton")
+        if method == "newton-cg" or (method == "auto" and _is_grid(xb)
+                                      and v.shape[0] <= CG_MAX_BATCH):
+            from rramsim.solver._newton import solve_grid_newton
+
+            if not _is_grid(xb):
+                raise SolverError("method 'newton-cg' needs r_wordline > 0 and r_bitline > 0")
+            return solve_grid_newton(xb, v, batched)
         return NonlinearTile(xb, backend=backend).solve(v_in, method=method)
-    if method in ("newton", "newton-krylov"):
+    if method in ("newton", "newton-krylov", "newton-cg"):
         raise SolverError(f"method {method!r} is for sinh tiles; this tile is linear")
     use_cg = method == "cg" or (method == "auto" and _is_grid(xb) and v.shape[0] <= CG_MAX_BATCH)
     if use_cg:

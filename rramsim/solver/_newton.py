@@ -248,3 +248,98 @@ class NonlinearTile:
         return assemble_solution(self.xb, self.net, x.T, v, batched,
                                  f"{self.lin.factor.name}+{used}",
                                  lambda dv: self.currents(dv)[0])
+
+
+# ---------------------------------------------------------------------- grid tiles: Newton-CG
+def _grid_residual(gs0, xb: Crossbar, xw: np.ndarray, xbl: np.ndarray, v: np.ndarray):
+    """Nodal residual of a sinh grid tile in the layouts of :class:`~rramsim.solver._cg.GridSchur`.
+
+    xw (M, N) word-line voltages, xbl (N, mc) bit-line (and sense) voltages, v (M,) inputs.
+    Returns (F_W (M, N), F_B (N, mc), scale, g_d (M, N), cell current (M, N)); F is the current
+    leaving each node, ``scale`` the size of the terms that balance in it.
+    """
+    m, n = xb.shape
+    gw, gb = 1.0 / float(xb.r_wordline), 1.0 / float(xb.r_bitline)
+    gdrv = gs0.gdrv
+    vb = xbl[:, :m].T
+    vs = xbl[:, m] if gs0.has_s else np.zeros(n)
+    cur, gd = cell_iv(xw - vb, xb.conductance, xb.sinh_v0, xb.r_access)
+    ww = np.zeros((m, n))
+    ww[:, 0] += gdrv * (xw[:, 0] - v)
+    if gs0.both:
+        ww[:, -1] += gdrv * (xw[:, -1] - v)
+    dw = gw * (xw[:, 1:] - xw[:, :-1])
+    ww[:, 1:] += dw
+    ww[:, :-1] -= dw
+    wb = np.zeros((m, n))
+    db = gb * (vb[1:, :] - vb[:-1, :])
+    wb[1:, :] += db
+    wb[:-1, :] -= db
+    wb[-1, :] += gb * (vb[-1, :] - vs)
+    fb = np.zeros((n, gs0.mc))
+    fb[:, :m] = (wb - cur).T
+    scale = np.linalg.norm(ww) + np.linalg.norm(wb) + np.sqrt(2.0) * np.linalg.norm(cur)
+    if gs0.has_s:
+        from rramsim.solver._network import sense_conductance
+
+        rs = gb * (vs - vb[-1, :]) + sense_conductance(xb) * vs
+        fb[:, m] = rs
+        scale += np.linalg.norm(rs)
+    scale += gdrv * np.linalg.norm(v) * (np.sqrt(2.0) if gs0.both else 1.0)
+    return ww + cur, fb, scale, gd, cur
+
+
+def solve_grid_newton(xb: Crossbar, v: np.ndarray, batched: bool) -> Solution:
+    """Newton's method for a sinh grid tile with every step solved by Schur-complement CG.
+
+    The Jacobian of a grid tile is again a grid matrix (cell conductances replaced by the
+    small-signal ``g_d``), so each Newton step is one :class:`~rramsim.solver._cg.GridSchur` solve:
+    no factorisation, O(MN) memory. Used for few inputs on grid tiles; same line search and
+    tolerance as the direct Newton.
+    """
+    from rramsim.solver._cg import GridSchur
+    from rramsim.solver._core import solution_from_voltages
+
+    m, n = xb.shape
+    gs0 = GridSchur(xb, xb.effective_conductance())
+    xw_all, xbl_all, _ = gs0.solve(v)  # linear (0 V slope) start
+    out_w, out_b, out_s, out_c = [], [], [], []
+    for b in range(v.shape[0]):
+        xw, xbl, vb_ = xw_all[b], xbl_all[b], v[b]
+        fw, fb, scale, gd, cur = _grid_residual(gs0, xb, xw, xbl, vb_)
+        nf = np.hypot(np.linalg.norm(fw), np.linalg.norm(fb))
+        for _it in range(MAX_NEWTON):
+            if nf <= RTOL * scale:
+                break
+            jac = GridSchur(xb, gd)
+            # inexact Newton (Dembo, Eisenstat & Steihaug 1982): the step to 1e-6 relative
+            # residual; the outer test on ||F|| decides convergence
+            dw, dbl, _ = jac.solve_rhs(-fw.reshape(-1, 1), -fb.reshape(-1, 1), rtol=1e-6,
+                                       strict=False)
+            dw, dbl = dw[0], dbl[0]
+            t = 1.0
+            while True:
+                try:
+                    trial = _grid_residual(gs0, xb, xw + t * dw, xbl + t * dbl, vb_)
+                    nft = np.hypot(np.linalg.norm(trial[0]), np.linalg.norm(trial[1]))
+                    if nft <= (1.0 - 1e-4 * t) * nf or nft <= RTOL * trial[2]:
+                        break
+                except ConvergenceError:
+                    pass
+                t *= 0.5
+                if t < 1e-10:
+                    raise ConvergenceError(
+                        f"Newton line search failed (relative residual {nf / scale:.2e})")
+            xw, xbl = xw + t * dw, xbl + t * dbl
+            fw, fb, scale, gd, cur = trial
+            nf = nft
+        else:
+            raise ConvergenceError(
+                f"Newton did not converge in {MAX_NEWTON} iterations (relative residual "
+                f"{nf / scale:.2e} > {RTOL:g})")
+        out_w.append(xw)
+        out_b.append(xbl[:, :m].T)
+        out_s.append(xbl[:, m] if gs0.has_s else np.zeros(n))
+        out_c.append(cur)
+    return solution_from_voltages(xb, np.stack(out_w), np.stack(out_b), np.stack(out_s), batched,
+                                  "schur-cg+newton", np.stack(out_c))
