@@ -17,8 +17,12 @@ For a batch, refactoring per input and per iteration is wasteful: Newton-Krylov 
 Steihaug, SIAM J. Numer. Anal. 19, 1982) solves every input's Newton step by conjugate gradients on its
 own Jacobian, preconditioned by the one factor of the linear (0 V slope) matrix, for all inputs at
 once (SOLVER-NOTES: 4-5 outer, 8-18 inner iterations, 4-6x cheaper per input than full Newton).
-Inputs that stall fall back to full Newton. Converged means ``||F|| <= 1e-12`` times the size of the
-terms that balance in it.
+Inputs that stall fall back to full Newton. For a few inputs on a grid tile (both wire resistances
+non-zero) :func:`solve_grid_newton` needs no factorisation at all: the Jacobian is a grid matrix
+again, so each (inexact) Newton step is a Schur-complement CG solve (1024 x 1024 sinh tile at
+0.2 V: 3.0 s and 0.44 GB; 256 x 256: 0.24 s against 2.3 s with refactorisation).
+
+Converged means ``||F|| <= 1e-12`` times the size of the terms that balance in it.
 """
 
 from __future__ import annotations
