@@ -59,3 +59,29 @@ def test_pipeline_outputs_and_reproducibility(tmp_path):
     assert "## Headline" in report and "co-simulation check PASS" in report
     assert "seed" in report and "rramsim version" in report
     assert outs[0].cosim.passed and outs[0].cosim.worst_rel_diff < 1e-6
+
+
+@pytest.mark.slow
+def test_failed_or_missing_cosim_is_loud_after_writing(tmp_path, monkeypatch):
+    from rramsim import netlists
+    from rramsim.errors import SpiceError
+    from rramsim.studies import cosim
+    from rramsim.studies.demo import run_pipeline
+
+    bad = cosim.CosimResult(checks=(cosim.TileCheck(2, (0, 3), (0, 3), 0.5, "fake"),),
+                            tolerance_rel=1e-6)
+    monkeypatch.setattr(cosim, "check_tiles", lambda *a, **k: bad)
+    with pytest.raises(cosim.CosimError, match="CO-SIMULATION CHECK FAILED: tile 2"):
+        run_pipeline(_cfg(), tmp_path / "f", command="t", loaded=_loaded(), progress=False,
+                     sweeps=False, programming=False)
+    assert "co-simulation check FAIL" in (tmp_path / "f" / "report.md").read_text()
+    monkeypatch.undo()
+
+    def no_spice(*a, **k):
+        raise SpiceError("ngspice not found")
+
+    monkeypatch.setattr(netlists, "simulate", no_spice)
+    with pytest.raises(cosim.CosimError, match="COULD NOT RUN"):
+        run_pipeline(_cfg(), tmp_path / "m", command="t", loaded=_loaded(), progress=False,
+                     sweeps=False, programming=False)
+    assert "ngspice not found" in (tmp_path / "m" / "report.md").read_text()

@@ -87,13 +87,13 @@ def run_pipeline(cfg: StudyConfig, out_dir: str | Path, *, command: str, loaded=
     Raises
     ------
     rramsim.studies.cosim.CosimError
-        When the co-simulation check exceeds its tolerance (after the report is written, so the
-        failing numbers can be read).
+        When the co-simulation check exceeds its tolerance or ngspice cannot run (after the
+        report is written, so the failing numbers can be read).
     """
     from tqdm import tqdm
 
     from rramsim.studies import adapters, irdrop
-    from rramsim.studies.cosim import check_tiles, require
+    from rramsim.studies.cosim import CosimError, check_tiles, require
     from rramsim.studies.network_energy import network_energy, power_split
 
     out = Path(out_dir)
@@ -216,12 +216,18 @@ def run_pipeline(cfg: StudyConfig, out_dir: str | Path, *, command: str, loaded=
     step("co-simulation")
     t1 = time.perf_counter()
     cres = None
+    cosim_error = None
     if cosim and cfg.cosim.tiles > 0:
-        cres = check_tiles([hw.tiles[t] for t in used], n_tiles=cfg.cosim.tiles,
-                           window=cfg.cosim.window, inputs=cfg.cosim.inputs,
-                           tolerance_rel=cfg.cosim.tolerance_rel,
-                           v_read_V=cfg.converters.v_read_V, rng=st.stream(cfg, st.STREAM_COSIM),
-                           progress=progress)
+        from rramsim.errors import SpiceError
+
+        try:
+            cres = check_tiles([hw.tiles[t] for t in used], n_tiles=cfg.cosim.tiles,
+                               window=cfg.cosim.window, inputs=cfg.cosim.inputs,
+                               tolerance_rel=cfg.cosim.tolerance_rel,
+                               v_read_V=cfg.converters.v_read_V,
+                               rng=st.stream(cfg, st.STREAM_COSIM), progress=progress)
+        except SpiceError as exc:   # report it, write the outputs, then fail loudly below
+            cosim_error = f"CO-SIMULATION CHECK COULD NOT RUN: ngspice failed: {exc}"
     res.cosim = cres
     secs["cosim"] = time.perf_counter() - t1
     bar.update()
@@ -261,7 +267,7 @@ def run_pipeline(cfg: StudyConfig, out_dir: str | Path, *, command: str, loaded=
          f"{_vs_gpu(e_board, e_gpu)} / {_vs_gpu(e_int, e_gpu)}"),
         ("study's reported improvement over GPU", study_imp),
         ("co-simulation check (ngspice vs solver), worst max|diff|/max|i|",
-         "not run" if cres is None or not cres.checks else
+         (cosim_error or "not run") if cres is None or not cres.checks else
          f"{cres.worst_rel_diff:.2e} ({'PASS' if cres.passed else 'FAIL'}, tolerance "
          f"{cres.tolerance_rel:.0e})"),
     ]
@@ -327,7 +333,7 @@ def run_pipeline(cfg: StudyConfig, out_dir: str | Path, *, command: str, loaded=
                  "near the sense amplifiers, heavy columns near the drivers); circuit accuracy "
                  f"{pr['naive']['circuit'] * 100:.1f} % vs {pr['ir_aware']['circuit'] * 100:.1f} %.")
     rep.section("Co-simulation check", cres.summary() if cres is not None else
-                "not run (cosim.tiles = 0)")
+                (f"**{cosim_error}**" if cosim_error else "not run (cosim.tiles = 0)"))
     if cres is not None and cres.checks:
         rep.table(["tile", "rows", "cols", "max|diff|/max|i|", "ngspice"],
                   [[c.tile, f"{c.rows[0]}-{c.rows[1]}", f"{c.cols[0]}-{c.cols[1]}",
@@ -343,6 +349,8 @@ def run_pipeline(cfg: StudyConfig, out_dir: str | Path, *, command: str, loaded=
     bar.update()
     bar.close()
     atomic_write_text(out / "timings.json", json.dumps(secs, indent=2, sort_keys=True) + "\n")
+    if cosim_error:
+        raise CosimError(cosim_error)
     if cres is not None:
         require(cres)
     return res
