@@ -301,7 +301,9 @@ def run_pipeline(cfg: StudyConfig, out_dir: str | Path, *, command: str, loaded=
         "admittance, over the recorded test inputs, times the read time); DAC per driven row, "
         "ADC and TIA per read column and read. Board: "
         f"{PRESETS['board'].source}. Integrated: {PRESETS['integrated'].source}. GPU: "
-        f"{gpu.source} ({gpu.energy_per_mac_J * 1e12:.1f} pJ/MAC)."))
+        f"{gpu.source} ({gpu.energy_per_mac_J * 1e12:.1f} pJ/MAC), times the network's "
+        f"{macs} dense multiply-accumulates per inference (a GPU runs the masked layers as dense "
+        "products); the GPU figure is its peak efficiency, so the comparison favours the GPU."))
     rep.table(["preset", "array", "DAC", "ADC", "TIA", "total", "vs GPU"],
               [[name, _energy(t["array_J"]), _energy(t["dac_J"]), _energy(t["adc_J"]),
                 _energy(t["tia_J"]), _energy(t["total_J"]),
