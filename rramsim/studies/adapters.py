@@ -264,6 +264,7 @@ def accuracy_vs_placement(loaded: LoadedNetwork, cfg: StudyConfig, *, reuse=None
     from rramsim.studies import study as st
 
     act = input_activity(loaded)
+    scfg = cfg.replace("noise", repeats=cfg.sweep.noise_repeats)
     rows = []
     for placement in ("naive", "ir_aware"):
         if reuse is not None and placement == cfg.mapping.placement:
@@ -272,7 +273,7 @@ def accuracy_vs_placement(loaded: LoadedNetwork, cfg: StudyConfig, *, reuse=None
             hw = map_layers(loaded.weights, loaded.masks, loaded.pairs, loaded.g_per_weight, cfg,
                             keep_pairs=not cfg.network.path, signs=loaded.signs,
                             placement=placement, input_activity=act)
-            ev = st.evaluate(st.apply_circuit_config(hw, cfg), loaded.forward, loaded.data, cfg)
+            ev = st.evaluate(st.apply_circuit_config(hw, cfg), loaded.forward, loaded.data, scfg)
         rows.append({"placement": placement, **ev.accuracy, "tile_error_rel": ev.tile_error_rel})
     return pd.DataFrame(rows)
 
@@ -303,7 +304,8 @@ def accuracy_vs_tile_size(loaded: LoadedNetwork, cfg: StudyConfig, *, progress: 
                         tile_shape=(int(size), int(size)), keep_pairs=not cfg.network.path,
                         signs=loaded.signs)
         hw = st.apply_circuit_config(hw, cfg)
-        ev = st.evaluate(hw, loaded.forward, loaded.data, cfg,
+        ev = st.evaluate(hw, loaded.forward, loaded.data,
+                         cfg.replace("noise", repeats=cfg.sweep.noise_repeats),
                          modes=("software", "ideal", "behavioural", "circuit"))
         rows.append({"r_wire_ohm": cfg.circuit.r_wordline_ohm, "tile_rows": int(size),
                      "tile_cols": int(size), **ev.accuracy, "tile_error_rel": ev.tile_error_rel})

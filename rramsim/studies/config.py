@@ -57,6 +57,7 @@ Example (all keys optional; these are the defaults)::
     [sweep]
     r_wire_ohm = [0.0, 1.0, 2.0, 5.0, 10.0]
     tile_sizes = [16, 32, 64, 128]
+    noise_repeats = 2            # noisy passes per accuracy figure in the sweeps
 """
 
 from __future__ import annotations
@@ -219,16 +220,19 @@ class CosimConfig:
 
 @dataclass(frozen=True)
 class SweepConfig:
-    """``[sweep]``: wire resistances per segment (ohms) and square tile sizes (cells) to sweep."""
+    """``[sweep]``: wire resistances per segment (ohms), square tile sizes (cells) to sweep,
+    noisy passes per sweep accuracy (count)."""
 
     r_wire_ohm: tuple[float, ...] = (0.0, 1.0, 2.0, 5.0, 10.0)
     tile_sizes: tuple[int, ...] = (16, 32, 64, 128)
+    noise_repeats: int = 2
 
     def __post_init__(self) -> None:
         _need(len(self.r_wire_ohm) >= 1 and all(r >= 0 for r in self.r_wire_ohm),
               "sweep.r_wire_ohm", "must be a non-empty list of values >= 0 ohms")
         _need(len(self.tile_sizes) >= 1 and all(2 <= s <= 1024 for s in self.tile_sizes),
               "sweep.tile_sizes", "must be a non-empty list of sizes in 2..1024")
+        _need(1 <= self.noise_repeats <= 100, "sweep.noise_repeats", "must be in 1..100")
 
 
 @dataclass(frozen=True)

@@ -293,7 +293,8 @@ def run_pipeline(cfg: StudyConfig, out_dir: str | Path, *, command: str, loaded=
         "noise; *circuit*: the same with each tile's IR-drop-exact transfer matrix "
         f"({cfg.circuit.r_wordline_ohm:g} / {cfg.circuit.r_bitline_ohm:g} ohm per word/bit-line "
         f"segment). Noisy modes: mean (+- std) over {cfg.noise.repeats} test-set passes with "
-        "independent read noise, the same draws for behavioural and circuit. ADC saturation "
+        "independent read noise, the same draws for behavioural and circuit (sweep rows: "
+        f"{cfg.sweep.noise_repeats} passes; configured rows reused). ADC saturation "
         f"in circuit mode: {ev.adc_saturation * 100:.3f} % of column reads."))
     rep.table(acc_df)
     rep.section("Energy per inference", (

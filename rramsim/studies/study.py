@@ -196,13 +196,16 @@ def accuracy_vs_wire(hw: inf.HardwareNetwork, net_forward, data: Data, cfg: Stud
     Returns a DataFrame with ``r_wire_ohm``, ``software``, ``ideal``, ``behavioural``,
     ``circuit``, ``tile_error_rel``. ``reuse``: the evaluation of ``hw`` with the configured
     circuit (its numbers stand for the configured wire resistance instead of a second run).
+    Other points average ``sweep.noise_repeats`` noisy passes.
     """
     import pandas as pd
 
     rows = []
     c = cfg.circuit
+    scfg = cfg.replace("noise", repeats=cfg.sweep.noise_repeats)
     same = c.r_wordline_ohm == c.r_bitline_ohm and not c.nonlinear_cells
-    beh = reuse or evaluate(hw, net_forward, data, cfg, modes=("software", "ideal", "behavioural"))
+    beh = reuse or evaluate(hw, net_forward, data, scfg,
+                            modes=("software", "ideal", "behavioural"))
     it = cfg.sweep.r_wire_ohm
     if progress:
         from tqdm import tqdm
@@ -215,7 +218,7 @@ def accuracy_vs_wire(hw: inf.HardwareNetwork, net_forward, data: Data, cfg: Stud
             hw_r = with_circuit(hw, r_wordline_ohm=r, r_bitline_ohm=r,
                                 r_driver_ohm=c.r_driver_ohm, r_access_ohm=c.r_access_ohm,
                                 drive=c.drive)
-            ev = evaluate(hw_r, net_forward, data, cfg, modes=("circuit",))
+            ev = evaluate(hw_r, net_forward, data, scfg, modes=("circuit",))
         rows.append({"r_wire_ohm": float(r), "software": beh.accuracy["software"],
                      "ideal": beh.accuracy["ideal"], "behavioural": beh.accuracy["behavioural"],
                      "circuit": ev.accuracy["circuit"], "tile_error_rel": ev.tile_error_rel})
