@@ -175,15 +175,16 @@ def run_pipeline(cfg: StudyConfig, out_dir: str | Path, *, command: str, loaded=
     sweep_df = size_df = wire_df = place_df = None
     if sweeps:
         t1 = time.perf_counter()
-        wire_df = st.accuracy_vs_wire(hw, loaded.forward, data, cfg, progress=progress,
-                                      reuse=ev)
+        # sweep rows are evaluated afresh (sweep.noise_repeats passes each, the same noise draws
+        # for every point), so that they compare with each other exactly
+        wire_df = st.accuracy_vs_wire(hw, loaded.forward, data, cfg, progress=progress)
         for r in wire_df.to_dict("records"):
             acc_rows.append({"condition": "wire sweep", "tile_rows": cfg.mapping.tile_rows,
                              "tile_cols": cfg.mapping.tile_cols, **r})
-        size_df = adapters.accuracy_vs_tile_size(loaded, cfg, progress=progress, reuse=ev)
+        size_df = adapters.accuracy_vs_tile_size(loaded, cfg, progress=progress)
         for r in size_df.to_dict("records"):
             acc_rows.append({"condition": "tile-size sweep", **r})
-        place_df = adapters.accuracy_vs_placement(loaded, cfg, reuse=ev)
+        place_df = adapters.accuracy_vs_placement(loaded, cfg)
         for r in place_df.to_dict("records"):
             acc_rows.append({"condition": f"placement {r.pop('placement')}",
                              "r_wire_ohm": cfg.circuit.r_wordline_ohm,
@@ -293,8 +294,8 @@ def run_pipeline(cfg: StudyConfig, out_dir: str | Path, *, command: str, loaded=
         "noise; *circuit*: the same with each tile's IR-drop-exact transfer matrix "
         f"({cfg.circuit.r_wordline_ohm:g} / {cfg.circuit.r_bitline_ohm:g} ohm per word/bit-line "
         f"segment). Noisy modes: mean (+- std) over {cfg.noise.repeats} test-set passes with "
-        "independent read noise, the same draws for behavioural and circuit (sweep rows: "
-        f"{cfg.sweep.noise_repeats} passes; configured rows reused). ADC saturation "
+        "independent read noise, the same draws for behavioural and circuit (sweep and "
+        f"placement rows: {cfg.sweep.noise_repeats} passes each). ADC saturation "
         f"in circuit mode: {ev.adc_saturation * 100:.3f} % of column reads."))
     rep.table(acc_df)
     rep.section("Energy per inference", (
