@@ -18,6 +18,13 @@ import time
 
 
 def main(argv: list[str] | None = None) -> int:
+    from rramsim.studies.demo import blas_threads
+
+    with blas_threads(1):     # as the studies run (see rramsim.studies.demo.blas_threads)
+        return _main(argv)
+
+
+def _main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--repeat", type=int, default=15, help="timing repetitions (best is kept)")
     p.add_argument("--seed", type=int, default=None, help="overrides [run] seed")

@@ -62,7 +62,36 @@ def _vs_gpu(e: float, e_gpu: float) -> str:
     return f"{imp * 100:.1f} % lower" if imp > 0 else f"{e / e_gpu:.3g}x the GPU's"
 
 
+def blas_threads(n: int | None = 1):
+    """Context limiting BLAS to ``n`` threads (threadpoolctl, shipped with scikit-learn).
+
+    The studies' products are many small matrices: on a shared 2-core machine multi-threaded
+    OpenBLAS spins and slows them several-fold, and a fixed thread count keeps floating-point
+    summation order, hence the numbers, the same on every machine. No-op without threadpoolctl.
+    """
+    import contextlib
+
+    if n is None:
+        return contextlib.nullcontext()
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # pragma: no cover
+        return contextlib.nullcontext()
+    return threadpool_limits(limits=int(n), user_api="blas")
+
+
 def run_pipeline(cfg: StudyConfig, out_dir: str | Path, *, command: str, loaded=None,
+                 **kwargs) -> PipelineResult:
+    """Run every study on one network and write the outputs into ``out_dir``.
+
+    Single-threaded BLAS throughout (:func:`blas_threads`); see :func:`_run_pipeline` for the
+    parameters.
+    """
+    with blas_threads(1):
+        return _run_pipeline(cfg, out_dir, command=command, loaded=loaded, **kwargs)
+
+
+def _run_pipeline(cfg: StudyConfig, out_dir: str | Path, *, command: str, loaded=None,
                  progress: bool = True, sweeps: bool = True, cosim: bool = True,
                  programming: bool = True, max_drop_maps: int = MAX_DROP_MAPS
                  ) -> PipelineResult:
