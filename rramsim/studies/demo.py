@@ -230,11 +230,14 @@ def _run_pipeline(cfg: StudyConfig, out_dir: str | Path, *, command: str, loaded
                           xlabel="wire resistance per segment (ohm)",
                           ylabel="relative output error ||VT - VG|| / ||VG||",
                           title="IR-drop output error, formed random tiles")
-        irdrop.plot_sweep(wire_df.assign(network="circuit"), out / "irdrop_sweep_accuracy.png",
-                          x="r_wire_ohm", y="circuit", group="network",
-                          xlabel="wire resistance per segment (ohm)",
-                          ylabel="test accuracy (circuit-accurate)",
-                          title=f"accuracy vs wire resistance ({data.name})")
+        long = wire_df.melt(id_vars=["r_wire_ohm"],
+                            value_vars=["software", "behavioural", "circuit"],
+                            var_name="evaluation", value_name="accuracy")
+        irdrop.plot_sweep(long, out / "irdrop_sweep_accuracy.png", x="r_wire_ohm",
+                          y="accuracy", group="evaluation",
+                          xlabel="wire resistance per segment (ohm)", ylabel="test accuracy",
+                          title=f"accuracy vs wire resistance ({data.name}; read-noise "
+                                f"spread ~{max(ev.accuracy_std.values(), default=0) * 100:.1f} %)")
         secs["sweeps"] = time.perf_counter() - t1
     acc_df = pd.DataFrame(acc_rows, columns=["condition", "r_wire_ohm", "tile_rows", "tile_cols",
                                              "software", "ideal", "behavioural", "circuit",
