@@ -67,7 +67,7 @@ if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
 fi
 
 case "$job" in
-  demo) exec .venv/bin/rramsim tile "$@" ;;
+  demo) exec .venv/bin/rramsim demo "$@" ;;
   test) exec "$VPY" -m pytest "$@" ;;
   env)  say "ready: activate with 'source .venv/bin/activate'" ;;
   *)    say "unknown job '$job' (use demo, test or env)"; exit 2 ;;
