@@ -142,6 +142,19 @@ CASES = {"ngspice": case_ngspice, "solve": case_solve, "spsolve": case_spsolve,
          "transfer": case_transfer, "batch": case_batch, "batch_transfer": case_batch_transfer}
 
 
+def run_children(name: str, repeats: int, *args) -> dict:
+    """Run a case ``repeats`` times in fresh processes; the median time, its spread, the last result."""
+    runs = [run_child(name, *args) for _ in range(max(1, repeats))]
+    ok = [r for r in runs if "time" in r]
+    if not ok:
+        return runs[-1]
+    out = dict(ok[-1])
+    times = sorted(r["time"] for r in ok)
+    out["time"] = float(np.median(times))
+    out["spread"] = f"median of {len(times)}: {times[0]:.3g}-{times[-1]:.3g} s" if len(times) > 1 else ""
+    return out
+
+
 def run_child(name: str, *args) -> dict:
     cmd = [sys.executable, __file__, "--case", name, *map(str, args)]
     t = time.perf_counter()
@@ -168,6 +181,9 @@ def main(argv=None) -> int:
     p.add_argument("--quick", action="store_true",
                    help="skip the 512 spsolve, everything at 1024 and the 1000-input batch")
     p.add_argument("--no-ngspice", action="store_true", help="skip part (a)")
+    p.add_argument("--repeats", type=int, default=3,
+                   help="fresh-process runs of spsolve (b) and transfer_matrix (c); medians are "
+                        "compared (default 3)")
     p.add_argument("--case", nargs="+", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.case:
@@ -201,14 +217,15 @@ def main(argv=None) -> int:
     sp_times = {}
     for k in sizes_b:
         so = run_child("solve", k)
-        spr = run_child("spsolve", k)
+        spr = run_children("spsolve", args.repeats, k)
         sp_times[k] = spr.get("time")
         ratio = f"{spr['time'] / so['time']:.0f}x" if "time" in spr and "time" in so else "-"
         note = f"same answer: max rel diff {spr['err']:.1e}" if "err" in spr else ""
+        note += f"; spsolve {spr['spread']}" if spr.get("spread") else ""
         add("(b)", f"{k}x{k}, 1 input: spsolve defaults vs solve [{so.get('backend', '')}]",
             fmt_t(spr), fmt_t(so), ratio + (" (target >= 20x at 512)" if k == 512 else ""), note)
     for k in (512,) if args.quick else (512, 1024):
-        tr = run_child("transfer", k)
+        tr = run_children("transfer", args.repeats, k)
         base = sp_times.get(k)
         if base and "time" in tr:
             ratio = f"{tr['time'] / base:.2f} of one spsolve (target < 0.25)"
@@ -217,6 +234,7 @@ def main(argv=None) -> int:
         else:
             ratio = "-"
         note = (f"max rel err vs CG {tr['err']:.1e}; peak {fmt_mem(tr)}" if "err" in tr else "")
+        note += f"; {tr['spread']}" if tr.get("spread") else ""
         add("(c)", f"transfer_matrix {k}x{k}", f"{base:.4g} s" if base else "-", fmt_t(tr),
             ratio, note)
     if not args.quick:
