@@ -56,7 +56,12 @@ from rramsim.crossbar import Crossbar, FiniteGainTIA, IdealTIA
 from rramsim.errors import CrossbarError, SolverError
 from rramsim.solution import Solution
 from rramsim.solver._core import RTOL, Factorized
-from rramsim.solver._factor import available_backends, factor_memory_bytes, pick_backend
+from rramsim.solver._factor import (
+    available_backends,
+    factor_memory_bytes,
+    pick_backend,
+    small_system_threads,
+)
 
 __all__ = ["solve", "transfer_matrix", "factorize", "memory_estimate", "Factorized",
            "available_backends", "RTOL", "CG_MAX_BATCH", "METHODS"]
@@ -151,6 +156,11 @@ def solve(xb: Crossbar, v_in, *, method: str = "auto", backend: str = "auto") ->
     if method not in METHODS:
         raise SolverError(f"method must be one of {METHODS}, got {method!r}")
     v, batched = xb.check_input(v_in)
+    with small_system_threads(2 * xb.n_rows * xb.n_cols):
+        return _solve(xb, v, batched, method, backend)
+
+
+def _solve(xb: Crossbar, v: np.ndarray, batched: bool, method: str, backend: str) -> Solution:
     if not xb.is_linear:
         from rramsim.solver._newton import NonlinearTile
 
@@ -163,7 +173,7 @@ def solve(xb: Crossbar, v_in, *, method: str = "auto", backend: str = "auto") ->
             if not _is_grid(xb):
                 raise SolverError("method 'newton-cg' needs r_wordline > 0 and r_bitline > 0")
             return solve_grid_newton(xb, v, batched)
-        return NonlinearTile(xb, backend=backend).solve(v_in, method=method)
+        return NonlinearTile(xb, backend=backend).solve(v if batched else v[0], method=method)
     if method in ("newton", "newton-krylov", "newton-cg"):
         raise SolverError(f"method {method!r} is for sinh tiles; this tile is linear")
     use_cg = method == "cg" or (method == "auto" and _is_grid(xb) and v.shape[0] <= CG_MAX_BATCH)
@@ -221,4 +231,5 @@ def transfer_matrix(xb: Crossbar, *, backend: str = "auto") -> np.ndarray:
     if not xb.is_linear:
         raise SolverError("transfer_matrix needs a linear tile; sinh cells make i_out non-linear "
                           "in v (use solve)")
-    return Factorized(xb, backend=backend, ports_last=True).transfer_matrix()
+    with small_system_threads(2 * xb.n_rows * xb.n_cols):
+        return Factorized(xb, backend=backend, ports_last=True).transfer_matrix()
