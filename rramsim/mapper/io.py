@@ -18,13 +18,12 @@ target, so a reader never sees half a file.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 import zipfile
 from pathlib import Path
 
 import numpy as np
 
+from rramsim._io import atomic_open
 from rramsim.errors import DataError, MappingError
 from rramsim.mapper.network import ConvGeometry, Layer, LayeredNetwork, network_from_graph
 
@@ -59,18 +58,8 @@ def save_network(path, network, *, compress: bool = False) -> Path:
     for k, ly in enumerate(network.layers):
         for name in _ARRAYS:
             arrays[f"layer{k}/{name}"] = getattr(ly, name)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            (np.savez_compressed if compress else np.savez)(fh, **arrays)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    with atomic_open(path, "wb") as fh:
+        (np.savez_compressed if compress else np.savez)(fh, **arrays)
     return path
 
 

@@ -10,7 +10,6 @@
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -33,17 +32,9 @@ def render(xb: Crossbar, v_in=None) -> str:
 
 def write_deck(path: str | os.PathLike, text: str) -> Path:
     """Write a deck to ``path`` atomically (temporary file in the same folder, then rename)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    from rramsim._io import atomic_write_text
+
+    return atomic_write_text(path, text)
 
 
 def _steps(v: np.ndarray, layout: TileLayout) -> list[list[str]]:
