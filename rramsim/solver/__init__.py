@@ -52,10 +52,10 @@ import logging
 
 import numpy as np
 
-from rramsim.crossbar import Crossbar, FiniteGainTIA, IdealTIA
+from rramsim.crossbar import Crossbar
 from rramsim.errors import CrossbarError, SolverError
 from rramsim.solution import Solution
-from rramsim.solver._core import RTOL, Factorized
+from rramsim.solver._core import RTOL, Factorized, solution_from_voltages
 from rramsim.solver._factor import (
     available_backends,
     factor_memory_bytes,
@@ -195,22 +195,9 @@ def _solve_cg(xb: Crossbar, v: np.ndarray, batched: bool) -> Solution:
     m = xb.shape[0]
     vb = xbl[:, :, :m].transpose(0, 2, 1)
     vs = xbl[:, :, m] if xbl.shape[2] > m else np.zeros((v.shape[0], xb.shape[1]))
-    cur = g * (xw - vb)
-    i_out, i_in = cur.sum(axis=1), cur.sum(axis=2)
-    sense = xb.sense
-    if isinstance(sense, IdealTIA):
-        v_tia = -float(sense.r_feedback) * i_out
-    elif isinstance(sense, FiniteGainTIA):
-        v_tia = -float(sense.open_loop_gain) * vs
-    else:
-        v_tia = None
     log.debug("rramsim.solver: Schur-complement CG converged in %d iterations", it)
-    sol = Solution(i_out=i_out, v_wordline=xw, v_bitline=np.ascontiguousarray(vb), v_sense=vs,
-                   i_in=i_in, v_tia=v_tia, backend="schur-cg")
-    if batched:
-        return sol
-    return Solution(i_out=i_out[0], v_wordline=xw[0], v_bitline=sol.v_bitline[0], v_sense=vs[0],
-                    i_in=i_in[0], v_tia=None if v_tia is None else v_tia[0], backend="schur-cg")
+    vb = np.ascontiguousarray(vb)
+    return solution_from_voltages(xb, xw, vb, vs, batched, "schur-cg", g * (xw - vb))
 
 
 def transfer_matrix(xb: Crossbar, *, backend: str = "auto") -> np.ndarray:
