@@ -58,14 +58,3 @@ def test_compare_command_on_a_network_file(tmp_path, network_file, capsys):
     assert {"software", "behavioural", "circuit"} <= set(acc.columns)
     assert (out / "report.md").read_text().count("## ") >= 5
     assert "accuracy software" in capsys.readouterr().out
-
-
-def test_study_commands_keep_imports_light():
-    """Building the CLI (all study subcommands configured) loads no pandas/matplotlib/PySpice."""
-    import subprocess
-    import sys
-
-    code = ("import sys; from rramsim.cli import build_parser; build_parser(); "
-            "print(sorted(m for m in ('pandas', 'matplotlib', 'PySpice') if m in sys.modules))")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == "[]"
