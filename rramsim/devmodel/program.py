@@ -302,6 +302,19 @@ def _mask(state: CellState, mask) -> np.ndarray:
     return m
 
 
+def _pulse_train(state: CellState, m: np.ndarray, amplitude, width, compliance, pulses: int,
+                 gen: np.random.Generator, n_grid: int) -> ProgramResult:
+    """``pulses`` identical pulses on the cells of mask ``m``; energy summed, pulses counted."""
+    if int(pulses) < 1:
+        raise DeviceModelError(f"pulses must be >= 1, got {pulses}")
+    energy = np.zeros(state.shape)
+    for _ in range(int(pulses)):
+        state, e = apply_pulse(state, amplitude, width, rng=gen, compliance=compliance, mask=m,
+                               n_grid=n_grid)
+        energy += e
+    return _result(state, np.where(m, int(pulses), 0), energy)
+
+
 def reset(state: CellState, mask, *, rng, amplitude=None, width=None, pulses: int = 1,
           n_grid: int = N_GRID) -> ProgramResult:
     """RESET (prune) the cells of ``mask``: negative pulses widen the gap; others are untouched.
@@ -328,14 +341,7 @@ def reset(state: CellState, mask, *, rng, amplitude=None, width=None, pulses: in
     p = state.params
     amp = _check_scalar("reset amplitude", p.reset_amplitude if amplitude is None else amplitude)
     wid = p.reset_width if width is None else width
-    gen = as_rng(rng)
-    if int(pulses) < 1:
-        raise DeviceModelError(f"pulses must be >= 1, got {pulses}")
-    energy = np.zeros(state.shape)
-    for _ in range(int(pulses)):
-        state, e = apply_pulse(state, -amp, wid, rng=gen, mask=m, n_grid=n_grid)
-        energy += e
-    return _result(state, np.where(m, int(pulses), 0), energy)
+    return _pulse_train(state, m, -amp, wid, None, pulses, as_rng(rng), n_grid)
 
 
 def set_cells(state: CellState, mask, *, rng, amplitude=None, width=None, compliance=None,
@@ -360,14 +366,7 @@ def set_cells(state: CellState, mask, *, rng, amplitude=None, width=None, compli
         raise DeviceModelError(f"SET amplitude must be positive volts, got {amplitude}")
     wid = p.set_width if width is None else width
     icc = p.set_compliance if compliance is None else compliance
-    gen = as_rng(rng)
-    if int(pulses) < 1:
-        raise DeviceModelError(f"pulses must be >= 1, got {pulses}")
-    energy = np.zeros(state.shape)
-    for _ in range(int(pulses)):
-        state, e = apply_pulse(state, amp, wid, rng=gen, compliance=icc, mask=m, n_grid=n_grid)
-        energy += e
-    return _result(state, np.where(m, int(pulses), 0), energy)
+    return _pulse_train(state, m, amp, wid, icc, pulses, as_rng(rng), n_grid)
 
 
 @dataclass(frozen=True, eq=False)
