@@ -161,8 +161,7 @@ class Crossbar:
     sinh_v0: np.ndarray | float | None = None
 
     def __post_init__(self) -> None:
-        g = np.asarray(self.conductance, dtype=float) if not isinstance(
-            self.conductance, np.ndarray) or self.conductance.dtype != float else self.conductance
+        g = np.asarray(self.conductance, dtype=float)
         if g.ndim != 2 or g.shape[0] < 1 or g.shape[1] < 1:
             raise CrossbarError(f"conductance must be a 2-D (M, N) array, got shape {g.shape}")
         set_ = object.__setattr__
