@@ -76,9 +76,10 @@ def simulate(xb: Crossbar, v_in, *, backend: str = "auto") -> Solution:
 
     v, batched = xb.check_input(v_in)
     text, layout = render_tile(xb, None, analysis=None)
+    if backend == "auto":
+        backend = ngspice.available_backend()
     results = ngspice.run(text, _steps(v, layout), backend=backend)
-    backend_used = "ngspice-shared" if ngspice._shared is not None and backend != "subprocess" \
-        else "ngspice-subprocess"
+    backend_used = f"ngspice-{backend}"
 
     def volt(res: dict, node: str) -> float:
         return 0.0 if node == "0" else float(res[f"v({node})"][0])
