@@ -26,10 +26,16 @@ How each case is solved (figures measured on the shared 2-core machine with
   of one line layer), CHOLMOD if scikit-sparse is installed, else SciPy SuperLU
   (:mod:`rramsim.solver._factor`); one factorisation for the whole batch, solves in blocks of 32
   inputs (27 ms per input at 512 x 512 for the triangular solves).
-* **Transfer matrix**: the same factorisation with the ports (driven and sensed nodes) numbered last,
-  so the trailing block of the factor is the Cholesky factor of the Schur complement on the ports; T
-  follows from two dense triangular solves (:meth:`Factorized.transfer_matrix`): 2.4-2.7 s at
-  512 x 512, 12-20 s at 1024 x 1024. After that a batch costs one matrix product.
+* **Transfer matrix** of a grid tile from 180 x 180 cells: multifrontal Schur complements in
+  geometric nested-dissection order (:mod:`rramsim.solver._schur`). The rectangle of cells is cut
+  recursively along word-line columns and bit-line rows; each front is eliminated densely and only
+  its contribution on the surrounding separators moves up, so no factor is stored and nothing is
+  assembled sparsely: 1.0-1.5 s at 512 x 512, 5-7 s and 0.7 GB at 1024 x 1024. Smaller tiles and
+  tiles with a zero wire resistance use the factorisation above with the ports (driven and sensed
+  nodes) numbered last, whose trailing block is the Cholesky factor of the Schur complement on the
+  ports (:meth:`Factorized.transfer_matrix`; 2.4-2.7 s at 512 x 512, 9-16 s and 2.8 GB at
+  1024 x 1024, where extracting the block copies the whole factor). After that a batch costs one
+  matrix product.
 * **Sinh cells**: Newton's method with line search (:mod:`rramsim.solver._newton`). Few inputs on
   a grid tile: every Newton step is a Schur-complement CG solve on the Jacobian (a grid matrix with
   the cells' small-signal conductances), no factorisation. Otherwise the Jacobian is refactored
@@ -64,7 +70,8 @@ from rramsim.solver._factor import (
 )
 
 __all__ = ["solve", "transfer_matrix", "factorize", "memory_estimate", "Factorized",
-           "available_backends", "RTOL", "CG_MAX_BATCH", "METHODS"]
+           "available_backends", "RTOL", "CG_MAX_BATCH", "METHODS", "TRANSFER_METHODS",
+           "MULTIFRONTAL_MIN_CELLS"]
 
 log = logging.getLogger("rramsim.solver")
 
@@ -103,8 +110,9 @@ def memory_estimate(xb: Crossbar, *, method: str = "direct", backend: str = "aut
     """Estimated peak memory of solving ``xb`` for ``batch`` inputs, bytes.
 
     ``method="direct"`` counts the factor (about ``2.6 n log2 n`` entries for n = 2MN unknowns on a
-    grid tile), the assembled matrix and the batch's node voltages; ``"transfer"`` the ports-last
-    factor of :func:`transfer_matrix` and its extracted copy; ``"cg"`` about 30 vectors of length
+    grid tile), the assembled matrix and the batch's node voltages; ``"transfer"`` what
+    :func:`transfer_matrix` needs (the multifrontal method's two levels of contributions and its
+    largest front, or the ports-last factor and its extracted copy); ``"cg"`` about 30 vectors of length
     2MN per input. The solver checks the same figures against ``MemAvailable`` before it starts.
     """
     _check_xb(xb)
@@ -116,6 +124,11 @@ def memory_estimate(xb: Crossbar, *, method: str = "direct", backend: str = "aut
     if method == "cg":
         return 8.0 * nodes * (12 + 16 * batch) + out
     kind = "grid" if _is_grid(xb) else "merged"
+    if method == "transfer" and kind == "grid" and m * n >= MULTIFRONTAL_MIN_CELLS[
+            pick_backend(backend)]:
+        from rramsim.solver import _schur
+
+        return _schur.memory_bytes(m, n, xb.drive == "both")
     if method == "transfer":
         return factor_memory_bytes(nodes, kind, pick_backend(backend), ports_last=True)
     return factor_memory_bytes(nodes, kind, pick_backend(backend)) + out
@@ -200,23 +213,56 @@ def _solve_cg(xb: Crossbar, v: np.ndarray, batched: bool) -> Solution:
     return solution_from_voltages(xb, xw, vb, vs, batched, "schur-cg", g * (xw - vb))
 
 
-def transfer_matrix(xb: Crossbar, *, backend: str = "auto") -> np.ndarray:
+#: Tiles with at least this many cells get the multifrontal transfer matrix under ``method="auto"``
+#: (per factorisation backend). Its Python overhead loses on small tiles: 128 x 128 took 92 ms
+#: against CHOLMOD's 63 ms, 256 x 256 0.27 s against 0.42 s (measured here).
+MULTIFRONTAL_MIN_CELLS = {"cholmod": 180 * 180, "superlu": 64 * 64}
+TRANSFER_METHODS = ("auto", "multifrontal", "factor")
+
+
+def transfer_matrix(xb: Crossbar, *, backend: str = "auto", method: str = "auto") -> np.ndarray:
     """Exact effective conductance matrix T (M, N) of a linear tile: ``i_out = v @ T``, siemens.
 
     IR drop on both lines, drivers, sense circuits and access resistors are all included: T is the
-    map from source voltages to sense currents of the circuit, computed from one sparse Cholesky
-    factorisation with the ports ordered last (its trailing block factors the Schur complement on the
-    ports; George & Liu, Computer Solution of Large Sparse Positive Definite Systems, 1981). About as
-    costly as one factorisation, against M or N solves column by column.
+    map from source voltages to sense currents of the circuit, the Schur complement of its nodal
+    matrix on the ports (George & Liu, Computer Solution of Large Sparse Positive Definite Systems,
+    1981). About as costly as one factorisation, against M or N solves column by column.
+
+    Parameters
+    ----------
+    method : {"auto", "multifrontal", "factor"}
+        ``"multifrontal"`` (grid tiles: both wire resistances > 0): geometric nested dissection with
+        dense fronts that never stores a factor (:mod:`rramsim.solver._schur`); 1024 x 1024 in
+        about 6 s and 0.7 GB, against 9-16 s and 2.8 GB for the factor, whose extraction copies the
+        whole factor. ``"factor"``: one sparse Cholesky factorisation (``backend``) with the ports
+        numbered last, whose trailing block is the factor of the Schur complement; it also serves
+        tiles with a zero wire resistance. ``"auto"``: multifrontal for grid tiles from
+        ``MULTIFRONTAL_MIN_CELLS`` cells, the factor otherwise.
 
     Raises
     ------
     SolverError
-        For a sinh tile (the map is not linear) or when the factor does not fit in memory.
+        For a sinh tile (the map is not linear) or when the computation does not fit in memory.
     """
     _check_xb(xb)
     if not xb.is_linear:
         raise SolverError("transfer_matrix needs a linear tile; sinh cells make i_out non-linear "
                           "in v (use solve)")
-    with small_system_threads(2 * xb.n_rows * xb.n_cols):
+    if method not in TRANSFER_METHODS:
+        raise SolverError(f"method must be one of {TRANSFER_METHODS}, got {method!r}")
+    m, n = xb.shape
+    if method == "auto":
+        big = m * n >= MULTIFRONTAL_MIN_CELLS[pick_backend(backend)]
+        method = "multifrontal" if _is_grid(xb) and big else "factor"
+    if method == "multifrontal":
+        from rramsim.solver import _factor, _schur
+
+        if not _is_grid(xb):
+            raise SolverError("method 'multifrontal' needs r_wordline > 0 and r_bitline > 0")
+        _factor.check_memory(_schur.memory_bytes(m, n, xb.drive == "both"),
+                             f"the multifrontal transfer matrix of a {m} x {n} tile")
+        log.debug("rramsim.solver: transfer matrix of a %d x %d tile by multifrontal Schur "
+                  "complements", m, n)
+        return _schur.transfer_matrix_grid(xb)
+    with small_system_threads(2 * m * n):
         return Factorized(xb, backend=backend, ports_last=True).transfer_matrix()

@@ -100,6 +100,29 @@ SINGLE_THREAD_MAX_UNKNOWNS = 2 * 128 * 128
 _thread_controller = None
 
 
+def blas_threads(limit: int | None):
+    """A context that runs BLAS/OpenMP with ``limit`` threads (None: the number they started with).
+
+    Nested contexts work, so a computation limited to one thread can give its large blocks back
+    every thread.
+    """
+    import contextlib
+
+    global _thread_controller, _thread_default
+    if _thread_controller is None:
+        try:
+            from threadpoolctl import ThreadpoolController
+        except ImportError:  # pragma: no cover - threadpoolctl is a dependency
+            return contextlib.nullcontext()
+        _thread_controller = ThreadpoolController()  # after CHOLMOD's BLAS is loaded (import above)
+        _thread_default = max([lib.num_threads for lib in _thread_controller.lib_controllers],
+                              default=1)
+    return _thread_controller.limit(limits=_thread_default if limit is None else limit)
+
+
+_thread_default = 1
+
+
 def small_system_threads(n_unknowns: int):
     """A context that runs small systems with one BLAS/OpenMP thread.
 
@@ -111,14 +134,7 @@ def small_system_threads(n_unknowns: int):
 
     if n_unknowns > SINGLE_THREAD_MAX_UNKNOWNS:
         return contextlib.nullcontext()
-    global _thread_controller
-    if _thread_controller is None:
-        try:
-            from threadpoolctl import ThreadpoolController
-        except ImportError:  # pragma: no cover - threadpoolctl is a dependency
-            return contextlib.nullcontext()
-        _thread_controller = ThreadpoolController()  # after CHOLMOD's BLAS is loaded (import above)
-    return _thread_controller.limit(limits=1)
+    return blas_threads(1)
 
 
 class CholmodFactor(DirectFactor):
