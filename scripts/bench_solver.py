@@ -6,7 +6,8 @@ Prints one side-by-side table:
 (a) ``netlists.simulate`` (ngspice) vs ``solver.solve``, one input, 32/48/64 square tiles;
 (b) ``scipy.sparse.linalg.spsolve`` with its defaults on the same nodal system vs ``solver.solve``,
     one input, 256 and 512 (same answer checked to 1e-9);
-(c) ``solver.transfer_matrix`` at 512 (compared with that one spsolve) and 1024;
+(c) ``solver.transfer_matrix`` at 512 (compared with that one spsolve) and 1024 (the multifrontal
+    method that ``method="auto"`` picks; the ports-last sparse factorisation once for comparison);
 (d) a batch of 1000 inputs on 512 x 512 (full Solution, and i_out through the transfer matrix) and a
     single 1024 x 1024 solve, with peak memory.
 
@@ -106,11 +107,12 @@ def case_spsolve(k: int) -> dict:
     return out
 
 
-def case_transfer(k: int) -> dict:
+def case_transfer(k: int, factor: int = 0) -> dict:
     from rramsim import solver
 
     xb, v = tile(k)
-    t, tm = best_of(lambda: solver.transfer_matrix(xb), 1)
+    method = "factor" if factor else "auto"
+    t, tm = best_of(lambda: solver.transfer_matrix(xb, method=method), 1)
     s = solver.solve(xb, v[0], method="cg")
     return {"time": t, "err": float(np.abs(v[0] @ tm - s.i_out).max() / np.abs(s.i_out).max())}
 
@@ -235,8 +237,12 @@ def main(argv=None) -> int:
             ratio = "-"
         note = (f"max rel err vs CG {tr['err']:.1e}; peak {fmt_mem(tr)}" if "err" in tr else "")
         note += f"; {tr['spread']}" if tr.get("spread") else ""
-        add("(c)", f"transfer_matrix {k}x{k}", f"{base:.4g} s" if base else "-", fmt_t(tr),
-            ratio, note)
+        add("(c)", f"transfer_matrix {k}x{k} [multifrontal]", f"{base:.4g} s" if base else "-",
+            fmt_t(tr), ratio, note)
+        fa = run_child("transfer", k, 1)
+        note = (f"max rel err vs CG {fa['err']:.1e}; peak {fmt_mem(fa)}" if "err" in fa else "")
+        add("(c)", f"transfer_matrix {k}x{k} [ports-last factor, for comparison]", "-",
+            fmt_t(fa), "-", note)
     if not args.quick:
         bt = run_child("batch", 512, 1000)
         add("(d)", "512x512, 1000 inputs: solve, full Solution", "-", fmt_t(bt),
