@@ -140,9 +140,38 @@ def test_errors(rng, monkeypatch):
     with pytest.raises(SolverError, match="r_wordline > 0 and r_bitline > 0"):
         solver.transfer_matrix(xb.replace(r_wordline=0.0), method="multifrontal")
     monkeypatch.setattr(_factor, "available_memory_bytes", lambda: 1000)
-    with pytest.raises(SolverError, match=r"multifrontal transfer matrix of a 6 x 7 tile needs "
+    with pytest.raises(SolverError, match=r"multifrontal Schur complement of a 6 x 7 tile needs "
                                           r"about [\d.]+ GB"):
         solver.transfer_matrix(xb, method="multifrontal")
+    with pytest.raises(SolverError, match="needs about"):
+        solver.input_admittance(xb, method="multifrontal")
+
+
+@pytest.mark.parametrize("drive,sense,r_access",
+                         list(itertools.product(["left", "both"], SENSES, [None, 2e3])))
+@pytest.mark.parametrize("m,n", [(1, 1), (4, 3), (3, 5)])
+def test_input_admittance_matches_dense_mna(m, n, drive, sense, r_access, rng):
+    """Column k of Y is the source current for 1 V on row k (dense MNA reference)."""
+    xb = tile(rng, m, n, drive=drive, sense=sense, r_access=r_access)
+    y = solver.input_admittance(xb, method="multifrontal")
+    ref = np.stack([dense_mna(xb, np.eye(m)[k])[4] for k in range(m)], axis=1)
+    assert rel(y, ref) <= 1e-10
+    assert rel(solver.input_admittance(xb, method="factor"), ref) <= 1e-10
+
+
+@pytest.mark.parametrize("drive,sense", list(itertools.product(["left", "both"], SENSES)))
+def test_input_admittance_gives_the_source_power(drive, sense, rng):
+    """v^T Y v equals sum(v * i_in) of full solves; Y is symmetric positive semi-definite."""
+    xb = tile(rng, 37, 29, drive=drive, sense=sense, r_access=1e3)
+    y = solver.input_admittance(xb, method="multifrontal")
+    assert np.array_equal(y, y.T)
+    assert np.linalg.eigvalsh(y).min() >= -1e-12 * np.abs(y).max()
+    v = rng.uniform(-0.2, 0.3, (4, 37))
+    s = solver.solve(xb, v, method="direct")
+    assert rel(v @ y, s.i_in) <= 1e-10
+    assert rel(np.einsum("bi,ij,bj->b", v, y, v), (v * s.i_in).sum(axis=1)) <= 1e-10
+    with pytest.raises(SolverError, match="linear tile"):
+        solver.input_admittance(xb.replace(sinh_v0=0.25))
 
 
 @pytest.mark.parametrize("k", [1, 3, 40])  # element-wise, batched LU, front by front

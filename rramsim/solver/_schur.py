@@ -409,22 +409,43 @@ def _run_plan(tile, m, n, plan, work, pool):
     return u_root, off
 
 
-def transfer_matrix_grid(xb: Crossbar, g: np.ndarray | None = None) -> np.ndarray:
-    """Exact (M, N) transfer matrix of a linear grid tile (both wire resistances > 0)."""
+def port_maps(xb: Crossbar, g: np.ndarray | None = None, *,
+              admittance: bool = False) -> tuple[np.ndarray, np.ndarray | None]:
+    """Exact maps of a linear grid tile (both wire resistances > 0) from one Schur complement.
+
+    Returns ``(T, Y)``: the (M, N) transfer matrix, ``i_out = v @ T``, and with ``admittance`` the
+    (M, M) input admittance matrix, ``i_in = Y v`` (else None). With P the map from row voltages
+    to source ports (each row drives its left port, and its right one for ``drive="both"``) and U
+    the Schur complement on [sources, S]:  ideal TIA (S held at 0 V): ``T = -P^T U_ps``,
+    ``Y = P^T U_pp P``; sense conductance g_s: ``K = U_ss + g_s I``, ``T = -g_s P^T U_ps K^-1``,
+    ``Y = P^T U_pp P - P^T U_ps K^-1 U_sp P``.
+    """
     from rramsim.solver._network import sense_conductance
 
     m, n = xb.shape
     u, off = port_schur(xb, g)
     s = slice(off["bottom"], off["bottom"] + n)
-    u_sv = u[off["left"]:off["left"] + m, s]
-    if "right" in off:
-        u_sv = u_sv + u[off["right"]:off["right"] + m, s]
+    rows = [slice(off[side], off[side] + m) for side in ("left", "right") if side in off]
+    u_ps = sum(u[r, s] for r in rows)
     gs = sense_conductance(xb)
+    y = None
+    if admittance:
+        y = sum(u[r1, r2] for r1 in rows for r2 in rows)
     if gs is None:
-        t = -u_sv
+        t = -u_ps
     else:
-        kss = u[s, s] + gs * np.eye(n)
-        t = -gs * sla.solve(kss, u_sv.T, assume_a="pos", check_finite=False).T
-    if not np.all(np.isfinite(t)):
-        raise SolverError("transfer matrix has non-finite entries (conductances too extreme?)")
-    return t
+        kinv_sp = sla.solve(u[s, s] + gs * np.eye(n), u_ps.T, assume_a="pos", check_finite=False)
+        t = -gs * kinv_sp.T
+        if admittance:
+            y = y - u_ps @ kinv_sp
+    if admittance:
+        y = 0.5 * (y + y.T)  # symmetric by reciprocity; remove rounding asymmetry
+    for name, a in (("transfer matrix", t), ("input admittance", y)):
+        if a is not None and not np.all(np.isfinite(a)):
+            raise SolverError(f"{name} has non-finite entries (conductances too extreme?)")
+    return t, y
+
+
+def transfer_matrix_grid(xb: Crossbar, g: np.ndarray | None = None) -> np.ndarray:
+    """Exact (M, N) transfer matrix of a linear grid tile (both wire resistances > 0)."""
+    return port_maps(xb, g)[0]

@@ -241,8 +241,9 @@ def array_power(xb, sol, v_in) -> ArrayPower:
 def input_admittance(xb) -> np.ndarray:
     """The (M, M) input admittance matrix Y of a linear tile, siemens: ``i_in = Y v``.
 
-    Obtained from one batched solve of the M unit inputs with :func:`rramsim.solver.solve`
-    (one factorisation). Y is symmetric (reciprocity), so the source power is ``v^T Y v``.
+    Computed by :func:`rramsim.solver.input_admittance` (for large grid tiles from the same
+    multifrontal Schur complement as the transfer matrix; otherwise from one batched solve of the M
+    unit inputs). Y is symmetric (reciprocity), so the source power is ``v^T Y v``.
 
     Raises
     ------
@@ -253,10 +254,7 @@ def input_admittance(xb) -> np.ndarray:
 
     if not xb.is_linear:
         raise EnergyError("input_admittance needs a linear tile (sinh_v0 is set)")
-    m = xb.n_rows
-    sol = solver.solve(xb, np.eye(m))
-    y = np.asarray(sol.i_in, dtype=float).reshape(m, m).T  # column k: response to unit input k
-    return 0.5 * (y + y.T)
+    return solver.input_admittance(xb)
 
 
 def source_power(y: np.ndarray, v) -> np.ndarray:
