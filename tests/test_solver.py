@@ -423,13 +423,29 @@ def test_newton_krylov_batch_equals_full_newton(rng):
     assert batch.backend.endswith("newton-krylov")
     grid = solver.solve(xb, v, method="newton-cg")
     assert grid.backend == "schur-cg+newton"
-    assert solver.solve(xb, v).backend == "schur-cg+newton"  # auto: few inputs, grid tile
+    assert solver.solve(xb, v).backend == "schur-cg+newton"  # auto: grid tile
     assert rel(grid.i_out, batch.i_out) <= 1e-10
     assert rel(grid.v_bitline, batch.v_bitline) <= 1e-9
     for b in (0, 5):
         one = solver.solve(xb, v[b], method="newton")
         assert one.backend.endswith("+newton")
         assert rel(batch.i_out[b], one.i_out) <= 1e-10
+
+
+def test_sinh_grid_batches_use_newton_cg_in_bounded_chunks(rng, monkeypatch):
+    """Any batch on a sinh grid tile: Newton with CG steps; chunked, every row equals Newton-Krylov."""
+    from rramsim.solver import _core
+
+    xb = Crossbar(rng.uniform(1e-6, 1e-4, (9, 11)), r_wordline=1.0, r_bitline=3.0, sinh_v0=0.25,
+                  drive="both", sense=SenseResistor(300.0))
+    v = rng.uniform(0, 0.6, (solver.CG_MAX_BATCH + 5, 9))
+    ref = solver.solve(xb, v, method="newton-krylov")
+    monkeypatch.setattr(_core, "CHUNK_BYTES", 8.0 * 16 * 2 * 9 * 11 * 4)  # chunks of 4 inputs
+    got = solver.solve(xb, v)
+    assert got.backend == "schur-cg+newton" and got.i_out.shape == (v.shape[0], 11)
+    assert rel(got.i_out, ref.i_out) <= 1e-10
+    assert rel(got.v_wordline, ref.v_wordline) <= 1e-9
+    assert rel(got.i_in, ref.i_in) <= 1e-10
 
 
 def test_sinh_tile_tends_to_linear_for_large_v0(rng):

@@ -298,9 +298,24 @@ def solve_grid_newton(xb: Crossbar, v: np.ndarray, batched: bool) -> Solution:
 
     The Jacobian of a grid tile is again a grid matrix (cell conductances replaced by the
     small-signal ``g_d``), so each Newton step is one :class:`~rramsim.solver._cg.GridSchur` solve:
-    no factorisation, O(MN) memory. Used for few inputs on grid tiles; same line search and
+    no factorisation, O(MN) memory per input. Used for every batch on grid tiles (inputs one by
+    one after a batched linear start, in chunks of bounded memory); same line search and
     tolerance as the direct Newton.
     """
+    from rramsim.solver._core import CHUNK_BYTES, _fill
+
+    m, n = xb.shape
+    # the linear start solves a chunk of inputs at once (~16 vectors of 2MN per input): bound it
+    chunk = int(max(1, min(v.shape[0], CHUNK_BYTES // (8.0 * 16 * 2 * m * n))))
+    if chunk >= v.shape[0]:
+        return _grid_newton_chunk(xb, v, batched)
+    out = None
+    for start in range(0, v.shape[0], chunk):
+        out = _fill(out, _grid_newton_chunk(xb, v[start:start + chunk], True), start, v.shape[0])
+    return out
+
+
+def _grid_newton_chunk(xb: Crossbar, v: np.ndarray, batched: bool) -> Solution:
     from rramsim.solver._cg import GridSchur
     from rramsim.solver._core import solution_from_voltages
 
