@@ -448,6 +448,25 @@ def test_sinh_grid_batches_use_newton_cg_in_bounded_chunks(rng, monkeypatch):
     assert rel(got.i_in, ref.i_in) <= 1e-10
 
 
+def test_line_search_trial_isolates_an_overflowing_input(rng):
+    """A trial point whose sinh currents overflow fails for that input only (NaN norm)."""
+    from rramsim.solver._cg import GridSchur
+
+    xb = Crossbar(rng.uniform(1e-6, 1e-4, (5, 4)), r_wordline=1.0, r_bitline=1.0, sinh_v0=0.1)
+    gs0 = GridSchur(xb, xb.effective_conductance())
+    v = rng.uniform(0, 0.2, (3, 5))
+    xw, xbl, _ = gs0.solve(v)
+    xw[1] += 500.0  # sinh(5000) overflows
+    out, nrm = _newton._trial(gs0, xb, xw, xbl, v)
+    assert np.isnan(nrm[1]) and np.all(np.isfinite(nrm[[0, 2]]))
+    for b in (0, 2):
+        one, n1 = _newton._trial(gs0, xb, xw[b:b + 1], xbl[b:b + 1], v[b:b + 1])
+        assert n1[0] == nrm[b]
+        np.testing.assert_array_equal(one[0][0], out[0][b])
+    with pytest.raises(ConvergenceError, match="overflows"):
+        _newton._grid_residual(gs0, xb, xw, xbl, v)
+
+
 def test_sinh_tile_tends_to_linear_for_large_v0(rng):
     xb = _random_tile(rng, 8, 6, r_wordline=1.0, r_bitline=1.0)
     v = rng.uniform(0, 0.2, 8)

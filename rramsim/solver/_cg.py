@@ -60,8 +60,37 @@ def _pttrs(f, b: np.ndarray) -> np.ndarray:
     return x
 
 
+class _Tri:
+    """Factored symmetric tridiagonal line systems: d (L, K) diagonals, e (L - 1,) off-diagonal.
+
+    K = 1: one matrix for every right-hand side column. K > 1: column k of a right-hand side
+    (L, K) belongs to matrix k (its own diagonal, the same off-diagonal); the K systems are solved as
+    one block-diagonal tridiagonal system of length K L (one LAPACK call).
+    """
+
+    def __init__(self, d: np.ndarray, e: np.ndarray):
+        self.length, self.k = d.shape
+        if self.k == 1:
+            self.f = _pttrf(d[:, 0], e)
+        else:
+            ee = np.zeros((self.k, self.length))
+            ee[:, :-1] = e
+            self.f = _pttrf(np.ascontiguousarray(d.T).ravel(), ee.ravel()[:-1])
+
+    def solve(self, b: np.ndarray) -> np.ndarray:
+        if self.k == 1:
+            return _pttrs(self.f, b)
+        x = _pttrs(self.f, np.ascontiguousarray(b.T).reshape(-1, 1))
+        return x.reshape(self.k, self.length).T
+
+
 class GridSchur:
-    """Word/bit-line block structure of a grid tile with cell conductances ``g_cell`` (M, N)."""
+    """Word/bit-line block structure of a grid tile with cell conductances ``g_cell``.
+
+    ``g_cell`` (M, N) serves any number of right-hand sides; (K, M, N) gives K systems (the
+    Jacobians of K inputs of a sinh tile), and every right-hand side then has K columns, column k
+    for system k.
+    """
 
     def __init__(self, xb: Crossbar, g_cell: np.ndarray):
         m, n = xb.shape
@@ -77,34 +106,35 @@ class GridSchur:
         mc = m + 1 if self.has_s else m
         self.mc = mc
         g = np.asarray(g_cell, dtype=float)
-        self.g = g
+        g3 = g[None] if g.ndim == 2 else g
+        k = g3.shape[0]
+        self.gc = g3.reshape(k, m * n).T  # (M*N, K) row-major word-line layout
         # word lines, row-major
-        dw = g.copy()
+        dw = g3.copy()
         if n > 1:
-            dw[:, 1:] += gw
-            dw[:, :-1] += gw
-        dw[:, 0] += self.gdrv
+            dw[:, :, 1:] += gw
+            dw[:, :, :-1] += gw
+        dw[:, :, 0] += self.gdrv
         if self.both:
-            dw[:, -1] += self.gdrv
+            dw[:, :, -1] += self.gdrv
         ew = np.full((m, n), -gw)
         ew[:, -1] = 0.0
-        self.dw = dw.ravel()
-        self.fw = _pttrf(self.dw, ew.ravel()[:-1])
+        self.fw = _Tri(dw.reshape(k, m * n).T, ew.ravel()[:-1])
         # bit lines, column-major, S_j appended
-        db = np.zeros((n, mc))
-        db[:, :m] = g.T + gb  # every BL node has the segment below it (to BL(i+1) or S_j)
-        db[:, 1:m] += gb  # and the one above it, except the first
+        db = np.zeros((k, n, mc))
+        db[:, :, :m] = g3.transpose(0, 2, 1) + gb  # every BL node has the segment below it
+        db[:, :, 1:m] += gb  # and the one above it, except the first
         if self.has_s:
-            db[:, m] = gb + gs
+            db[:, :, m] = gb + gs
         eb = np.full((n, mc), -gb)
         eb[:, -1] = 0.0
-        self.db = db.ravel()
+        self.db = db.reshape(k, n * mc).T  # (N*mc, K)
         self.eb = eb.ravel()[:-1]
-        self.fb = _pttrf(self.db, self.eb)
-        gt = np.zeros((n, mc))
-        gt[:, :m] = g.T
-        pre = db - gt ** 2 / np.concatenate([dw.T, np.ones((n, mc - m))], axis=1)
-        self.fp = _pttrf(pre.ravel(), self.eb)
+        gt = np.zeros((k, n, mc))
+        gt[:, :, :m] = g3.transpose(0, 2, 1)
+        dwt = np.concatenate([dw.transpose(0, 2, 1), np.ones((k, n, mc - m))], axis=2)
+        pre = db - gt ** 2 / dwt
+        self.fp = _Tri(pre.reshape(k, n * mc).T, self.eb)
 
     # -- layout helpers: word-line vectors are (M*N, B) row-major, bit-line (N*mc, B) column-major
     def _w_to_b(self, xw: np.ndarray) -> np.ndarray:
@@ -121,15 +151,14 @@ class GridSchur:
             xb.reshape(n, self.mc, bsz)[:, :m, :].transpose(1, 0, 2)).reshape(m * n, bsz)
 
     def _ab(self, y: np.ndarray) -> np.ndarray:
-        out = self.db[:, None] * y
+        out = self.db * y
         out[:-1] += self.eb[:, None] * y[1:]
         out[1:] += self.eb[:, None] * y[:-1]
         return out
 
     def schur(self, y: np.ndarray) -> np.ndarray:
-        gw = self.g.ravel()[:, None]
-        t = _pttrs(self.fw, gw * self._b_to_w(y))
-        return self._ab(y) - self._w_to_b(gw * t)
+        t = self.fw.solve(self.gc * self._b_to_w(y))
+        return self._ab(y) - self._w_to_b(self.gc * t)
 
     def rhs_w(self, v: np.ndarray) -> np.ndarray:
         """Word-line right-hand side (M*N, B) for inputs v (B, M)."""
@@ -154,14 +183,14 @@ class GridSchur:
         (inexact Newton steps).
         """
         m, n = self.shape
-        gw = self.g.ravel()[:, None]
-        rhs = bb + self._w_to_b(gw * _pttrs(self.fw, bw))
+        gw = self.gc
+        rhs = bb + self._w_to_b(gw * self.fw.solve(bw))
         nfull = np.sqrt(np.linalg.norm(bw, axis=0) ** 2 + np.linalg.norm(bb, axis=0) ** 2)
         nb = np.linalg.norm(rhs, axis=0)
         maxiter = maxiter or 50 + 4 * int(np.sqrt(m * n))
-        x = _pttrs(self.fp, rhs)  # preconditioner as the first guess
+        x = self.fp.solve(rhs)  # preconditioner as the first guess
         r = rhs - self.schur(x)
-        z = _pttrs(self.fp, r)
+        z = self.fp.solve(r)
         p = z.copy()
         rz = np.einsum("ij,ij->j", r, z)
         it = 0
@@ -181,7 +210,7 @@ class GridSchur:
                 nr = np.linalg.norm(r, axis=0)
                 if np.all(nr <= rtol * nfull) or it >= maxiter:
                     break
-                z = _pttrs(self.fp, r)
+                z = self.fp.solve(r)
                 p = z.copy()
                 rz = np.einsum("ij,ij->j", r, z)
             q = self.schur(p)
@@ -189,7 +218,7 @@ class GridSchur:
             alpha = np.where(done, 0.0, rz / np.maximum(pq, tiny))
             x += alpha * p
             r -= alpha * q
-            z = _pttrs(self.fp, r)
+            z = self.fp.solve(r)
             rz_new = np.einsum("ij,ij->j", r, z)
             beta = rz_new / np.maximum(rz, tiny)
             p = z + beta * p
@@ -200,5 +229,5 @@ class GridSchur:
             raise ConvergenceError(
                 f"Schur-complement CG stopped at relative residual {worst:.2e} > {rtol:g} after "
                 f"{it} iterations")
-        xw = _pttrs(self.fw, bw + gw * self._b_to_w(x))
+        xw = self.fw.solve(bw + gw * self._b_to_w(x))
         return (xw.T.reshape(-1, m, n), x.T.reshape(-1, n, self.mc), it)

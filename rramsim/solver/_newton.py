@@ -17,10 +17,13 @@ For a batch, refactoring per input and per iteration is wasteful: Newton-Krylov 
 Steihaug, SIAM J. Numer. Anal. 19, 1982) solves every input's Newton step by conjugate gradients on its
 own Jacobian, preconditioned by the one factor of the linear (0 V slope) matrix, for all inputs at
 once (SOLVER-NOTES: 4-5 outer, 8-18 inner iterations, 4-6x cheaper per input than full Newton).
-Inputs that stall fall back to full Newton. For a few inputs on a grid tile (both wire resistances
-non-zero) :func:`solve_grid_newton` needs no factorisation at all: the Jacobian is a grid matrix
+Inputs that stall fall back to full Newton. On a grid tile (both wire resistances non-zero)
+:func:`solve_grid_newton` needs no factorisation at all, for any batch: the Jacobian is a grid matrix
 again, so each (inexact) Newton step is a Schur-complement CG solve (1024 x 1024 sinh tile at
-0.2 V: 3.0 s and 0.44 GB; 256 x 256: 0.24 s against 2.3 s with refactorisation).
+0.2 V: 3.0 s and 0.44 GB; 256 x 256: 0.24 s against 2.3 s with refactorisation; 100 inputs at
+256 x 256: 9.8 s against 27 s with Newton-Krylov). Small tiles take their inputs' Newton steps
+together, one CG solve over K Jacobians (:class:`~rramsim.solver._cg.GridSchur` with (K, M, N)
+conductances).
 
 Converged means ``||F|| <= 1e-12`` times the size of the terms that balance in it.
 """
@@ -42,6 +45,8 @@ log = logging.getLogger("rramsim.solver")
 
 RTOL = 1e-12
 MAX_NEWTON = 60
+#: Cells per chunk of inputs solved together by :func:`solve_grid_newton` (see there).
+GRID_NEWTON_CHUNK_CELLS = 16 * 1024
 
 
 def cell_iv(v: np.ndarray, g: np.ndarray, v0: np.ndarray, r_a: np.ndarray | None):
@@ -256,41 +261,72 @@ class NonlinearTile:
 
 # ---------------------------------------------------------------------- grid tiles: Newton-CG
 def _grid_residual(gs0, xb: Crossbar, xw: np.ndarray, xbl: np.ndarray, v: np.ndarray):
-    """Nodal residual of a sinh grid tile in the layouts of :class:`~rramsim.solver._cg.GridSchur`.
+    """Nodal residuals of a sinh grid tile for a batch, in the layouts of
+    :class:`~rramsim.solver._cg.GridSchur`.
 
-    xw (M, N) word-line voltages, xbl (N, mc) bit-line (and sense) voltages, v (M,) inputs.
-    Returns (F_W (M, N), F_B (N, mc), scale, g_d (M, N), cell current (M, N)); F is the current
-    leaving each node, ``scale`` the size of the terms that balance in it.
+    xw (B, M, N) word-line voltages, xbl (B, N, mc) bit-line (and sense) voltages, v (B, M) inputs.
+    Returns (F_W (B, M, N), F_B (B, N, mc), scale (B,), g_d (B, M, N), cell current (B, M, N)); F is
+    the current leaving each node, ``scale`` the size of the terms that balance in it.
     """
     m, n = xb.shape
     gw, gb = 1.0 / float(xb.r_wordline), 1.0 / float(xb.r_bitline)
     gdrv = gs0.gdrv
-    vb = xbl[:, :m].T
-    vs = xbl[:, m] if gs0.has_s else np.zeros(n)
+    vb = xbl[:, :, :m].transpose(0, 2, 1)
+    vs = xbl[:, :, m] if gs0.has_s else np.zeros((xw.shape[0], n))
     cur, gd = cell_iv(xw - vb, xb.conductance, xb.sinh_v0, xb.r_access)
-    ww = np.zeros((m, n))
-    ww[:, 0] += gdrv * (xw[:, 0] - v)
+    ww = np.zeros_like(xw)
+    ww[:, :, 0] += gdrv * (xw[:, :, 0] - v)
     if gs0.both:
-        ww[:, -1] += gdrv * (xw[:, -1] - v)
-    dw = gw * (xw[:, 1:] - xw[:, :-1])
-    ww[:, 1:] += dw
-    ww[:, :-1] -= dw
-    wb = np.zeros((m, n))
-    db = gb * (vb[1:, :] - vb[:-1, :])
-    wb[1:, :] += db
-    wb[:-1, :] -= db
-    wb[-1, :] += gb * (vb[-1, :] - vs)
-    fb = np.zeros((n, gs0.mc))
-    fb[:, :m] = (wb - cur).T
-    scale = np.linalg.norm(ww) + np.linalg.norm(wb) + np.sqrt(2.0) * np.linalg.norm(cur)
+        ww[:, :, -1] += gdrv * (xw[:, :, -1] - v)
+    dw = gw * (xw[:, :, 1:] - xw[:, :, :-1])
+    ww[:, :, 1:] += dw
+    ww[:, :, :-1] -= dw
+    wb = np.zeros_like(xw)
+    db = gb * (vb[:, 1:, :] - vb[:, :-1, :])
+    wb[:, 1:, :] += db
+    wb[:, :-1, :] -= db
+    wb[:, -1, :] += gb * (vb[:, -1, :] - vs)
+    fb = np.zeros((xw.shape[0], n, gs0.mc))
+    fb[:, :, :m] = (wb - cur).transpose(0, 2, 1)
+
+    def norm(a):
+        a = a.reshape(a.shape[0], -1)
+        return np.sqrt(np.einsum("bi,bi->b", a, a))
+
+    scale = norm(ww) + norm(wb) + np.sqrt(2.0) * norm(cur)
     if gs0.has_s:
         from rramsim.solver._network import sense_conductance
 
-        rs = gb * (vs - vb[-1, :]) + sense_conductance(xb) * vs
-        fb[:, m] = rs
-        scale += np.linalg.norm(rs)
-    scale += gdrv * np.linalg.norm(v) * (np.sqrt(2.0) if gs0.both else 1.0)
+        rs = gb * (vs - vb[:, -1, :]) + sense_conductance(xb) * vs
+        fb[:, :, m] = rs
+        scale += norm(rs)
+    scale += gdrv * norm(v) * (np.sqrt(2.0) if gs0.both else 1.0)
     return ww + cur, fb, scale, gd, cur
+
+
+def _residual_norm(fw: np.ndarray, fb: np.ndarray) -> np.ndarray:
+    return np.sqrt(np.einsum("bij,bij->b", fw, fw) + np.einsum("bij,bij->b", fb, fb))
+
+
+def _trial(gs0, xb, xw, xbl, v):
+    """:func:`_grid_residual` at trial points; inputs whose cell currents overflow get NaN norms."""
+    try:
+        out = _grid_residual(gs0, xb, xw, xbl, v)
+        return out, _residual_norm(out[0], out[1])
+    except ConvergenceError:
+        if xw.shape[0] == 1:
+            return None, np.full(1, np.nan)
+    # some input overflowed: evaluate them one by one; those that fail get NaN everywhere
+    parts = [_trial(gs0, xb, xw[i:i + 1], xbl[i:i + 1], v[i:i + 1]) for i in range(xw.shape[0])]
+    nrm = np.concatenate([p[1] for p in parts])
+    good = [p[0] for p in parts if p[0] is not None]
+    if not good:
+        return None, nrm
+    fields = tuple(
+        np.concatenate([p[0][j] if p[0] is not None else np.full_like(good[0][j], np.nan)
+                        for p in parts])
+        for j in range(len(good[0])))
+    return fields, nrm
 
 
 def solve_grid_newton(xb: Crossbar, v: np.ndarray, batched: bool) -> Solution:
@@ -298,15 +334,19 @@ def solve_grid_newton(xb: Crossbar, v: np.ndarray, batched: bool) -> Solution:
 
     The Jacobian of a grid tile is again a grid matrix (cell conductances replaced by the
     small-signal ``g_d``), so each Newton step is one :class:`~rramsim.solver._cg.GridSchur` solve:
-    no factorisation, O(MN) memory per input. Used for every batch on grid tiles (inputs one by
-    one after a batched linear start, in chunks of bounded memory); same line search and
-    tolerance as the direct Newton.
+    no factorisation, O(MN) memory per input. Used for every batch on grid tiles; same line search
+    (per input) and tolerance as the direct Newton.
     """
     from rramsim.solver._core import CHUNK_BYTES, _fill
 
     m, n = xb.shape
-    # the linear start solves a chunk of inputs at once (~16 vectors of 2MN per input): bound it
-    chunk = int(max(1, min(v.shape[0], CHUNK_BYTES // (8.0 * 16 * 2 * m * n))))
+    # Inputs go through Newton together in chunks of GRID_NEWTON_CHUNK_CELLS // (M N) (one CG
+    # solve for the chunk's Newton steps, each input with its own Jacobian): that pays on small
+    # tiles, where Python overhead dominates (32 x 32, 96 inputs: 0.27 s one by one, 0.12 s in
+    # chunks of 16), and loses from 64 x 64 on, where one input's vectors already fill the cache
+    # (128 x 128: 1.3 s one by one, 2.1-3.6 s in chunks of 2-96; measured here).
+    chunk = max(1, GRID_NEWTON_CHUNK_CELLS // (m * n))
+    chunk = int(max(1, min(v.shape[0], chunk, CHUNK_BYTES // (8.0 * 16 * 2 * m * n))))
     if chunk >= v.shape[0]:
         return _grid_newton_chunk(xb, v, batched)
     out = None
@@ -316,49 +356,56 @@ def solve_grid_newton(xb: Crossbar, v: np.ndarray, batched: bool) -> Solution:
 
 
 def _grid_newton_chunk(xb: Crossbar, v: np.ndarray, batched: bool) -> Solution:
+    """Newton with CG steps for a chunk of inputs, all inputs' steps in one batched CG solve."""
     from rramsim.solver._cg import GridSchur
     from rramsim.solver._core import solution_from_voltages
 
     m, n = xb.shape
     gs0 = GridSchur(xb, xb.effective_conductance())
-    xw_all, xbl_all, _ = gs0.solve(v)  # linear (0 V slope) start
-    out_w, out_b, out_s, out_c = [], [], [], []
-    for b in range(v.shape[0]):
-        xw, xbl, vb_ = xw_all[b], xbl_all[b], v[b]
-        fw, fb, scale, gd, cur = _grid_residual(gs0, xb, xw, xbl, vb_)
-        nf = np.hypot(np.linalg.norm(fw), np.linalg.norm(fb))
-        for _it in range(MAX_NEWTON):
-            if nf <= RTOL * scale:
-                break
-            jac = GridSchur(xb, gd)
-            # inexact Newton (Dembo, Eisenstat & Steihaug 1982): the step to 1e-6 relative
-            # residual; the outer test on ||F|| decides convergence
-            dw, dbl, _ = jac.solve_rhs(-fw.reshape(-1, 1), -fb.reshape(-1, 1), rtol=1e-6,
-                                       strict=False)
-            dw, dbl = dw[0], dbl[0]
-            t = 1.0
-            while True:
-                try:
-                    trial = _grid_residual(gs0, xb, xw + t * dw, xbl + t * dbl, vb_)
-                    nft = np.hypot(np.linalg.norm(trial[0]), np.linalg.norm(trial[1]))
-                    if nft <= (1.0 - 1e-4 * t) * nf or nft <= RTOL * trial[2]:
-                        break
-                except ConvergenceError:
-                    pass
-                t *= 0.5
-                if t < 1e-10:
-                    raise ConvergenceError(
-                        f"Newton line search failed (relative residual {nf / scale:.2e})")
-            xw, xbl = xw + t * dw, xbl + t * dbl
-            fw, fb, scale, gd, cur = trial
-            nf = nft
-        else:
+    # linear (0 V slope) start; only a starting point, so 1e-8 is plenty
+    xw, xbl, _ = gs0.solve(v, rtol=1e-8)
+    fw, fb, scale, gd, cur = _grid_residual(gs0, xb, xw, xbl, v)
+    nf = _residual_norm(fw, fb)
+    for _it in range(MAX_NEWTON):
+        act = np.flatnonzero(~(nf <= RTOL * scale))
+        if act.size == 0:
+            break
+        k = act.size
+        jac = GridSchur(xb, gd[act])
+        # inexact Newton (Dembo, Eisenstat & Steihaug 1982): each step to 1e-6 relative residual;
+        # the outer test on ||F|| decides convergence
+        dw, dbl, _ = jac.solve_rhs(-fw[act].reshape(k, -1).T, -fb[act].reshape(k, -1).T,
+                                   rtol=1e-6, strict=False)
+        # backtracking line search on ||F||, per input
+        t = np.ones(k)
+        pending = np.ones(k, dtype=bool)
+        while pending.any():
+            p = np.flatnonzero(pending)
+            a = act[p]
+            tp = t[p]
+            xw_t = xw[a] + tp[:, None, None] * dw[p]
+            xbl_t = xbl[a] + tp[:, None, None] * dbl[p]
+            out, nft = _trial(gs0, xb, xw_t, xbl_t, v[a])
+            ok = (nft <= (1.0 - 1e-4 * tp) * nf[a])
+            if out is not None:
+                ok |= nft <= RTOL * out[2]
+            ok &= np.isfinite(nft)
+            if ok.any():
+                acc = a[ok]
+                xw[acc], xbl[acc] = xw_t[ok], xbl_t[ok]
+                fw[acc], fb[acc], scale[acc], gd[acc], cur[acc] = (o[ok] for o in out)
+                nf[acc] = nft[ok]
+                pending[p[ok]] = False
+            t[p[~ok]] *= 0.5
+            if np.any(t[pending] < 1e-10):
+                worst = float(np.max(nf[act[pending]] / scale[act[pending]]))
+                raise ConvergenceError(f"Newton line search failed (relative residual {worst:.2e})")
+    else:
+        if np.any(~(nf <= RTOL * scale)):
+            worst = float(np.max(nf / scale))
             raise ConvergenceError(
                 f"Newton did not converge in {MAX_NEWTON} iterations (relative residual "
-                f"{nf / scale:.2e} > {RTOL:g})")
-        out_w.append(xw)
-        out_b.append(xbl[:, :m].T)
-        out_s.append(xbl[:, m] if gs0.has_s else np.zeros(n))
-        out_c.append(cur)
-    return solution_from_voltages(xb, np.stack(out_w), np.stack(out_b), np.stack(out_s), batched,
-                                  "schur-cg+newton", np.stack(out_c))
+                f"{worst:.2e} > {RTOL:g})")
+    vb = np.ascontiguousarray(xbl[:, :, :m].transpose(0, 2, 1))
+    vs = xbl[:, :, m] if gs0.has_s else np.zeros((v.shape[0], n))
+    return solution_from_voltages(xb, xw, vb, vs, batched, "schur-cg+newton", cur)
