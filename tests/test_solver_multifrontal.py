@@ -79,17 +79,18 @@ def test_every_elimination_path_gives_the_same_matrix(rng, monkeypatch):
     """Element-wise pivots, batched LU, per-front Cholesky, threaded or not, any chunking: one T."""
     xb = tile(rng, 45, 38, drive="both", sense=FiniteGainTIA())
     ref = solver.transfer_matrix(xb, method="factor")
-    for elementwise, per_front, threaded, chunk, workers in [
-            (2, 24, 128, 1 << 20, 2),  # the defaults
-            (0, 1, 1, 1 << 20, 1),  # Cholesky front by front everywhere, BLAS threads on
-            (50, 100, 100, 1 << 20, 1),  # element-wise pivots everywhere
-            (0, 100, 100, 64, 2),  # batched LU everywhere, chunks of one front, two workers
+    for elementwise, per_front, threaded, chunk, workers, flat in [
+            (2, 24, 128, 1 << 20, 2, 64),  # the defaults
+            (0, 1, 1, 1 << 20, 1, 0),  # Cholesky front by front everywhere, BLAS threads on
+            (50, 100, 100, 1 << 20, 1, 10**6),  # element-wise pivots, flat scatter everywhere
+            (0, 100, 100, 64, 2, 0),  # batched LU everywhere, chunks of one front, two workers
     ]:
         monkeypatch.setattr(_schur, "ELEMENTWISE_K", elementwise)
         monkeypatch.setattr(_schur, "PER_FRONT_K", per_front)
         monkeypatch.setattr(_schur, "THREADED_K", threaded)
         monkeypatch.setattr(_schur, "CHUNK_ENTRIES", chunk)
         monkeypatch.setattr(_schur, "WORKERS", workers)
+        monkeypatch.setattr(_schur, "FLAT_SCATTER_F", flat)
         assert rel(solver.transfer_matrix(xb, method="multifrontal"), ref) <= 1e-10
 
 

@@ -285,8 +285,24 @@ class _Tile:
         _scatter_add(big, runs, contrib)
 
 
+#: Fronts up to this size take their children's contributions through one flat index (many small
+#: blocks would each cost a strided NumPy call); larger ones block by block.
+FLAT_SCATTER_F = 64
+
+
+@functools.lru_cache(maxsize=4096)
+def _flat_index(runs: tuple, f: int) -> np.ndarray:
+    pos = np.concatenate([np.arange(pi, pi + li) for _, pi, li in runs])
+    return (pos[:, None] * f + pos[None, :]).ravel()
+
+
 def _scatter_add(big: np.ndarray, runs, u: np.ndarray) -> None:
     """``big[:, P, P] += u`` where P is given as runs (start in u, start in big, length)."""
+    nb, f, _ = big.shape
+    if f <= FLAT_SCATTER_F and big.flags.c_contiguous:
+        flat = big.reshape(nb, f * f)
+        flat[:, _flat_index(tuple(runs), f)] += u.reshape(nb, -1)
+        return
     for ci, pi, li in runs:
         for cj, pj, lj in runs:
             big[:, pi:pi + li, pj:pj + lj] += u[:, ci:ci + li, cj:cj + lj]
