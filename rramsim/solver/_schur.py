@@ -38,6 +38,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import os
+import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -158,7 +159,7 @@ class _Tile:
         self.both = xb.drive == "both"
 
     # ---------------------------------------------------------------- one group of equal fronts
-    def front(self, big, key, r0, c0, kids) -> None:
+    def front(self, big, key, r0, c0, kids, scratch=None) -> None:
         """Assemble and eliminate the fronts of the rectangles ``key`` = (a, b, left, right, top
         edge flags) at rows r0 / columns c0 (arrays of B) in ``big`` (B, f, f), given their
         children's contributions ``kids`` = (U_lo or None, U_hi or None), each (B, r_c, r_c).
@@ -199,7 +200,7 @@ class _Tile:
             e0 = (pos["left"] + rr, self.gdrv if le else self.gw)
             e1 = (pos["right"] + rr, self.gdrv if re else self.gw) if "right" in pos else None
             self._chain(big, gc, self.gw, e0, e1)
-        _eliminate(big, k)
+        _eliminate(big, k, scratch)
 
     def _part(self, big, kid, ckey, k, pos, side, where, cond) -> None:
         """Add one part's contribution ``kid`` (its key ``ckey``; ``where`` maps its sides to the
@@ -308,7 +309,7 @@ def _scatter_add(big: np.ndarray, runs, u: np.ndarray) -> None:
             big[:, pi:pi + li, pj:pj + lj] += u[:, ci:ci + li, cj:cj + lj]
 
 
-def _eliminate(big: np.ndarray, k: int) -> None:
+def _eliminate(big: np.ndarray, k: int, scratch: _Scratch | None = None) -> None:
     """Replace ``F_bb`` by ``F_bb - F_bs F_ss^{-1} F_sb`` in a stack of fronts (in place).
 
     Tiny separators: pivot by pivot with array operations over the whole stack. Small ones: one
@@ -331,24 +332,49 @@ def _eliminate(big: np.ndarray, k: int) -> None:
         big[:, k:, k:] -= np.matmul(big[:, k:, :k], x)
     else:
         with blas_threads(None if k >= THREADED_K else 1):
-            _eliminate_fronts(big, k)
+            _eliminate_fronts(big, k, scratch)
 
 
-def _eliminate_fronts(big: np.ndarray, k: int) -> None:
-    """Front by front: ``F_bb <- F_bb - W^T W`` with ``L W = F_sb`` and ``L L^T = F_ss``."""
+def _eliminate_fronts(big: np.ndarray, k: int, scratch: _Scratch | None = None) -> None:
+    """Front by front: ``F_bb <- F_bb - W^T W`` with ``L W = F_sb`` and ``L L^T = F_ss``.
+
+    LAPACK/BLAS need Fortran-contiguous blocks: each is copied into reused scratch memory and
+    factored/updated there in place.
+    """
+    scratch = scratch or _Scratch()
+    r = big.shape[1] - k
     for i in range(big.shape[0]):
         front = big[i]
-        low, info = lapack.dpotrf(np.array(front[:k, :k], order="F"), lower=1, clean=1,
-                                  overwrite_a=1)
+        a = scratch.get("ss", k * k).reshape(k, k, order="F")
+        a[...] = front[:k, :k]
+        low, info = lapack.dpotrf(a, lower=1, clean=1, overwrite_a=1)
         if info != 0:
             raise SolverError(f"transfer matrix: a separator block is not positive definite "
                               f"(LAPACK dpotrf info {info}); singular or non-finite tile")
-        w = blas.dtrsm(1.0, low, np.array(front[:k, k:], order="F"), lower=1, overwrite_b=1)
-        # F_bb is symmetric, so its C-ordered block is also its Fortran-ordered transpose
-        fbb = front[k:, k:]
-        u = blas.dgemm(-1.0, w, w, beta=1.0, c=np.array(fbb, order="F"), trans_a=1,
-                       overwrite_c=1)
-        fbb[...] = u
+        b = scratch.get("sb", k * r).reshape(k, r, order="F")
+        b[...] = front[:k, k:]
+        w = blas.dtrsm(1.0, low, b, lower=1, overwrite_b=1)
+        c = scratch.get("bb", r * r).reshape(r, r, order="F")
+        c[...] = front[k:, k:]
+        front[k:, k:] = blas.dgemm(-1.0, w, w, beta=1.0, c=c, trans_a=1, overwrite_c=1)
+
+
+class _Scratch:
+    """Work arrays reused between fronts, one set per thread, for one multifrontal run.
+
+    First touches of fresh memory are expensive on this machine (~3 ms per MB): a front that
+    allocated its own arrays paid that again and again for the large fronts at the top.
+    """
+
+    def __init__(self):
+        self._bufs: dict[tuple[int, str], np.ndarray] = {}
+
+    def get(self, name: str, size: int) -> np.ndarray:
+        key = (threading.get_ident(), name)
+        buf = self._bufs.get(key)
+        if buf is None or buf.size < size:
+            buf = self._bufs[key] = np.empty(size)
+        return buf[:size]
 
 
 def port_schur(xb: Crossbar, g: np.ndarray | None = None) -> tuple[np.ndarray, dict]:
@@ -381,16 +407,20 @@ def _port_schur(tile: _Tile, m: int, n: int):
         return _run_plan(tile, m, n, plan, work, pool)
 
 
-def _run_chunk(tile, out, key, k, f, r0, c0, sources, span) -> None:
+def _run_chunk(tile, scratch, out, key, k, f, r0, c0, sources, span) -> None:
     """Fronts ``span`` = (start, stop) of a group: assemble, eliminate, store their contributions."""
     s, e = span
-    kids = [None if src is None else src[0][src[1][s:e]] for src in sources]
-    big = np.empty((e - s, f, f))
-    tile.front(big, key, r0[s:e], c0[s:e], kids)
+    if e - s == 1:  # one front (the large ones): its children's contributions as views, no copy
+        kids = [None if src is None else src[0][src[1][s]][None] for src in sources]
+    else:
+        kids = [None if src is None else src[0][src[1][s:e]] for src in sources]
+    big = scratch.get("front", (e - s) * f * f).reshape(e - s, f, f)
+    tile.front(big, key, r0[s:e], c0[s:e], kids, scratch)
     out[s:e] = big[:, k:, k:]
 
 
 def _run_plan(tile, m, n, plan, work, pool):
+    scratch = _Scratch()
     below = None  # the level below: (contributions per group, group of each rectangle, index in it)
     for depth, (groups, gid, idx, kid_lo, kid_hi, r0, c0, _) in enumerate(plan):
         buf = work[depth % 2]
@@ -411,8 +441,8 @@ def _run_plan(tile, m, n, plan, work, pool):
                 if np.any(kg[ks] != kg[ks[0]]):  # pragma: no cover - shapes decide child keys
                     raise SolverError("internal error: children of one front kind differ")
                 sources.append((res[kg[ks[0]]], ki[ks]))
-            run = functools.partial(_run_chunk, tile, out, key, k, f, r0[members], c0[members],
-                                    sources)
+            run = functools.partial(_run_chunk, tile, scratch, out, key, k, f, r0[members],
+                                    c0[members], sources)
             chunk = max(1, CHUNK_ENTRIES // (f * f))
             if pool is not None and k < THREADED_K and nb > 1:
                 chunk = min(chunk, -(-nb // 2))
