@@ -140,11 +140,12 @@ def _plan(m: int, n: int, both: bool):
 
 def memory_bytes(m: int, n: int, both: bool) -> float:
     """Peak bytes of :func:`port_schur` on an m x n tile (calibrated: 1024 x 1024 peaked at
-    0.72 GB resident, including the Python process)."""
+    0.74 GB resident, including the Python process; estimate 0.76 GB): two levels of
+    contributions, the largest front with its scratch blocks, the chunks of the worker threads."""
     plan = _plan(m, n, both)
     contrib = max(p[-1] for p in plan)
     front = max(g[3] for p in plan for g in p[0]) ** 2
-    return 8.0 * (2 * contrib + 3 * front + 2 * WORKERS * CHUNK_ENTRIES + 3 * m * n) + 100e6
+    return 8.0 * (2 * contrib + 4 * front + 2 * WORKERS * CHUNK_ENTRIES + 3 * m * n) + 120e6
 
 
 class _Tile:
