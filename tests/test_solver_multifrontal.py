@@ -79,11 +79,12 @@ def test_every_elimination_path_gives_the_same_matrix(rng, monkeypatch):
     """Element-wise pivots, batched LU, per-front Cholesky, threaded or not, any chunking: one T."""
     xb = tile(rng, 45, 38, drive="both", sense=FiniteGainTIA())
     ref = solver.transfer_matrix(xb, method="factor")
-    for elementwise, per_front, threaded, chunk, workers, flat in [
-            (2, 24, 128, 1 << 20, 2, 64),  # the defaults
-            (0, 1, 1, 1 << 20, 1, 0),  # Cholesky front by front everywhere, BLAS threads on
-            (50, 100, 100, 1 << 20, 1, 10**6),  # element-wise pivots, flat scatter everywhere
-            (0, 100, 100, 64, 2, 0),  # batched LU everywhere, chunks of one front, two workers
+    for elementwise, per_front, threaded, chunk, workers, flat, syrk in [
+            (2, 24, 128, 1 << 20, 2, 64, 128),  # the defaults
+            (0, 1, 1, 1 << 20, 1, 0, 1),  # Cholesky + rank-k update front by front everywhere
+            (0, 1, 1, 1 << 20, 2, 0, 10**6),  # Cholesky + general product front by front
+            (50, 100, 100, 1 << 20, 1, 10**6, 128),  # element-wise pivots, flat scatter
+            (0, 100, 100, 64, 2, 0, 128),  # batched LU everywhere, chunks of one front
     ]:
         monkeypatch.setattr(_schur, "ELEMENTWISE_K", elementwise)
         monkeypatch.setattr(_schur, "PER_FRONT_K", per_front)
@@ -91,7 +92,16 @@ def test_every_elimination_path_gives_the_same_matrix(rng, monkeypatch):
         monkeypatch.setattr(_schur, "CHUNK_ENTRIES", chunk)
         monkeypatch.setattr(_schur, "WORKERS", workers)
         monkeypatch.setattr(_schur, "FLAT_SCATTER_F", flat)
+        monkeypatch.setattr(_schur, "SYRK_K", syrk)
         assert rel(solver.transfer_matrix(xb, method="multifrontal"), ref) <= 1e-10
+
+
+@pytest.mark.parametrize("r,block", [(1, 4), (7, 3), (9, 3), (10, 256)])
+def test_mirror_lower_makes_the_matrix_symmetric(r, block, rng):
+    a = rng.standard_normal((r, r))
+    low = np.tril(a)
+    _schur._mirror_lower(a, block)
+    np.testing.assert_array_equal(a, low + np.tril(low, -1).T)
 
 
 def test_no_cells_means_no_current(rng):

@@ -59,6 +59,9 @@ PER_FRONT_K = 24
 #: waking worker threads costs more than small blocks gain, and two BLAS libraries, NumPy's and
 #: SciPy's, would otherwise spin against each other).
 THREADED_K = 128
+#: Separator size from which the symmetric update uses a rank-k update (half the flops of a general
+#: product) and mirrors the triangle it fills (the mirroring costs more than it saves on small fronts).
+SYRK_K = 128
 #: Threads that assemble and eliminate the chunks of a group of small fronts side by side (NumPy and
 #: LAPACK release the GIL; each thread's BLAS runs single-threaded).
 WORKERS = 2
@@ -357,7 +360,29 @@ def _eliminate_fronts(big: np.ndarray, k: int, scratch: _Scratch | None = None) 
         w = blas.dtrsm(1.0, low, b, lower=1, overwrite_b=1)
         c = scratch.get("bb", r * r).reshape(r, r, order="F")
         c[...] = front[k:, k:]
-        front[k:, k:] = blas.dgemm(-1.0, w, w, beta=1.0, c=c, trans_a=1, overwrite_c=1)
+        if k < SYRK_K:
+            front[k:, k:] = blas.dgemm(-1.0, w, w, beta=1.0, c=c, trans_a=1, overwrite_c=1)
+        else:  # half the flops; only the upper triangle is updated, so mirror it
+            u = blas.dsyrk(-1.0, w, beta=1.0, c=c, trans=1, lower=0, overwrite_c=1)
+            front[k:, k:] = u.T  # the C-ordered view of U's upper triangle: its lower one
+            _mirror_lower(front[k:, k:])
+
+
+def _mirror_lower(a: np.ndarray, block: int = 256) -> None:
+    """Copy the lower triangle of a square array onto its upper one, in blocks of rows."""
+    r = a.shape[0]
+    for i0 in range(0, r, block):
+        i1 = min(r, i0 + block)
+        diag = a[i0:i1, i0:i1]
+        iu = _triu_indices(i1 - i0)
+        diag[iu] = diag.T[iu]
+        if i1 < r:
+            a[i0:i1, i1:] = a[i1:, i0:i1].T
+
+
+@functools.lru_cache(maxsize=8)
+def _triu_indices(n: int):
+    return np.triu_indices(n, 1)
 
 
 class _Scratch:
