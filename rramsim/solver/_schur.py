@@ -55,9 +55,9 @@ ELEMENTWISE_K = 2
 #: Separator size from which fronts are eliminated one by one with Cholesky (LAPACK/BLAS on large
 #: blocks) instead of as one batched LU over every front of the group (small blocks).
 PER_FRONT_K = 24
-#: Separator size from which a front's BLAS calls use every thread (one thread below: on two cores,
-#: waking worker threads costs more than small blocks gain, and two BLAS libraries, NumPy's and
-#: SciPy's, would otherwise spin against each other).
+#: Separator size from which a front's BLAS calls use every thread when it is eliminated alone (one
+#: thread below: on two cores, waking worker threads costs more than small blocks gain, and two BLAS
+#: libraries, NumPy's and SciPy's, would otherwise spin against each other).
 THREADED_K = 128
 #: Separator size from which the symmetric update uses a rank-k update (half the flops of a general
 #: product) and mirrors the triangle it fills (the mirroring costs more than it saves on small fronts).
@@ -163,7 +163,7 @@ class _Tile:
         self.both = xb.drive == "both"
 
     # ---------------------------------------------------------------- one group of equal fronts
-    def front(self, big, key, r0, c0, kids, scratch=None) -> None:
+    def front(self, big, key, r0, c0, kids, scratch=None, threaded=True) -> None:
         """Assemble and eliminate the fronts of the rectangles ``key`` = (a, b, left, right, top
         edge flags) at rows r0 / columns c0 (arrays of B) in ``big`` (B, f, f), given their
         children's contributions ``kids`` = (U_lo or None, U_hi or None), each (B, r_c, r_c).
@@ -204,7 +204,7 @@ class _Tile:
             e0 = (pos["left"] + rr, self.gdrv if le else self.gw)
             e1 = (pos["right"] + rr, self.gdrv if re else self.gw) if "right" in pos else None
             self._chain(big, gc, self.gw, e0, e1)
-        _eliminate(big, k, scratch)
+        _eliminate(big, k, scratch, threaded)
 
     def _part(self, big, kid, ckey, k, pos, side, where, cond) -> None:
         """Add one part's contribution ``kid`` (its key ``ckey``; ``where`` maps its sides to the
@@ -313,7 +313,8 @@ def _scatter_add(big: np.ndarray, runs, u: np.ndarray) -> None:
             big[:, pi:pi + li, pj:pj + lj] += u[:, ci:ci + li, cj:cj + lj]
 
 
-def _eliminate(big: np.ndarray, k: int, scratch: _Scratch | None = None) -> None:
+def _eliminate(big: np.ndarray, k: int, scratch: _Scratch | None = None,
+               threaded: bool = True) -> None:
     """Replace ``F_bb`` by ``F_bb - F_bs F_ss^{-1} F_sb`` in a stack of fronts (in place).
 
     Tiny separators: pivot by pivot with array operations over the whole stack. Small ones: one
@@ -335,7 +336,7 @@ def _eliminate(big: np.ndarray, k: int, scratch: _Scratch | None = None) -> None
             raise SolverError(f"transfer matrix: a separator block is singular ({exc})") from exc
         big[:, k:, k:] -= np.matmul(big[:, k:, :k], x)
     else:
-        with blas_threads(None if k >= THREADED_K else 1):
+        with blas_threads(None if threaded and k >= THREADED_K else 1):
             _eliminate_fronts(big, k, scratch)
 
 
@@ -433,7 +434,7 @@ def _port_schur(tile: _Tile, m: int, n: int):
         return _run_plan(tile, m, n, plan, work, pool)
 
 
-def _run_chunk(tile, scratch, out, key, k, f, r0, c0, sources, span) -> None:
+def _run_chunk(tile, scratch, out, key, k, f, r0, c0, sources, threaded, span) -> None:
     """Fronts ``span`` = (start, stop) of a group: assemble, eliminate, store their contributions."""
     s, e = span
     if e - s == 1:  # one front (the large ones): its children's contributions as views, no copy
@@ -441,7 +442,7 @@ def _run_chunk(tile, scratch, out, key, k, f, r0, c0, sources, span) -> None:
     else:
         kids = [None if src is None else src[0][src[1][s:e]] for src in sources]
     big = scratch.get("front", (e - s) * f * f).reshape(e - s, f, f)
-    tile.front(big, key, r0[s:e], c0[s:e], kids, scratch)
+    tile.front(big, key, r0[s:e], c0[s:e], kids, scratch, threaded)
     out[s:e] = big[:, k:, k:]
 
 
@@ -467,13 +468,16 @@ def _run_plan(tile, m, n, plan, work, pool):
                 if np.any(kg[ks] != kg[ks[0]]):  # pragma: no cover - shapes decide child keys
                     raise SolverError("internal error: children of one front kind differ")
                 sources.append((res[kg[ks[0]]], ki[ks]))
-            run = functools.partial(_run_chunk, tile, scratch, out, key, k, f, r0[members],
-                                    c0[members], sources)
             chunk = max(1, CHUNK_ENTRIES // (f * f))
-            if pool is not None and k < THREADED_K and nb > 1:
+            if pool is not None and nb > 1:
                 chunk = min(chunk, -(-nb // 2))
             spans = [(s, min(nb, s + chunk)) for s in range(0, nb, chunk)]
-            if pool is not None and len(spans) > 1:
+            # several chunks: the workers take them side by side, each with one BLAS thread; a
+            # single chunk (the large fronts at the top) gets every BLAS thread instead
+            parallel = pool is not None and len(spans) > 1
+            run = functools.partial(_run_chunk, tile, scratch, out, key, k, f, r0[members],
+                                    c0[members], sources, not parallel)
+            if parallel:
                 list(pool.map(run, spans))
             else:
                 for span in spans:
