@@ -15,12 +15,12 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from test_solver import dense_mna, rel
 
 from rramsim import solver
 from rramsim.crossbar import Crossbar, FiniteGainTIA, IdealTIA, SenseResistor
 from rramsim.errors import SolverError
 from rramsim.solver import _factor, _schur
-from tests.test_solver import dense_mna, rel
 
 SENSES = [IdealTIA(2e3), FiniteGainTIA(1e3, 100.0), SenseResistor(500.0)]
 
