@@ -163,11 +163,11 @@ class _Tile:
         self.both = xb.drive == "both"
 
     # ---------------------------------------------------------------- one group of equal fronts
-    def front(self, big, key, r0, c0, kids, scratch=None, threaded=True) -> None:
+    def front(self, big, key, r0, c0, kids, scratch=None, threaded=True, out=None) -> None:
         """Assemble and eliminate the fronts of the rectangles ``key`` = (a, b, left, right, top
         edge flags) at rows r0 / columns c0 (arrays of B) in ``big`` (B, f, f), given their
         children's contributions ``kids`` = (U_lo or None, U_hi or None), each (B, r_c, r_c).
-        Leaves each rectangle's contribution in ``big[:, k:, k:]``."""
+        Writes each rectangle's contribution to ``out`` (B, r, r; default ``big[:, k:, k:]``)."""
         a, b, le, re, te = key
         both = self.both
         off, r = _layout(a, b, le, re, te, both)
@@ -204,7 +204,7 @@ class _Tile:
             e0 = (pos["left"] + rr, self.gdrv if le else self.gw)
             e1 = (pos["right"] + rr, self.gdrv if re else self.gw) if "right" in pos else None
             self._chain(big, gc, self.gw, e0, e1)
-        _eliminate(big, k, scratch, threaded)
+        _eliminate(big, k, scratch, threaded, out)
 
     def _part(self, big, kid, ckey, k, pos, side, where, cond) -> None:
         """Add one part's contribution ``kid`` (its key ``ckey``; ``where`` maps its sides to the
@@ -314,39 +314,46 @@ def _scatter_add(big: np.ndarray, runs, u: np.ndarray) -> None:
 
 
 def _eliminate(big: np.ndarray, k: int, scratch: _Scratch | None = None,
-               threaded: bool = True) -> None:
-    """Replace ``F_bb`` by ``F_bb - F_bs F_ss^{-1} F_sb`` in a stack of fronts (in place).
+               threaded: bool = True, out: np.ndarray | None = None) -> None:
+    """Schur complements ``F_bb - F_bs F_ss^{-1} F_sb`` of a stack of fronts, into ``out``.
 
+    ``out`` (B, r, r) defaults to ``F_bb`` itself (in place); ``big`` is overwritten either way.
     Tiny separators: pivot by pivot with array operations over the whole stack. Small ones: one
     batched LU solve and product (NumPy), which avoids a Python-level call per front. Large ones:
     Cholesky, triangular solve and symmetric rank-k update, front by front (LAPACK/BLAS).
     """
-    if k <= ELEMENTWISE_K:
+    if out is None:
+        out = big[:, k:, k:]
+    if k == 0:
+        out[...] = big
+    elif k <= ELEMENTWISE_K:
         for j in range(k):
             piv = big[:, j, j]
             if not np.all(piv > 0):
                 raise SolverError("transfer matrix: a separator node has no conductance left "
                                   "(singular or non-finite tile)")
             row = big[:, j, j + 1:] / piv[:, None]
-            big[:, j + 1:, j + 1:] -= big[:, j + 1:, j, None] * row[:, None, :]
+            if j < k - 1:
+                big[:, j + 1:, j + 1:] -= big[:, j + 1:, j, None] * row[:, None, :]
+            else:  # the last pivot writes the result
+                np.subtract(big[:, k:, k:], big[:, k:, j, None] * row[:, None, :], out=out)
     elif k < PER_FRONT_K:
         try:
             x = np.linalg.solve(big[:, :k, :k], big[:, :k, k:])
         except np.linalg.LinAlgError as exc:
             raise SolverError(f"transfer matrix: a separator block is singular ({exc})") from exc
-        big[:, k:, k:] -= np.matmul(big[:, k:, :k], x)
+        np.subtract(big[:, k:, k:], np.matmul(big[:, k:, :k], x), out=out)
     else:
         with blas_threads(None if threaded and k >= THREADED_K else 1):
-            _eliminate_fronts(big, k, scratch)
+            _eliminate_fronts(big, k, scratch or _Scratch(), out)
 
 
-def _eliminate_fronts(big: np.ndarray, k: int, scratch: _Scratch | None = None) -> None:
-    """Front by front: ``F_bb <- F_bb - W^T W`` with ``L W = F_sb`` and ``L L^T = F_ss``.
+def _eliminate_fronts(big: np.ndarray, k: int, scratch: _Scratch, out: np.ndarray) -> None:
+    """Front by front: ``out[i] = F_bb - W^T W`` with ``L W = F_sb`` and ``L L^T = F_ss``.
 
     LAPACK/BLAS need Fortran-contiguous blocks: each is copied into reused scratch memory and
     factored/updated there in place.
     """
-    scratch = scratch or _Scratch()
     r = big.shape[1] - k
     for i in range(big.shape[0]):
         front = big[i]
@@ -361,12 +368,13 @@ def _eliminate_fronts(big: np.ndarray, k: int, scratch: _Scratch | None = None) 
         w = blas.dtrsm(1.0, low, b, lower=1, overwrite_b=1)
         c = scratch.get("bb", r * r).reshape(r, r, order="F")
         c[...] = front[k:, k:]
+        # U is symmetric: the C-ordered view of the Fortran-ordered result is U (or, after the
+        # rank-k update, which fills only the upper triangle, U's lower triangle: mirror it)
         if k < SYRK_K:
-            front[k:, k:] = blas.dgemm(-1.0, w, w, beta=1.0, c=c, trans_a=1, overwrite_c=1)
-        else:  # half the flops; only the upper triangle is updated, so mirror it
-            u = blas.dsyrk(-1.0, w, beta=1.0, c=c, trans=1, lower=0, overwrite_c=1)
-            front[k:, k:] = u.T  # the C-ordered view of U's upper triangle: its lower one
-            _mirror_lower(front[k:, k:])
+            out[i] = blas.dgemm(-1.0, w, w, beta=1.0, c=c, trans_a=1, overwrite_c=1).T
+        else:  # half the flops
+            out[i] = blas.dsyrk(-1.0, w, beta=1.0, c=c, trans=1, lower=0, overwrite_c=1).T
+            _mirror_lower(out[i])
 
 
 def _mirror_lower(a: np.ndarray, block: int = 256) -> None:
@@ -442,8 +450,7 @@ def _run_chunk(tile, scratch, out, key, k, f, r0, c0, sources, threaded, span) -
     else:
         kids = [None if src is None else src[0][src[1][s:e]] for src in sources]
     big = scratch.get("front", (e - s) * f * f).reshape(e - s, f, f)
-    tile.front(big, key, r0[s:e], c0[s:e], kids, scratch, threaded)
-    out[s:e] = big[:, k:, k:]
+    tile.front(big, key, r0[s:e], c0[s:e], kids, scratch, threaded, out[s:e])
 
 
 def _run_plan(tile, m, n, plan, work, pool):
