@@ -32,7 +32,7 @@ How each case is solved (figures measured on the shared 2-core machine with
   geometric nested-dissection order (:mod:`rramsim.solver._schur`). The rectangle of cells is cut
   recursively along word-line columns and bit-line rows; each front is eliminated densely and only
   its contribution on the surrounding separators moves up, so no factor is stored and nothing is
-  assembled sparsely: 1.0-1.5 s at 512 x 512, 4.4-5.3 s and 0.7 GB at 1024 x 1024 (11-13 s while the
+  assembled sparsely: 1.0-1.5 s at 512 x 512, 4.1-5.8 s and 0.7 GB at 1024 x 1024 (11-13 s while the
   host took ~40 % of this VM's CPU time; the default SciPy solve slowed as much). Smaller tiles and
   tiles with a zero wire resistance use the factorisation above with the ports (driven and sensed
   nodes) numbered last, whose trailing block is the Cholesky factor of the Schur complement on the
@@ -239,7 +239,7 @@ def transfer_matrix(xb: Crossbar, *, backend: str = "auto", method: str = "auto"
     method : {"auto", "multifrontal", "factor"}
         ``"multifrontal"`` (grid tiles: both wire resistances > 0): geometric nested dissection with
         dense fronts that never stores a factor (:mod:`rramsim.solver._schur`); 1024 x 1024 in
-        4.4-5.3 s and 0.7 GB, against 9-16 s and 2.8 GB for the factor, whose extraction copies the
+        4.1-5.8 s and 0.7 GB, against 9-16 s and 2.8 GB for the factor, whose extraction copies the
         whole factor. ``"factor"``: one sparse Cholesky factorisation (``backend``) with the ports
         numbered last, whose trailing block is the factor of the Schur complement; it also serves
         tiles with a zero wire resistance. ``"auto"``: multifrontal for grid tiles from

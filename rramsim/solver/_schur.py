@@ -25,7 +25,7 @@ computation and no factor in memory. Rectangles of one shape and one kind of edg
 identical fronts, so each level of the recursion runs as a few batched NumPy/LAPACK calls per shape;
 the top fronts run in BLAS (a 1024 x 1024 tile: a root front of 1024 separator nodes over 2048
 ports, about 5e10 flops in all), the many small ones below on two threads. Memory stays near two
-levels of contributions (0.64 GB at 1024 x 1024, measured; the ports-last CHOLMOD factor: 2.8 GB).
+levels of contributions (0.73 GB at 1024 x 1024, measured; the ports-last CHOLMOD factor: 2.8 GB).
 
 At the root, with the sources at voltages v and the sense nodes at V_s, the port currents are
 ``I = U [v; V_s]``. An ideal TIA holds V_s = 0, so ``i_out = -U_sv v``; a sense element of conductance
