@@ -130,8 +130,7 @@ def memory_estimate(xb: Crossbar, *, method: str = "direct", backend: str = "aut
     if method == "cg":
         return 8.0 * nodes * (12 + 16 * batch) + out
     kind = "grid" if _is_grid(xb) else "merged"
-    if method == "transfer" and kind == "grid" and m * n >= MULTIFRONTAL_MIN_CELLS[
-            pick_backend(backend)]:
+    if method == "transfer" and _transfer_method(xb, "auto", backend) == "multifrontal":
         from rramsim.solver import _schur
 
         return _schur.memory_bytes(m, n, xb.drive == "both")
@@ -254,7 +253,7 @@ def transfer_matrix(xb: Crossbar, *, backend: str = "auto", method: str = "auto"
     if not xb.is_linear:
         raise SolverError("transfer_matrix needs a linear tile; sinh cells make i_out non-linear "
                           "in v (use solve)")
-    if _use_multifrontal(xb, method, backend):
+    if _transfer_method(xb, method, backend) == "multifrontal":
         from rramsim.solver import _schur
 
         return _schur.transfer_matrix_grid(xb)
@@ -262,24 +261,19 @@ def transfer_matrix(xb: Crossbar, *, backend: str = "auto", method: str = "auto"
         return Factorized(xb, backend=backend, ports_last=True).transfer_matrix()
 
 
-def _use_multifrontal(xb: Crossbar, method: str, backend: str) -> bool:
-    """Resolve a transfer-matrix ``method``; for the multifrontal one, check memory and log it."""
+def _transfer_method(xb: Crossbar, method: str, backend: str) -> str:
+    """Resolve a transfer-matrix ``method`` to "multifrontal" or "factor" (logged)."""
     if method not in TRANSFER_METHODS:
         raise SolverError(f"method must be one of {TRANSFER_METHODS}, got {method!r}")
     m, n = xb.shape
     if method == "auto":
         big = m * n >= MULTIFRONTAL_MIN_CELLS[pick_backend(backend)]
         method = "multifrontal" if _is_grid(xb) and big else "factor"
-    if method != "multifrontal":
-        return False
-    from rramsim.solver import _factor, _schur
-
-    if not _is_grid(xb):
-        raise SolverError("method 'multifrontal' needs r_wordline > 0 and r_bitline > 0")
-    _factor.check_memory(_schur.memory_bytes(m, n, xb.drive == "both"),
-                         f"the multifrontal Schur complement of a {m} x {n} tile")
-    log.debug("rramsim.solver: %d x %d tile by multifrontal Schur complements", m, n)
-    return True
+    if method == "multifrontal":
+        if not _is_grid(xb):
+            raise SolverError("method 'multifrontal' needs r_wordline > 0 and r_bitline > 0")
+        log.debug("rramsim.solver: %d x %d tile by multifrontal Schur complements", m, n)
+    return method
 
 
 def input_admittance(xb: Crossbar, *, backend: str = "auto", method: str = "auto") -> np.ndarray:
@@ -300,7 +294,7 @@ def input_admittance(xb: Crossbar, *, backend: str = "auto", method: str = "auto
     if not xb.is_linear:
         raise SolverError("input_admittance needs a linear tile; with sinh cells the source "
                           "current is not linear in v (use solve)")
-    if _use_multifrontal(xb, method, backend):
+    if _transfer_method(xb, method, backend) == "multifrontal":
         from rramsim.solver import _schur
 
         return _schur.port_maps(xb, admittance=True)[1]

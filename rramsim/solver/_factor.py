@@ -98,6 +98,7 @@ SIMPLICIAL_MAX_UNKNOWNS = 2 * 128 * 128
 SINGLE_THREAD_MAX_UNKNOWNS = 2 * 128 * 128
 
 _thread_controller = None
+_thread_default = 1
 
 
 def blas_threads(limit: int | None):
@@ -118,9 +119,6 @@ def blas_threads(limit: int | None):
         _thread_default = max([lib.num_threads for lib in _thread_controller.lib_controllers],
                               default=1)
     return _thread_controller.limit(limits=_thread_default if limit is None else limit)
-
-
-_thread_default = 1
 
 
 def small_system_threads(n_unknowns: int):

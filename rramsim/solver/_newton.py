@@ -345,8 +345,8 @@ def solve_grid_newton(xb: Crossbar, v: np.ndarray, batched: bool) -> Solution:
     # tiles, where Python overhead dominates (32 x 32, 96 inputs: 0.27 s one by one, 0.12 s in
     # chunks of 16), and loses from 64 x 64 on, where one input's vectors already fill the cache
     # (128 x 128: 1.3 s one by one, 2.1-3.6 s in chunks of 2-96; measured here).
-    chunk = max(1, GRID_NEWTON_CHUNK_CELLS // (m * n))
-    chunk = int(max(1, min(v.shape[0], chunk, CHUNK_BYTES // (8.0 * 16 * 2 * m * n))))
+    chunk = int(max(1, min(v.shape[0], GRID_NEWTON_CHUNK_CELLS // (m * n),
+                           CHUNK_BYTES // (8.0 * 16 * 2 * m * n))))
     if chunk >= v.shape[0]:
         return _grid_newton_chunk(xb, v, batched)
     out = None

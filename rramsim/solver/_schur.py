@@ -47,7 +47,7 @@ from scipy.linalg import blas, lapack
 
 from rramsim.crossbar import Crossbar
 from rramsim.errors import SolverError
-from rramsim.solver._factor import blas_threads
+from rramsim.solver._factor import blas_threads, check_memory
 
 #: Separator sizes up to which a stack of fronts is eliminated pivot by pivot with array operations
 #: over the whole stack (tiny separators: a LAPACK call per front would cost more than its work).
@@ -133,7 +133,7 @@ def _plan(m: int, n: int, both: bool):
             idx[members] = np.arange(members.size)
             i0 = first[u]
             key = (int(a[i0]), int(b[i0]), bool(le[i0]), bool(re[i0]), bool(te[i0]))
-            k = key[0] if key[1] >= key[0] else key[1]
+            k = min(key[0], key[1])  # the separator runs across the longer side
             f = k + _layout(*key, both)[1]
             groups.append((key, members, k, f))
         size = sum(g[1].size * (g[3] - g[2]) ** 2 for g in groups)
@@ -145,7 +145,10 @@ def memory_bytes(m: int, n: int, both: bool) -> float:
     """Peak bytes of :func:`port_schur` on an m x n tile (calibrated: 1024 x 1024 peaked at
     0.74 GB resident, including the Python process; estimate 0.76 GB): two levels of
     contributions, the largest front with its scratch blocks, the chunks of the worker threads."""
-    plan = _plan(m, n, both)
+    return _plan_bytes(_plan(m, n, both), m, n)
+
+
+def _plan_bytes(plan, m: int, n: int) -> float:
     contrib = max(p[-1] for p in plan)
     front = max(g[3] for p in plan for g in p[0]) ** 2
     return 8.0 * (2 * contrib + 4 * front + 2 * WORKERS * CHUNK_ENTRIES + 3 * m * n) + 120e6
@@ -155,7 +158,7 @@ class _Tile:
     """Conductances and the recursion for one grid tile."""
 
     def __init__(self, xb: Crossbar, g: np.ndarray):
-        self.m, self.n = xb.shape
+        self.shape = xb.shape
         self.g = np.ascontiguousarray(g, dtype=float)
         self.gw = 1.0 / float(xb.r_wordline)
         self.gb = 1.0 / float(xb.r_bitline)
@@ -172,7 +175,7 @@ class _Tile:
         both = self.both
         off, r = _layout(a, b, le, re, te, both)
         vert = b >= a
-        k = a if vert else b
+        k = min(a, b)
         big.fill(0.0)
         pos = {side: k + o for side, o in off.items()}
 
@@ -282,9 +285,9 @@ class _Tile:
         for i in range(n - 2, -1, -1):
             x[:, i] -= cp[:, i, None] * x[:, i + 1]
         # contribution: diag(dq) - C^T Tc^{-1} C, with row p of C^T = -(coupling) e_{node(p)}
-        coup = dq  # couplings of rows in the same order: gc for the separator, then the ends
+        # (dq holds each row's coupling too: gc for the separator, then the ends)
         node = np.concatenate(rows)
-        contrib = -coup[:, :, None] * x[:, node, :]
+        contrib = -dq[:, :, None] * x[:, node, :]
         contrib[:, np.arange(q), np.arange(q)] += dq
         runs = [(0, 0, n)] + [(n + i, e[0], 1) for i, e in enumerate(ends)]
         _scatter_add(big, runs, contrib)
@@ -423,23 +426,24 @@ def port_schur(xb: Crossbar, g: np.ndarray | None = None) -> tuple[np.ndarray, d
     if float(xb.r_wordline) <= 0 or float(xb.r_bitline) <= 0:
         raise SolverError("the multifrontal transfer matrix needs r_wordline > 0 and r_bitline > 0")
     tile = _Tile(xb, xb.effective_conductance() if g is None else g)
+    plan = _plan(m, n, tile.both)
+    check_memory(_plan_bytes(plan, m, n), f"the multifrontal Schur complement of a {m} x {n} tile")
     with blas_threads(1):
-        return _port_schur(tile, m, n)
+        return _port_schur(tile, plan)
 
 
-def _port_schur(tile: _Tile, m: int, n: int):
-    # Plan every level first (groups of equal fronts and the sizes of their contributions), so
+def _port_schur(tile: _Tile, plan):
+    # The plan (groups of equal fronts, sizes of their contributions) is known up front, so
     # that two buffers allocated once hold the contributions of all levels: level d writes its own
     # into one while it reads its children's from the other. Fronts are assembled and eliminated in
     # chunks of at most CHUNK_ENTRIES entries in scratch memory that stays in cache. First touches of
     # fresh memory are expensive on this machine (~3 ms per MB), so the memory high-water mark is
     # kept near two levels of contributions (about 16 MN entries each).
-    plan = _plan(m, n, tile.both)
     need = max(p[-1] for p in plan)
     work = (np.empty(need), np.empty(need))
     workers = min(WORKERS, os.cpu_count() or 1)
     with ThreadPoolExecutor(workers) if workers > 1 else contextlib.nullcontext() as pool:
-        return _run_plan(tile, m, n, plan, work, pool)
+        return _run_plan(tile, plan, work, pool)
 
 
 def _run_chunk(tile, scratch, out, key, k, f, r0, c0, sources, threaded, span) -> None:
@@ -453,7 +457,7 @@ def _run_chunk(tile, scratch, out, key, k, f, r0, c0, sources, threaded, span) -
     tile.front(big, key, r0[s:e], c0[s:e], kids, scratch, threaded, out[s:e])
 
 
-def _run_plan(tile, m, n, plan, work, pool):
+def _run_plan(tile, plan, work, pool):
     scratch = _Scratch()
     below = None  # the level below: (contributions per group, group of each rectangle, index in it)
     for depth, (groups, gid, idx, kid_lo, kid_hi, r0, c0, _) in enumerate(plan):
@@ -492,7 +496,7 @@ def _run_plan(tile, m, n, plan, work, pool):
             results.append(out)
         below = (results, gid, idx)
     u_root = np.array(below[0][0][0])
-    off, _ = _layout(m, n, True, True, True, tile.both)
+    off, _ = _layout(*tile.shape, True, True, True, tile.both)
     return u_root, off
 
 
