@@ -17,6 +17,12 @@ Modules (each imports pandas, matplotlib, PySpice only inside the functions that
 * :mod:`~rramsim.studies.config` -- the validated TOML study configuration (units in key names).
 * :mod:`~rramsim.studies.report` -- markdown reports; :mod:`~rramsim.studies.demo` -- the
   whole pipeline (``rramsim demo``, ``compare``, ``irdrop``); ``cli_*`` -- the subcommands.
+* :func:`sweep` (module ``rramsim.studies.sweep``) -- design-space sweeps and Monte Carlo on
+  Dask (``rramsim sweep``).
 * :mod:`~rramsim.studies.adapters` -- joins ``rramsim.nn``, ``rramsim.mapper`` and
   ``rramsim.devmodel`` for the studies.
 """
+
+from rramsim.studies.sweep import sweep  # noqa: E402  (the function; the module stays importable)
+
+__all__ = ["sweep"]
