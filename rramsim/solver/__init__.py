@@ -9,6 +9,8 @@ transfer_matrix(xb, *, backend="auto", method="auto") -> (M, N) array
     The exact IR-drop map of a linear tile, ``solve(xb, v).i_out == v @ T``.
 input_admittance(xb, *, backend="auto", method="auto") -> (M, M) array
     The exact map from source voltages to source currents, ``solve(xb, v).i_in == Y v``.
+port_matrices(xb, *, backend="auto", method="auto") -> PortMatrices
+    T and Y together from one elimination (``.transfer``, ``.admittance``).
 factorize(xb, *, backend="auto") -> Factorized
     Factor once, then ``.solve(v)`` any number of times and ``.transfer_matrix()``.
 memory_estimate(xb, *, method="direct") -> float
@@ -61,6 +63,7 @@ logger and stored in ``Solution.backend``. Memory is estimated before factoring 
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -75,7 +78,8 @@ from rramsim.solver._factor import (
     small_system_threads,
 )
 
-__all__ = ["solve", "transfer_matrix", "input_admittance", "factorize", "memory_estimate", "Factorized",
+__all__ = ["solve", "transfer_matrix", "input_admittance", "port_matrices", "PortMatrices",
+           "factorize", "memory_estimate", "Factorized",
            "available_backends", "RTOL", "CG_MAX_BATCH", "METHODS", "TRANSFER_METHODS",
            "MULTIFRONTAL_MIN_CELLS"]
 
@@ -261,6 +265,57 @@ def transfer_matrix(xb: Crossbar, *, backend: str = "auto", method: str = "auto"
         return Factorized(xb, backend=backend, ports_last=True).transfer_matrix()
 
 
+@dataclass(frozen=True, eq=False)
+class PortMatrices:
+    """The exact linear maps of a tile at its ports (from :func:`port_matrices`).
+
+    Attributes
+    ----------
+    transfer : ndarray (M, N)
+        ``i_out = v @ transfer`` (siemens), as :func:`transfer_matrix`.
+    admittance : ndarray (M, M)
+        ``i_in = admittance @ v`` (siemens), symmetric positive semi-definite, as
+        :func:`input_admittance`; the power drawn from the sources is ``v^T Y v``.
+    method : str
+        "multifrontal" or "factor": how they were computed.
+    """
+
+    transfer: np.ndarray
+    admittance: np.ndarray
+    method: str
+
+
+def port_matrices(xb: Crossbar, *, backend: str = "auto", method: str = "auto") -> PortMatrices:
+    """Transfer matrix T and input admittance Y of a linear tile from one elimination.
+
+    Both are read from the Schur complement of the nodal matrix on the ports (sources and sense
+    nodes): the multifrontal pass (:mod:`rramsim.solver._schur`) yields it for grid tiles, the
+    ports-last factorisation (its trailing block) for the others; ``method`` and ``backend`` as for
+    :func:`transfer_matrix`. Costs about one :func:`transfer_matrix`, against two for calling
+    :func:`transfer_matrix` and :func:`input_admittance` separately.
+
+    Raises
+    ------
+    SolverError
+        For a sinh tile, or when the computation does not fit in memory.
+    """
+    _check_xb(xb)
+    if not xb.is_linear:
+        raise SolverError("port_matrices and input_admittance need a linear tile; with sinh cells "
+                          "the port currents are not linear in v (use solve)")
+    used = _transfer_method(xb, method, backend)
+    if used == "multifrontal":
+        from rramsim.solver import _schur
+
+        t, y = _schur.port_maps(xb, admittance=True)
+    else:
+        with small_system_threads(2 * xb.n_rows * xb.n_cols):
+            t, y = Factorized(xb, backend=backend, ports_last=True).port_matrices()
+    for a in (t, y):
+        a.setflags(write=False)
+    return PortMatrices(transfer=t, admittance=y, method=used)
+
+
 def _transfer_method(xb: Crossbar, method: str, backend: str) -> str:
     """Resolve a transfer-matrix ``method`` to "multifrontal" or "factor" (logged)."""
     if method not in TRANSFER_METHODS:
@@ -283,22 +338,11 @@ def input_admittance(xb: Crossbar, *, backend: str = "auto", method: str = "auto
     so the power drawn from the sources is ``v^T Y v``; Y is symmetric (reciprocity) and positive
     semi-definite. ``method`` as for :func:`transfer_matrix`: the multifrontal Schur complement
     gives Y with T at the same cost (1024 x 1024: seconds, against 1024 full solves); the
-    ``"factor"`` route solves the M unit inputs with one factorisation.
+    ``"factor"`` route reads it from the ports-last factor (see :func:`port_matrices`).
 
     Raises
     ------
     SolverError
         For a sinh tile, or when the computation does not fit in memory.
     """
-    _check_xb(xb)
-    if not xb.is_linear:
-        raise SolverError("input_admittance needs a linear tile; with sinh cells the source "
-                          "current is not linear in v (use solve)")
-    if _transfer_method(xb, method, backend) == "multifrontal":
-        from rramsim.solver import _schur
-
-        return _schur.port_maps(xb, admittance=True)[1]
-    m = xb.n_rows
-    sol = solve(xb, np.eye(m), method="direct", backend=backend)
-    y = np.asarray(sol.i_in, dtype=float).reshape(m, m).T  # column k: response to unit input k
-    return 0.5 * (y + y.T)
+    return port_matrices(xb, backend=backend, method=method).admittance

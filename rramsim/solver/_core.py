@@ -264,6 +264,52 @@ class Factorized:
         return np.asarray(self.bsrc.T @ y)
 
 
+    def source_conductance(self) -> np.ndarray:
+        """(M,) total conductance of the elements touching each row's source, siemens.
+
+        The source current is ``i_in = G_src v - B_src^T x`` for unknowns x (the sources are
+        eliminated from the nodal system), so ``Y = diag(G_src) - B_src^T A^{-1} B_src``.
+        """
+        net = self.net
+        m = net.shape[0]
+        wa, wb, wg = net.g_wire_edges
+        a = np.concatenate([wa, net.wl.ravel()])
+        b = np.concatenate([wb, net.bl.ravel()])
+        g = np.concatenate([wg, np.asarray(self.g_cell, dtype=float).ravel()])
+        out = np.zeros(m)
+        for end in (a, b):
+            k = end <= -2
+            out += np.bincount(-2 - end[k], weights=g[k], minlength=m)
+        return out
+
+    def port_matrices(self) -> tuple[np.ndarray, np.ndarray]:
+        """``(T, Y)``: the transfer matrix (M, N), ``i_out = v @ T``, and the input admittance
+        (M, M), ``i_in = Y v``, both from this one factorisation.
+
+        With the ports numbered last (``ports_last=True``) both come from the trailing block of the
+        factor, ``S = L_p U_p`` the Schur complement on the ports: ``Y = diag(G_src) - Z_u^T Z_l``
+        with ``Z_l = L_p^{-1} B_p`` and ``Z_u = U_p^{-T} B_p``. Otherwise Y costs M solves.
+        """
+        net = self.net
+        t = self.transfer_matrix()
+        gsrc = self.source_conductance()
+        p = net.n_ports
+        if p > 0 and net.out_kind != "cells":
+            order, lp, up = self.factor.port_factors(p)
+            ports = net.n - p + order
+            b_p = self.bsrc[ports].toarray()
+            zl = sla.solve_triangular(lp, b_p, lower=True, check_finite=False)
+            zu = sla.solve_triangular(up, b_p, trans="T", lower=False, check_finite=False)
+            y = np.diag(gsrc) - zu.T @ zl
+        else:
+            x = self.solve_unknowns(self.bsrc.toarray())
+            y = np.diag(gsrc) - np.asarray(self.bsrc.T @ x)
+        y = 0.5 * (y + y.T)  # symmetric by reciprocity; remove rounding asymmetry
+        if not (np.all(np.isfinite(t)) and np.all(np.isfinite(y))):
+            raise SolverError("port matrices have non-finite entries (conductances too extreme?)")
+        return t, y
+
+
 _FIELDS = ("i_out", "v_wordline", "v_bitline", "v_sense", "i_in", "v_tia")
 
 
