@@ -12,7 +12,7 @@ from rramsim.crossbar import Crossbar, FiniteGainTIA, IdealTIA
 from rramsim.errors import SolverError
 from rramsim.solution import Solution
 from rramsim.solver import _factor
-from rramsim.solver._network import Network, build_network, check_connected
+from rramsim.solver._network import Network, build_network, check_connected, count_unknowns
 
 log = logging.getLogger("rramsim.solver")
 
@@ -131,6 +131,12 @@ def grid_relres(xb: Crossbar, g: np.ndarray, vw: np.ndarray, vb: np.ndarray, vs:
     return np.sqrt(nr2) / np.where(nb > 0, nb, 1.0)
 
 
+def _way_out(xb: Crossbar, method: str) -> str:
+    from rramsim.solver import way_out
+
+    return way_out(xb, method)
+
+
 class Factorized:
     """A linear tile's nodal matrix, ordered and factored once; solves any number of inputs.
 
@@ -141,13 +147,14 @@ class Factorized:
     def __init__(self, xb: Crossbar, *, backend: str = "auto", g_cell: np.ndarray | None = None,
                  ports_last: bool = False):
         self.xb = xb
-        self.net = build_network(xb, ports_last=ports_last)
         self.backend = _factor.pick_backend(backend)
-        self.g_cell = xb.effective_conductance() if g_cell is None else g_cell
-        need = _factor.factor_memory_bytes(self.net.n, self.net.kind, self.backend,
-                                           ports_last=ports_last)
+        n_unknowns, kind = count_unknowns(xb)  # checked before anything of the tile's size exists
+        need = _factor.factor_memory_bytes(n_unknowns, kind, self.backend, ports_last=ports_last)
         _factor.check_memory(need, f"factoring a {xb.shape[0]} x {xb.shape[1]} tile "
-                                   f"({self.net.n} unknowns, {self.backend})")
+                                   f"({n_unknowns} unknowns, {self.backend})",
+                             _way_out(xb, "ports-factor" if ports_last else "direct"))
+        self.net = build_network(xb, ports_last=ports_last)
+        self.g_cell = xb.effective_conductance() if g_cell is None else g_cell
         self.lower, self.diag, self.bsrc = self.net.build(self.g_cell)
         self._op = None
         if not np.all(np.isfinite(self.lower.data)):
@@ -203,9 +210,12 @@ class Factorized:
         bsz = v.shape[0]
         m, n_cols = self.xb.shape
         if bsz > 1:
-            _factor.check_memory(8.0 * bsz * (2 * m * n_cols + 2 * n_cols + m) * 1.1
-                                 + 8.0 * 32 * self.net.n * 6,
-                                 f"the node voltages of {bsz} inputs on a {m} x {n_cols} tile")
+            per = 8.0 * (2 * m * n_cols + 2 * n_cols + m) * 1.1
+            need = per * bsz + 8.0 * 32 * self.net.n * 6
+            fit = int(max(0.0, _factor.available_memory_bytes() - 8.0 * 32 * self.net.n * 6) // per)
+            _factor.check_memory(need, f"the node voltages of {bsz} inputs on a {m} x {n_cols} tile",
+                                 f"solve at most {fit} inputs at once (split the batch)"
+                                 if fit >= 1 else _way_out(self.xb, "direct"))
         # blocks of <= 8 inputs: CHOLMOD's supernodal solve runs at 27 ms per input at 512^2 in
         # blocks of 8-32 (62 ms one by one, 58 ms in blocks of 128), and blocks of 8 keep every
         # temporary under glibc's mmap threshold, so memory is reused instead of faulted in again

@@ -56,6 +56,17 @@ def sense_conductance(xb: Crossbar) -> float | None:
     raise SolverError(f"unknown sense circuit {type(s).__name__}")  # pragma: no cover
 
 
+def count_unknowns(xb: Crossbar) -> tuple[int, str]:
+    """Unknowns of :func:`build_network` and the network kind ("grid" / "merged"), by arithmetic
+    alone (for memory checks made before anything of the tile's size is allocated)."""
+    m, n = xb.shape
+    rw, rb, rd = float(xb.r_wordline), float(xb.r_bitline), float(xb.r_driver)
+    wl = m * n if rw > 0 else (m if rd > 0 else 0)
+    bl = m * n if rb > 0 else 0
+    s = n if sense_conductance(xb) is not None else 0
+    return wl + bl + s, ("grid" if rw > 0 and rb > 0 else "merged")
+
+
 @dataclass(eq=False)
 class Network:
     """Labelled, assembled nodal system of one tile.
