@@ -50,14 +50,15 @@ def output_rows(net: Network) -> sp.csr_array:
     m, n_cols = net.shape
     rows, cols, vals = [], [], []
     j = np.arange(n_cols)
-    if net.out_kind == "bitline":
+    if net.out_kind == "bitline" and np.all(net.s >= 0):
+        # a sense element: i_out = g_s V_S, exact where gb (V_BL - V_S) cancels (large R)
+        rows.append(j)
+        cols.append(net.s)
+        vals.append(np.full(n_cols, net.sense_g))
+    elif net.out_kind == "bitline":  # S_j at virtual ground: i_out = gb V_BL(M-1, j)
         rows.append(j)
         cols.append(net.bl[-1, :])
         vals.append(np.full(n_cols, net.out_g))
-        ks = net.s >= 0
-        rows.append(j[ks])
-        cols.append(net.s[ks])
-        vals.append(np.full(int(ks.sum()), -net.out_g))
     elif net.out_kind == "sense":
         rows.append(j)
         cols.append(net.s)
@@ -80,8 +81,16 @@ def assemble_solution(xb: Crossbar, net: Network, x: np.ndarray, v: np.ndarray, 
 
 def solution_from_voltages(xb: Crossbar, vw: np.ndarray, vb: np.ndarray, vs: np.ndarray,
                            batched: bool, backend: str, cur: np.ndarray) -> Solution:
-    """Fill a Solution from node voltages (B, M, N), sense voltages (B, N), cell currents."""
-    i_out = cur.sum(axis=1)
+    """Fill a Solution from node voltages (B, M, N), sense voltages (B, N), cell currents.
+
+    With a sense element ``i_out = g_s V_S`` (a sense resistor: ``V_S / R``; a finite-gain TIA:
+    ``(V_S - V_o) / R_f = (1 + A) V_S / R_f``): exact for any R, where the sum of the column's cell
+    currents cancels when R is large (every node then sits near its row voltage).
+    """
+    from rramsim.solver._network import sense_conductance
+
+    gs = sense_conductance(xb)
+    i_out = cur.sum(axis=1) if gs is None else gs * vs
     i_in = cur.sum(axis=2)
     sense = xb.sense
     if isinstance(sense, IdealTIA):

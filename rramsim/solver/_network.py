@@ -100,6 +100,7 @@ class Network:
     shunt: tuple[np.ndarray, np.ndarray]  # (node, g) conductances to ground (sense)
     out_kind: str  # "bitline": i_out = gb (x[bl_last] - x[s]); "sense": g_s x[s]; "cells": sum of cells
     out_g: float
+    sense_g: float = 0.0  # the sense element's conductance (0 for an ideal TIA)
 
     # ------------------------------------------------------------------ naming
     def node_name(self, k: int) -> str:
@@ -310,7 +311,7 @@ def build_network(xb: Crossbar, *, ports_last: bool = False) -> Network:
     net = Network(shape=(m, n), n=int(n_unknown), wl=wl_f, bl=bl_f, s=s_f, rep=seq,
                   n_ports=n_ports, kind=kind, g_wire_edges=(ea_f, eb_f, eg),
                   shunt=(shunt_f, shunt_g), out_kind=out_kind,
-                  out_g=gb if out_kind == "bitline" else (gs or 0.0))
+                  out_g=gb if out_kind == "bitline" else (gs or 0.0), sense_g=gs or 0.0)
     return net
 
 
