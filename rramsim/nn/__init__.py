@@ -16,6 +16,8 @@ Main entry points
 - :func:`train` / :class:`TrainConfig`, :class:`FlipLimiter`, :func:`topk_mask`, :func:`quantize`;
 - :class:`DeviceNetwork` (weights from ``devmodel.form``), :func:`program_precise` (baseline);
 - :mod:`rramsim.nn.data`: :func:`load_digits`, :func:`load_fashion_mnist`, :func:`load_fsdd`;
+- :func:`save_network_file` / :func:`load_network_file` (:class:`NetworkFile`): the whole network
+  in one ``.npz`` that :func:`rramsim.mapper.load_network` also reads;
 - :func:`run_prune` (the ``rramsim prune`` experiment).
 
 Nothing here imports scikit-learn, scipy.io or tqdm at import time.
@@ -54,16 +56,18 @@ from rramsim.nn.layers import (
     ideal_matmul,
 )
 from rramsim.nn.masks import FlipLimiter, limited_update, topk_mask
+from rramsim.nn.netfile import NetworkFile, load_network_file, save_network_file
 from rramsim.nn.network import Network, softmax, softmax_cross_entropy
 from rramsim.nn.quant import quantize
 from rramsim.nn.train import TrainConfig, TrainResult, cosine_lr, train
 
 __all__ = [
     "BatchNorm", "Concat", "Conv2d", "Dataset", "Dense", "DeviceNetwork", "ExperimentConfig",
-    "Flatten", "FlipLimiter", "MaxPool2d", "Network", "PreciseProgramming", "Quantize", "ReLU",
-    "ReLURNN", "SignedConstantScaling", "Stash", "TimeMean", "ToSequence", "TrainConfig",
-    "TrainResult", "Upsample2x", "cosine_lr", "fashion_mnist_cnn", "ideal_matmul", "limited_update",
-    "load_digits", "load_fashion_mnist", "load_fsdd", "mlp", "program_precise", "quantize",
-    "read_idx", "run_prune", "softmax", "softmax_cross_entropy", "spoken_digit_net", "topk_mask",
-    "train", "unet", "unet_conv_shapes", "unet_weight_count",
+    "Flatten", "FlipLimiter", "MaxPool2d", "Network", "NetworkFile", "PreciseProgramming",
+    "Quantize", "ReLU", "ReLURNN", "SignedConstantScaling", "Stash", "TimeMean", "ToSequence",
+    "TrainConfig", "TrainResult", "Upsample2x", "cosine_lr", "fashion_mnist_cnn", "ideal_matmul",
+    "limited_update", "load_digits", "load_fashion_mnist", "load_fsdd", "load_network_file", "mlp",
+    "program_precise", "quantize", "read_idx", "run_prune", "save_network_file", "softmax",
+    "softmax_cross_entropy", "spoken_digit_net", "topk_mask", "train", "unet", "unet_conv_shapes",
+    "unet_weight_count",
 ]

@@ -78,6 +78,8 @@ class WeightLayer(Layer):
     def __init__(self, fan_in: int, fan_out: int, *, k: float = 0.5) -> None:
         if fan_in < 1 or fan_out < 1:
             raise LayerError(f"fan_in and fan_out must be >= 1, got {fan_in}, {fan_out}")
+        if not 0.0 < k <= 1.0:
+            raise LayerError(f"kept fraction k must be in (0, 1], got {k!r}")
         self.fan_in, self.fan_out, self.k = int(fan_in), int(fan_out), float(k)
         self.weight = np.zeros((self.fan_in, self.fan_out))
         self.scores = np.zeros((self.fan_in, self.fan_out))
