@@ -39,6 +39,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         help="directory with Fashion-MNIST IDX files or FSDD wav recordings")
     parser.add_argument("--seed", type=int, default=0, help="random seed (default: %(default)s)")
     parser.add_argument("--out", required=True, type=Path, help="output directory")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace an existing non-empty --out folder whole")
     parser.add_argument("--epochs", type=int, default=20, help="training epochs (default: 20)")
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--lr", type=float, default=0.1, help="peak learning rate of the scores")
@@ -84,14 +86,18 @@ def run(args: argparse.Namespace) -> int:
         activation_bits=args.activation_bits,
         in_situ=args.in_situ,
     )
-    result = run_prune(config, seed=args.seed)
-    m = result.metrics
-    out: Path = args.out
-    out.mkdir(parents=True, exist_ok=True)
-    net = result.network
-    path = export_network(out / "network.npz", net, result.device)
-    m["network_file"] = path.name
-    write_json(out / "metrics.json", m)
+    from rramsim._rundir import RunFolder
+
+    with RunFolder(args.out, overwrite=args.overwrite,  # --out checked before the training
+                   command="rramsim " + " ".join(sys.argv[1:])) as folder:
+        result = run_prune(config, seed=args.seed)
+        m = result.metrics
+        path = export_network(folder.path / "network.npz", result.network, result.device)
+        m["network_file"] = path.name
+        write_json(folder.path / "metrics.json", m)
+        folder.record(config=repr(config), seed=args.seed)
+    out = folder.final
+    path = out / path.name
     lines = [
         f"{m['architecture']} on {m['dataset']} (seed {m['seed']}, {m['n_weights']} weights, "
         f"k = {m['k']})",
