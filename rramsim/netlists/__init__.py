@@ -52,7 +52,8 @@ def _steps(v: np.ndarray, layout: TileLayout) -> list[list[str]]:
     return steps
 
 
-def simulate(xb: Crossbar, v_in, *, backend: str = "auto") -> Solution:
+def simulate(xb: Crossbar, v_in, *, backend: str = "auto", timeout: float | None = None,
+             progress: bool = False) -> Solution:
     """Solve tile ``xb`` in ngspice for input ``v_in`` (M,) or a batch (B, M).
 
     The circuit is loaded once; each input of a batch is applied with ``alter`` and solved with its own
@@ -64,13 +65,18 @@ def simulate(xb: Crossbar, v_in, *, backend: str = "auto") -> Solution:
     v_in : array_like, (M,) or (B, M), volts
     backend : {"auto", "shared", "subprocess"}
         See :func:`rramsim.netlists.ngspice.run`.
+    timeout : float, optional
+        Time limit, seconds; default scaled to the tile's size
+        (:func:`rramsim.netlists.ngspice.default_timeout`).
+    progress : bool
+        Progress bar (elapsed time against the estimate) while ngspice runs.
 
     Raises
     ------
     CrossbarError
         Bad input shape or values.
     SpiceError
-        ngspice is missing or failed (its message is included).
+        ngspice is missing, failed (its message is included) or exceeded its time limit.
     """
     from rramsim.netlists import ngspice
 
@@ -78,7 +84,8 @@ def simulate(xb: Crossbar, v_in, *, backend: str = "auto") -> Solution:
     text, layout = render_tile(xb, None, analysis=None)
     if backend == "auto":
         backend = ngspice.available_backend()
-    results = ngspice.run(text, _steps(v, layout), backend=backend)
+    results = ngspice.run(text, _steps(v, layout), backend=backend, timeout=timeout,
+                          progress=progress)
     backend_used = f"ngspice-{backend}"
 
     def volt(res: dict, node: str) -> float:
