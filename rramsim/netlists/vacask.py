@@ -42,7 +42,8 @@ from rramsim.netlists.tile import TileLayout, _Nodes
 from rramsim.solution import Solution
 
 __all__ = ["PACKAGE", "INSTALL_HINT", "Tools", "tools", "available", "render", "render_tile",
-           "simulate", "run", "RunResult", "RawPlot", "read_raw", "compile_va", "va_source",
+           "simulate", "solution_from_plot", "run", "RunResult", "RawPlot", "read_raw", "compile_va",
+           "va_source",
            "OPTIONS"]
 
 #: The wheel that bundles VACASK and OpenVAF.
@@ -644,7 +645,12 @@ def simulate(xb: Crossbar, v_in, *, cells=None, timeout: float | None = None,
     v, batched = xb.check_input(v_in)
     text, layout = render_tile(xb, v, cells=cells)
     result = run(_with_modules(text), ["op1"], timeout=timeout, keep=keep)
-    plot = result.plots["op1"]
+    return solution_from_plot(xb, v_in, layout, result.plots["op1"])
+
+
+def solution_from_plot(xb: Crossbar, v_in, layout: TileLayout, plot: RawPlot) -> Solution:
+    """The :class:`Solution` of a tile from the raw file of its operating point(s) (``op1``)."""
+    v, batched = xb.check_input(v_in)
     bsz = v.shape[0]
     if plot.n_points != bsz:
         raise SpiceError(f"VACASK returned {plot.n_points} operating points for {bsz} inputs")
