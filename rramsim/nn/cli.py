@@ -43,23 +43,6 @@ def _bits(text: str) -> int:
     return n
 
 
-def check_out_dir(out: Path) -> Path:
-    """Refuse an ``--out`` that is a file or cannot be written, before any training."""
-    import tempfile
-
-    from rramsim.nn.experiment import ExperimentError
-
-    if out.exists() and not out.is_dir():
-        raise ExperimentError(f"--out {out} is a file; it must name a directory")
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryFile(dir=out):
-            pass
-    except OSError as exc:
-        raise ExperimentError(f"--out {out} is not a writable directory: {exc}") from exc
-    return out
-
-
 def configure(parser: argparse.ArgumentParser) -> None:
     """Add the ``prune`` arguments."""
     parser.add_argument("--dataset", choices=DATASETS, default="digits",
@@ -68,6 +51,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         help="directory with Fashion-MNIST IDX files or FSDD wav recordings")
     parser.add_argument("--seed", type=int, default=0, help="random seed (default: %(default)s)")
     parser.add_argument("--out", required=True, type=Path, help="output directory")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace an existing non-empty --out folder whole")
     parser.add_argument("--epochs", type=int, default=20, help="training epochs (default: 20)")
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--lr", type=float, default=0.1, help="peak learning rate of the scores")
@@ -98,8 +83,6 @@ def run(args: argparse.Namespace) -> int:
     from rramsim.nn.export import _clean, write_json
     from rramsim.nn.netfile import save_network_file
 
-    out: Path = check_out_dir(args.out)
-
     limiter = None if args.no_flip_limiter else FlipLimiter(*args.flip_threshold)
     progress = not args.no_progress
     config = ExperimentConfig(
@@ -117,13 +100,20 @@ def run(args: argparse.Namespace) -> int:
         activation_bits=args.activation_bits,
         in_situ=args.in_situ,
     )
-    result = run_prune(config, seed=args.seed)
-    m = result.metrics
-    net = result.network
-    m["network_file"] = "network.npz"
-    path = save_network_file(out / "network.npz", net, device=result.device, dataset=args.dataset,
-                             data_dir=args.data_dir, metadata={"metrics": _clean(m)})
-    write_json(out / "metrics.json", m)
+    from rramsim._rundir import RunFolder
+
+    with RunFolder(args.out, overwrite=args.overwrite,  # --out checked before the training
+                   command="rramsim " + " ".join(sys.argv[1:])) as folder:
+        result = run_prune(config, seed=args.seed)
+        m = result.metrics
+        m["network_file"] = "network.npz"
+        path = save_network_file(folder.path / "network.npz", result.network,
+                                 device=result.device, dataset=args.dataset,
+                                 data_dir=args.data_dir, metadata={"metrics": _clean(m)})
+        write_json(folder.path / "metrics.json", m)
+        folder.record(config=repr(config), seed=args.seed)
+    out = folder.final
+    path = out / path.name
     lines = [
         f"{m['architecture']} on {m['dataset']} (seed {m['seed']}, {m['n_weights']} weights, "
         f"k = {m['k']})",
