@@ -206,4 +206,4 @@ def test_cli_prune_refuses_file_or_unwritable_out_before_training(tmp_path, caps
     assert "is a file" in capsys.readouterr().err
     # a directory that cannot be created (its parent is a file), refused before any training
     assert main(["prune", "--out", str(f / "sub"), "--no-progress"]) == 1
-    assert "not a writable directory" in capsys.readouterr().err
+    assert "is not a folder" in capsys.readouterr().err
