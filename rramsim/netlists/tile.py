@@ -108,8 +108,9 @@ def check_deck_values(xb: Crossbar) -> None:
             found = _first_bad(values, mask)
             if found is not None:
                 (i, j), val = found
+                gij = float(g[r0 + i, j])
                 raise CrossbarError(
-                    f"cell [{r0 + i}, {j}] (conductance {float(g[r0 + i, j])!r} S): its {what} = {val!r} "
+                    f"cell [{r0 + i}, {j}] (conductance {gij!r} S): its {what} = {val!r} "
                     "cannot be written in a SPICE deck (it must be finite and 0 or at least "
                     "2.2e-308 in magnitude)")
 
