@@ -54,8 +54,8 @@ def _steps(v: np.ndarray, layout: TileLayout) -> list[list[str]]:
 
 
 def simulate(xb: Crossbar, v_in, *, backend: str = "auto", timeout: float | None = None,
-             progress: bool = False) -> Solution:
-    """Solve tile ``xb`` in ngspice for input ``v_in`` (M,) or a batch (B, M).
+             progress: bool = False, engine: str = "ngspice") -> Solution:
+    """Solve tile ``xb`` in ngspice (or VACASK) for input ``v_in`` (M,) or a batch (B, M).
 
     The circuit is loaded once; each input of a batch is applied with ``alter`` and solved with its own
     operating point. Results are read at full double precision.
@@ -65,20 +65,32 @@ def simulate(xb: Crossbar, v_in, *, backend: str = "auto", timeout: float | None
     xb : Crossbar
     v_in : array_like, (M,) or (B, M), volts
     backend : {"auto", "shared", "subprocess"}
-        See :func:`rramsim.netlists.ngspice.run`.
+        See :func:`rramsim.netlists.ngspice.run` (ngspice only).
     timeout : float, optional
         Time limit, seconds; default scaled to the tile's size
-        (:func:`rramsim.netlists.ngspice.default_timeout`).
+        (:func:`rramsim.netlists.ngspice.default_timeout`; ngspice only).
     progress : bool
         Progress bar (elapsed time against the estimate) while ngspice runs.
+    engine : {"ngspice", "vacask"}
+        The SPICE engine: ngspice (the default and main reference) or VACASK
+        (:func:`rramsim.netlists.vacask.simulate`, the optional extra ``vacask``; whole large tiles).
 
     Raises
     ------
     CrossbarError
         Bad input shape or values.
     SpiceError
-        ngspice is missing, failed (its message is included) or exceeded its time limit.
+        ngspice is missing, failed (its message is included) or exceeded its time limit;
+        likewise for VACASK.
     """
+    if engine == "vacask":
+        from rramsim.netlists import vacask
+
+        return vacask.simulate(xb, v_in)
+    if engine != "ngspice":
+        from rramsim.errors import SpiceError
+
+        raise SpiceError(f"engine must be 'ngspice' or 'vacask', got {engine!r}")
     from rramsim.netlists import ngspice
 
     v, batched = xb.check_input(v_in)
