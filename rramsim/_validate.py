@@ -113,6 +113,8 @@ def shape(value, name: str, error: type[RramsimError], *, ndim: int | None = Non
         dims = (value,)
     elif isinstance(value, (tuple, list)):
         dims = tuple(value)
+    elif isinstance(value, np.ndarray) and value.ndim <= 1:
+        dims = tuple(value.reshape(-1).tolist())
     else:
         raise error(f"{name} must be an integer or a tuple of integers, got {_describe(value)}")
     out = tuple(integer(d, f"{name}[{k}]", error, minimum=minimum) for k, d in enumerate(dims))
