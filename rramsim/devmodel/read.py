@@ -43,6 +43,11 @@ def read_current(state: CellState, v) -> np.ndarray:
     v = real_array(v, "read voltage", DeviceModelError)
     if not np.isfinite(v).all():
         raise DeviceModelError("read voltage must be finite")
+    try:
+        np.broadcast_shapes(v.shape, state.shape)
+    except ValueError:
+        raise DeviceModelError(f"read voltage of shape {v.shape} does not broadcast to the "
+                               f"cells' shape {state.shape}") from None
     return cell_current(state.gap, v, state.i0, state.params)
 
 

@@ -93,6 +93,10 @@ def simulate(xb: Crossbar, v_in, *, backend: str = "auto", timeout: float | None
         raise SpiceError(f"engine must be 'ngspice' or 'vacask', got {engine!r}")
     from rramsim.netlists import ngspice
 
+    if not isinstance(xb, Crossbar):
+        from rramsim.errors import CrossbarError
+
+        raise CrossbarError(f"xb must be a Crossbar, got {type(xb).__name__}")
     v, batched = xb.check_input(v_in)
     text, layout = render_tile(xb, None, analysis=None)
     if backend == "auto":

@@ -284,6 +284,10 @@ def render_tile(xb: Crossbar, v_in=None, *, title: str | None = None,
         Analysis card to include (``".op"`` by default); None leaves it out (the runner issues the
         analysis commands itself).
     """
+    if not isinstance(xb, Crossbar):
+        from rramsim.errors import CrossbarError
+
+        raise CrossbarError(f"xb must be a Crossbar, got {type(xb).__name__}")
     m, n = xb.shape
     layout, body = _layout_and_elements(xb)
     if v_in is not None:
