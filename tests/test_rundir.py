@@ -181,3 +181,46 @@ def test_two_concurrent_runs_then_overwrite(tmp_path):
     assert sorted(f["path"] for f in man["files"]) == ["metrics.json", "network.npz"]
     assert sorted(p.name for p in out.iterdir()) == ["metrics.json", "network.npz", MANIFEST]
     assert verify_manifest(out) == []
+
+
+def test_overwrite_without_an_atomic_exchange(tmp_path, monkeypatch):
+    """Where renameat2 is missing, two renames replace the folder; a failure puts the old back."""
+    import rramsim._rundir as rd
+
+    monkeypatch.setattr(rd, "_exchange", lambda a, b: False)
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / "old.txt").write_text("old")
+    with RunFolder(out, overwrite=True) as run:
+        (run.path / "new.txt").write_text("new")
+    assert sorted(p.name for p in out.iterdir()) == ["new.txt", MANIFEST]
+    assert _siblings(out) == []
+
+    real_rename = os.rename
+
+    def failing_rename(src, dst):
+        # The direct rename meets the full folder (ENOTEMPTY); the one after the old run was
+        # moved aside fails.
+        if Path(src).name.startswith(".run.partial-") and not out.exists():
+            raise OSError(28, "No space left on device")
+        return real_rename(src, dst)
+
+    monkeypatch.setattr(rd.os, "rename", failing_rename)
+    with pytest.raises(OutputError, match="No space left"):
+        with RunFolder(out, overwrite=True) as run:
+            (run.path / "newer.txt").write_text("newer")
+    assert sorted(p.name for p in out.iterdir()) == ["new.txt", MANIFEST]  # the old run is back
+    assert _siblings(out) == []
+
+
+def test_interrupt_while_committing_leaves_no_partial_folder(tmp_path, monkeypatch):
+    import rramsim._rundir as rd
+
+    def interrupted(folder):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(rd, "_listing", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        with RunFolder(tmp_path / "run") as run:
+            (run.path / "a.txt").write_text("a")
+    assert list(tmp_path.iterdir()) == []
