@@ -11,10 +11,11 @@ Prints, in one run:
     the peak memory of the VACASK process, and the agreement of every output with ``solver.solve``
     (largest relative difference per quantity; target 1e-9);
 (c) a formed 256 x 256 tile whose cells are the Verilog-A filament model (gaps frozen), read at
-    0-0.3 V, against the solver's Newton on ``Crossbar(*devmodel.tile_cells(state))`` (target 1e-6).
+    0-0.3 V, against the solver's Newton on ``Crossbar(*devmodel.tile_cells(state))`` (target 1e-6);
+(d) a batch of 16 inputs on a 128 x 128 tile as one swept circuit, against one run per input.
 
     python scripts/bench_vacask.py                 # all three (a few minutes here)
-    python scripts/bench_vacask.py --quick         # 128 x 128 for (b), 64 x 64 for (c), ngspice to 48
+    python scripts/bench_vacask.py --quick         # 128 for (b), 64 for (c), ngspice to 48, 64 for (d)
     python scripts/bench_vacask.py --size 256 --ngspice-sizes 16 32 64
 """
 
@@ -51,11 +52,13 @@ def main() -> None:
     ap.add_argument("--cells-size", type=int, default=256, help="filament-model tile for (c)")
     ap.add_argument("--ngspice-sizes", type=int, nargs="+", default=[16, 32, 48, 64])
     ap.add_argument("--r-wire-ohm", type=float, default=2.0)
-    ap.add_argument("--quick", action="store_true", help="128 for (b), 64 for (c), ngspice to 48")
+    ap.add_argument("--batch-size", type=int, default=128, help="tile for (d)")
+    ap.add_argument("--quick", action="store_true",
+                    help="128 for (b), 64 for (c), ngspice to 48, 64 for (d)")
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args()
     if args.quick:
-        args.size, args.cells_size, args.ngspice_sizes = 128, 64, [16, 32, 48]
+        args.size, args.cells_size, args.ngspice_sizes, args.batch_size = 128, 64, [16, 32, 48], 64
     rng = np.random.default_rng(args.seed)
     t = vacask.tools()
     print(f"VACASK from {vacask.PACKAGE} {t.version}; wire {args.r_wire_ohm} ohm/segment on both lines, "
@@ -130,6 +133,24 @@ def main() -> None:
     print(f"VACASK {t_c:.1f} s, solver Newton {t_newton:.2f} s ({refc.backend}); agreement: "
           + ", ".join(f"{k} {val:.1e}" for k, val in agree.items())
           + f"  -> {'MET' if max(agree.values()) <= 1e-6 else 'NOT MET'} (target 1e-6)")
+
+
+    # (d) batches
+    n, bsz = args.batch_size, 16
+    xbd = _tile(n, args.r_wire_ohm, rng)
+    vd = rng.uniform(0, 0.2, (bsz, n))
+    print(f"\n(d) {bsz} inputs on a {n} x {n} tile", flush=True)
+    t0 = time.perf_counter()
+    batch = vacask.simulate(xbd, vd)
+    t_batch = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    for b in range(4):
+        vacask.simulate(xbd, vd[b])
+    t_one = (time.perf_counter() - t0) / 4
+    agree = _agreement(batch, solver.solve(xbd, vd))
+    print(f"one swept circuit: {t_batch:.2f} s = {t_batch / bsz:.3f} s per input; one run per input: "
+          f"{t_one:.3f} s per input ({t_one / (t_batch / bsz):.1f}x); agreement "
+          f"{max(agree.values()):.1e}")
 
 
 if __name__ == "__main__":

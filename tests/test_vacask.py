@@ -53,20 +53,22 @@ def test_render_merges_zero_resistances_and_uses_vacask_syntax():
     xb = Crossbar(g, r_wordline=0.0, r_bitline=2.0, r_driver=0.0, drive="both")
     text = vacask.render(xb, [0.1, 0.2])
     lines = text.splitlines()
-    assert "ground 0" in lines and 'load "resistor.osdi"' in lines
+    assert "ground 0" in lines and "model g vccs" in lines and "load" not in text
     # zero driver and word-line resistances: the whole row is node in_<i>, one source per row
     assert "vin_0 (in_0 0) vsource dc=0.1" in lines
     assert "vinr_0" not in text and not any(ln.startswith("rw_") for ln in lines)
-    assert f"rc_0_0 (in_0 bl_0_0) r r={1 / 1e-5!r}" in lines
+    # a conductance is a VCCS controlled by its own terminals, with G itself as the gain
+    assert "rc_0_0 (in_0 bl_0_0 in_0 bl_0_0) g gain=1e-05" in lines
     assert not any(ln.startswith("rc_0_1") for ln in lines)  # no cell where g = 0
-    assert "rb_2_1 (s_1 bl_1_1) r r=2.0" in lines
+    assert "rb_2_1 (s_1 bl_1_1 s_1 bl_1_1) g gain=0.5" in lines
     assert 'h_1 (o_1 0) ccvs ctlinst="vam_1" gain=-10000.0' in lines
     batch = vacask.render(xb, [[0.1, 0.2], [0.3, 0.4], [0.5, 0.6]])
     assert "parameters rramsim_vin=[0.1, 0.2, 0.3, 0.4, 0.5, 0.6]" in batch
     assert "vin_1 (in_1 0) vsource dc=rramsim_vin[rramsim_row*2+1]" in batch
     assert 'sweep row instance="__topinst__" parameter="rramsim_row" values=[0, 1, 2]' in batch
     text2 = vacask.render(Crossbar(g, r_bitline=1.0, sense=FiniteGainTIA(1e4, 1e3)))
-    assert "e_0 (o_0 0 0 s_0) vcvs gain=1000.0" in text2 and "rf_0 (s_0 o_0) r r=10000.0" in text2
+    assert "e_0 (o_0 0 0 s_0) vcvs gain=1000.0" in text2
+    assert "rf_0 (s_0 o_0 s_0 o_0) g gain=0.0001" in text2
 
 
 def test_missing_wheel_names_the_package(monkeypatch):
