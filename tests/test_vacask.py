@@ -37,6 +37,15 @@ needs_vacask = pytest.mark.skipif(
 P = dataclasses.replace(devmodel.TAOX_40NM, dg0=0.0)  # deterministic: noise off
 
 
+@pytest.fixture(autouse=True, scope="module")
+def _private_model_cache(tmp_path_factory):
+    """Compile the Verilog-A models into a folder of this test session, not the user's cache."""
+    mp = pytest.MonkeyPatch()
+    mp.setenv("RRAMSIM_CACHE", str(tmp_path_factory.mktemp("rramsim-cache")))
+    yield
+    mp.undo()
+
+
 def _assert_solution_close(got, ref, tol):
     for name in ("i_out", "v_wordline", "v_bitline", "v_sense", "i_in", "v_tia"):
         a, b = getattr(got, name), getattr(ref, name)
@@ -271,7 +280,6 @@ def test_verilog_a_pulse_matches_numpy_integrator(op):
 
 @needs_vacask
 @pytest.mark.vacask
-@pytest.mark.slow
 def test_verilog_a_1t1r_array_pulse_train_matches_numpy():
     """A 2 x 2 array of reset 1T1R cells (different devices) under a train of three SET pulses; the
     compliance is the access transistor (rram_access, 1 ohm on-resistance, saturating at each cell's
