@@ -37,3 +37,20 @@ def command_line() -> str:
     """The command as typed (program name normalised to ``rramsim``)."""
     argv = list(sys.argv[1:])
     return "rramsim " + " ".join(shlex.quote(a) for a in argv)
+
+
+def run_folder(args: argparse.Namespace):
+    """The transactional output folder of a study command (:class:`rramsim._rundir.RunFolder`):
+    ``--out`` is checked before any work; a failed co-simulation check still keeps its report."""
+    from rramsim._rundir import RunFolder
+    from rramsim.studies.cosim import CosimError
+
+    return RunFolder(args.out, overwrite=getattr(args, "overwrite", False),
+                     command=command_line(), keep_on=(CosimError,))
+
+
+def record_config(folder, cfg) -> None:
+    """Put the configuration's hash and seed into the run's manifest."""
+    from rramsim.studies.config import to_toml
+
+    folder.record(config=to_toml(cfg), seed=cfg.run.seed)

@@ -20,11 +20,13 @@ def run(args: argparse.Namespace) -> int:
     import numpy as np
 
     from rramsim import netlists
+    from rramsim._rundir import check_file_target
     from rramsim.errors import MappingError
     from rramsim.studies import adapters
     from rramsim.studies._cli_common import load_config_from_args
     from rramsim.studies.study import apply_circuit_config
 
+    check_file_target(args.out, option="--out")
     cfg = load_config_from_args(args)
     loaded = adapters.load(cfg, progress=not args.no_progress)
     hw = apply_circuit_config(loaded.hardware, cfg)
