@@ -154,6 +154,16 @@ def test_odd_tiles_agree_with_the_solver_to_1e9(case):
 
 @needs_vacask
 @pytest.mark.vacask
+@pytest.mark.ngspice
+def test_vacask_agrees_with_ngspice_the_reference():
+    xb = Crossbar(_G, r_wordline=2.0, r_bitline=2.0, r_driver=30.0, drive="both",
+                  r_access=700.0, sense=FiniteGainTIA(1e4, 2e3))
+    v = np.random.default_rng(4).uniform(0.0, 0.2, (2, 7))
+    _assert_solution_close(netlists.simulate(xb, v, engine="vacask"), netlists.simulate(xb, v), 1e-9)
+
+
+@needs_vacask
+@pytest.mark.vacask
 def test_sinh_tile_agrees_with_newton_to_1e6():
     rng = np.random.default_rng(3)
     xb = Crossbar(rng.uniform(5e-6, 30e-6, (12, 10)), sinh_v0=0.43, r_wordline=2.0, r_bitline=2.0,
