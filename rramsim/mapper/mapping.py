@@ -36,7 +36,17 @@ per weight):
 Reading a piece with transfer matrix ``T`` of its tile (``i_out = v @ T``, e.g. from
 ``rramsim.solver.transfer_matrix``) gives, for input ``x`` on its sources,
 ``x @ (T[r+, c+] - T[r-, c-])`` on its targets, exactly (superposition; the other rows are at 0 V).
-:meth:`Mapping.layer_matrix` sums these over the layer's pieces.
+
+The execution plan
+------------------
+:meth:`Mapping.plan` turns the pieces into what a reader of the hardware needs and nothing else: per
+layer, one :class:`TileRead` per piece, saying which tile rows are driven by which layer inputs with
+which polarity (+1, or -1 for the (-) row of the rows scheme), and which tile columns are read into
+which layer outputs with which sign (+1, or -1 for the (-) column of the columns scheme). A layer's
+output is ``sum over its reads of (v[:, row_inputs] * row_sign) @ A[rows][:, cols] @ S`` with ``A``
+the tile's transfer matrix (or ideal conductances) and ``S`` the signed scatter of
+:meth:`TileRead.scatter`. :meth:`Mapping.layer_matrix`, :meth:`Mapping.run_layer` and every study
+(inference, energy, co-simulation) read the placement through this one plan.
 """
 
 from __future__ import annotations
@@ -45,6 +55,7 @@ from collections.abc import Mapping as MappingABC
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cached_property
+from types import MappingProxyType
 from typing import Literal
 
 import numpy as np
@@ -110,6 +121,169 @@ class Piece:
     @property
     def n_cells(self) -> int:
         return 2 * len(self.sources) * len(self.targets)
+
+
+@dataclass(frozen=True, eq=False)
+class TileRead:
+    """One piece of a layer read on its own tile (an entry of :class:`LayerPlan`).
+
+    Drive: tile row ``rows[a]`` carries ``row_sign[a] * v[row_inputs[a]]`` (all other rows at 0 V).
+    Read: tile column ``cols[b]`` adds ``col_sign[b]`` times its current to layer output
+    ``col_outputs[b]``.
+
+    Attributes
+    ----------
+    layer, tile, piece : int
+        Layer position, tile index, index into :attr:`Mapping.pieces`.
+    rows, row_inputs : ndarray of int (m,)
+    row_sign : ndarray of float (m,)
+        +1, or -1 for the (-) rows of the rows scheme (driven with ``-v``).
+    cols, col_outputs : ndarray of int (n,)
+    col_sign : ndarray of float (n,)
+        +1, or -1 for the (-) columns of the columns scheme (subtracted).
+    """
+
+    layer: int
+    tile: int
+    piece: int
+    rows: np.ndarray
+    row_inputs: np.ndarray
+    row_sign: np.ndarray
+    cols: np.ndarray
+    col_outputs: np.ndarray
+    col_sign: np.ndarray
+
+    def __post_init__(self) -> None:
+        for name in ("rows", "row_inputs", "cols", "col_outputs"):
+            object.__setattr__(self, name, _frozen(np.asarray(getattr(self, name), np.int64)))
+        for name in ("row_sign", "col_sign"):
+            object.__setattr__(self, name, _frozen(np.asarray(getattr(self, name), float)))
+        if not self.rows.shape == self.row_inputs.shape == self.row_sign.shape:
+            raise MappingError(f"tile read of layer {self.layer}: rows, inputs, signs differ")
+        if not self.cols.shape == self.col_outputs.shape == self.col_sign.shape:
+            raise MappingError(f"tile read of layer {self.layer}: cols, outputs, signs differ")
+
+    @classmethod
+    def from_piece(cls, p: Piece, index: int) -> TileRead:
+        """The read of one piece: columns scheme if its (+) and (-) rows coincide, else rows."""
+        if np.array_equal(p.rows_pos, p.rows_neg):
+            one = np.ones(p.cols_pos.size)
+            return cls(p.layer, p.tile, index, p.rows_pos, p.sources, np.ones(p.rows_pos.size),
+                       np.concatenate([p.cols_pos, p.cols_neg]),
+                       np.concatenate([p.targets, p.targets]), np.concatenate([one, -one]))
+        if np.array_equal(p.cols_pos, p.cols_neg):
+            one = np.ones(p.rows_pos.size)
+            return cls(p.layer, p.tile, index, np.concatenate([p.rows_pos, p.rows_neg]),
+                       np.concatenate([p.sources, p.sources]), np.concatenate([one, -one]),
+                       p.cols_pos, p.targets, np.ones(p.cols_pos.size))
+        raise MappingError(f"piece {index} (layer {p.layer}, tile {p.tile}): its (+) and (-) cells "
+                           "share neither rows nor columns")
+
+    def drive(self, v: np.ndarray) -> np.ndarray:
+        """The driven rows' voltages (B, m) for layer inputs ``v`` (B, fan_in)."""
+        return v[:, self.row_inputs] * self.row_sign
+
+    def block(self, a: np.ndarray) -> np.ndarray:
+        """``A[rows][:, cols]`` of a tile matrix (M, N): the read's currents are
+        ``drive(v) @ block(A)``."""
+        return np.ascontiguousarray(a[np.ix_(self.rows, self.cols)])
+
+    def scatter(self, fan_out: int) -> np.ndarray:
+        """(n, fan_out) matrix taking column currents to signed layer outputs."""
+        s = np.zeros((self.cols.size, fan_out))
+        s[np.arange(self.cols.size), self.col_outputs] = self.col_sign
+        return s
+
+
+def _frozen(a: np.ndarray) -> np.ndarray:
+    a = np.array(a)
+    a.setflags(write=False)
+    return a
+
+
+@dataclass(frozen=True, eq=False)
+class LayerPlan:
+    """How one layer's product runs on the tiles.
+
+    Attributes
+    ----------
+    layer : int
+    name : str
+    fan_in, fan_out : int
+    scale : float or None
+        Siemens per weight unit of the layer (``w = sign (G+ - G-) / scale``), when known.
+    reads : tuple of TileRead
+        In :attr:`Mapping.pieces` order.
+    """
+
+    layer: int
+    name: str
+    fan_in: int
+    fan_out: int
+    scale: float | None
+    reads: tuple[TileRead, ...]
+
+    @property
+    def tiles(self) -> list[int]:
+        """Tiles that hold part of the layer, ascending."""
+        return sorted({r.tile for r in self.reads})
+
+    def tile_drive(self, v: np.ndarray, n_rows: int) -> dict[int, np.ndarray]:
+        """Full-tile drive voltages (B, n_rows) per tile when all the layer's pieces on a tile are
+        driven together, for layer inputs ``v`` (B, fan_in)."""
+        v = np.asarray(v, float)
+        out: dict[int, np.ndarray] = {}
+        for r in self.reads:
+            full = out.setdefault(r.tile, np.zeros((v.shape[0], n_rows)))
+            full[:, r.rows] = r.drive(v)
+        return out
+
+    def rows_used(self) -> dict[int, int]:
+        """Rows driven per tile (one DAC conversion each per read)."""
+        acc: dict[int, set] = {}
+        for r in self.reads:
+            acc.setdefault(r.tile, set()).update(r.rows.tolist())
+        return {t: len(x) for t, x in acc.items()}
+
+    def columns_used(self) -> dict[int, int]:
+        """Columns read per tile (one TIA and one ADC conversion each per read)."""
+        acc: dict[int, set] = {}
+        for r in self.reads:
+            acc.setdefault(r.tile, set()).update(r.cols.tolist())
+        return {t: len(x) for t, x in acc.items()}
+
+    def matrix(self, tile_matrix) -> np.ndarray:
+        """The (fan_in, fan_out) effective matrix: ``output = x @ matrix``.
+
+        ``tile_matrix``: a function ``tile index -> (M, N) matrix`` (transfer matrix or
+        conductances).
+        """
+        m = np.zeros((self.fan_in, self.fan_out))
+        for r in self.reads:
+            sub = r.block(tile_matrix(r.tile)) * r.row_sign[:, None] * r.col_sign[None, :]
+            np.add.at(m, (r.row_inputs[:, None], r.col_outputs[None, :]), sub)
+        return m
+
+
+@dataclass(frozen=True, eq=False)
+class ExecutionPlan:
+    """Per layer, which tile rows and columns compute which inputs and outputs (see the module
+    docstring); ``plan[k]`` is layer k's :class:`LayerPlan`."""
+
+    tile_shape: tuple[int, int]
+    n_tiles: int
+    layers: tuple[LayerPlan, ...]
+
+    def __len__(self) -> int:
+        return len(self.layers)
+
+    def __getitem__(self, k: int) -> LayerPlan:
+        return self.layers[k]
+
+    @property
+    def used_tiles(self) -> list[int]:
+        """Tiles holding at least one piece, ascending."""
+        return sorted({r.tile for lp in self.layers for r in lp.reads})
 
 
 def _check_tile_shape(tile_shape, scheme: str) -> tuple[int, int]:
@@ -348,7 +522,8 @@ def map_network(
         a.setflags(write=False)
     return Mapping(network=network, tile_shape=(R, C), scheme=scheme, placement=placement,
                    pack_sparse=bool(pack_sparse), share_tiles=share, g_reset=g_reset,
-                   g_unused=float(g_unused), tile_options=opts, pieces=tuple(pieces),
+                   g_unused=float(g_unused), tile_options=MappingProxyType(opts),
+                   pieces=tuple(pieces),
                    conductance=cond, state=state, polarity=polarity, cell_weight=weight, owner=owner)
 
 
@@ -365,8 +540,9 @@ class Mapping:
     pack_sparse : bool
     share_tiles : {"lines", "diagonal"} or None
     g_reset, g_unused : float
-    tile_options : dict
-        Extra :class:`Crossbar` fields of every tile.
+    tile_options : mapping (read-only)
+        Extra :class:`Crossbar` fields of every tile: the circuit (wires, drivers, sense, drive,
+        access, cell I-V) is set here once, at mapping time, and cannot be changed afterwards.
     pieces : tuple of Piece
     conductance : ndarray (T, R, C)
         Programmed conductances, siemens.
@@ -388,7 +564,7 @@ class Mapping:
     share_tiles: str | None
     g_reset: float | None
     g_unused: float
-    tile_options: dict
+    tile_options: MappingProxyType
     pieces: tuple[Piece, ...]
     conductance: np.ndarray
     state: np.ndarray
@@ -448,12 +624,29 @@ class Mapping:
             out.append(self._fold(k, w, original_layout))
         return out if many else out[0]
 
+    def plan(self) -> ExecutionPlan:
+        """The execution plan: per layer, its :class:`TileRead` s (see the module docstring).
+
+        Computed once per mapping (cached); read-only.
+        """
+        got = self.__dict__.get("_plan")
+        if got is None:
+            reads: list[list[TileRead]] = [[] for _ in self.network.layers]
+            for i, p in enumerate(self.pieces):
+                reads[p.layer].append(TileRead.from_piece(p, i))
+            layers = tuple(
+                LayerPlan(k, ly.name, ly.shape[0], ly.shape[1], ly.scale, tuple(reads[k]))
+                for k, ly in enumerate(self.network.layers))
+            got = ExecutionPlan(self.tile_shape, self.n_tiles, layers)
+            object.__setattr__(self, "_plan", got)
+        return got
+
     def layer_matrix(self, layer: int | str, transfers=None, *,
                      original_layout: bool = False) -> np.ndarray:
         """The layer's effective (fan_in, fan_out) matrix on the hardware: output = x @ matrix.
 
-        For each piece, ``T[r+, c+] - T[r-, c-]`` with ``T`` the tile's (M, N) transfer matrix
-        (``i_out = v @ T``); entries of left-out rows/columns are 0.
+        From the execution plan: for each piece, ``T[r+, c+] - T[r-, c-]`` with ``T`` the tile's
+        (M, N) transfer matrix (``i_out = v @ T``); entries of left-out rows/columns are 0.
 
         Parameters
         ----------
@@ -470,11 +663,7 @@ class Mapping:
             Siemens (amperes per volt).
         """
         k = self.network.index(layer)
-        m = np.zeros(self.network.layers[k].shape)
-        for p in self.pieces_of(k):
-            t = self._transfer(p.tile, transfers)
-            m[np.ix_(p.sources, p.targets)] = (t[np.ix_(p.rows_pos, p.cols_pos)]
-                                               - t[np.ix_(p.rows_neg, p.cols_neg)])
+        m = self.plan()[k].matrix(lambda t: self._transfer(t, transfers))
         return self._fold(k, m, original_layout)
 
     def _transfer(self, tile: int, transfers) -> np.ndarray:
@@ -494,18 +683,12 @@ class Mapping:
         pruned ones; 0 for weights of left-out rows/columns.
         """
         ks, many = self._layers(layer)
-        out = []
-        for k in ks:
-            g = np.zeros(self.network.layers[k].shape)
-            for p in self.pieces_of(k):
-                c = self.conductance[p.tile]
-                g[np.ix_(p.sources, p.targets)] = (c[np.ix_(p.rows_pos, p.cols_pos)]
-                                                   - c[np.ix_(p.rows_neg, p.cols_neg)])
-            out.append(self._fold(k, g, original_layout))
+        out = [self._fold(k, self.plan()[k].matrix(lambda t: self.conductance[t]),
+                          original_layout) for k in ks]
         return out if many else out[0]
 
     def run_layer(self, layer: int | str, v_in, transfers=None) -> np.ndarray:
-        """Run one layer's matrix product through its mapped tiles.
+        """Run one layer's matrix product through its mapped tiles (the execution plan).
 
         Each piece is read on its own (its rows driven: ``+v`` on (+) rows, ``-v`` on (-) rows in the
         rows scheme; other rows at 0 V); its (+) column currents minus its (-) column currents (columns
@@ -532,7 +715,13 @@ class Mapping:
             raise MappingError(
                 f"v_in for layer {self.network.layers[k].name!r} must be ({fi},) or (B, {fi}), "
                 f"got {v.shape}")
-        return v @ self.layer_matrix(k, transfers)
+        out = np.zeros((*v.shape[:-1], self.network.layers[k].shape[1]))
+        v2 = v.reshape(-1, fi)
+        lp = self.plan()[k]
+        for r in lp.reads:
+            t = self._transfer(r.tile, transfers)
+            out.reshape(-1, lp.fan_out)[:] += (r.drive(v2) @ r.block(t)) @ r.scatter(lp.fan_out)
+        return out
 
     def transfer_matrices(self, **solver_options) -> list[np.ndarray]:
         """Exact per-tile transfer matrices from ``rramsim.solver.transfer_matrix`` (slow for big tiles)."""
