@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from rramsim.crossbar import Crossbar
-from rramsim.studies.energy import BOARD, array_power, input_admittance, source_power
+from rramsim.studies.energy import BOARD
 from rramsim.studies.inference import (
     HardwareNetwork,
     LayerPlan,
@@ -13,6 +13,7 @@ from rramsim.studies.inference import (
     forward,
     prepare,
 )
+from rramsim.studies.power import array_power, input_admittance, source_power
 from rramsim.studies.quantize import DAC
 
 solver = pytest.importorskip("rramsim.solver")

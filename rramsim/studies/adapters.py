@@ -67,7 +67,7 @@ def load_data(cfg: StudyConfig) -> Data:
     """
     from rramsim import nn
 
-    if cfg.network.dataset != "digits":
+    if cfg.network.dataset not in ("", "digits"):
         raise DataError(f"network.dataset {cfg.network.dataset!r}: the studies embed only "
                         "'digits'; other data sets go through `rramsim prune` first")
     ds = nn.load_digits()

@@ -74,6 +74,7 @@ SCHEMES = ("columns", "rows")
 PLACEMENTS = ("naive", "ir_aware")
 PRESETS = ("board", "integrated")
 CALIBRATIONS = ("max", "percentile")
+ENGINES = ("ngspice", "vacask")
 
 
 class ConfigError(DataError):
@@ -113,10 +114,18 @@ class RunConfig:
 
 @dataclass(frozen=True)
 class NetworkConfig:
-    """``[network]``: path to a network file ("" = embedded default), dataset name."""
+    """``[network]``: the network and the data set it runs on."""
 
     path: str = ""
-    dataset: str = "digits"
+    """Network file (``rramsim prune --out``); "" = the embedded default (digits MLP)."""
+    dataset: str = ""
+    """Data set: "digits", "fashion-mnist", "fsdd"; "" = the one the network was trained on."""
+    data_dir: str = ""
+    """Folder with the data set's files (IDX files, recordings); "" = the network file's own."""
+
+    def __post_init__(self) -> None:
+        _need(self.dataset in ("", "digits", "fashion-mnist", "fsdd", "drive"),
+              "network.dataset", "must be one of '', 'digits', 'fashion-mnist', 'fsdd', 'drive'")
 
 
 @dataclass(frozen=True)
@@ -186,6 +195,7 @@ class NoiseConfig:
 
     read_noise_rel: float = 0.01
     repeats: int = 5
+    seed: int = -1
 
     def __post_init__(self) -> None:
         _need(0 <= self.read_noise_rel < 1, "noise.read_noise_rel", "must be in [0, 1)")
@@ -210,8 +220,11 @@ class CosimConfig:
     window: int = 64
     inputs: int = 2
     tolerance_rel: float = 1e-6
+    engine: str = "ngspice"
+    whole_tiles: bool = False
 
     def __post_init__(self) -> None:
+        _need(self.engine in ENGINES, "cosim.engine", f"must be one of {ENGINES}")
         _need(self.tiles >= 0, "cosim.tiles", "must be >= 0")
         _need(2 <= self.window <= 128, "cosim.window", "must be in 2..128 (ngspice cost)")
         _need(self.inputs >= 1, "cosim.inputs", "must be >= 1")
@@ -351,3 +364,18 @@ def to_toml(cfg: StudyConfig) -> str:
 def config_from_toml(text: str) -> StudyConfig:
     """Parse and validate TOML text."""
     return config_from_dict(_load_toml_bytes(text.encode("utf-8"), "TOML text"))
+
+
+# indices of the independent random streams spawned from the run seed
+STREAM_NOISE, STREAM_COSIM, STREAM_SWEEP, STREAM_PROGRAM, STREAM_TRAIN = range(5)
+
+
+def stream(cfg: StudyConfig, purpose: int):
+    """The independent generator for one purpose (noise, cosim, sweep, programming, training),
+    spawned from ``run.seed`` with :class:`numpy.random.SeedSequence`."""
+    import numpy as np
+
+    seed = cfg.run.seed
+    if purpose == STREAM_NOISE and cfg.noise.seed >= 0:
+        seed = cfg.noise.seed
+    return np.random.default_rng(np.random.SeedSequence(seed).spawn(8)[purpose])

@@ -12,13 +12,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from rramsim.studies.energy import (
-    ConverterFigures,
-    EnergyLedger,
-    array_power,
-    input_admittance,
-    source_power,
-)
+from rramsim.studies.energy import ConverterFigures, EnergyLedger
+from rramsim.studies.power import array_power, input_admittance, source_power
 
 
 def tile_drive(hw, layer: int, v: np.ndarray) -> dict[int, np.ndarray]:
