@@ -209,54 +209,6 @@ def check_hardware(hw, *, n_tiles: int, window: int, inputs: int, tolerance_rel:
         checks.append(check_window(xb, used, tile=t, rows=rows, cols=cols, inputs=inputs,
                                    v_read_V=v_read_V, rng=rng, engine=engine))
     return CosimResult(checks=tuple(checks), tolerance_rel=float(tolerance_rel))
-def check_tiles(tiles, *, n_tiles: int, window: int, inputs: int, tolerance_rel: float,
-                v_read_V: float, rng: np.random.Generator, progress: bool = False) -> CosimResult:
-    """Solve a random sample of ``n_tiles`` tiles (windows) in ngspice and the solver; compare.
-
-    Parameters
-    ----------
-    tiles : sequence of Crossbar
-        The study's tiles.
-    n_tiles : int
-        How many to check (all if fewer exist; 0 skips the check).
-    window : int
-        Largest side checked; bigger tiles are checked on a random ``window x window`` window.
-    inputs : int
-        Random input vectors per tile, uniform in ``[0, v_read_V]``.
-    tolerance_rel : float
-        Allowed relative difference.
-    rng : numpy.random.Generator
-        Chooses tiles, windows and inputs.
-    """
-    from rramsim import netlists, solver
-
-    tiles = list(tiles)
-    k = min(int(n_tiles), len(tiles))
-    picks = sorted(rng.choice(len(tiles), size=k, replace=False).tolist()) if k else []
-    checks = []
-    it = picks
-    if progress and picks:
-        from tqdm import tqdm
-
-        it = tqdm(picks, desc="co-simulation (ngspice)", unit="tile", leave=False)
-    for t in it:
-        xb = tiles[t]
-        m, n = xb.shape
-        r0 = int(rng.integers(0, m - min(m, window) + 1))
-        c0 = int(rng.integers(0, n - min(n, window) + 1))
-        rows, cols = (r0, r0 + min(m, window)), (c0, c0 + min(n, window))
-        sub = window_of(xb, rows, cols)
-        v = rng.uniform(0.0, v_read_V, size=(int(inputs), sub.n_rows))
-        ref = netlists.simulate(sub, v)
-        fast = solver.solve(sub, v)
-        den = float(np.max(np.abs(ref.i_out)))
-        diff = float(np.max(np.abs(np.asarray(fast.i_out) - np.asarray(ref.i_out))))
-        rel = diff / den if den > 0 else diff
-        checks.append(TileCheck(tile=int(t), rows=rows, cols=cols, rel_diff=rel,
-                                spice_backend=ref.backend))
-    return CosimResult(checks=tuple(checks), tolerance_rel=float(tolerance_rel))
-
-
 def require(result: CosimResult) -> CosimResult:
     """Raise :class:`CosimError` (naming the worst tile) when the check failed; else return it."""
     if result.checks and not result.passed:
