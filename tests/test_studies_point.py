@@ -24,7 +24,7 @@ def small_cache():
                               scales=[la.scale for la in dev.layers])
     cfg = StudyConfig().replace("mapping", tile_rows=8, tile_cols=8).replace(
         "noise", repeats=1)
-    cache = {("loaded", cfg.network, cfg.run, cfg.converters.calibration_samples): lo}
+    cache = {("loaded", cfg.network, cfg.train, cfg.run, cfg.converters.calibration_samples): lo}
     return cfg, cache
 
 

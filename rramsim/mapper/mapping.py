@@ -162,6 +162,10 @@ class TileRead:
             raise MappingError(f"tile read of layer {self.layer}: rows, inputs, signs differ")
         if not self.cols.shape == self.col_outputs.shape == self.col_sign.shape:
             raise MappingError(f"tile read of layer {self.layer}: cols, outputs, signs differ")
+        ri = self.row_inputs
+        run = (ri.size > 0 and bool(np.all(self.row_sign == 1.0))
+               and bool(np.all(np.diff(ri) == 1)))
+        object.__setattr__(self, "_run", slice(int(ri[0]), int(ri[-1]) + 1) if run else None)
 
     @classmethod
     def from_piece(cls, p: Piece, index: int) -> TileRead:
@@ -180,7 +184,10 @@ class TileRead:
                            "share neither rows nor columns")
 
     def drive(self, v: np.ndarray) -> np.ndarray:
-        """The driven rows' voltages (B, m) for layer inputs ``v`` (B, fan_in)."""
+        """The driven rows' voltages (B, m) for layer inputs ``v`` (B, fan_in) (a view when the
+        rows carry a contiguous run of inputs with + polarity; do not write to it)."""
+        if self._run is not None:
+            return v[:, self._run]
         return v[:, self.row_inputs] * self.row_sign
 
     def block(self, a: np.ndarray) -> np.ndarray:

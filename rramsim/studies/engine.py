@@ -149,16 +149,18 @@ def layer_currents(prep: Prepared, k: int, v: np.ndarray, *, read_noise_rel: flo
 
             xb = prep.hardware.tiles[r.tile]
             full = np.zeros((v.shape[0], xb.n_rows))
-            full[:, r.rows] = r.drive(v)
+            d = r.drive(v)
+            full[:, r.rows] = d
             i = np.asarray(solver.solve(xb, full).i_out).reshape(v.shape[0], -1)[:, r.cols]
         else:
             a_blk, _ = prep.block(r)
-            i = r.drive(v) @ a_blk
+            d = r.drive(v)
+            i = d @ a_blk
         if read_noise_rel > 0:
             if rng is None:
                 raise InferenceError("read noise needs an rng")
             _, g2_blk = prep.block(r)
-            var = (v[:, r.row_inputs] ** 2) @ g2_blk
+            var = (d**2) @ g2_blk
             i = i + read_noise_rel * np.sqrt(var) * rng.standard_normal(i.shape)
         out.append(i)
     return out

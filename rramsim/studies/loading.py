@@ -13,6 +13,7 @@ network (benchmarks, tests).
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -233,27 +234,49 @@ def _load_file(cfg: StudyConfig) -> LoadedNetwork:
                          signs=[np.asarray(ly.sign) for ly in lnet.layers])
 
 
+def experiment_config(cfg: StudyConfig, *, progress: bool = False):
+    """The :class:`rramsim.nn.ExperimentConfig` of ``[train]`` (and ``[network] data_dir``)."""
+    from rramsim import nn
+
+    t = cfg.train
+    limiter = (nn.FlipLimiter(t.limiter_start_rel, t.limiter_end_rel)
+               if t.limiter_start_rel > 0 else None)
+    base = nn.ExperimentConfig()
+    return dataclasses.replace(
+        base, dataset=t.task, data_dir=cfg.network.data_dir or None, hidden=tuple(t.hidden),
+        k=t.k, baseline=t.baseline, max_train=t.max_train or None,
+        train=dataclasses.replace(base.train, epochs=t.epochs, batch_size=t.batch, lr=t.lr,
+                                  flip_limiter=limiter, progress=progress))
+
+
+def train_embedded(cfg: StudyConfig, *, progress: bool = False):
+    """Train the embedded network as ``[train]`` says (``rramsim.nn.run_prune``, run seed)."""
+    from rramsim import nn
+
+    if cfg.train.task != "digits" and not cfg.network.data_dir:
+        raise DataError(f"[train] task = {cfg.train.task!r} reads its data set from files: set "
+                        "[network] data_dir (or --data-dir)")
+    return nn.run_prune(experiment_config(cfg, progress=progress), seed=cfg.run.seed)
+
+
 def load(cfg: StudyConfig, *, progress: bool = False) -> LoadedNetwork:
     """The configured network (embedded default or ``network.path``) and its data."""
     if cfg.network.path:
         lo = _load_file(cfg)
     else:
-        if cfg.network.dataset not in ("", "digits"):
-            raise DataError(f"network.dataset {cfg.network.dataset!r}: the embedded default "
-                            "network is the digits MLP; give a network trained on that data set "
-                            "([network] path, e.g. from `rramsim prune --dataset ...`)")
-        import dataclasses
-
-        from rramsim import nn
-
-        exp = nn.ExperimentConfig()
-        exp = dataclasses.replace(exp, train=dataclasses.replace(exp.train, progress=progress))
-        run = nn.run_prune(exp, seed=cfg.run.seed)
+        if cfg.network.dataset not in ("", cfg.train.task):
+            raise DataError(f"network.dataset {cfg.network.dataset!r}: the embedded network is "
+                            f"trained on [train] task = {cfg.train.task!r}; set the task or give "
+                            "a network trained on that data set ([network] path)")
+        cfg = cfg.replace("network", dataset=cfg.train.task)
+        run = train_embedded(cfg, progress=progress)
         net = run.network
         data = load_data(cfg, net.input_shape)
+        t = cfg.train
         lo = LoadedNetwork(
-            name=f"{net.name} on digits, pruned (edge-popup, k = 0.5), seed {cfg.run.seed}",
-            source=f"embedded default: rramsim.nn.run_prune(digits, seed={cfg.run.seed})",
+            name=f"{net.name} on {t.task}, pruned (edge-popup, k = {t.k:g}), seed {cfg.run.seed}",
+            source=f"trained here: rramsim.nn.run_prune({t.task}, seed={cfg.run.seed}) as "
+                   "[train] says",
             network=net, data=data,
             weights=[np.asarray(w, float) for w in run.device.weights()],
             masks=[np.asarray(m, bool) for m in net.masks()],

@@ -235,7 +235,7 @@ def evaluate_point(cfg: StudyConfig, *, cache: dict | None = None,
     solve no tile again.
     """
     with blas_threads(1):
-        net_key = ("loaded", cfg.network, cfg.run, cfg.converters.calibration_samples)
+        net_key = ("loaded", cfg.network, cfg.train, cfg.run, cfg.converters.calibration_samples)
         loaded = _cached(cache, net_key, lambda: load(cfg, progress=progress))
         hw_key = ("hardware", net_key, cfg.mapping, cfg.circuit)
         hw = _cached(cache, hw_key, lambda: program(loaded, cfg))
