@@ -78,6 +78,8 @@ class WeightLayer(Layer):
     def __init__(self, fan_in: int, fan_out: int, *, k: float = 0.5) -> None:
         if fan_in < 1 or fan_out < 1:
             raise LayerError(f"fan_in and fan_out must be >= 1, got {fan_in}, {fan_out}")
+        if not 0.0 < k <= 1.0:
+            raise LayerError(f"kept fraction k must be in (0, 1], got {k!r}")
         self.fan_in, self.fan_out, self.k = int(fan_in), int(fan_out), float(k)
         self.weight = np.zeros((self.fan_in, self.fan_out))
         self.scores = np.zeros((self.fan_in, self.fan_out))
@@ -459,3 +461,118 @@ class TimeMean(Layer):
 
     def output_shape(self, shape):
         return (shape[1],)
+
+
+def _bilinear_matrix(n_in: int, n_out: int) -> np.ndarray:
+    """``(n_out, n_in)`` linear-interpolation matrix with aligned corners.
+
+    Output sample ``i`` sits at input coordinate ``i * (n_in - 1) / (n_out - 1)`` (the first and
+    last samples of input and output coincide), interpolated linearly between its two neighbours.
+    """
+    a = np.zeros((n_out, n_in))
+    if n_in == 1 or n_out == 1:
+        a[:, 0] = 1.0
+        return a
+    pos = np.arange(n_out) * ((n_in - 1) / (n_out - 1))
+    lo = np.minimum(np.floor(pos).astype(int), n_in - 2)
+    frac = pos - lo
+    rows = np.arange(n_out)
+    a[rows, lo] = 1.0 - frac
+    a[rows, lo + 1] += frac
+    return a
+
+
+class Upsample2x(Layer):
+    """Bilinear up-sampling by 2 with aligned corners, ``(B, C, H, W) -> (B, C, 2H, 2W)``.
+
+    ``y = A_H x A_W^T`` per channel with the interpolation matrices of :func:`_bilinear_matrix`
+    (the "bilinear, align_corners" up-sampling of the common U-Net variant, Ronneberger et al.,
+    MICCAI 2015, with transposed convolutions replaced by interpolation); no weights. The
+    backward pass is the transpose, ``A_H^T g A_W``.
+    """
+
+    def output_shape(self, shape):
+        c, h, w = shape
+        return (c, 2 * h, 2 * w)
+
+    def _mats(self, h, w, dtype):
+        key = (h, w, np.dtype(dtype).str)
+        if getattr(self, "_key", None) != key:
+            self._key = key
+            self._ah = _bilinear_matrix(h, 2 * h).astype(dtype)
+            self._aw = _bilinear_matrix(w, 2 * w).T.astype(dtype)  # (w, 2w)
+        return self._ah, self._aw
+
+    def forward(self, x, *, train, matmul):
+        if x.ndim != 4:
+            raise LayerError(f"Upsample2x expects (B, C, H, W), got shape {x.shape}")
+        ah, aw = self._mats(x.shape[2], x.shape[3], x.dtype)
+        return ah @ (x @ aw)
+
+    def backward(self, grad):
+        h, w = grad.shape[2] // 2, grad.shape[3] // 2
+        ah, aw = self._mats(h, w, grad.dtype)
+        return ah.T @ (grad @ aw.T)
+
+
+class Stash(Layer):
+    """Keeps its input under ``name`` for a later :class:`Concat` (a U-Net skip); identity.
+
+    The network binds every stash and concat layer to one per-network store; in the backward pass
+    the gradient that reached the stashed tensor through the concat is added to the gradient of
+    the main path.
+    """
+
+    def __init__(self, name: str) -> None:
+        if not isinstance(name, str) or not name:
+            raise LayerError(f"Stash needs a non-empty name, got {name!r}")
+        self.name = name
+        self.store: dict = {}
+
+    def forward(self, x, *, train, matmul):
+        self.store[self.name] = x
+        return x
+
+    def backward(self, grad):
+        skip = self.store.pop(self.name + "/grad", None)
+        return grad if skip is None else grad + skip
+
+    def output_shape(self, shape):
+        return shape
+
+
+class Concat(Layer):
+    """Channel concatenation ``[stashed, x]`` along axis 1 with the tensor stashed under ``name``.
+
+    The stashed tensor comes first (as in the U-Net's ``cat([skip, upsampled])``); its spatial size
+    must equal the input's.
+    """
+
+    def __init__(self, name: str) -> None:
+        if not isinstance(name, str) or not name:
+            raise LayerError(f"Concat needs a non-empty name, got {name!r}")
+        self.name = name
+        self.store: dict = {}
+        self.skip_shape: tuple[int, ...] | None = None
+
+    def output_shape(self, shape):
+        if self.skip_shape is None:
+            raise LayerError(f"Concat({self.name!r}) has no Stash({self.name!r}) before it")
+        if tuple(self.skip_shape[1:]) != tuple(shape[1:]):
+            raise LayerError(f"Concat({self.name!r}): stashed shape {self.skip_shape} and input "
+                             f"shape {shape} differ beyond the channel axis")
+        return (self.skip_shape[0] + shape[0], *shape[1:])
+
+    def forward(self, x, *, train, matmul):
+        if self.name not in self.store:
+            raise LayerError(f"Concat({self.name!r}): nothing stashed under that name")
+        skip = self.store.pop(self.name)
+        if skip.shape[0] != x.shape[0] or skip.shape[2:] != x.shape[2:]:
+            raise LayerError(f"Concat({self.name!r}): stashed {skip.shape} vs input {x.shape}")
+        if train:
+            self._c = skip.shape[1]
+        return np.concatenate([skip, x.astype(skip.dtype, copy=False)], axis=1)
+
+    def backward(self, grad):
+        self.store[self.name + "/grad"] = grad[:, : self._c]
+        return grad[:, self._c :]

@@ -20,34 +20,70 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from rramsim.nn.layers import Layer, LayerError, MatMul, Quantize, WeightLayer, ideal_matmul
+from rramsim.nn.layers import (
+    Concat,
+    Layer,
+    LayerError,
+    MatMul,
+    Quantize,
+    Stash,
+    WeightLayer,
+    ideal_matmul,
+)
 from rramsim.nn.masks import topk_mask
 
 
+def softmax(logits: np.ndarray, axis: int = 1) -> np.ndarray:
+    """Softmax along ``axis`` (the class axis: 1 for ``(B, classes)`` and ``(B, classes, H, W)``)."""
+    z = logits - logits.max(axis=axis, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(axis=axis, keepdims=True)
+
+
 def softmax_cross_entropy(logits: np.ndarray, labels: np.ndarray) -> tuple[float, np.ndarray]:
-    """Mean softmax cross-entropy and its gradient w.r.t. ``logits``.
+    """Mean softmax cross-entropy and its gradient w.r.t. ``logits``, classes on axis 1.
+
+    Classification: ``logits (B, classes)``, ``labels (B,)``. Segmentation: ``logits
+    (B, classes, H, W)``, ``labels (B, H, W)``, the mean taken over every pixel (the per-pixel
+    2-class cross-entropy of the U-Net).
 
     Parameters
     ----------
-    logits : ndarray, (B, classes)
-    labels : ndarray of int, (B,)
+    logits : ndarray, (B, classes, ...)
+    labels : ndarray of int, (B, ...)
 
     Returns
     -------
     loss : float
-    grad : ndarray, (B, classes)
+    grad : ndarray, same shape as ``logits``
     """
-    z = logits - logits.max(axis=1, keepdims=True)
+    logits = np.asarray(logits)
+    labels = np.asarray(labels)
+    if labels.shape != (logits.shape[0], *logits.shape[2:]):
+        raise LayerError(f"labels of shape {labels.shape} for logits of shape {logits.shape}")
+    moved = np.moveaxis(logits, 1, -1)
+    flat = moved.reshape(-1, logits.shape[1])
+    lab = labels.reshape(-1).astype(np.intp)
+    if lab.size and (lab.min() < 0 or lab.max() >= logits.shape[1]):
+        raise LayerError(f"labels must be in [0, {logits.shape[1]}), got {lab.min()}..{lab.max()}")
+    z = flat - flat.max(axis=1, keepdims=True)
     logp = z - np.log(np.exp(z).sum(axis=1, keepdims=True))
-    b = logits.shape[0]
-    loss = -float(logp[np.arange(b), labels].mean())
+    n = flat.shape[0]
+    rows = np.arange(n)
+    loss = -float(logp[rows, lab].mean())
     grad = np.exp(logp)
-    grad[np.arange(b), labels] -= 1.0
-    return loss, grad / b
+    grad[rows, lab] -= 1.0
+    grad /= n
+    grad = np.moveaxis(grad.reshape(moved.shape), -1, 1)
+    return loss, grad
 
 
 class Network:
     """A sequential network whose weight layers hold fixed weights, scores and top-k masks.
+
+    Skip connections (the U-Net's) are layers too: :class:`~rramsim.nn.layers.Stash` keeps a
+    tensor under a name, a later :class:`~rramsim.nn.layers.Concat` of the same name joins it to
+    the main path along the channel axis; the network binds both to one per-forward store.
 
     Parameters
     ----------
@@ -66,9 +102,23 @@ class Network:
         self.layers = list(layers)
         self.input_shape = tuple(int(s) for s in input_shape)
         self.name = name
+        # skip connections: every Stash/Concat shares this per-network store (one forward pass
+        # fills it, the matching Concat empties it; backward passes the skip gradient through it)
+        self._store: dict = {}
+        stashed: dict[str, tuple[int, ...]] = {}
         shape = self.input_shape
         for layer in self.layers:
+            if isinstance(layer, (Stash, Concat)):
+                layer.store = self._store
+            if isinstance(layer, Concat):
+                if layer.name not in stashed:
+                    raise LayerError(f"{name}: Concat({layer.name!r}) has no Stash before it")
+                layer.skip_shape = stashed[layer.name]
             shape = layer.output_shape(shape)
+            if isinstance(layer, Stash):
+                if layer.name in stashed:
+                    raise LayerError(f"{name}: two Stash layers named {layer.name!r}")
+                stashed[layer.name] = shape
         self.output_shape = shape
         self.weight_layers: list[WeightLayer] = [
             la for la in self.layers if isinstance(la, WeightLayer)
@@ -153,18 +203,22 @@ class Network:
         if x.shape[1:] != self.input_shape:
             raise LayerError(f"{self.name}: input shape {x.shape[1:]} != {self.input_shape}")
         mm = ideal_matmul if matmul is None else matmul
+        self._store.clear()
         for layer in self.layers:
             x = layer.forward(x, train=train, matmul=mm)
+        self._store.clear()
         return x
 
     def backward(self, grad: np.ndarray) -> None:
         """Back-propagate ``dL/d(output)``; afterwards each weight layer's ``grad`` is set."""
         for la in self.weight_layers:
             la.zero_grad()
+        self._store.clear()
         for layer in reversed(self.layers):
             grad = layer.backward(grad)
             if grad is None:  # the first weight layer: nothing below has parameters
                 break
+        self._store.clear()
         for la in self.weight_layers:
             la.finish_grad()
 

@@ -53,6 +53,42 @@ def command_line() -> str:
     return "rramsim " + " ".join(shlex.quote(a) for a in sys.argv[1:])
 
 
+def run_folder(args: argparse.Namespace):
+    """The transactional output folder of a study command (:class:`rramsim._rundir.RunFolder`):
+    ``--out`` is checked before any work; a failed co-simulation check still keeps its report."""
+    from rramsim._rundir import RunFolder
+    from rramsim.studies.cosim import CosimError
+
+    return RunFolder(args.out, overwrite=getattr(args, "overwrite", False),
+                     command=command_line(), keep_on=(CosimError,))
+
+
+def record_config(folder, cfg) -> None:
+    """Put the configuration's hash and seed into the run's manifest."""
+    from rramsim.studies.config import to_toml
+
+    folder.record(config=to_toml(cfg), seed=cfg.run.seed)
+
+
+def _study_outputs(parser: argparse.ArgumentParser, default: str, what: str) -> None:
+    from rramsim._rundir import add_overwrite_argument
+
+    parser.add_argument("--out", metavar="DIR", default=default, help=f"output folder ({what})")
+    add_overwrite_argument(parser)
+
+
+def _run_study(args: argparse.Namespace, **kwargs):
+    """Configuration, the pipeline into a transactional run folder; returns (result, folder)."""
+    from rramsim.studies.pipeline import run_pipeline
+
+    with run_folder(args) as folder:
+        cfg = load_config_from_args(args)
+        record_config(folder, cfg)
+        res = run_pipeline(cfg, folder.path, command=command_line(),
+                           progress=not args.no_progress, **kwargs)
+    return res, folder
+
+
 def _nonneg_int(text: str) -> int:
     try:
         v = int(text)
@@ -73,21 +109,16 @@ def _print_headline(res) -> None:
 # rramsim demo
 # --------------------------------------------------------------------------------------------
 def configure_demo(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--out", metavar="DIR", default="rramsim-demo",
-                        help="output folder (report.md, accuracy.csv, energy.csv, irdrop_*.png, "
-                             "a tile's netlist); default ./rramsim-demo")
+    _study_outputs(parser, "rramsim-demo", "report.md, accuracy.csv, energy.csv, irdrop_*.png, "
+                                           "a tile's netlist; default ./rramsim-demo")
     add_config_args(parser)
     parser.add_argument("--quick", action="store_true",
                         help="skip the sweeps (faster; the report then has no sweep tables)")
 
 
 def run_demo(args: argparse.Namespace) -> int:
-    from rramsim.studies.pipeline import run_pipeline
-
-    cfg = load_config_from_args(args)
-    res = run_pipeline(cfg, args.out, command=command_line(), progress=not args.no_progress,
-                       sweeps=not args.quick)
-    print(f"rramsim demo: wrote {res.out_dir}/report.md")
+    res, folder = _run_study(args, sweeps=not args.quick)
+    print(f"rramsim demo: wrote {folder.final}/report.md")
     _print_headline(res)
     return 0
 
@@ -96,20 +127,16 @@ def run_demo(args: argparse.Namespace) -> int:
 # rramsim compare
 # --------------------------------------------------------------------------------------------
 def configure_compare(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--out", metavar="DIR", default="rramsim-compare",
-                        help="output folder (report.md, accuracy.csv, energy.csv, drop maps)")
+    _study_outputs(parser, "rramsim-compare", "report.md, accuracy.csv, energy.csv, drop maps")
     add_config_args(parser)
 
 
 def run_compare(args: argparse.Namespace) -> int:
-    from rramsim.studies.pipeline import run_pipeline
-
-    cfg = load_config_from_args(args)
-    res = run_pipeline(cfg, args.out, command=command_line(), progress=not args.no_progress,
-                       sweeps=False, programming=False)
+    res, folder = _run_study(args, sweeps=False, programming=False)
     acc = res.accuracy
     print(f"rramsim compare: accuracy software {acc['software']:.4f}, behavioural "
-          f"{acc['behavioural']:.4f}, circuit {acc['circuit']:.4f}; report {res.out_dir}/report.md")
+          f"{acc['behavioural']:.4f}, circuit {acc['circuit']:.4f}; report "
+          f"{folder.final}/report.md")
     if res.cosim is not None:
         print("  " + res.cosim.summary())
     return 0
@@ -119,24 +146,19 @@ def run_compare(args: argparse.Namespace) -> int:
 # rramsim irdrop
 # --------------------------------------------------------------------------------------------
 def configure_irdrop(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--out", metavar="DIR", default="rramsim-irdrop",
-                        help="output folder (irdrop_*.png, irdrop_sweep.csv, accuracy.csv, "
-                             "report.md)")
+    _study_outputs(parser, "rramsim-irdrop", "irdrop_*.png, irdrop_sweep.csv, accuracy.csv, "
+                                             "report.md")
     parser.add_argument("--maps", type=_nonneg_int, default=16,
                         help="drop-map PNGs for at most this many tiles (>= 0, default 16)")
     add_config_args(parser)
 
 
 def run_irdrop(args: argparse.Namespace) -> int:
-    from rramsim.studies.pipeline import run_pipeline
-
-    cfg = load_config_from_args(args)
-    res = run_pipeline(cfg, args.out, command=command_line(), progress=not args.no_progress,
-                       sweeps=True, programming=False, max_drop_maps=args.maps)
+    res, folder = _run_study(args, sweeps=True, programming=False, max_drop_maps=args.maps)
     for k, v in res.headline:
         if "IR drop" in k or "circuit-accurate" in k:
             print(f"  {k}: {v}")
-    print(f"rramsim irdrop: wrote {res.out_dir}/report.md and irdrop_*.png")
+    print(f"rramsim irdrop: wrote {folder.final}/report.md and irdrop_*.png")
     return 0
 
 
@@ -156,10 +178,12 @@ def run_netlist(args: argparse.Namespace) -> int:
     import numpy as np
 
     from rramsim import netlists
+    from rramsim._rundir import check_file_target
     from rramsim.errors import MappingError
     from rramsim.studies.loading import load
     from rramsim.studies.programming import program
 
+    check_file_target(args.out, option="--out")
     cfg = load_config_from_args(args)
     hw = program(load(cfg, progress=not args.no_progress), cfg)
     if not 0 <= args.tile < len(hw.tiles):
