@@ -172,7 +172,12 @@ def from_network(network, data: Data, *, pairs, scales, keep_pairs: bool = False
     return LoadedNetwork(name=name or network.name, source=source, network=network, data=data,
                          weights=weights, masks=masks, pairs=[tuple(p) for p in pairs],
                          scales=[float(s) for s in scales], keep_pairs=keep_pairs, signs=signs,
-                         metrics=dict(metrics or {}))
+                         metrics=dict(metrics or {}), layer_names=layer_names(network))
+
+
+def layer_names(network) -> list[str]:
+    """Names of the weight layers for tables: kind and index (``conv2d0``, ``relurnn2``, ...)."""
+    return [f"{type(la).__name__.lower()}{k}" for k, la in enumerate(network.weight_layers)]
 
 
 def _scale_fit(weights_eff: np.ndarray, d: np.ndarray) -> float:
