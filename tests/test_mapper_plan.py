@@ -80,3 +80,22 @@ def test_tile_options_are_fixed_at_mapping_time():
         m.tile_options["r_wordline"] = 0.0
     with pytest.raises(MappingError, match="tile read"):
         mapper.TileRead(0, 0, 0, [1, 2], [0], [1.0], [0], [0], [1.0])
+
+
+def test_cell_v0_placed_with_the_pairs():
+    rng = np.random.default_rng(4)
+    net = _net(rng, [(3, 2)])
+    ly = net.layers[0]
+    vp, vm = np.full((3, 2), 0.3), np.full((3, 2), 0.5)
+    m = mapper.map_network(net, tile_shape=(3, 6), cell_v0=[(vp, vm)])
+    xb = m.tiles[0]
+    assert not xb.is_linear
+    (r,) = m.plan()[0].reads
+    for a in range(3):
+        for b in range(4):
+            i, j = r.row_inputs[a], r.col_outputs[b]
+            plus_cell = (r.col_sign[b] > 0) == (ly.sign[i, j] > 0)   # holds g_plus
+            assert xb.sinh_v0[r.rows[a], r.cols[b]] == (0.3 if plus_cell else 0.5)
+    assert np.all(xb.sinh_v0[:, 4:] == 0.5)          # unused cells: the largest v0
+    with pytest.raises(MappingError, match="cell_v0"):
+        mapper.map_network(net, tile_shape=(3, 6), cell_v0=[(vp, -vm)])

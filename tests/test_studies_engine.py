@@ -183,3 +183,35 @@ def test_errors(mlp):
     with pytest.raises(engine.InferenceError, match="inputs must be"):
         engine.layer_product(engine.prepare(hw, "ideal"), 0, x[:, :5])
     assert engine.accuracy(np.array([[0, 1], [1, 0]]), [1, 1]) == 0.5
+
+
+def test_sinh_cells_from_the_device_model_read_like_the_devices():
+    """sinh_v0_V = 0: each cell gets its own (g0, v0) from devmodel.tile_cells; a cell driven
+    alone on wire-free tiles gives exactly the device model's read current."""
+    from studies_nets import formed
+
+    from rramsim import devmodel
+    from rramsim.studies import loading
+    from rramsim.studies.programming import program
+
+    net = nn.mlp(5, (3,), 2, input_bits=None)
+    dev = formed(net, seed=5)
+    x = np.random.default_rng(6).uniform(0, 1, (6, 5))
+    data = loading.Data(x_calib=x, x_test=x, y_test=np.zeros(6, int))
+    lo = loading.from_network(net, data, pairs=dev.conductance_pairs(),
+                              scales=[la.scale for la in dev.layers], device=dev)
+    hw = program(lo, config(tile=(5, 6), r_wire=0.0, nonlinear_cells=True, sinh_v0_V=0.0))
+    (read,) = hw.plan[0].reads
+    xb = hw.tiles[read.tile]
+    assert not xb.is_linear
+    a, b = 2, 3                                  # row a of the read, its (+) or (-) column b
+    i_in, j_out = read.row_inputs[a], read.col_outputs[b]
+    v = np.zeros(xb.n_rows)
+    v[read.rows[a]] = 0.2
+    i = solver.solve(xb, v).i_out[read.cols[b]]
+    la = dev.layers[0]
+    pos_cell = read.col_sign[b] > 0
+    idx = 0 if (la.sign[i_in, j_out] > 0) == pos_cell else 1   # which device of the pair
+    expect = devmodel.read_current(la.state, 0.2)[idx, i_in, j_out]
+    assert i == pytest.approx(expect, rel=1e-9)
+    assert xb.sinh_v0[read.rows[a], read.cols[b]] == pytest.approx(devmodel.TAOX_40NM.v0)

@@ -354,6 +354,7 @@ def map_network(
     g_unused: float = 0.0,
     input_activity=None,
     tile_options: dict | None = None,
+    cell_v0=None,
 ) -> Mapping:
     """Place a pruned layered network onto crossbar tiles (see the module docstring).
 
@@ -386,6 +387,12 @@ def map_network(
     tile_options : dict, optional
         Further :class:`rramsim.crossbar.Crossbar` fields for every tile (``r_wordline``,
         ``r_bitline``, ``r_driver``, ``drive``, ``sense``, ``r_access``, ``sinh_v0``).
+    cell_v0 : list or dict of (v0_plus, v0_minus), optional
+        Per-cell ``v0`` of the sinh read I-V (volts, > 0), one pair of (fan_in, fan_out) arrays
+        per layer in the convention of the layer's ``g_plus`` / ``g_minus`` (a layer left out:
+        ``tile_options["sinh_v0"]`` or 1 V); the tiles then have non-linear cells with these
+        ``v0``. Unused cells get the largest given ``v0`` (they carry no current at ``g_unused =
+        0``). Not together with ``tile_options["sinh_v0"]`` as a scalar for every cell.
 
     Returns
     -------
@@ -423,6 +430,20 @@ def map_network(
     except (CrossbarError, TypeError) as exc:
         raise MappingError(f"invalid tile_options {opts}: {exc}") from exc
     activity = _per_layer(input_activity, network, "input_activity")
+    v0_layers = None
+    if cell_v0 is not None:
+        v0_layers = _per_layer(cell_v0, network, "cell_v0")
+        for k, pair in enumerate(v0_layers):
+            if pair is None:
+                continue
+            arrs = tuple(np.asarray(a, dtype=float) for a in pair)
+            if len(arrs) != 2 or any(a.shape != network.layers[k].shape for a in arrs):
+                raise MappingError(f"cell_v0 of layer {network.layers[k].name!r} must be a pair "
+                                   f"of arrays of shape {network.layers[k].shape}")
+            if not all(np.isfinite(a).all() and (a > 0).all() for a in arrs):
+                raise MappingError(f"cell_v0 of layer {network.layers[k].name!r} must be "
+                                   "finite and > 0 volts")
+            v0_layers[k] = arrs
 
     cap_r, cap_c = (R, C // 2) if scheme == "columns" else (R // 2, C)
     balanced = placement == "ir_aware"
@@ -491,6 +512,11 @@ def map_network(
     # ---- 5-6: physical positions and cell arrays
     n_tiles = len(tiles)
     cond = np.full((n_tiles, R, C), float(g_unused))
+    v0 = None
+    if v0_layers is not None:
+        fill = float(opts.pop("sinh_v0", 0.0) or 0.0)
+        top = max([float(np.max(p)) for p in v0_layers if p is not None] + [fill, 1e-300])
+        v0 = np.full((n_tiles, R, C), top)
     state = np.zeros((n_tiles, R, C), np.int8)
     polarity = np.zeros((n_tiles, R, C), np.int8)
     weight = np.zeros((n_tiles, R, C))
@@ -515,6 +541,16 @@ def map_network(
         ly = network.layers[k]
         g_pos, g_neg, kept, wv = _cell_values(ly, src, dst, g_reset)
         st = np.where(kept, SET, RESET).astype(np.int8)
+        if v0 is not None:
+            pos = ly.sign[np.ix_(src, dst)] > 0
+            pair = v0_layers[k]
+            if pair is None:
+                vp = vn = np.full((len(src), len(dst)), fill if fill > 0 else 1.0)
+            else:
+                a, b = pair[0][np.ix_(src, dst)], pair[1][np.ix_(src, dst)]
+                vp, vn = np.where(pos, a, b), np.where(pos, b, a)
+            v0[t][np.ix_(rp, cp)] = vp
+            v0[t][np.ix_(rn, cn)] = vn
         for rows_, cols_, g_, pol in ((rp, cp, g_pos, 1), (rn, cn, g_neg, -1)):
             ix = np.ix_(rows_, cols_)
             if (state[t][ix] != UNUSED).any():  # cannot happen; guards the packing
@@ -525,13 +561,14 @@ def map_network(
             weight[t][ix] = wv
             owner[t][ix] = k
         pieces.append(Piece(k, t, rb, cb, src, dst, rp, rn, cp, cn))
-    for a in (cond, state, polarity, weight, owner):
+    for a in (cond, state, polarity, weight, owner) + ((v0,) if v0 is not None else ()):
         a.setflags(write=False)
     return Mapping(network=network, tile_shape=(R, C), scheme=scheme, placement=placement,
                    pack_sparse=bool(pack_sparse), share_tiles=share, g_reset=g_reset,
                    g_unused=float(g_unused), tile_options=MappingProxyType(opts),
                    pieces=tuple(pieces),
-                   conductance=cond, state=state, polarity=polarity, cell_weight=weight, owner=owner)
+                   conductance=cond, state=state, polarity=polarity, cell_weight=weight, owner=owner,
+                   cell_v0=v0)
 
 
 @dataclass(frozen=True, eq=False)
@@ -561,6 +598,8 @@ class Mapping:
         Logical weight a cell belongs to (before pruning; 0 unused).
     owner : ndarray (T, R, C)
         Layer index of each cell, -1 unused.
+    cell_v0 : ndarray (T, R, C) or None
+        Per-cell ``v0`` of the sinh read I-V, volts (``map_network(cell_v0=...)``).
     """
 
     network: LayeredNetwork
@@ -578,6 +617,7 @@ class Mapping:
     polarity: np.ndarray
     cell_weight: np.ndarray
     owner: np.ndarray
+    cell_v0: np.ndarray | None = None
 
     # ------------------------------------------------------------------ basics
     @property
@@ -592,6 +632,9 @@ class Mapping:
     @cached_property
     def tiles(self) -> tuple[Crossbar, ...]:
         """The tiles as :class:`Crossbar` objects (with ``tile_options``), ready for the solver."""
+        if self.cell_v0 is not None:
+            return tuple(Crossbar(conductance=g, sinh_v0=v, **self.tile_options)
+                         for g, v in zip(self.conductance, self.cell_v0, strict=True))
         return tuple(Crossbar(conductance=g, **self.tile_options) for g in self.conductance)
 
     def _layers(self, layer):

@@ -247,13 +247,16 @@ class CircuitConfig:
     """True: cells follow the sinh read I-V ``I = G v0 sinh(V / v0)``, Newton solves per batch
     (slow); False: linear cells (transfer matrices)."""
     sinh_v0_V: float = 0.25
-    """v0 of the sinh I-V, volts (used with ``nonlinear_cells``)."""
+    """v0 of the sinh I-V, volts (used with ``nonlinear_cells``); 0 = per cell from the
+    programmed cells' device model (``devmodel.tile_cells``: slope conductance g0 and v0 of each
+    cell) for networks trained here, the device preset's V0 for network files."""
 
     def __post_init__(self) -> None:
         for k in ("r_wordline_ohm", "r_bitline_ohm", "r_driver_ohm", "r_access_ohm"):
             _need(0 <= getattr(self, k) <= 1e9, f"circuit.{k}", "must be in 0..1e9 ohms")
         _need(self.drive in DRIVES, "circuit.drive", f"must be one of {DRIVES}")
-        _need(0 < self.sinh_v0_V <= 100, "circuit.sinh_v0_V", "must be in (0, 100] volts")
+        _need(0 <= self.sinh_v0_V <= 100, "circuit.sinh_v0_V",
+              "must be in [0, 100] volts (0 = from the cells)")
 
 
 @dataclass(frozen=True)

@@ -52,6 +52,9 @@ class LoadedNetwork:
         Conductances with signs folded in, siemens.
     scales : list of float
         Siemens per unit weight per layer.
+    cell_states : list of (state, sign) or None
+        Device-model states of each layer's pairs (networks trained here), for the cells' own
+        sinh read I-V.
     keep_pairs : bool
         True: ``pairs`` are physical (pruned pairs at their RESET values); False: SET-state pairs
         (the mapper puts its RESET level on pruned cells).
@@ -73,6 +76,7 @@ class LoadedNetwork:
     signs: list | None = None
     metrics: dict = field(default_factory=dict)
     layer_names: list | None = None
+    cell_states: list | None = None
 
     @property
     def forward(self):
@@ -155,13 +159,14 @@ def load_data(cfg: StudyConfig, input_shape: tuple[int, ...] | None = None) -> D
 
 
 def from_network(network, data: Data, *, pairs, scales, keep_pairs: bool = False, signs=None,
-                 name: str | None = None, source: str = "in memory", metrics=None
-                 ) -> LoadedNetwork:
+                 name: str | None = None, source: str = "in memory", metrics=None,
+                 device=None) -> LoadedNetwork:
     """Wrap an in-memory :class:`rramsim.nn.Network` with its conductance pairs and scales.
 
     ``pairs[k] = (G_pos, G_neg)`` with signs folded in, such that ``(G_pos - G_neg) / scales[k]``
     is layer k's logical weight (e.g. :meth:`rramsim.nn.DeviceNetwork.conductance_pairs`, SET
-    state: ``keep_pairs=False``).
+    state: ``keep_pairs=False``). ``device`` (the :class:`rramsim.nn.DeviceNetwork`) gives the
+    cells' device states for their own sinh read I-V.
     """
     wl = network.weight_layers
     weights = [np.asarray(la.weight, float) for la in wl]
@@ -172,7 +177,9 @@ def from_network(network, data: Data, *, pairs, scales, keep_pairs: bool = False
     return LoadedNetwork(name=name or network.name, source=source, network=network, data=data,
                          weights=weights, masks=masks, pairs=[tuple(p) for p in pairs],
                          scales=[float(s) for s in scales], keep_pairs=keep_pairs, signs=signs,
-                         metrics=dict(metrics or {}), layer_names=layer_names(network))
+                         metrics=dict(metrics or {}), layer_names=layer_names(network),
+                         cell_states=None if device is None else
+                         [(la.state, la.sign) for la in device.layers])
 
 
 def layer_names(network) -> list[str]:
@@ -288,7 +295,8 @@ def load(cfg: StudyConfig, *, progress: bool = False) -> LoadedNetwork:
             # physical pairs: pruned weights at the device model's RESET conductances
             pairs=[la.pairs(la.conductance) for la in run.device.layers],
             scales=[float(la.scale) for la in run.device.layers], keep_pairs=True,
-            metrics=run.metrics)
+            metrics=run.metrics,
+            cell_states=[(la.state, la.sign) for la in run.device.layers])
     shape_in = tuple(getattr(lo.network, "input_shape", lo.data.x_test.shape[1:]))
     if tuple(lo.data.x_test.shape[1:]) != shape_in:
         raise DataError(f"the network takes inputs {shape_in} but {lo.data.name} has "

@@ -30,9 +30,27 @@ def tile_options(circuit: CircuitConfig, *, r_wire_ohm: float | None = None) -> 
     opts = {"r_wordline": rw, "r_bitline": rb, "r_driver": circuit.r_driver_ohm,
             "drive": circuit.drive,
             "r_access": circuit.r_access_ohm if circuit.r_access_ohm > 0 else None}
-    if circuit.nonlinear_cells and r_wire_ohm is None:
+    if circuit.nonlinear_cells and r_wire_ohm is None and circuit.sinh_v0_V > 0:
         opts["sinh_v0"] = circuit.sinh_v0_V
     return opts
+
+
+def device_cells(loaded):
+    """Per layer, the cells' own sinh read I-V from the device model (``devmodel.tile_cells``):
+    ``(pairs, v0_pairs)``, slope conductances and v0 with the signs folded in as the network's
+    pairs; None when the network carries no device states (a network file)."""
+    states = getattr(loaded, "cell_states", None)
+    if not states:
+        return None
+    from rramsim import devmodel
+
+    pairs, v0s = [], []
+    for st, sign in states:
+        g, v = (np.asarray(a, float) for a in devmodel.tile_cells(st))
+        pos = np.asarray(sign) > 0
+        pairs.append((np.where(pos, g[0], g[1]), np.where(pos, g[1], g[0])))
+        v0s.append((np.where(pos, v[0], v[1]), np.where(pos, v[1], v[0])))
+    return pairs, v0s
 
 
 def port_matrices(xb) -> tuple[np.ndarray, np.ndarray | None]:
@@ -120,17 +138,27 @@ def program(loaded, cfg: StudyConfig, *, tile_shape: tuple[int, int] | None = No
     signs = loaded.signs
     if signs is None and loaded.keep_pairs:
         signs = [np.ones(np.shape(w), dtype=np.int8) for w in loaded.weights]
+    opts = tile_options(cfg.circuit, r_wire_ohm=r_wire_ohm)
+    pairs, cell_v0 = loaded.pairs, None
+    c = cfg.circuit
+    if c.nonlinear_cells and c.sinh_v0_V == 0 and r_wire_ohm is None:
+        cells = device_cells(loaded)
+        if cells is None:   # no device states: the preset's V0 for every cell
+            from rramsim import devmodel
+
+            opts["sinh_v0"] = float(devmodel.TAOX_40NM.v0)
+        else:
+            pairs, cell_v0 = cells
     net = mapper.network_from_layers([np.asarray(w, float) for w in loaded.weights],
-                                     [np.asarray(m, bool) for m in loaded.masks], loaded.pairs,
+                                     [np.asarray(m, bool) for m in loaded.masks], pairs,
                                      scales=list(loaded.scales), signs=signs,
                                      names=loaded.layer_names)
     shape = tile_shape or (cfg.mapping.tile_rows, cfg.mapping.tile_cols)
-    opts = tile_options(cfg.circuit, r_wire_ohm=r_wire_ohm)
     mapping = mapper.map_network(
         net, tile_shape=shape, scheme=cfg.mapping.scheme,
         placement=placement or cfg.mapping.placement,
         g_reset=None if loaded.keep_pairs else mapper.DEFAULT_G_RESET,
-        input_activity=input_activity, tile_options=opts)
+        input_activity=input_activity, tile_options=opts, cell_v0=cell_v0)
     return Hardware(mapping=mapping, circuit=opts)
 
 
