@@ -146,3 +146,33 @@ def test_train_section_round_trips_and_drives_the_experiment():
     default = experiment_config(StudyConfig())
     assert default.train.flip_limiter.start == 0.01 and default.train.flip_limiter.end == 0.007
     assert (default.dataset, default.train.epochs, default.hidden) == ("digits", 20, (256, 256))
+
+
+def test_studies_modules_import_only_modules_below_them():
+    """Module-level imports inside rramsim.studies follow the package's order (no upward
+    imports); the lower packages never import the studies."""
+    import ast
+    from pathlib import Path
+
+    import rramsim
+
+    order = ["_io", "config", "quantize", "loading", "programming", "engine", "accuracy",
+             "sweeps", "power", "energy", "irdrop", "cosim", "report", "pipeline", "cli"]
+    root = Path(rramsim.__file__).parent
+    for i, name in enumerate(order):
+        tree = ast.parse((root / "studies" / f"{name}.py").read_text())
+        for node in tree.body:
+            mods = []
+            if isinstance(node, ast.ImportFrom) and node.module:
+                mods = [node.module] + [f"{node.module}.{a.name}" for a in node.names]
+            elif isinstance(node, ast.Import):
+                mods = [a.name for a in node.names]
+            for m in mods:
+                if m.startswith("rramsim.studies."):
+                    dep = m.split(".")[2]
+                    if dep in order:
+                        assert order.index(dep) < i, f"studies.{name} imports studies.{dep}"
+    for pkg in ("crossbar.py", "devmodel", "netlists", "solver", "mapper", "nn"):
+        paths = [root / pkg] if pkg.endswith(".py") else list((root / pkg).rglob("*.py"))
+        for p in paths:
+            assert "rramsim.studies" not in p.read_text(), p
