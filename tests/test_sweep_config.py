@@ -33,7 +33,7 @@ def test_grid_is_the_product_in_file_order_with_seeds_innermost():
     p = pts[13]
     assert p.cfg.circuit.r_wordline_ohm == p.cfg.circuit.r_bitline_ohm == 5.0
     assert p.cfg.converters.adc_bits == 8 and p.cfg.run.test_samples == 40
-    assert p.cfg.run.seed == p.device_seed
+    assert p.cfg.run.seed == p.device_seed and p.cfg.noise.seed == p.noise_seed
 
 
 def test_seeds_derive_from_base_seed_and_replicate_only_when_paired():
@@ -91,6 +91,7 @@ def test_base_file_and_inline_overrides(tmp_path):
     ({"grid": {"circuit.r_wire": [1.0]}}, ["unknown key", "r_wire"]),
     ({"grid": {"wires.r": [1.0]}}, ["not a study key"]),
     ({"grid": {"run.seed": [1, 2]}}, ["run.seed", "device_seeds"]),
+    ({"grid": {"noise.seed": [1, 2]}}, ["noise.seed", "noise_seeds"]),
     ({"grid": {"cosim.tiles": [1]}}, ["cannot be swept"]),
     ({"grid": {"mapping.tile_rows": 32}}, ["non-empty list"]),
     ({"grid": {"mapping.tile_rows": []}}, ["non-empty list"]),

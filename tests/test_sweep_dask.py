@@ -21,7 +21,7 @@ import pytest
 distributed = pytest.importorskip("distributed")
 
 from rramsim.studies import _sweep_worker as worker_side  # noqa: E402
-from rramsim.studies.demo import blas_threads  # noqa: E402
+from rramsim.studies.pipeline import blas_threads  # noqa: E402
 from rramsim.studies.sweep import METRICS, expand, load_sweep, sweep  # noqa: E402
 
 pytestmark = pytest.mark.slow
@@ -53,7 +53,7 @@ def reference(sweep_dict):
     rows = []
     with blas_threads(1):
         for p in expand(load_sweep(sweep_dict)):
-            rows.append({**p.row(), **worker_side.evaluate(p.cfg, {}, noise_seed=p.noise_seed)})
+            rows.append({**p.row(), **worker_side.evaluate(p.cfg, {})})
     return pd.DataFrame(rows)
 
 
@@ -80,6 +80,28 @@ def test_reference_varies_with_the_swept_keys(reference):
     assert drop.is_monotonic_increasing and drop.iloc[0] < drop.iloc[-1]
     assert reference["tile_error_rel"].nunique() > 3
     assert set(METRICS) <= set(reference.columns) and len(reference) == 12
+
+
+def test_group_tasks_hand_their_network_to_the_point_function(sweep_dict, reference,
+                                                               monkeypatch):
+    """The network a group task receives from Dask is the one the point function uses: with it
+    in the cache, evaluate_point neither trains nor reads a network."""
+    from rramsim.studies import pipeline
+    from rramsim.studies.loading import load
+
+    pts = expand(load_sweep(sweep_dict))
+    loaded = load(pts[0].cfg)
+
+    def no_loading(*a, **k):
+        raise AssertionError("evaluate_point loaded the network again")
+
+    monkeypatch.setattr(pipeline, "load", no_loading)
+    msgs = worker_side.run_group(loaded, pts[0].group_key, [(p.point_id, p.cfg) for p in pts[:2]],
+                                 "unused-topic")
+    assert [m["error"] for m in msgs] == [None, None]
+    for m, (_, ref) in zip(msgs, reference.iloc[:2].iterrows(), strict=True):
+        assert m["id"] == ref["point_id"]
+        assert m["values"] == {k: ref[k] for k in METRICS}
 
 
 def test_worker_killed_mid_point_is_rerun_elsewhere(sweep_dict, reference, tmp_path):

@@ -9,6 +9,8 @@ transfer_matrix(xb, *, backend="auto", method="auto") -> (M, N) array
     The exact IR-drop map of a linear tile, ``solve(xb, v).i_out == v @ T``.
 input_admittance(xb, *, backend="auto", method="auto") -> (M, M) array
     The exact map from source voltages to source currents, ``solve(xb, v).i_in == Y v``.
+port_matrices(xb, *, backend="auto", method="auto") -> PortMatrices
+    T and Y together from one elimination (``.transfer``, ``.admittance``).
 factorize(xb, *, backend="auto") -> Factorized
     Factor once, then ``.solve(v)`` any number of times and ``.transfer_matrix()``.
 memory_estimate(xb, *, method="direct") -> float
@@ -54,13 +56,20 @@ slower than with OpenBLAS (``apt-get install libopenblas0-pthread``, which Debia
 All methods stop at a relative residual ``||b - A x|| / ||b|| <= 1e-12`` (direct solves are checked
 and refined until they do); they never return NaN: a singular system or floating node raises
 ``SolverError`` naming the node. The backend actually used is logged on the ``rramsim.solver``
-logger and stored in ``Solution.backend``. Memory is estimated before factoring (logged when above
-1 GB) and a solve that would not fit in ``MemAvailable`` is refused with the figure.
+logger and stored in ``Solution.backend``.
+
+Memory: every path (factorisation, batch solve, transfer and port matrices, CG, Newton) estimates its
+peak by arithmetic on the tile's shape (:func:`memory_estimate`) before it allocates anything of the
+tile's size, and refuses with :class:`~rramsim.errors.SolverError` when the estimate exceeds the
+limit: the smallest of ``MemAvailable``, the cgroup memory limit less its usage and ``ulimit -v``
+(RLIMIT_AS) less the mapped size, less 15 % headroom. The message names the need, the limit and
+what fits instead (a batch size, another method, the largest tile of the same options).
 """
 
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -75,7 +84,8 @@ from rramsim.solver._factor import (
     small_system_threads,
 )
 
-__all__ = ["solve", "transfer_matrix", "input_admittance", "factorize", "memory_estimate", "Factorized",
+__all__ = ["solve", "transfer_matrix", "input_admittance", "port_matrices", "PortMatrices",
+           "factorize", "memory_estimate", "Factorized",
            "available_backends", "RTOL", "CG_MAX_BATCH", "METHODS", "TRANSFER_METHODS",
            "MULTIFRONTAL_MIN_CELLS"]
 
@@ -108,35 +118,120 @@ def factorize(xb: Crossbar, *, backend: str = "auto") -> Factorized:
     _check_xb(xb)
     if not xb.is_linear:
         raise SolverError("factorize needs a linear tile (sinh_v0 is set); use solve()")
-    return Factorized(xb, backend=backend)
+    with small_system_threads(2 * xb.n_rows * xb.n_cols):
+        return Factorized(xb, backend=backend)
 
 
 def memory_estimate(xb: Crossbar, *, method: str = "direct", backend: str = "auto",
                     batch: int = 1) -> float:
     """Estimated peak memory of solving ``xb`` for ``batch`` inputs, bytes.
 
+    Computed by arithmetic on the tile's shape and options alone: nothing of the tile's size is
+    allocated, so a 30000 x 30000 tile is answered in microseconds.
+
     ``method="direct"`` counts the factor (about ``2.6 n log2 n`` entries for n = 2MN unknowns on a
     grid tile), the assembled matrix and the batch's node voltages; ``"transfer"`` what
-    :func:`transfer_matrix` needs (the multifrontal method's two levels of contributions and its
-    largest front, or the ports-last factor and its extracted copy); ``"cg"`` about 30 vectors of length
-    2MN per input. The solver checks the same figures against ``MemAvailable`` before it starts.
+    :func:`transfer_matrix` and :func:`port_matrices` need (the multifrontal method's two levels of
+    contributions and its largest front, or the ports-last factor and its extracted copy);
+    ``"cg"`` about 30 vectors of length 2MN per input; ``"newton"`` a sinh solve of the batch (its
+    CG steps on grid tiles, else the linear factor, the Jacobian's and the iterates). Every solve
+    checks the same figure against :func:`rramsim.solver._factor.memory_limit` (the smallest of
+    MemAvailable, the cgroup limit and ``ulimit -v``, less 15 %) before it allocates.
     """
     _check_xb(xb)
-    if method not in ("direct", "transfer", "cg"):
-        raise SolverError(f"method must be 'direct', 'transfer' or 'cg', got {method!r}")
+    if method not in ("direct", "transfer", "cg", "newton"):
+        raise SolverError(f"method must be 'direct', 'transfer', 'cg' or 'newton', got {method!r}")
+    try:
+        batch = int(batch)
+    except (TypeError, ValueError) as exc:
+        raise SolverError(f"batch must be a whole number of inputs, got {batch!r}") from exc
+    if batch < 1:
+        raise SolverError(f"batch must be >= 1, got {batch}")
+    if method == "transfer":
+        method = "multifrontal" if _transfer_method(xb, "auto", backend) == "multifrontal" \
+            else "ports-factor"
+    return _estimate(xb, method, batch, backend)
+
+
+def _estimate(xb, method: str, batch: int, backend: str) -> float:
+    """Bytes for ``method`` in {"direct", "cg", "newton", "multifrontal", "ports-factor"}; ``xb``
+    needs only the shape and circuit options (any object with them, for tiles of other sizes)."""
+    from rramsim.solver._network import count_unknowns
+
     m, n = xb.shape
-    nodes = 2 * m * n + n
+    n_unk, kind = count_unknowns(xb)
     out = 8.0 * batch * (2 * m * n + 2 * n + m) * 1.2
     if method == "cg":
-        return 8.0 * nodes * (12 + 16 * batch) + out
-    kind = "grid" if _is_grid(xb) else "merged"
-    if method == "transfer" and _transfer_method(xb, "auto", backend) == "multifrontal":
+        return 8.0 * n_unk * (12 + 16 * batch) + out
+    if method == "newton":
+        from rramsim.solver._newton import grid_newton_chunk
+
+        if _is_grid(xb):
+            return 8.0 * n_unk * (12 + 40 * grid_newton_chunk(m, n, batch)) + out
+        fac = factor_memory_bytes(n_unk, kind, pick_backend(backend))
+        return 2 * fac + 8.0 * n_unk * 16 * batch + out
+    if method == "multifrontal":
         from rramsim.solver import _schur
 
         return _schur.memory_bytes(m, n, xb.drive == "both")
-    if method == "transfer":
-        return factor_memory_bytes(nodes, kind, pick_backend(backend), ports_last=True)
-    return factor_memory_bytes(nodes, kind, pick_backend(backend)) + out
+    if method == "ports-factor":
+        return factor_memory_bytes(n_unk, kind, pick_backend(backend), ports_last=True)
+    return factor_memory_bytes(n_unk, kind, pick_backend(backend)) + out
+
+
+def way_out(xb: Crossbar, method: str, batch: int = 1, backend: str = "auto") -> str:
+    """What a refused computation (``method`` as for :func:`_estimate`) can do instead; only
+    alternatives whose own estimate fits the memory limit now are named."""
+    import types
+
+    from rramsim.solver import _factor
+
+    limit = _factor.available_memory_bytes()
+    m, n = xb.shape
+    tips = []
+    if batch > 1 and _estimate(xb, method, 1, backend) <= limit:
+        lo, hi = 1, batch  # largest batch that fits (the estimate grows with the batch)
+        while lo < hi:
+            mid = (lo + hi + 1) // 2
+            lo, hi = (mid, hi) if _estimate(xb, method, mid, backend) <= limit else (lo, mid - 1)
+        tips.append(f"solve at most {lo} inputs at once (split the batch)")
+    alts = {"direct": [("cg", "method='cg' for up to a few inputs at once")] if _is_grid(xb) else [],
+            "multifrontal": [("ports-factor", "method='factor'")],
+            "ports-factor": [("multifrontal", "method='multifrontal'")] if _is_grid(xb) else []}
+    for alt, text in alts.get(method, []):
+        need = _estimate(xb, alt, 1, backend)
+        if need <= limit:
+            tips.append(f"{text} (about {_factor.gb(need)})")
+    def fits(k: int) -> bool:
+        shape = (max(1, round(k * m / max(m, n))), max(1, round(k * n / max(m, n))))
+        like = types.SimpleNamespace(shape=shape, r_wordline=xb.r_wordline, r_bitline=xb.r_bitline,
+                                     r_driver=xb.r_driver, drive=xb.drive, sense=xb.sense)
+        return _estimate(like, method, batch, backend) <= limit
+
+    lo, hi = 0, max(m, n) - 1  # largest tile of the same aspect ratio that fits
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        lo, hi = (mid, hi) if fits(mid) else (lo, mid - 1)
+    if lo >= 1:
+        k = (max(1, round(lo * m / max(m, n))), max(1, round(lo * n / max(m, n))))
+        tips.append(f"use tiles of at most {k[0]} x {k[1]} cells (the mapper's tile size)"
+                    + (f" for {batch} inputs at once" if batch > 1 else ""))
+    if not tips:
+        tips.append("free memory or raise the limit: no smaller tile of these options fits")
+    return "; or ".join(tips)
+
+
+def _check_batch_memory(xb: Crossbar, method: str, batch: int, backend: str) -> None:
+    """Refuse a solve of ``batch`` inputs up front when its estimate exceeds the memory limit."""
+    from rramsim.solver import _factor
+
+    m, n = xb.shape
+    need = _estimate(xb, method, batch, backend)
+    if need > _factor.available_memory_bytes():
+        _factor.check_memory(need, f"solving {batch} input(s) on a {m} x {n} tile ({method})",
+                             way_out(xb, method, batch, backend))
+    else:
+        _factor.check_memory(need, f"solving {batch} input(s) on a {m} x {n} tile ({method})")
 
 
 def solve(xb: Crossbar, v_in, *, method: str = "auto", backend: str = "auto") -> Solution:
@@ -185,6 +280,7 @@ def _solve(xb: Crossbar, v: np.ndarray, batched: bool, method: str, backend: str
 
         if method in ("cg", "direct"):
             raise SolverError(f"method {method!r} is for linear tiles; sinh tiles use Newton")
+        _check_batch_memory(xb, "newton", v.shape[0], backend)
         if method == "newton-cg" or (method == "auto" and _is_grid(xb)):
             from rramsim.solver._newton import solve_grid_newton
 
@@ -197,17 +293,16 @@ def _solve(xb: Crossbar, v: np.ndarray, batched: bool, method: str, backend: str
     use_cg = method == "cg" or (method == "auto" and _is_grid(xb) and v.shape[0] <= CG_MAX_BATCH)
     if use_cg:
         return _solve_cg(xb, v, batched)
+    _check_batch_memory(xb, "direct", v.shape[0], backend)
     return Factorized(xb, backend=backend).solve(v if batched else v[0])
 
 
 def _solve_cg(xb: Crossbar, v: np.ndarray, batched: bool) -> Solution:
-    from rramsim.solver import _factor
     from rramsim.solver._cg import GridSchur
 
     if not _is_grid(xb):
         raise SolverError("method 'cg' needs r_wordline > 0 and r_bitline > 0")
-    _factor.check_memory(memory_estimate(xb, method="cg", batch=v.shape[0]),
-                         f"CG on a {xb.shape[0]} x {xb.shape[1]} tile")
+    _check_batch_memory(xb, "cg", v.shape[0], "auto")
     g = xb.effective_conductance()
     xw, xbl, it = GridSchur(xb, g).solve(v)
     m = xb.shape[0]
@@ -261,6 +356,57 @@ def transfer_matrix(xb: Crossbar, *, backend: str = "auto", method: str = "auto"
         return Factorized(xb, backend=backend, ports_last=True).transfer_matrix()
 
 
+@dataclass(frozen=True, eq=False)
+class PortMatrices:
+    """The exact linear maps of a tile at its ports (from :func:`port_matrices`).
+
+    Attributes
+    ----------
+    transfer : ndarray (M, N)
+        ``i_out = v @ transfer`` (siemens), as :func:`transfer_matrix`.
+    admittance : ndarray (M, M)
+        ``i_in = admittance @ v`` (siemens), symmetric positive semi-definite, as
+        :func:`input_admittance`; the power drawn from the sources is ``v^T Y v``.
+    method : str
+        "multifrontal" or "factor": how they were computed.
+    """
+
+    transfer: np.ndarray
+    admittance: np.ndarray
+    method: str
+
+
+def port_matrices(xb: Crossbar, *, backend: str = "auto", method: str = "auto") -> PortMatrices:
+    """Transfer matrix T and input admittance Y of a linear tile from one elimination.
+
+    Both are read from the Schur complement of the nodal matrix on the ports (sources and sense
+    nodes): the multifrontal pass (:mod:`rramsim.solver._schur`) yields it for grid tiles, the
+    ports-last factorisation (its trailing block) for the others; ``method`` and ``backend`` as for
+    :func:`transfer_matrix`. Costs about one :func:`transfer_matrix`, against two for calling
+    :func:`transfer_matrix` and :func:`input_admittance` separately.
+
+    Raises
+    ------
+    SolverError
+        For a sinh tile, or when the computation does not fit in memory.
+    """
+    _check_xb(xb)
+    if not xb.is_linear:
+        raise SolverError("port_matrices and input_admittance need a linear tile; with sinh cells "
+                          "the port currents are not linear in v (use solve)")
+    used = _transfer_method(xb, method, backend)
+    if used == "multifrontal":
+        from rramsim.solver import _schur
+
+        t, y = _schur.port_maps(xb, admittance=True)
+    else:
+        with small_system_threads(2 * xb.n_rows * xb.n_cols):
+            t, y = Factorized(xb, backend=backend, ports_last=True).port_matrices()
+    for a in (t, y):
+        a.setflags(write=False)
+    return PortMatrices(transfer=t, admittance=y, method=used)
+
+
 def _transfer_method(xb: Crossbar, method: str, backend: str) -> str:
     """Resolve a transfer-matrix ``method`` to "multifrontal" or "factor" (logged)."""
     if method not in TRANSFER_METHODS:
@@ -283,22 +429,11 @@ def input_admittance(xb: Crossbar, *, backend: str = "auto", method: str = "auto
     so the power drawn from the sources is ``v^T Y v``; Y is symmetric (reciprocity) and positive
     semi-definite. ``method`` as for :func:`transfer_matrix`: the multifrontal Schur complement
     gives Y with T at the same cost (1024 x 1024: seconds, against 1024 full solves); the
-    ``"factor"`` route solves the M unit inputs with one factorisation.
+    ``"factor"`` route reads it from the ports-last factor (see :func:`port_matrices`).
 
     Raises
     ------
     SolverError
         For a sinh tile, or when the computation does not fit in memory.
     """
-    _check_xb(xb)
-    if not xb.is_linear:
-        raise SolverError("input_admittance needs a linear tile; with sinh cells the source "
-                          "current is not linear in v (use solve)")
-    if _transfer_method(xb, method, backend) == "multifrontal":
-        from rramsim.solver import _schur
-
-        return _schur.port_maps(xb, admittance=True)[1]
-    m = xb.n_rows
-    sol = solve(xb, np.eye(m), method="direct", backend=backend)
-    y = np.asarray(sol.i_in, dtype=float).reshape(m, m).T  # column k: response to unit input k
-    return 0.5 * (y + y.T)
+    return port_matrices(xb, backend=backend, method=method).admittance

@@ -231,16 +231,119 @@ def factorize(lower: sp.csc_array, backend: str) -> DirectFactor:
 
 
 # ---------------------------------------------------------------------- memory
-def available_memory_bytes() -> int:
-    """MemAvailable from /proc/meminfo, bytes (a large number when it cannot be read)."""
+#: Fraction of the smallest memory bound kept free (allocator slack, the rest of the process).
+HEADROOM = 0.15
+
+
+def _meminfo_available() -> float | None:
+    """MemAvailable from /proc/meminfo, bytes (None when it cannot be read)."""
     try:
         with open("/proc/meminfo") as fh:
             for line in fh:
                 if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:  # pragma: no cover - non-Linux
+                    return float(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):  # pragma: no cover - non-Linux
         pass
-    return 1 << 62  # pragma: no cover
+    return None
+
+
+def _read_number(path: str) -> float | None:
+    try:
+        with open(path) as fh:
+            text = fh.read().strip()
+    except OSError:
+        return None
+    if not text or text == "max":
+        return None
+    try:
+        return float(text)
+    except ValueError:  # pragma: no cover - malformed control file
+        return None
+
+
+def _cgroup_free() -> tuple[float, str] | None:
+    """Memory left under this process's cgroup limit (v2: memory.max - memory.current of the group
+    and each ancestor; v1: limit_in_bytes - usage_in_bytes), bytes, or None without a limit."""
+    import os
+
+    try:
+        with open("/proc/self/cgroup") as fh:
+            lines = fh.read().splitlines()
+    except OSError:
+        return None
+    best = None
+    for line in lines:
+        parts = line.split(":", 2)
+        if len(parts) != 3:
+            continue
+        _, ctrl, path = parts
+        if ctrl == "":  # v2 unified hierarchy
+            root, limit_f, usage_f, name = "/sys/fs/cgroup", "memory.max", "memory.current", "v2"
+        elif "memory" in ctrl.split(","):
+            root, limit_f, usage_f, name = ("/sys/fs/cgroup/memory", "memory.limit_in_bytes",
+                                            "memory.usage_in_bytes", "v1")
+        else:
+            continue
+        rel = path.strip("/")
+        while True:
+            d = os.path.join(root, rel) if rel else root
+            lim = _read_number(os.path.join(d, limit_f))
+            if lim is not None and lim < 2**60:  # v1 reports "no limit" as a huge number
+                used = _read_number(os.path.join(d, usage_f)) or 0.0
+                free = max(lim - used, 0.0)
+                if best is None or free < best[0]:
+                    best = (free, f"cgroup {name} memory limit {lim / 1e9:.3g} GB, "
+                                  f"{used / 1e9:.3g} GB in use")
+            if not rel:
+                break
+            rel = os.path.dirname(rel)
+    return best
+
+
+def _rlimit_free() -> tuple[float, str] | None:
+    """Address space left under RLIMIT_AS (``ulimit -v``): the limit minus the current VmSize."""
+    try:
+        import resource
+    except ImportError:  # pragma: no cover - non-Unix
+        return None
+    soft, _ = resource.getrlimit(resource.RLIMIT_AS)
+    if soft == resource.RLIM_INFINITY or soft < 0:
+        return None
+    size = 0.0
+    try:
+        with open("/proc/self/status") as fh:
+            for line in fh:
+                if line.startswith("VmSize:"):
+                    size = float(line.split()[1]) * 1024
+                    break
+    except (OSError, ValueError, IndexError):  # pragma: no cover
+        pass
+    return max(float(soft) - size, 0.0), (f"address-space limit (ulimit -v) {soft / 1e9:.3g} GB, "
+                                         f"{size / 1e9:.3g} GB mapped")
+
+
+def memory_limit() -> tuple[float, str]:
+    """Bytes a solve may allocate now, and which bound set it.
+
+    The smallest of MemAvailable, the cgroup memory limit less its usage and RLIMIT_AS less the
+    current virtual size, less ``HEADROOM`` of it. Reads a few small files; never allocates.
+    """
+    cands = []
+    avail = _meminfo_available()
+    if avail is not None:
+        cands.append((avail, f"MemAvailable {avail / 1e9:.3g} GB"))
+    for bound in (_cgroup_free(), _rlimit_free()):
+        if bound is not None:
+            cands.append(bound)
+    if not cands:  # pragma: no cover - nothing readable
+        return float(1 << 62), "no memory bound found"
+    free, source = min(cands, key=lambda c: c[0])
+    return (1.0 - HEADROOM) * free, source
+
+
+def available_memory_bytes() -> float:
+    """The first value of :func:`memory_limit`: bytes a solve may allocate now."""
+    return memory_limit()[0]
 
 
 def factor_entries(n: int, kind: str) -> float:
@@ -271,13 +374,24 @@ def factor_memory_bytes(n: int, kind: str, backend: str, *, ports_last: bool = F
     return need * 1.65 if ports_last else need
 
 
-def check_memory(need: float, what: str) -> None:
-    """Raise SolverError when ``need`` bytes exceed the memory available now."""
-    avail = available_memory_bytes()
+def gb(x: float) -> str:
+    """Bytes as a short GB figure for messages."""
+    return f"{x / 1e9:.3g} GB"
+
+
+def check_memory(need: float, what: str, way_out: str | None = None) -> None:
+    """Raise SolverError when ``need`` bytes exceed :func:`memory_limit`.
+
+    The message names the need, the limit and its source, and ``way_out`` (what the caller can do
+    instead; a generic hint when None).
+    """
+    limit = available_memory_bytes()
+    source = memory_limit()[1] if need > limit or need > 1e9 else ""
     log.log(logging.INFO if need > 1e9 else logging.DEBUG,
-            "rramsim.solver: %s needs about %.2f GB (%.2f GB available)", what, need / 1e9,
-            avail / 1e9)
-    if need > avail:
+            "rramsim.solver: %s needs about %s (%s may be used; %s)", what, gb(need), gb(limit),
+            source or "within the limit")
+    if need > limit:
         raise SolverError(
-            f"{what} needs about {need / 1e9:.1f} GB but only {avail / 1e9:.1f} GB of memory is "
-            "available; use a smaller tile, fewer inputs at once, or method='cg' for single inputs")
+            f"{what} needs about {gb(need)} but only {gb(limit)} may be used ({source}, less "
+            f"{HEADROOM:.0%} headroom); "
+            + (way_out or "use a smaller tile or fewer inputs at once"))

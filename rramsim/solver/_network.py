@@ -56,6 +56,17 @@ def sense_conductance(xb: Crossbar) -> float | None:
     raise SolverError(f"unknown sense circuit {type(s).__name__}")  # pragma: no cover
 
 
+def count_unknowns(xb: Crossbar) -> tuple[int, str]:
+    """Unknowns of :func:`build_network` and the network kind ("grid" / "merged"), by arithmetic
+    alone (for memory checks made before anything of the tile's size is allocated)."""
+    m, n = xb.shape
+    rw, rb, rd = float(xb.r_wordline), float(xb.r_bitline), float(xb.r_driver)
+    wl = m * n if rw > 0 else (m if rd > 0 else 0)
+    bl = m * n if rb > 0 else 0
+    s = n if sense_conductance(xb) is not None else 0
+    return wl + bl + s, ("grid" if rw > 0 and rb > 0 else "merged")
+
+
 @dataclass(eq=False)
 class Network:
     """Labelled, assembled nodal system of one tile.
@@ -89,6 +100,7 @@ class Network:
     shunt: tuple[np.ndarray, np.ndarray]  # (node, g) conductances to ground (sense)
     out_kind: str  # "bitline": i_out = gb (x[bl_last] - x[s]); "sense": g_s x[s]; "cells": sum of cells
     out_g: float
+    sense_g: float = 0.0  # the sense element's conductance (0 for an ideal TIA)
 
     # ------------------------------------------------------------------ naming
     def node_name(self, k: int) -> str:
@@ -299,7 +311,7 @@ def build_network(xb: Crossbar, *, ports_last: bool = False) -> Network:
     net = Network(shape=(m, n), n=int(n_unknown), wl=wl_f, bl=bl_f, s=s_f, rep=seq,
                   n_ports=n_ports, kind=kind, g_wire_edges=(ea_f, eb_f, eg),
                   shunt=(shunt_f, shunt_g), out_kind=out_kind,
-                  out_g=gb if out_kind == "bitline" else (gs or 0.0))
+                  out_g=gb if out_kind == "bitline" else (gs or 0.0), sense_g=gs or 0.0)
     return net
 
 

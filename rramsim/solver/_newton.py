@@ -329,6 +329,14 @@ def _trial(gs0, xb, xw, xbl, v):
     return fields, nrm
 
 
+def grid_newton_chunk(m: int, n: int, batch: int) -> int:
+    """Inputs that :func:`solve_grid_newton` takes through Newton together (see there)."""
+    from rramsim.solver._core import CHUNK_BYTES
+
+    return int(max(1, min(batch, GRID_NEWTON_CHUNK_CELLS // (m * n),
+                          CHUNK_BYTES // (8.0 * 16 * 2 * m * n))))
+
+
 def solve_grid_newton(xb: Crossbar, v: np.ndarray, batched: bool) -> Solution:
     """Newton's method for a sinh grid tile with every step solved by Schur-complement CG.
 
@@ -337,7 +345,7 @@ def solve_grid_newton(xb: Crossbar, v: np.ndarray, batched: bool) -> Solution:
     no factorisation, O(MN) memory per input. Used for every batch on grid tiles; same line search
     (per input) and tolerance as the direct Newton.
     """
-    from rramsim.solver._core import CHUNK_BYTES, _fill
+    from rramsim.solver._core import _fill
 
     m, n = xb.shape
     # Inputs go through Newton together in chunks of GRID_NEWTON_CHUNK_CELLS // (M N) (one CG
@@ -345,8 +353,7 @@ def solve_grid_newton(xb: Crossbar, v: np.ndarray, batched: bool) -> Solution:
     # tiles, where Python overhead dominates (32 x 32, 96 inputs: 0.27 s one by one, 0.12 s in
     # chunks of 16), and loses from 64 x 64 on, where one input's vectors already fill the cache
     # (128 x 128: 1.3 s one by one, 2.1-3.6 s in chunks of 2-96; measured here).
-    chunk = int(max(1, min(v.shape[0], GRID_NEWTON_CHUNK_CELLS // (m * n),
-                           CHUNK_BYTES // (8.0 * 16 * 2 * m * n))))
+    chunk = grid_newton_chunk(m, n, v.shape[0])
     if chunk >= v.shape[0]:
         return _grid_newton_chunk(xb, v, batched)
     out = None

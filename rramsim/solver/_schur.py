@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import logging
 import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
@@ -47,7 +48,10 @@ from scipy.linalg import blas, lapack
 
 from rramsim.crossbar import Crossbar
 from rramsim.errors import SolverError
+from rramsim.solver import _factor
 from rramsim.solver._factor import blas_threads, check_memory
+
+log = logging.getLogger("rramsim.solver")
 
 #: Separator sizes up to which a stack of fronts is eliminated pivot by pivot with array operations
 #: over the whole stack (tiny separators: a LAPACK call per front would cost more than its work).
@@ -141,17 +145,57 @@ def _plan(m: int, n: int, both: bool):
     return plan
 
 
+def shape_counts(m: int, n: int, both: bool):
+    """The plan of :func:`_plan` by shapes only, bottom-up: per level, a list of
+    ``(count, k, f)`` for each kind of front (separator size k, front size f).
+
+    Arithmetic on a few keys per level (rectangles of one shape and edge contact are alike), so it
+    costs microseconds at any tile size where :func:`_plan` holds one entry per rectangle.
+    """
+    levels = []
+    cur = {(m, n, True, True, True): 1}
+    while cur:
+        level = []
+        nxt: dict = {}
+        for key, cnt in cur.items():
+            a, b, le, re, te = key
+            k = min(a, b)
+            level.append((cnt, k, k + _layout(*key, both)[1]))
+            if b >= a:
+                c = b // 2
+                kids = ((a, c, le, False, te), (a, b - c - 1, False, re, te))
+            else:
+                rr = a // 2
+                kids = ((rr, b, le, re, te), (a - rr - 1, b, le, re, False))
+            for kid in kids:
+                if kid[0] > 0 and kid[1] > 0:
+                    nxt[kid] = nxt.get(kid, 0) + cnt
+        levels.append(level)
+        cur = nxt
+    return levels[::-1]
+
+
 def memory_bytes(m: int, n: int, both: bool) -> float:
-    """Peak bytes of :func:`port_schur` on an m x n tile (calibrated: 1024 x 1024 peaked at
-    0.74 GB resident, including the Python process; estimate 0.76 GB): two levels of
-    contributions, the largest front with its scratch blocks, the chunks of the worker threads."""
-    return _plan_bytes(_plan(m, n, both), m, n)
-
-
-def _plan_bytes(plan, m: int, n: int) -> float:
-    contrib = max(p[-1] for p in plan)
-    front = max(g[3] for p in plan for g in p[0]) ** 2
+    """Peak bytes of :func:`port_schur` on an m x n tile, computed without allocating (calibrated:
+    1024 x 1024 peaked at 0.74 GB resident, including the Python process; estimate 0.76 GB): two
+    levels of contributions, the largest front with its scratch blocks, the chunks of the worker
+    threads, the tile's conductances."""
+    levels = shape_counts(m, n, both)
+    contrib = max(sum(c * (f - k) ** 2 for c, k, f in lev) for lev in levels)
+    front = max(f for lev in levels for _, _, f in lev) ** 2
     return 8.0 * (2 * contrib + 4 * front + 2 * WORKERS * CHUNK_ENTRIES + 3 * m * n) + 120e6
+
+
+def flops(m: int, n: int, both: bool) -> float:
+    """Floating-point operations of :func:`port_schur` (Cholesky, triangular solve and symmetric
+    update of every front: ``k^3/3 + k^2 r + k r^2`` for separator k and boundary r)."""
+    return float(sum(c * (k ** 3 / 3 + k * k * (f - k) + k * (f - k) ** 2)
+                     for lev in shape_counts(m, n, both) for c, k, f in lev))
+
+
+#: Sustained flop rate of the multifrontal elimination on this machine, flop/s (1024 x 1024:
+#: 3.7e10 counted flops in 4-6 s with two threads), for the time estimate logged up front.
+FLOP_RATE = 7e9
 
 
 class _Tile:
@@ -425,9 +469,19 @@ def port_schur(xb: Crossbar, g: np.ndarray | None = None) -> tuple[np.ndarray, d
     m, n = xb.shape
     if float(xb.r_wordline) <= 0 or float(xb.r_bitline) <= 0:
         raise SolverError("the multifrontal transfer matrix needs r_wordline > 0 and r_bitline > 0")
+    both = xb.drive == "both"
+    need = memory_bytes(m, n, both)
+    if need > _factor.available_memory_bytes():
+        from rramsim.solver import way_out
+
+        check_memory(need, f"the multifrontal Schur complement of a {m} x {n} tile",
+                     way_out(xb, "multifrontal"))
+    seconds = flops(m, n, both) / FLOP_RATE
+    log.log(logging.INFO if seconds > 5 or need > 1e9 else logging.DEBUG,
+            "rramsim.solver: multifrontal transfer matrix of a %d x %d tile: about %.3g s and %.3g GB",
+            m, n, seconds, need / 1e9)
     tile = _Tile(xb, xb.effective_conductance() if g is None else g)
     plan = _plan(m, n, tile.both)
-    check_memory(_plan_bytes(plan, m, n), f"the multifrontal Schur complement of a {m} x {n} tile")
     with blas_threads(1):
         return _port_schur(tile, plan)
 

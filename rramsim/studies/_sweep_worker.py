@@ -9,7 +9,8 @@ rramsim importable, at the same version as the client.
 * :func:`load_network` trains or reads the network of one device seed; its result stays in the
   worker's memory and Dask copies it to another worker at most once, when a group there needs it.
 * :func:`run_group` evaluates the points of one group (same device seed, mapping and circuit:
-  they share the programmed tiles and their transfer matrices) one after the other and reports
+  they share the programmed tiles and their transfer matrices) one after the other with
+  :func:`rramsim.studies.pipeline.evaluate_point` and one cache, and reports
   each finished point at once through a Dask event, so the client records it before the group
   ends.
 """
@@ -99,63 +100,41 @@ def ship(obj):
 
 
 def load_network(cfg):
-    """The network of one device seed (``cfg.run.seed``), its data and its base mapping."""
-    from rramsim.studies import adapters
-    from rramsim.studies.demo import blas_threads
+    """The network of one device seed (``cfg.run.seed``) and its data set."""
+    from rramsim.studies.loading import load
+    from rramsim.studies.pipeline import blas_threads
 
     with blas_threads(1):
-        return adapters.load(cfg)
+        return load(cfg)
 
 
-def _evaluate_point(cfg, cache: dict, *, noise_seed: int) -> dict[str, float]:
-    """One sweep point on the study API: map, evaluate in every mode, energy, worst IR drop.
+def network_cache_key(cfg) -> tuple:
+    """The key under which :func:`rramsim.studies.pipeline.evaluate_point` caches the network.
 
-    ``cfg.run.seed`` is the device seed (forming and pruning of the network), ``noise_seed``
-    seeds the read noise. ``cache`` (one per group) keeps the network, the mapped tiles with
-    their circuit, the input admittances and the worst drop, which the group's points share.
+    The group task puts the network it received from Dask there, so that the point function
+    does not train or read it again on this worker.
     """
-    from rramsim.studies import adapters, irdrop
-    from rramsim.studies import study as st
-    from rramsim.studies.energy import PRESETS
-    from rramsim.studies.inference import MODES
-    from rramsim.studies.network_energy import network_energy
-
-    if "loaded" not in cache:
-        cache["loaded"] = adapters.load(cfg)
-    loaded = cache["loaded"]
-    if cache.get("hw_key") != (cfg.mapping, cfg.circuit):
-        act = adapters.input_activity(loaded) if cfg.mapping.placement == "ir_aware" else None
-        hw = adapters.map_layers(loaded.weights, loaded.masks, loaded.pairs, loaded.g_per_weight,
-                                 cfg, keep_pairs=not cfg.network.path, signs=loaded.signs,
-                                 input_activity=act)
-        cache.update(hw_key=(cfg.mapping, cfg.circuit), hw=st.apply_circuit_config(hw, cfg),
-                     admittances={}, drop={})
-    hw = cache["hw"]
-    ev = st.evaluate(hw, loaded.forward, loaded.data, cfg.replace("run", seed=int(noise_seed)))
-    cv = cfg.converters
-    ledger = network_energy(hw, ev.records, PRESETS[cv.preset], dac_bits=cv.dac_bits,
-                            admittances=cache["admittances"])
-    if cv.v_read_V not in cache["drop"]:
-        used = sorted({s.tile for lp in hw.layers for s in lp.slices})
-        cache["drop"][cv.v_read_V] = max(irdrop.tile_drop_map(hw.tiles[t], cv.v_read_V)[1]
-                                         .worst_rel for t in used)
-    return {**{f"acc_{k}": float(ev.accuracy[k]) for k in MODES},
-            "tile_error_rel": float(ev.tile_error_rel),
-            "ir_drop_worst_rel": float(cache["drop"][cv.v_read_V]),
-            "energy_per_inference_J": float(ledger.totals()["total_J"])}
+    return ("loaded", cfg.network, cfg.train, cfg.run, cfg.converters.calibration_samples)
 
 
-def evaluate(cfg, cache: dict, *, noise_seed: int) -> dict[str, float]:
-    """The point function the sweep runs (see :data:`POINT_FUNCTION`)."""
-    return _evaluate_point(cfg, cache, noise_seed=noise_seed)
+def evaluate(cfg, cache: dict) -> dict[str, float]:
+    """The point function: one circuit-accurate study run of ``cfg`` as flat metrics.
+
+    ``cfg.run.seed`` is the point's device seed (forming and pruning of the embedded network),
+    ``cfg.noise.seed`` its read-noise seed. ``cache`` is the group's (programmed tiles, transfer
+    and admittance matrices, drop maps, shared by its points).
+    """
+    from rramsim.studies.pipeline import evaluate_point
+
+    return evaluate_point(cfg, cache=cache)
 
 
 # names the point function in the sweep folder's manifest: results of another one are not mixed
-POINT_FUNCTION = "rramsim.studies._sweep_worker._evaluate_point/1"
+POINT_FUNCTION = "rramsim.studies.pipeline.evaluate_point/1"
 
 
 def run_group(loaded, group_key: str, items: list, topic: str) -> list[dict]:
-    """Evaluate the points ``items`` (``(point_id, cfg, noise_seed)``) of one group in order.
+    """Evaluate the points ``items`` (``(point_id, cfg)``) of one group in order.
 
     Each finished point is sent at once as an event ``{"id", "values", "error", "seconds",
     "worker", "attempt"}`` on ``topic`` (``attempt`` differs between two executions of the same
@@ -166,7 +145,7 @@ def run_group(loaded, group_key: str, items: list, topic: str) -> list[dict]:
 
     from distributed import get_worker
 
-    from rramsim.studies.demo import blas_threads
+    from rramsim.studies.pipeline import blas_threads
 
     try:
         worker = get_worker()
@@ -174,16 +153,16 @@ def run_group(loaded, group_key: str, items: list, topic: str) -> list[dict]:
         worker = None
     plugin = worker.plugins.get(PLUGIN_NAME) if worker is not None else None
     cache = plugin.cache_for(group_key) if plugin is not None else {}
-    cache.setdefault("loaded", loaded)
     out = []
     attempt = uuid.uuid4().hex
     with blas_threads(1):
-        for point_id, cfg, noise_seed in items:
+        for point_id, cfg in items:
+            cache.setdefault(network_cache_key(cfg), loaded)
             t0 = time.perf_counter()
             msg = {"id": point_id, "values": None, "error": None, "attempt": attempt,
                    "worker": worker.address if worker is not None else ""}
             try:
-                msg["values"] = evaluate(cfg, cache, noise_seed=noise_seed)
+                msg["values"] = evaluate(cfg, cache)
             except Exception as exc:  # reported per point; the client fails the sweep loudly
                 msg["error"] = f"{type(exc).__name__}: {exc}"
             msg["seconds"] = time.perf_counter() - t0

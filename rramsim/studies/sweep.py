@@ -71,6 +71,7 @@ METRICS = ("acc_software", "acc_ideal", "acc_behavioural", "acc_circuit", "tile_
 REUSE_SECTIONS = ("converters", "noise", "energy")
 # keys a sweep point does not use (the demo's own sweeps and co-simulation check) or owns itself
 NOT_SWEPT = {"run.seed": "the device seed: use [monte_carlo] device_seeds",
+             "noise.seed": "the read-noise seed: use [monte_carlo] noise_seeds",
              "cosim": "the co-simulation check is not part of a sweep point",
              "sweep": "the demo's built-in sweeps are not part of a sweep point"}
 _TAG_DEVICE, _TAG_NOISE = 1, 2
@@ -155,7 +156,7 @@ class SweepPoint:
     @property
     def network_key(self) -> str:
         """Points with the same key share one trained network (and data)."""
-        return self._key(("run", "network")) + (
+        return self._key(("run", "network", "train")) + (
             f"-{self.cfg.converters.calibration_samples}")
 
     @property
@@ -394,10 +395,11 @@ def expand(spec: SweepSpec) -> list[SweepPoint]:
         for d in range(spec.device_count):
             dseed = (spec.device_seeds[d] if spec.device_seeds is not None
                      else _derive(spec.seed, _TAG_DEVICE, d, salt))
-            cfg = _apply(spec.base, {**dict(params), "run.seed": dseed}, spec.source)
             for n in range(spec.noise_count):
                 nseed = (spec.noise_seeds[n] if spec.noise_seeds is not None
                          else _derive(spec.seed, _TAG_NOISE, n, salt))
+                cfg = _apply(spec.base, {**dict(params), "run.seed": dseed, "noise.seed": nseed},
+                             spec.source)
                 points.append(SweepPoint(index=len(points), params=params, device_rep=d,
                                          noise_rep=n, device_seed=dseed, noise_seed=nseed,
                                          cfg=cfg))
@@ -613,14 +615,14 @@ def _run(client, spec, points, todo, store, res, *, session, progress, on_point,
             if p.cfg.network.path:
                 # a network file is read here (workers need not see it) and goes into the task
                 # itself, so the scheduler can hand it to a new worker if its holder dies
-                from rramsim.studies import adapters
+                from rramsim.studies.loading import load
 
-                nets[p.network_key] = client.submit(w.ship, adapters.load(p.cfg), key=key,
+                nets[p.network_key] = client.submit(w.ship, load(p.cfg), key=key,
                                                     priority=10)
             else:   # the embedded default: trained by a worker
                 nets[p.network_key] = client.submit(w.load_network, p.cfg, key=key, priority=10)
         for i, members in enumerate(_groups(todo, n_workers)):
-            items = [(p.point_id, p.cfg, p.noise_seed) for p in members]
+            items = [(p.point_id, p.cfg) for p in members]
             fut = client.submit(w.run_group, nets[members[0].network_key],
                                 members[0].group_key, items, topic,
                                 key=f"rramsim-group-{i}-{session}", retries=0)
