@@ -133,31 +133,41 @@ def test_store_refuses_another_base_configuration_and_foreign_folders(tmp_path):
 
     spec = _spec()
     pts = expand(spec)
-    store = SweepStore(tmp_path / "s", spec)
+    with SweepStore(tmp_path / "s", spec) as store:
+        _store_checks(store, spec, pts, tmp_path)
+    (tmp_path / "x").mkdir()
+    (tmp_path / "x" / "report.md").write_text("a demo")
+    with pytest.raises(SweepError, match="not a sweep folder"):
+        SweepStore(tmp_path / "x", spec)
+
+
+def _store_checks(store, spec, pts, tmp_path):
+    from rramsim.studies._sweep_store import SweepStore
+
     values = {m: 0.5 for m in ("acc_software", "acc_ideal", "acc_behavioural", "acc_circuit",
                                "tile_error_rel", "ir_drop_worst_rel", "energy_per_inference_J")}
     store.record(pts[3], values, seconds=1.0, worker="w", session="a")
     rec = json.loads((tmp_path / "s" / "points" / f"{pts[3].point_id}.json").read_text())
     assert rec["row"]["point"] == 3 and rec["row"]["acc_circuit"] == 0.5
     assert not list((tmp_path / "s" / "points").glob(".*"))      # no temporary file left
+    # a record missing a metric is refused
+    with pytest.raises(SweepError, match="energy_per_inference_J"):
+        store.record(pts[4], {"acc_software": 1.0}, seconds=0.0, worker="", session="")
+    # while this store holds the folder, another is refused
+    with pytest.raises(SweepError, match="another sweep is running"):
+        SweepStore(tmp_path / "s", spec)
+    store.close()
     # the same sweep reopens with the point finished; its table has that one row
-    again = SweepStore(tmp_path / "s", spec)
-    assert again.done(pts[3]) and not again.done(pts[4])
-    assert list(again.table(pts)["point"]) == [3]
+    with SweepStore(tmp_path / "s", spec) as again:
+        assert again.done(pts[3]) and not again.done(pts[4])
+        assert list(again.table(pts)["point"]) == [3]
     # a changed base configuration is refused, naming the key
     other = load_sweep({"base": {"run": {"test_samples": 50}}, "grid": GRID})
     with pytest.raises(SweepError, match=r"run.test_samples: 40 -> 50"):
         SweepStore(tmp_path / "s", other)
     # a grid change on the same base is accepted (points are identified by parameters and seeds)
     SweepStore(tmp_path / "s", load_sweep({"base": {"run": {"test_samples": 40}},
-                                           "grid": {"mapping.tile_rows": [8]}}))
-    (tmp_path / "x").mkdir()
-    (tmp_path / "x" / "report.md").write_text("a demo")
-    with pytest.raises(SweepError, match="not a sweep folder"):
-        SweepStore(tmp_path / "x", spec)
-    # a record missing a metric is refused
-    with pytest.raises(SweepError, match="energy_per_inference_J"):
-        store.record(pts[4], {"acc_software": 1.0}, seconds=0.0, worker="", session="")
+                                           "grid": {"mapping.tile_rows": [8]}})).close()
 
 
 def test_defaults_need_no_grid():

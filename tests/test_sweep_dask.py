@@ -62,7 +62,7 @@ def cluster():
     from distributed import LocalCluster
 
     with LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                      dashboard_address=None) as c:
+                      dashboard_address=":0") as c:
         yield c
 
 
@@ -109,7 +109,7 @@ def test_worker_killed_mid_point_is_rerun_elsewhere(sweep_dict, reference, tmp_p
 
     killed = {}
     with LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                      dashboard_address=None) as lc, Client(lc) as client:
+                      dashboard_address=":0") as lc, Client(lc) as client:
         pids = client.run(os.getpid)
 
         def on_point(point, values):
@@ -208,7 +208,7 @@ def test_ctrl_c_on_the_command_leaves_a_consistent_partial_table(sweep_dict, ref
     cfg = _write_sweep(sweep_dict, tmp_path / "sweep.toml")
     out = tmp_path / "out"
     cmd = [sys.executable, "-m", "rramsim", "sweep", "--config", str(cfg), "--out", str(out),
-           "--workers", "2", "--no-progress"]
+           "--workers", "1", "--no-progress"]
     proc = subprocess.Popen(cmd, env=_env(), start_new_session=True, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
     try:
@@ -275,3 +275,55 @@ def test_explicit_scheduler_and_workers_on_localhost_give_the_same_table(sweep_d
         assert np.array_equal(table[col].to_numpy(), reference[col].to_numpy()), col
     workers = {json.loads(f.read_text())["worker"] for f in (out / "points").glob("*.json")}
     assert len(workers) >= 1 and all(w.startswith("tcp://127.0.0.1:") for w in workers)
+
+
+def test_failed_points_are_reported_and_computed_on_the_next_run(sweep_dict, reference,
+                                                                 tmp_path, monkeypatch):
+    """A point whose study raises: the others are recorded, failed.json names it with the
+    error, the sweep raises SweepError; the next run computes only that point."""
+    from distributed import Client, LocalCluster
+
+    from rramsim.errors import DataError
+    from rramsim.studies.sweep import SweepError
+
+    real = worker_side.evaluate
+
+    def flaky(cfg, cache):
+        if cfg.circuit.r_wordline_ohm == 30.0 and cfg.converters.adc_bits == 12:
+            raise DataError("test: this point cannot be evaluated")
+        return real(cfg, cache)
+
+    out = tmp_path / "out"
+    bad = set(reference[(reference["circuit.r_wordline_ohm"] == 30.0)
+                        & (reference["converters.adc_bits"] == 12)]["point_id"])
+    assert len(bad) == 2
+    # in-process workers (threads), so that the patched point function is the one they run
+    with LocalCluster(n_workers=1, processes=False, threads_per_worker=1,
+                      dashboard_address=":0") as lc, Client(lc) as client:
+        monkeypatch.setattr(worker_side, "evaluate", flaky)
+        with pytest.raises(SweepError, match=r"2 of 12 points failed.*DataError: test: this "):
+            sweep(sweep_dict, client=client, out=out, progress=False)
+        failed = json.loads((out / "failed.json").read_text())
+        assert {f["point_id"] for f in failed} == bad
+        assert all("cannot be evaluated" in f["error"] for f in failed)
+        part = pd.read_csv(out / "results.csv")
+        assert set(part["point_id"]) == set(reference["point_id"]) - bad
+        monkeypatch.setattr(worker_side, "evaluate", real)
+        res = sweep(sweep_dict, client=client, out=out, progress=False)
+    assert set(res.computed) == bad and len(res.skipped) == 10
+    assert not (out / "failed.json").exists()
+    _same(res.table, reference)
+
+
+def test_a_second_sweep_into_a_running_sweeps_folder_is_refused(sweep_dict, tmp_path):
+    from rramsim.studies._sweep_store import SweepStore
+    from rramsim.studies.sweep import SweepError
+
+    spec = load_sweep(sweep_dict)
+    first = SweepStore(tmp_path / "out", spec)
+    try:
+        with pytest.raises(SweepError, match=f"another sweep is running.*{os.getpid()}"):
+            sweep(sweep_dict, out=tmp_path / "out", progress=False)
+    finally:
+        first.close()
+    SweepStore(tmp_path / "out", spec).close()     # free again

@@ -31,7 +31,11 @@ class SweepStore:
         self.records: dict[str, dict] = {}
         self._written = 0.0
         if self.dir is not None:
-            self._open()
+            try:
+                self._open()
+            except BaseException:
+                self.close()
+                raise
 
     # folder -------------------------------------------------------------------------------
     def _open(self) -> None:
@@ -54,7 +58,9 @@ class SweepStore:
         elif self.dir.exists() and any(self.dir.iterdir()):
             raise SweepError(f"{self.dir} is not empty and is not a sweep folder (no sweep.json); "
                              "use a new --out folder")
-        else:
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self._lock()
+        if not man.exists():
             from rramsim import __version__
             from rramsim.studies.config import to_toml
 
@@ -69,6 +75,40 @@ class SweepStore:
             except (OSError, ValueError, KeyError, TypeError) as exc:
                 raise SweepError(f"{f}: unreadable point record ({exc}); delete the file to "
                                  "compute that point again") from exc
+
+    def _lock(self) -> None:
+        """Hold ``.lock`` while this sweep runs: a second sweep into the folder is refused."""
+        import fcntl
+        import os
+
+        self._lock_fh = open(self.dir / ".lock", "a+")  # noqa: SIM115 - held until close()
+        try:
+            fcntl.flock(self._lock_fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            self._lock_fh.seek(0)
+            pid = self._lock_fh.read().strip() or "?"
+            self._lock_fh.close()
+            self._lock_fh = None
+            raise SweepError(f"another sweep is running in {self.dir} (process {pid}); wait for "
+                             "it or use another --out folder") from None
+        self._lock_fh.seek(0)
+        self._lock_fh.truncate()
+        self._lock_fh.write(str(os.getpid()))
+        self._lock_fh.flush()
+
+    def close(self) -> None:
+        """Release the folder."""
+        fh = getattr(self, "_lock_fh", None)
+        if fh is not None:
+            fh.close()    # closing releases the lock
+            self._lock_fh = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+        return False
 
     # points -------------------------------------------------------------------------------
     def done(self, point: SweepPoint) -> bool:
@@ -101,14 +141,23 @@ class SweepStore:
         cols = list(points[0].row()) + list(METRICS) if points else list(METRICS)
         return pd.DataFrame(rows, columns=cols)
 
-    def write_table(self, points: list[SweepPoint], *, force: bool = True):
+    def write_table(self, points: list[SweepPoint], *, force: bool = True,
+                    failed: dict | None = None):
         """Rewrite results.csv (+ Parquet) from the records; unless ``force``, at most every
-        couple of seconds. Returns the table."""
+        couple of seconds. ``failed`` (point id -> error) goes to ``failed.json`` (removed when
+        empty). Returns the table."""
         now = time.monotonic()
         if self.dir is None or (not force and now - self._written < TABLE_EVERY_S):
             return None
         self._written = now
         frame = self.table(points)
+        if failed:
+            by_id = {p.point_id: p for p in points}
+            atomic_write_text(self.dir / "failed.json", json.dumps(
+                [{**by_id[k].row(), "error": v} for k, v in failed.items() if k in by_id],
+                indent=1) + "\n")
+        elif failed is not None:
+            (self.dir / "failed.json").unlink(missing_ok=True)
         atomic_write_text(self.dir / "results.csv", frame.to_csv(index=False))
         if self.spec.parquet:
             try:

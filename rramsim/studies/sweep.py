@@ -469,7 +469,10 @@ class _Engine:
                 env.update(OMP_NUM_THREADS=1, OPENBLAS_NUM_THREADS=1, MKL_NUM_THREADS=1)
                 with dask.config.set({"distributed.nanny.pre-spawn-environ": env}):
                     self.cluster = LocalCluster(n_workers=n, threads_per_worker=1,
-                                                processes=True, dashboard_address=dashboard,
+                                                processes=True,
+                                                # the scheduler serves HTTP in any case: without
+                                                # a dashboard, on a free port
+                                                dashboard_address=dashboard or ":0",
                                                 silence_logs=logging.ERROR)
                 self.client = Client(self.cluster)
                 self.log(f"rramsim sweep: local cluster of {n} single-threaded worker "
@@ -553,29 +556,33 @@ def sweep(config, client=None, *, out=None, workers: int | None = None,
 
     store = SweepStore(out, spec)
     say = log if log is not None else (print if progress else (lambda *a, **k: None))
-    todo = [p for p in points if not store.done(p)]
-    res = SweepResult(table=None, points=points, skipped=[p.point_id for p in points
-                                                          if store.done(p)],
-                      out_dir=store.dir)
-    if res.skipped:
-        say(f"rramsim sweep: {len(res.skipped)} of {len(points)} points already finished in "
-            f"{store.dir}")
+    res = SweepResult(table=None, points=points, out_dir=store.dir)
     t0 = time.perf_counter()
     try:
+        todo = [p for p in points if not store.done(p)]
+        res.skipped = [p.point_id for p in points if store.done(p)]
+        if res.skipped:
+            say(f"rramsim sweep: {len(res.skipped)} of {len(points)} points already finished "
+                f"in {store.dir}")
         if todo:
             engine = _Engine(client, workers=workers, scheduler=scheduler, dashboard=dashboard,
                              log=say)
             with engine as cl:
                 _run(cl, spec, points, todo, store, res, session=uuid.uuid4().hex,
                      progress=progress, on_point=on_point, local=engine.cluster is not None)
-    finally:
         res.seconds = time.perf_counter() - t0
         res.table = store.table(points)
-        store.write_table(points)
-    if store.dir is not None and spec.plots and len(res.table):
-        from rramsim.studies._sweep_plot import plot_sweep
+        store.write_table(points, failed=res.failed)
+        if store.dir is not None and spec.plots and len(res.table):
+            from rramsim.studies._sweep_plot import plot_sweep
 
-        plot_sweep(res.table, spec.plot_keys, store.dir)
+            plot_sweep(res.table, spec.plot_keys, store.dir)
+    except BaseException:   # interrupted or failed: the finished points' table, then out
+        res.table = store.table(points)
+        store.write_table(points, failed=res.failed)
+        raise
+    finally:
+        store.close()
     if res.failed:
         first = next(iter(res.failed.items()))
         raise SweepError(f"{len(res.failed)} of {len(points)} points failed (the others are "
@@ -607,6 +614,7 @@ def _run(client, spec, points, todo, store, res, *, session, progress, on_point,
                unit="point", disable=not progress, smoothing=0.1)
     nets: dict = {}
     futures: dict = {}
+    net_of: dict = {}
     try:
         for p in todo:    # one network per device seed (and data), first to run
             if p.network_key in nets:
@@ -615,12 +623,17 @@ def _run(client, spec, points, todo, store, res, *, session, progress, on_point,
             if p.cfg.network.path:
                 # a network file is read here (workers need not see it) and goes into the task
                 # itself, so the scheduler can hand it to a new worker if its holder dies
+                import warnings
+
                 from rramsim.studies.loading import load
 
-                nets[p.network_key] = client.submit(w.ship, load(p.cfg), key=key,
-                                                    priority=10)
+                with warnings.catch_warnings():   # a large network file is sent once, on purpose
+                    warnings.filterwarnings("ignore", message="Sending large graph")
+                    nets[p.network_key] = client.submit(w.ship, load(p.cfg), key=key,
+                                                        priority=10)
             else:   # the embedded default: trained by a worker
                 nets[p.network_key] = client.submit(w.load_network, p.cfg, key=key, priority=10)
+        left: dict[str, int] = {}    # group tasks still to finish, per network
         for i, members in enumerate(_groups(todo, n_workers)):
             items = [(p.point_id, p.cfg) for p in members]
             fut = client.submit(w.run_group, nets[members[0].network_key],
@@ -628,6 +641,8 @@ def _run(client, spec, points, todo, store, res, *, session, progress, on_point,
                                 key=f"rramsim-group-{i}-{session}", retries=0)
             futures[fut] = [p.point_id for p in members]
             res.tasks[fut.key] = futures[fut]
+            left[members[0].network_key] = left.get(members[0].network_key, 0) + 1
+            net_of[fut] = members[0].network_key
         attempts: dict[str, set] = {}
 
         def handle(msg) -> None:
@@ -660,6 +675,9 @@ def _run(client, spec, points, todo, store, res, *, session, progress, on_point,
                 pass
             for fut in [f for f in pending if f.done()]:
                 pending.discard(fut)
+                left[net_of[fut]] -= 1
+                if not left[net_of[fut]]:       # no group needs this network any more
+                    nets.pop(net_of[fut]).release()
                 if fut.status == "finished":
                     for msg in fut.result():
                         handle(msg)
@@ -678,4 +696,8 @@ def _run(client, spec, points, todo, store, res, *, session, progress, on_point,
             client.unsubscribe_topic(topic)
         except ValueError:   # pragma: no cover
             pass
-        client.cancel(list(futures) + [f for f in nets.values()], force=True)
+        client.cancel(list(futures) + list(nets.values()), force=True)
+        try:
+            client.unregister_worker_plugin(w.PLUGIN_NAME)
+        except (ValueError, KeyError):   # pragma: no cover - already gone
+            pass

@@ -29,10 +29,10 @@ def run(args: argparse.Namespace) -> int:
     try:
         res = sweep(args.config, out=args.out, workers=args.workers, scheduler=args.scheduler,
                     progress=not args.no_progress, log=print)
-    except KeyboardInterrupt:
-        print(f"rramsim sweep: interrupted; the finished points are recorded in {args.out} "
-              "(results.csv); run the same command again to compute the rest", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt:   # Ctrl-C, or SIGTERM (rramsim.cli gives the exit status)
+        print(f"rramsim sweep: the finished points are recorded in {args.out} (results.csv); "
+              "run the same command again to compute the rest", file=sys.stderr)
+        raise
     print(f"rramsim sweep: {len(res.table)} of {len(res.points)} points in {res.out_dir}/"
           f"results.csv ({len(res.computed)} computed now, {len(res.skipped)} found finished, "
           f"{res.seconds:.1f} s)")
