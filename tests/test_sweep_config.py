@@ -170,6 +170,17 @@ def _store_checks(store, spec, pts, tmp_path):
                                            "grid": {"mapping.tile_rows": [8]}})).close()
 
 
+def test_bad_folders_are_refused(tmp_path):
+    from rramsim.studies._sweep_store import SweepStore
+
+    spec = load_sweep({})
+    (tmp_path / "f").write_text("x")
+    for bad, words in (("", "must be a path"), (3, "must be a path"),
+                       (tmp_path / "f", "is a file"), (tmp_path / "f" / "sub", "cannot create")):
+        with pytest.raises(SweepError, match=words):
+            SweepStore(bad, spec)
+
+
 def test_defaults_need_no_grid():
     spec = load_sweep({})
     assert spec.base == StudyConfig() and len(expand(spec)) == 1

@@ -11,6 +11,7 @@ configuration: a sweep of another base configuration is refused.
 from __future__ import annotations
 
 import json
+import os
 import time
 from pathlib import Path
 
@@ -26,7 +27,11 @@ class SweepStore:
     """Finished points of a sweep, kept in a folder (``out``) or in memory (``out=None``)."""
 
     def __init__(self, out, spec: SweepSpec):
+        if out is not None and (not isinstance(out, (str, os.PathLike)) or not str(out).strip()):
+            raise SweepError(f"the sweep folder must be a path, got {out!r}")
         self.dir = Path(out) if out is not None else None
+        if self.dir is not None and self.dir.exists() and not self.dir.is_dir():
+            raise SweepError(f"{self.dir} is a file, not a folder; use another --out")
         self.spec = spec
         self.records: dict[str, dict] = {}
         self._written = 0.0
@@ -58,7 +63,10 @@ class SweepStore:
         elif self.dir.exists() and any(self.dir.iterdir()):
             raise SweepError(f"{self.dir} is not empty and is not a sweep folder (no sweep.json); "
                              "use a new --out folder")
-        self.dir.mkdir(parents=True, exist_ok=True)
+        try:
+            self.dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise SweepError(f"cannot create the sweep folder {self.dir}: {exc}") from exc
         self._lock()
         if not man.exists():
             from rramsim import __version__
@@ -79,7 +87,6 @@ class SweepStore:
     def _lock(self) -> None:
         """Hold ``.lock`` while this sweep runs: a second sweep into the folder is refused."""
         import fcntl
-        import os
 
         self._lock_fh = open(self.dir / ".lock", "a+")  # noqa: SIM115 - held until close()
         try:

@@ -569,7 +569,8 @@ def sweep(config, client=None, *, out=None, workers: int | None = None,
                              log=say)
             with engine as cl:
                 _run(cl, spec, points, todo, store, res, session=uuid.uuid4().hex,
-                     progress=progress, on_point=on_point, local=engine.cluster is not None)
+                     progress=progress, on_point=on_point, local=engine.cluster is not None,
+                     say=say)
         res.seconds = time.perf_counter() - t0
         res.table = store.table(points)
         store.write_table(points, failed=res.failed)
@@ -591,7 +592,7 @@ def sweep(config, client=None, *, out=None, workers: int | None = None,
 
 
 def _run(client, spec, points, todo, store, res, *, session, progress, on_point,
-         local: bool = False) -> None:
+         local: bool = False, say=print) -> None:
     """Submit the network tasks and the group tasks; record points as their events arrive.
 
     ``local``: the workers are this process's LocalCluster; they then ignore Ctrl-C (the
@@ -605,7 +606,10 @@ def _run(client, spec, points, todo, store, res, *, session, progress, on_point,
 
     client.register_plugin(w.SweepWorkerPlugin(blas_threads=1, ignore_interrupt=local),
                            name=w.PLUGIN_NAME)
-    n_workers = max(1, len(client.scheduler_info(n_workers=-1)["workers"]))
+    n_workers = len(client.scheduler_info(n_workers=-1)["workers"])
+    if n_workers == 0:
+        say("rramsim sweep: the cluster has no workers yet; the points wait for `dask worker "
+            "ADDRESS` to join")
     topic = f"rramsim-sweep-{session}"
     inbox: queue.SimpleQueue = queue.SimpleQueue()
     client.subscribe_topic(topic, lambda event: inbox.put(event[1]))
@@ -634,7 +638,7 @@ def _run(client, spec, points, todo, store, res, *, session, progress, on_point,
             else:   # the embedded default: trained by a worker
                 nets[p.network_key] = client.submit(w.load_network, p.cfg, key=key, priority=10)
         left: dict[str, int] = {}    # group tasks still to finish, per network
-        for i, members in enumerate(_groups(todo, n_workers)):
+        for i, members in enumerate(_groups(todo, max(1, n_workers))):
             items = [(p.point_id, p.cfg) for p in members]
             fut = client.submit(w.run_group, nets[members[0].network_key],
                                 members[0].group_key, items, topic,
