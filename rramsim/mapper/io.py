@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import zipfile
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -32,7 +33,7 @@ FORMAT_VERSION = 1
 _ARRAYS = ("weight", "mask", "sign", "g_plus", "g_minus")
 
 
-def save_network(path, network, *, compress: bool = False) -> Path:
+def save_network(path, network, *, compress: bool = False, extra: dict | None = None) -> Path:
     """Write a network (array form or graph form) to ``path`` (.npz), atomically.
 
     Parameters
@@ -42,6 +43,9 @@ def save_network(path, network, *, compress: bool = False) -> Path:
     network : LayeredNetwork or networkx.DiGraph
     compress : bool
         Deflate the arrays (smaller, slower).
+    extra : dict of str -> ndarray, optional
+        Further entries stored beside the network's (names must not start with ``layer`` or be
+        ``meta``); :func:`load_network` ignores them.
 
     Returns
     -------
@@ -58,55 +62,139 @@ def save_network(path, network, *, compress: bool = False) -> Path:
     for k, ly in enumerate(network.layers):
         for name in _ARRAYS:
             arrays[f"layer{k}/{name}"] = getattr(ly, name)
+    for key, arr in (extra or {}).items():
+        if key == "meta" or key.startswith("layer") or key in arrays:
+            raise DataError(f"extra entry {key!r} collides with the network's own entries")
+        arrays[key] = np.asarray(arr)
     with atomic_open(path, "wb") as fh:
         (np.savez_compressed if compress else np.savez)(fh, **arrays)
+    return path
+
+
+def json_field(d, key, types, path, where):
+    """``d[key]`` checked to be one of ``types`` (bool only if named); a DataError naming the file
+    and the field ``where.key`` otherwise."""
+    if not isinstance(d, dict):
+        raise DataError(f"{path}: field {where} must be a JSON object, got {type(d).__name__}")
+    if key not in d:
+        raise DataError(f"{path}: field {where}.{key} is missing")
+    v = d[key]
+    types = types if isinstance(types, tuple) else (types,)
+    if not isinstance(v, types) or (isinstance(v, bool) and bool not in types):
+        names = "/".join("null" if t is type(None) else t.__name__ for t in types)
+        raise DataError(f"{path}: field {where}.{key} must be {names}, got {v!r}")
+    return v
+
+
+def read_meta(z, path, entry: str = "meta") -> dict:
+    """The JSON object stored as a 0-d unicode array ``entry`` of an open ``.npz``."""
+    if entry not in z.files:
+        raise DataError(f"{path}: no {entry!r} entry; not a {FORMAT_NAME} file")
+    arr = z[entry]
+    if arr.shape != () or arr.dtype.kind != "U":
+        raise DataError(f"{path}: entry {entry!r} must be a JSON string, got {arr.dtype} {arr.shape}")
+    try:
+        meta = json.loads(str(arr[()]))
+    except json.JSONDecodeError as exc:
+        raise DataError(f"{path}: entry {entry!r} is not valid JSON ({exc})") from exc
+    if not isinstance(meta, dict):
+        raise DataError(f"{path}: entry {entry!r} must hold a JSON object")
+    return meta
+
+
+@contextmanager
+def open_npz(path):
+    """The open ``.npz`` at ``path`` (no pickles); DataError for anything that is not a zip.
+
+    The file is opened here so that its handle is closed even when NumPy fails on a damaged
+    archive.
+    """
+    with open(path, "rb") as fh:
+        if fh.read(4) != b"PK\x03\x04":
+            raise DataError(f"{path}: not an .npz archive (no zip header)")
+        fh.seek(0)
+        z = np.load(fh, allow_pickle=False)
+        try:
+            yield z
+        finally:
+            z.close()
+
+
+def check_network_path(path) -> Path:
+    """``path`` as a Path if it names an existing regular file, else a DataError saying why."""
+    path = Path(path)
+    if path.is_dir():
+        raise DataError(f"network file {path} is a directory")
+    if not path.is_file():
+        raise DataError(f"network file {path} does not exist")
     return path
 
 
 def load_network(path) -> LayeredNetwork:
     """Read a file written by :func:`save_network` (array form; ``.to_graph()`` for the graph).
 
+    Entries other than ``meta`` and the layer arrays (as the network trainer adds, see
+    :func:`rramsim.nn.save_network_file`) are ignored.
+
     Raises
     ------
     DataError
-        Missing file, not an .npz of this format, unknown version, missing arrays.
+        Missing file or a directory, not an .npz of this format, unknown version, missing or
+        mistyped fields or arrays (the message names the file and the field).
     MappingError
         The arrays do not form a valid network.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise DataError(f"network file {path} does not exist")
+    path = check_network_path(path)
     try:
-        with np.load(path, allow_pickle=False) as z:
-            if "meta" not in z.files:
-                raise DataError(f"{path}: no 'meta' entry; not a {FORMAT_NAME} file")
-            try:
-                meta = json.loads(str(z["meta"][()]))
-            except json.JSONDecodeError as exc:
-                raise DataError(f"{path}: 'meta' is not valid JSON") from exc
-            if meta.get("format") != FORMAT_NAME:
-                raise DataError(f"{path}: format {meta.get('format')!r}, expected {FORMAT_NAME!r}")
-            if meta.get("version") != FORMAT_VERSION:
-                raise DataError(f"{path}: version {meta.get('version')!r} is not supported "
+        with open_npz(path) as z:
+            meta = read_meta(z, path)
+            fmt = meta.get("format")
+            if fmt != FORMAT_NAME:
+                raise DataError(f"{path}: field meta.format is {fmt!r}, expected {FORMAT_NAME!r}")
+            version = meta.get("version")
+            if version != FORMAT_VERSION:
+                raise DataError(f"{path}: version {version!r} is not supported "
                                 f"(this rramsim reads version {FORMAT_VERSION})")
+            metas = json_field(meta, "layers", list, path, "meta")
+            if not metas:
+                raise DataError(f"{path}: field meta.layers is empty")
             layers = []
-            for k, m in enumerate(meta["layers"]):
+            for k, m in enumerate(metas):
+                where = f"meta.layers[{k}]"
+                name = json_field(m, "name", str, path, where)
+                kind = json_field(m, "kind", str, path, where)
+                scale = m.get("scale") if isinstance(m, dict) else None
+                if scale is not None and (isinstance(scale, bool)
+                                          or not isinstance(scale, (int, float))):
+                    raise DataError(f"{path}: field {where}.scale must be a number or null")
                 arr = {}
-                for name in _ARRAYS:
-                    key = f"layer{k}/{name}"
+                for nm in _ARRAYS:
+                    key = f"layer{k}/{nm}"
                     if key not in z.files:
                         raise DataError(f"{path}: missing array {key!r}")
-                    arr[name] = z[key]
+                    arr[nm] = z[key]
+                    if arr[nm].ndim != 2:
+                        raise DataError(f"{path}: array {key!r} must be 2-D, got shape "
+                                        f"{arr[nm].shape}")
                 conv = None
-                if m["kind"] == "conv":
-                    c = m["conv"]
-                    conv = ConvGeometry(int(c["in_channels"]), int(c["out_channels"]),
-                                        tuple(c["kernel"]))
-                layers.append(Layer(m["name"], kind=m["kind"], conv=conv, scale=m.get("scale"),
-                                    **arr))
-    except (OSError, ValueError, zipfile.BadZipFile, KeyError) as exc:
+                if kind == "conv":
+                    c = json_field(m, "conv", dict, path, where)
+                    kernel = json_field(c, "kernel", list, path, where + ".conv")
+                    if len(kernel) != 2 or not all(isinstance(v, int) for v in kernel):
+                        raise DataError(f"{path}: field {where}.conv.kernel must be two integers")
+                    conv = ConvGeometry(json_field(c, "in_channels", int, path, where + ".conv"),
+                                        json_field(c, "out_channels", int, path, where + ".conv"),
+                                        tuple(kernel))
+                try:
+                    layers.append(Layer(name, kind=kind, conv=conv, scale=scale, **arr))
+                except MappingError as exc:
+                    raise DataError(f"{path}: {where}: {exc}") from exc
+            chain = tuple(bool(m.get("chain_next", False)) for m in metas[:-1])
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile, KeyError) as exc:
         if isinstance(exc, (DataError, MappingError)):
             raise
         raise DataError(f"{path}: cannot read network file: {exc}") from exc
-    chain = tuple(bool(m.get("chain_next", False)) for m in meta["layers"][:-1])
-    return LayeredNetwork(tuple(layers), chain=chain)
+    try:
+        return LayeredNetwork(tuple(layers), chain=chain)
+    except MappingError as exc:
+        raise DataError(f"{path}: field meta.layers: {exc}") from exc

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from rramsim.crossbar import Crossbar, FiniteGainTIA, IdealTIA, SenseResistor
-from rramsim.netlists.tile import TileLayout, fmt, render_tile
+from rramsim.netlists.tile import TileLayout, deck_value, render_tile
 from rramsim.solution import Solution
 
 __all__ = ["render", "simulate", "write_deck", "render_tile", "TileLayout"]
@@ -43,17 +43,19 @@ def _steps(v: np.ndarray, layout: TileLayout) -> list[list[str]]:
     for b in range(v.shape[0]):
         cmds = []
         for i in np.flatnonzero((v[b] != prev) | (b == 0)):
-            cmds.append(f"alter {layout.sources[i]} dc = {fmt(v[b, i])}")
+            value = deck_value(v[b, i], f"v_in[{b}, {i}]")
+            cmds.append(f"alter {layout.sources[i]} dc = {value}")
             if layout.far_sources is not None and layout.far_sources[i] is not None:
-                cmds.append(f"alter {layout.far_sources[i]} dc = {fmt(v[b, i])}")
+                cmds.append(f"alter {layout.far_sources[i]} dc = {value}")
         cmds.append("op")
         steps.append(cmds)
         prev = v[b]
     return steps
 
 
-def simulate(xb: Crossbar, v_in, *, backend: str = "auto") -> Solution:
-    """Solve tile ``xb`` in ngspice for input ``v_in`` (M,) or a batch (B, M).
+def simulate(xb: Crossbar, v_in, *, backend: str = "auto", timeout: float | None = None,
+             progress: bool = False, engine: str = "ngspice") -> Solution:
+    """Solve tile ``xb`` in ngspice (or VACASK) for input ``v_in`` (M,) or a batch (B, M).
 
     The circuit is loaded once; each input of a batch is applied with ``alter`` and solved with its own
     operating point. Results are read at full double precision.
@@ -63,22 +65,44 @@ def simulate(xb: Crossbar, v_in, *, backend: str = "auto") -> Solution:
     xb : Crossbar
     v_in : array_like, (M,) or (B, M), volts
     backend : {"auto", "shared", "subprocess"}
-        See :func:`rramsim.netlists.ngspice.run`.
+        See :func:`rramsim.netlists.ngspice.run` (ngspice only).
+    timeout : float, optional
+        Time limit, seconds; default scaled to the tile's size
+        (:func:`rramsim.netlists.ngspice.default_timeout`; VACASK: no limit by default).
+    progress : bool
+        Progress bar (elapsed time against the estimate) while ngspice or VACASK runs.
+    engine : {"ngspice", "vacask"}
+        The SPICE engine: ngspice (the default and main reference) or VACASK
+        (:func:`rramsim.netlists.vacask.simulate`, the optional extra ``vacask``; whole large tiles).
 
     Raises
     ------
     CrossbarError
         Bad input shape or values.
     SpiceError
-        ngspice is missing or failed (its message is included).
+        ngspice is missing, failed (its message is included) or exceeded its time limit;
+        likewise for VACASK.
     """
+    if engine == "vacask":
+        from rramsim.netlists import vacask
+
+        return vacask.simulate(xb, v_in, timeout=timeout, progress=progress)
+    if engine != "ngspice":
+        from rramsim.errors import SpiceError
+
+        raise SpiceError(f"engine must be 'ngspice' or 'vacask', got {engine!r}")
     from rramsim.netlists import ngspice
 
+    if not isinstance(xb, Crossbar):
+        from rramsim.errors import CrossbarError
+
+        raise CrossbarError(f"xb must be a Crossbar, got {type(xb).__name__}")
     v, batched = xb.check_input(v_in)
     text, layout = render_tile(xb, None, analysis=None)
     if backend == "auto":
         backend = ngspice.available_backend()
-    results = ngspice.run(text, _steps(v, layout), backend=backend)
+    results = ngspice.run(text, _steps(v, layout), backend=backend, timeout=timeout,
+                          progress=progress)
     backend_used = f"ngspice-{backend}"
 
     def volt(res: dict, node: str) -> float:

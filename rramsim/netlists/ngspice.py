@@ -9,6 +9,23 @@ a list of steps; each step is a list of interactive ngspice commands (``alter ..
 
 Keys are lower case: ``"v(node)"`` for node voltages, ``"i(source)"`` for branch currents, and the
 plot's scale by its own name (``"time"``, ``"v-sweep"``, ...).
+
+Interrupts, timeouts and memory
+-------------------------------
+* In shared mode each analysis (``op``, ``dc``, ``tran``, ...) runs in ngspice's background thread
+  (``bg_<command>``) while the calling thread waits in Python, so Ctrl-C (SIGINT) and SIGTERM reach
+  Python at once instead of being swallowed inside one of PySpice's cffi callbacks. While a run is
+  in progress both signals are only noted; the run is abandoned and the signal is re-delivered to
+  the handler that was installed before (``KeyboardInterrupt`` for SIGINT). An ``op`` cannot be
+  stopped inside ngspice; an abandoned one finishes in the background thread and the next run
+  waits for it (see :func:`busy`).
+* The subprocess runs in its own session; on an interrupt, an error or a timeout its whole process
+  group is killed.
+* Every run has a time limit (:func:`default_timeout`, scaled to the deck's size by
+  :func:`estimate`; ``timeout=`` or the environment variable ``RRAMSIM_NGSPICE_TIMEOUT`` in seconds
+  override it). A run that exceeds it raises :class:`SpiceError`.
+* The shared library frees each circuit after its run (``destroy all``, ``remcirc``): without that
+  ngspice keeps every circuit ever loaded (about 1.2 MB per 16 x 16 tile).
 """
 
 from __future__ import annotations
@@ -17,9 +34,11 @@ import logging
 import os
 import re
 import shutil
+import signal
 import subprocess
 import tempfile
 import threading
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Literal
@@ -37,9 +56,20 @@ INSTALL_HINT = (
     "(or set NGSPICE_LIBRARY_PATH to libngspice.so)"
 )
 
-_lock = threading.Lock()
+#: Environment variable that sets the time limit of every ngspice run, seconds.
+TIMEOUT_ENV = "RRAMSIM_NGSPICE_TIMEOUT"
+#: The default time limit is at least this many seconds ...
+TIMEOUT_MIN = 120.0
+#: ... and at least this many times the run's estimated duration.
+TIMEOUT_FACTOR = 20.0
+
+_lock = threading.RLock()
 _shared = None  # the process-wide NgSpiceShared instance, once loaded
 _shared_failure: str | None = None
+_abandoned = False  # an interrupted or timed-out analysis may still run in ngspice's thread
+
+# Commands that create a plot: run in ngspice's background thread in shared mode.
+_ANALYSES = ("op", "dc", "tran", "ac", "noise", "tf", "sens", "pz", "disto", "run")
 
 
 def _library_path() -> str | None:
@@ -49,6 +79,43 @@ def _library_path() -> str | None:
     import ctypes.util
 
     return ctypes.util.find_library("ngspice")
+
+
+def _shared_class():
+    """PySpice's NgSpiceShared, with a background-thread callback that records when a run ends.
+
+    (PySpice's own callback returns None where ngspice expects an int, which cffi reports as
+    "Exception ignored from cffi callback" on every background run.)
+    """
+    from PySpice.Spice.NgSpice.Shared import NgSpiceShared, ffi
+
+    class _Shared(NgSpiceShared):
+        _instances: dict = {}
+
+        def __init__(self, *args, **kwargs):
+            self.bg_done = threading.Event()
+            self.bg_done.set()
+            super().__init__(*args, **kwargs)
+
+        @staticmethod
+        def _background_thread_running(exited, ngspice_id, user_data):
+            self = ffi.from_handle(user_data)
+            self._is_running = not exited
+            if exited:  # ngspice passes its "thread has exited" flag
+                self.bg_done.set()
+            return 0
+
+    return _Shared
+
+
+def _restore_python_signal_handlers() -> None:
+    """ngSpice_Init installs its own C-level SIGINT handler; put Python's back (main thread only)."""
+    if threading.current_thread() is not threading.main_thread():
+        return
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        handler = signal.getsignal(sig)
+        if handler is not None:
+            signal.signal(sig, handler)
 
 
 def _get_shared():
@@ -62,14 +129,15 @@ def _get_shared():
         return None
     try:
         logging.getLogger("PySpice").setLevel(logging.ERROR)  # "Unsupported Ngspice version 39"
-        from PySpice.Spice.NgSpice.Shared import NgSpiceShared
-
-        NgSpiceShared.LIBRARY_PATH = path
-        _shared = NgSpiceShared.new_instance()
+        cls = _shared_class()
+        cls.LIBRARY_PATH = path
+        _shared = cls.new_instance()
     except Exception as exc:  # noqa: BLE001 - any load failure means: use the subprocess
         _shared_failure = f"{type(exc).__name__}: {exc}"
         log.info("ngspice shared library unavailable (%s); using the ngspice binary", exc)
         return None
+    finally:
+        _restore_python_signal_handlers()
     return _shared
 
 
@@ -90,8 +158,58 @@ def available_backend() -> str:
                      f"binary on PATH): {INSTALL_HINT}")
 
 
-def run(deck: str, steps: Sequence[Sequence[str]], *, backend: Backend = "auto"
-        ) -> list[dict[str, np.ndarray]]:
+def busy() -> bool:
+    """True while an interrupted or timed-out analysis still runs in the shared library's thread."""
+    return bool(_abandoned and _shared is not None and not _shared.bg_done.is_set())
+
+
+# ---------------------------------------------------------------------------------- cost model
+# ngspice's operating point of a crossbar tile (sparse LU with Markowitz pivoting) measured on this
+# project's 2-core machine, one input, wires on both lines (ngspice 39): 16 x 16 0.03-0.05 s,
+# 32 x 32 0.09-0.12 s, 48 x 48 0.38-0.43 s, 64 x 64 1.5-2.0 s, 96 x 96 21-28 s; peak memory
+# 48 MB (64 x 64) and 100 MB (96 x 96) above the Python process. The model below is fitted
+# to the upper end of these figures in the number of deck elements E (about 3 per cell).
+_E_REF = 12_500          # elements of a 64 x 64 tile with wires
+_T_REF = 2.0             # seconds per operating point at _E_REF
+_T_EXP = 3.2             # growth exponent fitted between 64 x 64 and 96 x 96
+_T_BASE = 0.02           # per-step overhead, seconds
+_BYTES_PER_ELEMENT = 4_000
+_BYTES_BASE = 40e6
+
+
+def estimate(n_elements: int, n_steps: int = 1) -> tuple[float, float]:
+    """Estimated (seconds, bytes) of ``n_steps`` operating points of a deck of ``n_elements``.
+
+    Arithmetic only (nothing is allocated); see the measurements above. A crossbar tile with
+    wires has about ``3 * M * N`` elements.
+    """
+    e = max(float(n_elements), 1.0)
+    per_op = _T_BASE + _T_REF * (e / _E_REF) ** _T_EXP
+    return float(n_steps) * per_op, _BYTES_BASE + _BYTES_PER_ELEMENT * e
+
+
+def default_timeout(estimated_seconds: float) -> float:
+    """The time limit of a run: ``RRAMSIM_NGSPICE_TIMEOUT`` if set, else
+    ``max(TIMEOUT_MIN, TIMEOUT_FACTOR * estimated_seconds)``."""
+    env = os.environ.get(TIMEOUT_ENV)
+    if env:
+        try:
+            value = float(env)
+        except ValueError:
+            value = float("nan")
+        if not np.isfinite(value) or value <= 0:
+            raise SpiceError(f"{TIMEOUT_ENV} must be a positive number of seconds, got {env!r}")
+        return value
+    return max(TIMEOUT_MIN, TIMEOUT_FACTOR * float(estimated_seconds))
+
+
+def _count_elements(deck: str) -> int:
+    return sum(1 for ln in deck.splitlines()
+               if ln.strip() and ln.lstrip()[0] not in "*.+")
+
+
+def run(deck: str, steps: Sequence[Sequence[str]], *, backend: Backend = "auto",
+        timeout: float | None = None, progress: bool = False) -> list[dict[str, np.ndarray]]:
     """Load ``deck`` once and run each step's commands; return one dict of vectors per step.
 
     Parameters
@@ -104,27 +222,47 @@ def run(deck: str, steps: Sequence[Sequence[str]], *, backend: Backend = "auto"
         ``tran``, ...).
     backend : {"auto", "shared", "subprocess"}
         "auto" uses the shared library when it loads, else the binary.
+    timeout : float, optional
+        Time limit of the whole run, seconds; default :func:`default_timeout` of :func:`estimate`.
+    progress : bool
+        Show a progress bar (elapsed time against the estimate) on stderr.
 
     Raises
     ------
     SpiceError
-        ngspice is missing, rejects the deck or a command, or a step produced no plot; the message
-        carries ngspice's own output.
+        ngspice is missing, rejects the deck or a command, a step produced no plot, or the run
+        exceeded its time limit; the message carries ngspice's own output.
+    KeyboardInterrupt
+        SIGINT arrived during the run (the run is abandoned; see the module docstring).
     """
     steps = [list(s) for s in steps]
     if not steps or any(not s for s in steps):
         raise SpiceError("run needs at least one step, each with at least one command")
     if backend not in ("auto", "shared", "subprocess"):
         raise SpiceError(f"backend must be 'auto', 'shared' or 'subprocess', got {backend!r}")
-    if backend in ("auto", "shared"):
-        with _lock:
-            ng = _get_shared()
-            if ng is not None:
-                return _run_shared(ng, deck, steps)
-        if backend == "shared":
-            raise SpiceError(f"ngspice shared library cannot be loaded ({_shared_failure}); "
-                             + INSTALL_HINT)
-    return _run_subprocess(deck, steps)
+    est, _ = estimate(_count_elements(deck), len(steps))
+    if timeout is None:
+        timeout = default_timeout(est)
+    else:
+        try:
+            timeout = float(timeout)
+        except (TypeError, ValueError):
+            timeout = float("nan")
+        if not np.isfinite(timeout) or timeout <= 0:
+            raise SpiceError(f"timeout must be a positive number of seconds, got {timeout!r}")
+    clock = _Clock(timeout, est, progress)
+    try:
+        if backend in ("auto", "shared"):
+            with _lock:
+                ng = _get_shared()
+                if ng is not None:
+                    return _run_shared(ng, deck, steps, clock)
+            if backend == "shared":
+                raise SpiceError(f"ngspice shared library cannot be loaded ({_shared_failure}); "
+                                 + INSTALL_HINT)
+        return _run_subprocess(deck, steps, clock)
+    finally:
+        clock.close()
 
 
 _ERROR_PATTERN = re.compile(
@@ -137,6 +275,82 @@ def _error_lines(text: str) -> list[str]:
     return [ln.strip() for ln in text.splitlines() if _ERROR_PATTERN.search(ln)]
 
 
+class _Clock:
+    """A run's deadline and its optional progress bar (elapsed seconds against the estimate)."""
+
+    def __init__(self, timeout: float, estimate_s: float, progress: bool) -> None:
+        self.timeout = timeout
+        self.start = time.monotonic()
+        self.deadline = self.start + timeout
+        self.bar = None
+        if progress:
+            from tqdm import tqdm
+
+            self.bar = tqdm(total=max(round(estimate_s, 1), 0.1), unit="s", leave=False,
+                            desc="ngspice (est. time)", bar_format="{desc}: {percentage:3.0f}%|"
+                            "{bar}| {n:.1f}/{total:.1f} s")
+
+    def tick(self) -> None:
+        if self.bar is not None:
+            self.bar.n = round(min(time.monotonic() - self.start, self.bar.total), 1)
+            self.bar.refresh()
+
+    def expired(self) -> bool:
+        return time.monotonic() > self.deadline
+
+    def timeout_error(self, what: str) -> SpiceError:
+        return SpiceError(f"ngspice {what} did not finish within its time limit of "
+                          f"{self.timeout:.0f} s (set timeout= or {TIMEOUT_ENV} to change it)")
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+class _Interrupted(BaseException):
+    """Internal: a signal arrived during a run; the guard re-delivers it on the way out."""
+
+
+class _SignalGuard:
+    """Note SIGINT / SIGTERM during a run instead of raising inside an ngspice callback.
+
+    On exit the noted signal is re-delivered to the handler that was installed before, so the
+    caller sees ``KeyboardInterrupt`` (or its own SIGTERM handling) right after ngspice returns.
+    Outside the main thread (where Python delivers no signals) it does nothing.
+    """
+
+    def __init__(self) -> None:
+        self.pending: int | None = None
+        self.old: dict[int, object] = {}
+
+    def __enter__(self) -> _SignalGuard:
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                old = signal.getsignal(sig)
+                if old in (signal.SIG_IGN, None):
+                    continue
+                self.old[sig] = old
+                signal.signal(sig, self._note)
+        return self
+
+    def _note(self, signum, frame) -> None:
+        if self.pending is None:
+            self.pending = signum
+
+    def check(self) -> None:
+        if self.pending is not None:
+            raise _Interrupted(self.pending)
+
+    def __exit__(self, exc_type, exc, tb) -> bool:
+        for sig, handler in self.old.items():
+            signal.signal(sig, handler)
+        if self.pending is not None:
+            signal.raise_signal(self.pending)  # the previous handler runs here
+            if exc_type is _Interrupted:
+                raise SpiceError(f"ngspice run stopped by signal {self.pending}") from None
+        return False
+
+
 # ---------------------------------------------------------------------------------- shared mode
 def _vector_key(name: str, kind: str) -> str:
     name = name.lower()
@@ -147,32 +361,106 @@ def _vector_key(name: str, kind: str) -> str:
     return name
 
 
-def _run_shared(ng, deck: str, steps: list[list[str]]) -> list[dict[str, np.ndarray]]:
+def _command(ng, cmd: str, guard: _SignalGuard) -> str:
+    """Run one command in the foreground; return its output (ngspice judged by the caller)."""
     from PySpice.Spice.NgSpice.Shared import NgSpiceCommandError
 
+    try:
+        ng.exec_command(cmd)
+    except NgSpiceCommandError:
+        pass  # PySpice flags any stderr line that is not a warning, notes included; judged here
+    out = ng.stdout + "\n" + ng.stderr
+    if "Interrupted" in ng.stderr and guard.pending is None:
+        guard.pending = signal.SIGINT  # ngspice's own handler caught a Ctrl-C during the command
+    guard.check()
+    return out
+
+
+def _background(ng, cmd: str, clock: _Clock, guard: _SignalGuard) -> str:
+    """Run an analysis in ngspice's background thread; wait for it in Python."""
+    global _abandoned
+    ng.bg_done.clear()
+    _command(ng, "bg_" + cmd, guard)
+    try:
+        while not ng.bg_done.wait(0.05):
+            guard.check()
+            clock.tick()
+            if clock.expired():
+                raise clock.timeout_error(f"command {cmd!r}")
+    except BaseException:
+        _abandoned = True
+        if cmd.split(None, 1)[0].lower() != "op":  # ngspice cannot stop an 'op': don't wait 1 s
+            try:
+                ng.exec_command("bg_halt")  # stops sweeps and transient runs
+            except Exception:  # noqa: BLE001
+                pass
+        raise
+    clock.tick()
+    return ng.stdout + "\n" + ng.stderr
+
+
+def _wait_idle(ng, clock: _Clock, guard: _SignalGuard) -> None:
+    """Wait for an analysis abandoned by an earlier run; then free what it left behind."""
+    global _abandoned
+    if not _abandoned:
+        return
+    while not ng.bg_done.wait(0.05):
+        guard.check()
+        if clock.expired():
+            raise SpiceError("ngspice is still busy with an earlier run that was interrupted "
+                             "or timed out")
+    _abandoned = False
+    _free(ng)
+
+
+def _free(ng) -> None:
+    """Destroy every plot and remove the loaded circuit (ngspice keeps both otherwise)."""
+    from PySpice.Spice.NgSpice.Shared import NgSpiceCommandError
+
+    for cmd in ("destroy all", "remcirc"):
+        try:
+            ng.exec_command(cmd)
+        except NgSpiceCommandError:
+            pass
+
+
+def _run_shared(ng, deck: str, steps: list[list[str]], clock: _Clock
+                ) -> list[dict[str, np.ndarray]]:
     lines = [ln for ln in deck.splitlines() if ln.strip()]
     lines = [ln for ln in lines if not re.match(r"\s*\.(op|tran|dc|ac)\b", ln, re.IGNORECASE)]
-    try:
-        ng.load_circuit("\n".join(lines))
-    except Exception as exc:  # noqa: BLE001
-        raise SpiceError(f"ngspice rejected the deck: {exc}\n{ng.stdout}\n{ng.stderr}") from exc
-    if "circuit not parsed" in ng.stdout.lower() or "error" in ng.stderr.lower():
-        raise SpiceError(f"ngspice rejected the deck:\n{ng.stdout}\n{ng.stderr}")
+    with _SignalGuard() as guard:
+        _wait_idle(ng, clock, guard)
+        try:
+            ng.load_circuit("\n".join(lines))
+        except Exception as exc:  # noqa: BLE001
+            guard.check()
+            _free(ng)
+            raise SpiceError(f"ngspice rejected the deck: {exc}\n{ng.stdout}\n{ng.stderr}") from exc
+        guard.check()
+        try:
+            if "circuit not parsed" in ng.stdout.lower() or "error" in ng.stderr.lower():
+                raise SpiceError(f"ngspice rejected the deck:\n{ng.stdout}\n{ng.stderr}")
+            return _shared_steps(ng, steps, clock, guard)
+        finally:
+            if not _abandoned:
+                _free(ng)
+
+
+def _shared_steps(ng, steps, clock: _Clock, guard: _SignalGuard) -> list[dict[str, np.ndarray]]:
     results = []
     voltage = ng.simulation_type.voltage
-    # (ngspice 39 ignores 'remcirc' in shared mode: loaded circuits stay; their plots are destroyed.)
     for step in steps:
         before = ng.plot_names[0] if ng.plot_names else None
         for cmd in step:
-            try:
-                ng.exec_command(cmd)
-            except NgSpiceCommandError:
-                # PySpice flags any stderr line that is not a warning, notes included; judge here.
-                pass
-            bad = _error_lines(ng.stdout + "\n" + ng.stderr)
+            verb = cmd.split(None, 1)[0].lower() if cmd.strip() else ""
+            if verb in _ANALYSES:
+                text = _background(ng, cmd, clock, guard)
+            else:
+                text = _command(ng, cmd, guard)
+            bad = _error_lines(text)
             if bad:
                 raise SpiceError(f"ngspice command {cmd!r} failed: " + "; ".join(bad)
-                                 + f"\n--- ngspice output ---\n{ng.stdout}\n{ng.stderr}")
+                                 + f"\n--- ngspice output ---\n{text}")
         plot_name = ng.last_plot
         if plot_name == before or plot_name == "const":
             raise SpiceError(f"step {step!r} produced no plot:\n{ng.stdout}\n{ng.stderr}")
@@ -187,7 +475,19 @@ def _run_shared(ng, deck: str, steps: list[list[str]]) -> list[dict[str, np.ndar
 
 
 # ---------------------------------------------------------------------------------- subprocess
-def _run_subprocess(deck: str, steps: list[list[str]]) -> list[dict[str, np.ndarray]]:
+def _kill_group(proc: subprocess.Popen) -> None:
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+    try:
+        proc.wait(timeout=5)
+    except subprocess.TimeoutExpired:  # pragma: no cover - a process that survives SIGKILL
+        pass
+
+
+def _run_subprocess(deck: str, steps: list[list[str]], clock: _Clock
+                    ) -> list[dict[str, np.ndarray]]:
     exe = shutil.which("ngspice")
     if exe is None:
         raise SpiceError(f"ngspice is missing (no 'ngspice' binary on PATH): {INSTALL_HINT}")
@@ -203,22 +503,37 @@ def _run_subprocess(deck: str, steps: list[list[str]]) -> list[dict[str, np.ndar
         control += ["quit", ".endc", ".end"]
         path = tmpdir / "deck.cir"
         path.write_text("\n".join(lines + control) + "\n")
-        try:
-            proc = subprocess.run([exe, "-b", str(path)], capture_output=True, text=True,
-                                  timeout=3600, cwd=tmp)
-        except subprocess.TimeoutExpired as exc:
-            raise SpiceError("ngspice did not finish within an hour") from exc
+        out_path, err_path = tmpdir / "stdout.txt", tmpdir / "stderr.txt"
+        with open(out_path, "wb") as fout, open(err_path, "wb") as ferr:
+            # Own session: a Ctrl-C at the terminal reaches Python only, and the whole group
+            # (ngspice and anything it started) is killed on an interrupt, error or timeout.
+            proc = subprocess.Popen([exe, "-b", str(path)], stdin=subprocess.DEVNULL,
+                                    stdout=fout, stderr=ferr, cwd=tmp, start_new_session=True)
+            try:
+                while True:
+                    try:
+                        proc.wait(timeout=0.1)
+                        break
+                    except subprocess.TimeoutExpired:
+                        clock.tick()
+                        if clock.expired():
+                            raise clock.timeout_error(f"binary {exe}") from None
+            except BaseException:
+                _kill_group(proc)
+                raise
+        stdout = out_path.read_text(errors="replace")
+        stderr = err_path.read_text(errors="replace")
         out = []
         for k, step in enumerate(steps):
             raw = tmpdir / f"step{k}.raw"
             if not raw.exists():
                 raise SpiceError(f"ngspice produced no result for step {step!r} "
-                                 f"(exit code {proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
+                                 f"(exit code {proc.returncode}):\n{stdout}\n{stderr}")
             out.append(read_rawfile(raw.read_bytes()))
-        errors = _error_lines(proc.stdout + "\n" + proc.stderr)
+        errors = _error_lines(stdout + "\n" + stderr)
         if errors:
             raise SpiceError("ngspice reported errors: " + "; ".join(errors)
-                             + f"\n--- ngspice output ---\n{proc.stdout}\n{proc.stderr}")
+                             + f"\n--- ngspice output ---\n{stdout}\n{stderr}")
     return out
 
 

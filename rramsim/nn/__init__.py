@@ -10,10 +10,14 @@ Main entry points
 - :class:`Network` with :meth:`Network.forward` (pluggable per-layer ``matmul`` hook for
   circuit-accurate inference) and :meth:`Network.effective_weights`;
 - :mod:`rramsim.nn.architectures`: :func:`mlp`, :func:`fashion_mnist_cnn`,
-  :func:`spoken_digit_net`, :func:`unet_weight_count`;
+  :func:`spoken_digit_net`, :func:`unet` (the DRIVE U-Net: :class:`Upsample2x`,
+  :class:`Stash` / :class:`Concat` skips, per-pixel :func:`softmax_cross_entropy`),
+  :func:`unet_weight_count`;
 - :func:`train` / :class:`TrainConfig`, :class:`FlipLimiter`, :func:`topk_mask`, :func:`quantize`;
 - :class:`DeviceNetwork` (weights from ``devmodel.form``), :func:`program_precise` (baseline);
 - :mod:`rramsim.nn.data`: :func:`load_digits`, :func:`load_fashion_mnist`, :func:`load_fsdd`;
+- :func:`save_network_file` / :func:`load_network_file` (:class:`NetworkFile`): the whole network
+  in one ``.npz`` that :func:`rramsim.mapper.load_network` also reads;
 - :func:`run_prune` (the ``rramsim prune`` experiment).
 
 Nothing here imports scikit-learn, scipy.io or tqdm at import time.
@@ -23,6 +27,7 @@ from rramsim.nn.architectures import (
     fashion_mnist_cnn,
     mlp,
     spoken_digit_net,
+    unet,
     unet_conv_shapes,
     unet_weight_count,
 )
@@ -36,6 +41,7 @@ from rramsim.nn.hardware import (
 )
 from rramsim.nn.layers import (
     BatchNorm,
+    Concat,
     Conv2d,
     Dense,
     Flatten,
@@ -43,20 +49,25 @@ from rramsim.nn.layers import (
     Quantize,
     ReLU,
     ReLURNN,
+    Stash,
     TimeMean,
     ToSequence,
+    Upsample2x,
     ideal_matmul,
 )
 from rramsim.nn.masks import FlipLimiter, limited_update, topk_mask
-from rramsim.nn.network import Network, softmax_cross_entropy
+from rramsim.nn.netfile import NetworkFile, load_network_file, save_network_file
+from rramsim.nn.network import Network, softmax, softmax_cross_entropy
 from rramsim.nn.quant import quantize
 from rramsim.nn.train import TrainConfig, TrainResult, cosine_lr, train
 
 __all__ = [
-    "BatchNorm", "Conv2d", "Dataset", "Dense", "DeviceNetwork", "ExperimentConfig", "FlipLimiter",
-    "Flatten", "MaxPool2d", "Network", "PreciseProgramming", "Quantize", "ReLU", "ReLURNN",
-    "SignedConstantScaling", "TimeMean", "ToSequence", "TrainConfig", "TrainResult", "cosine_lr",
-    "fashion_mnist_cnn", "ideal_matmul", "limited_update", "load_digits", "load_fashion_mnist",
-    "load_fsdd", "mlp", "program_precise", "quantize", "read_idx", "run_prune", "softmax_cross_entropy",
-    "spoken_digit_net", "topk_mask", "train", "unet_conv_shapes", "unet_weight_count",
+    "BatchNorm", "Concat", "Conv2d", "Dataset", "Dense", "DeviceNetwork", "ExperimentConfig",
+    "Flatten", "FlipLimiter", "MaxPool2d", "Network", "NetworkFile", "PreciseProgramming",
+    "Quantize", "ReLU", "ReLURNN", "SignedConstantScaling", "Stash", "TimeMean", "ToSequence",
+    "TrainConfig", "TrainResult", "Upsample2x", "cosine_lr", "fashion_mnist_cnn", "ideal_matmul",
+    "limited_update", "load_digits", "load_fashion_mnist", "load_fsdd", "load_network_file", "mlp",
+    "program_precise", "quantize", "read_idx", "run_prune", "save_network_file", "softmax",
+    "softmax_cross_entropy", "spoken_digit_net", "topk_mask", "train", "unet", "unet_conv_shapes",
+    "unet_weight_count",
 ]

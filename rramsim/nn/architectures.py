@@ -10,6 +10,7 @@ from collections.abc import Sequence
 
 from rramsim.nn.layers import (
     BatchNorm,
+    Concat,
     Conv2d,
     Dense,
     Flatten,
@@ -18,8 +19,10 @@ from rramsim.nn.layers import (
     Quantize,
     ReLU,
     ReLURNN,
+    Stash,
     TimeMean,
     ToSequence,
+    Upsample2x,
 )
 from rramsim.nn.network import Network
 
@@ -136,3 +139,51 @@ def unet_weight_count(base: int = 32, in_channels: int = 1, n_classes: int = 1) 
     for o, i, kh, kw in unet_conv_shapes(base, in_channels, n_classes):
         total += o * i * kh * kw
     return total
+
+
+def unet(
+    base: int = 32,
+    in_channels: int = 1,
+    n_classes: int = 2,
+    *,
+    k: float = 0.5,
+    input_bits: int | None = 6,
+    patch: int = 64,
+) -> Network:
+    """The study's DRIVE U-Net as a trainable :class:`Network` (weights as :func:`unet_conv_shapes`).
+
+    Encoder: a double 3x3 convolution (padding 1, each followed by non-affine BN and ReLU) at every
+    level, max-pool 2 between levels, channels ``base, 2 base, 4 base, 8 base`` and a bottleneck of
+    ``8 base``; decoder: bilinear up-sampling x2, concatenation with the encoder's output of the same
+    level (skip first), a double convolution whose first convolution halves the channels; a 1x1
+    output convolution to ``n_classes`` logits per pixel (softmax over the 2 classes in the loss,
+    :func:`rramsim.nn.network.softmax_cross_entropy`). 6-bit inputs (arXiv 2311.07164). With
+    ``base = 32``, one input channel and 2 classes: 4,313,440 weights. Input ``(B, in_channels, H,
+    W)`` with ``H = W = patch``, a multiple of 16 (four poolings; the study trains on 64 x 64
+    patches).
+    """
+    if base < 1 or in_channels < 1 or n_classes < 1:
+        raise LayerError(f"unet needs base, in_channels, n_classes >= 1, got {base}, {in_channels},"
+                         f" {n_classes}")
+    if patch < 16 or patch % 16:
+        raise LayerError(f"unet patch size must be a multiple of 16, got {patch}")
+    shapes = unet_conv_shapes(base, in_channels, n_classes)
+    layers: list = [Quantize(input_bits)] if input_bits else []
+
+    def conv_bn_relu(shape):
+        o, i, kh, _ = shape
+        return [Conv2d(i, o, kh, padding=kh // 2, k=k), BatchNorm(o), ReLU()]
+
+    convs = iter(shapes)
+    for level in range(5):  # encoder levels 0..3 and the bottleneck (4)
+        if level:
+            layers.append(MaxPool2d(2))
+        layers += conv_bn_relu(next(convs)) + conv_bn_relu(next(convs))
+        if level < 4:
+            layers.append(Stash(f"skip{level}"))
+    for level in range(3, -1, -1):
+        layers += [Upsample2x(), Concat(f"skip{level}")]
+        layers += conv_bn_relu(next(convs)) + conv_bn_relu(next(convs))
+    o, i, _, _ = next(convs)
+    layers.append(Conv2d(i, o, 1, k=k))
+    return Network(layers, input_shape=(in_channels, patch, patch), name=f"unet-{base}")

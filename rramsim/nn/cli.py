@@ -5,8 +5,9 @@ Example::
     rramsim prune --dataset digits --seed 0 --out runs/digits
 
 writes ``runs/digits/metrics.json`` (``test_accuracy``, ``programming_ops``, ``seed``, ...) and the
-pruned network in the mapper's form (``runs/digits/network.npz``, read back by
-``rramsim.mapper.load_network``). Source study: arXiv 2311.07164;
+whole pruned network (``runs/digits/network.npz``: architecture, weights, masks, BN statistics,
+quantisers, device pairs; read back by :func:`rramsim.nn.load_network_file`, its weight/mask/pair
+part also by ``rramsim.mapper.load_network``). Source study: arXiv 2311.07164;
 edge-popup: Ramanujan et al., CVPR 2020.
 """
 
@@ -31,6 +32,17 @@ def _hidden(text: str) -> tuple[int, ...]:
     return sizes
 
 
+def _bits(text: str) -> int:
+    try:
+        n = int(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"bits must be an integer, got {text!r}") from exc
+    if not 1 <= n <= 24:
+        raise argparse.ArgumentTypeError(
+            f"bits must be in [1, 24], got {n} (leave the option out for no quantiser)")
+    return n
+
+
 def configure(parser: argparse.ArgumentParser) -> None:
     """Add the ``prune`` arguments."""
     parser.add_argument("--dataset", choices=DATASETS, default="digits",
@@ -39,6 +51,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         help="directory with Fashion-MNIST IDX files or FSDD wav recordings")
     parser.add_argument("--seed", type=int, default=0, help="random seed (default: %(default)s)")
     parser.add_argument("--out", required=True, type=Path, help="output directory")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace an existing non-empty --out folder whole")
     parser.add_argument("--epochs", type=int, default=20, help="training epochs (default: 20)")
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--lr", type=float, default=0.1, help="peak learning rate of the scores")
@@ -49,8 +63,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         metavar=("START", "END"),
                         help="flip limiter's relative threshold, start and end (default: 0.01 0.007)")
     parser.add_argument("--no-flip-limiter", action="store_true", help="plain top-k every step")
-    parser.add_argument("--activation-bits", type=int, default=None,
-                        help="quantise the MLP's hidden activations to N bits (default: off)")
+    parser.add_argument("--activation-bits", type=_bits, default=None,
+                        help="quantise the MLP's hidden activations to N bits, 1..24 "
+                        "(default: off, no quantiser)")
     parser.add_argument("--in-situ", action="store_true",
                         help="program masks on the devices after every epoch (RESET/SET) and "
                         "train on the conductances they return")
@@ -65,7 +80,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run the experiment, print a summary, write ``metrics.json`` and the network file."""
-    from rramsim.nn.export import export_network, write_json
+    from rramsim.nn.export import _clean, write_json
+    from rramsim.nn.netfile import save_network_file
 
     limiter = None if args.no_flip_limiter else FlipLimiter(*args.flip_threshold)
     progress = not args.no_progress
@@ -84,14 +100,20 @@ def run(args: argparse.Namespace) -> int:
         activation_bits=args.activation_bits,
         in_situ=args.in_situ,
     )
-    result = run_prune(config, seed=args.seed)
-    m = result.metrics
-    out: Path = args.out
-    out.mkdir(parents=True, exist_ok=True)
-    net = result.network
-    path = export_network(out / "network.npz", net, result.device)
-    m["network_file"] = path.name
-    write_json(out / "metrics.json", m)
+    from rramsim._rundir import RunFolder
+
+    with RunFolder(args.out, overwrite=args.overwrite,  # --out checked before the training
+                   command="rramsim " + " ".join(sys.argv[1:])) as folder:
+        result = run_prune(config, seed=args.seed)
+        m = result.metrics
+        m["network_file"] = "network.npz"
+        path = save_network_file(folder.path / "network.npz", result.network,
+                                 device=result.device, dataset=args.dataset,
+                                 data_dir=args.data_dir, metadata={"metrics": _clean(m)})
+        write_json(folder.path / "metrics.json", m)
+        folder.record(config=repr(config), seed=args.seed)
+    out = folder.final
+    path = out / path.name
     lines = [
         f"{m['architecture']} on {m['dataset']} (seed {m['seed']}, {m['n_weights']} weights, "
         f"k = {m['k']})",

@@ -89,6 +89,10 @@ class ExperimentConfig:
             raise ExperimentError(f"k must be in (0, 1], got {self.k!r}")
         if not 0.0 <= self.read_noise < 1.0:
             raise ExperimentError(f"read_noise must be in [0, 1), got {self.read_noise!r}")
+        if self.activation_bits is not None and not (
+                int(self.activation_bits) == self.activation_bits and 1 <= self.activation_bits <= 24):
+            raise ExperimentError(f"activation_bits must be None (no quantiser) or an integer in "
+                                  f"[1, 24], got {self.activation_bits!r}")
         if self.max_train is not None and self.max_train < 1:
             raise ExperimentError(f"max_train must be >= 1, got {self.max_train!r}")
 

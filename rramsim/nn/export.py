@@ -37,7 +37,7 @@ def write_json(path: str | Path, obj) -> Path:
     return atomic_write_bytes(path, text.encode())
 
 
-def export_network(path: str | Path, net, device=None) -> Path:
+def export_network(path: str | Path, net, device=None, *, extra: dict | None = None) -> Path:
     """Write a pruned network in the mapper's form (``rramsim.mapper.save_network``); return the file.
 
     Parameters
@@ -51,6 +51,9 @@ def export_network(path: str | Path, net, device=None) -> Path:
     device : rramsim.nn.DeviceNetwork, optional
         The formed pairs: SET-state conductances, signs and scales (``w = sign (G+ - G-) / scale``,
         arXiv 2311.07164). None lets the mapper program the weights with its linear map.
+    extra : dict, optional
+        Further named arrays stored in the same file (:func:`rramsim.nn.save_network_file` adds
+        the architecture this way).
 
     Returns
     -------
@@ -98,4 +101,4 @@ def export_network(path: str | Path, net, device=None) -> Path:
         )
     kwargs["chain"] = chain
     network = mapper.network_from_layers(weights, masks, conductances, **kwargs)
-    return mapper.save_network(Path(path), network)
+    return mapper.save_network(Path(path), network, extra=extra)

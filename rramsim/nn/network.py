@@ -20,34 +20,70 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from rramsim.nn.layers import Layer, LayerError, MatMul, Quantize, WeightLayer, ideal_matmul
+from rramsim.nn.layers import (
+    Concat,
+    Layer,
+    LayerError,
+    MatMul,
+    Quantize,
+    Stash,
+    WeightLayer,
+    ideal_matmul,
+)
 from rramsim.nn.masks import topk_mask
 
 
+def softmax(logits: np.ndarray, axis: int = 1) -> np.ndarray:
+    """Softmax along ``axis`` (the class axis: 1 for ``(B, classes)`` and ``(B, classes, H, W)``)."""
+    z = logits - logits.max(axis=axis, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(axis=axis, keepdims=True)
+
+
 def softmax_cross_entropy(logits: np.ndarray, labels: np.ndarray) -> tuple[float, np.ndarray]:
-    """Mean softmax cross-entropy and its gradient w.r.t. ``logits``.
+    """Mean softmax cross-entropy and its gradient w.r.t. ``logits``, classes on axis 1.
+
+    Classification: ``logits (B, classes)``, ``labels (B,)``. Segmentation: ``logits
+    (B, classes, H, W)``, ``labels (B, H, W)``, the mean taken over every pixel (the per-pixel
+    2-class cross-entropy of the U-Net).
 
     Parameters
     ----------
-    logits : ndarray, (B, classes)
-    labels : ndarray of int, (B,)
+    logits : ndarray, (B, classes, ...)
+    labels : ndarray of int, (B, ...)
 
     Returns
     -------
     loss : float
-    grad : ndarray, (B, classes)
+    grad : ndarray, same shape as ``logits``
     """
-    z = logits - logits.max(axis=1, keepdims=True)
+    logits = np.asarray(logits)
+    labels = np.asarray(labels)
+    if labels.shape != (logits.shape[0], *logits.shape[2:]):
+        raise LayerError(f"labels of shape {labels.shape} for logits of shape {logits.shape}")
+    moved = np.moveaxis(logits, 1, -1)
+    flat = moved.reshape(-1, logits.shape[1])
+    lab = labels.reshape(-1).astype(np.intp)
+    if lab.size and (lab.min() < 0 or lab.max() >= logits.shape[1]):
+        raise LayerError(f"labels must be in [0, {logits.shape[1]}), got {lab.min()}..{lab.max()}")
+    z = flat - flat.max(axis=1, keepdims=True)
     logp = z - np.log(np.exp(z).sum(axis=1, keepdims=True))
-    b = logits.shape[0]
-    loss = -float(logp[np.arange(b), labels].mean())
+    n = flat.shape[0]
+    rows = np.arange(n)
+    loss = -float(logp[rows, lab].mean())
     grad = np.exp(logp)
-    grad[np.arange(b), labels] -= 1.0
-    return loss, grad / b
+    grad[rows, lab] -= 1.0
+    grad /= n
+    grad = np.moveaxis(grad.reshape(moved.shape), -1, 1)
+    return loss, grad
 
 
 class Network:
     """A sequential network whose weight layers hold fixed weights, scores and top-k masks.
+
+    Skip connections (the U-Net's) are layers too: :class:`~rramsim.nn.layers.Stash` keeps a
+    tensor under a name, a later :class:`~rramsim.nn.layers.Concat` of the same name joins it to
+    the main path along the channel axis; the network binds both to one per-forward store.
 
     Parameters
     ----------
@@ -56,6 +92,12 @@ class Network:
         Per-sample input shape (e.g. ``(64,)`` or ``(1, 28, 28)``); checked through every layer.
     name : str
         Architecture name (recorded in exports).
+
+    Attributes
+    ----------
+    dtype : numpy dtype
+        Compute precision of :meth:`forward` (float64 by default; training of the large tasks
+        switches to float32, see :class:`rramsim.nn.TrainConfig`). Parameters stay float64.
 
     Notes
     -----
@@ -66,9 +108,24 @@ class Network:
         self.layers = list(layers)
         self.input_shape = tuple(int(s) for s in input_shape)
         self.name = name
+        self.dtype = np.dtype(np.float64)
+        # skip connections: every Stash/Concat shares this per-network store (one forward pass
+        # fills it, the matching Concat empties it; backward passes the skip gradient through it)
+        self._store: dict = {}
+        stashed: dict[str, tuple[int, ...]] = {}
         shape = self.input_shape
         for layer in self.layers:
+            if isinstance(layer, (Stash, Concat)):
+                layer.store = self._store
+            if isinstance(layer, Concat):
+                if layer.name not in stashed:
+                    raise LayerError(f"{name}: Concat({layer.name!r}) has no Stash before it")
+                layer.skip_shape = stashed[layer.name]
             shape = layer.output_shape(shape)
+            if isinstance(layer, Stash):
+                if layer.name in stashed:
+                    raise LayerError(f"{name}: two Stash layers named {layer.name!r}")
+                stashed[layer.name] = shape
         self.output_shape = shape
         self.weight_layers: list[WeightLayer] = [
             la for la in self.layers if isinstance(la, WeightLayer)
@@ -149,22 +206,26 @@ class Network:
         ndarray
             ``(B, *output_shape)``, the logits for the classifiers.
         """
-        x = np.asarray(x, dtype=float)
+        x = np.asarray(x, dtype=self.dtype)
         if x.shape[1:] != self.input_shape:
             raise LayerError(f"{self.name}: input shape {x.shape[1:]} != {self.input_shape}")
         mm = ideal_matmul if matmul is None else matmul
+        self._store.clear()
         for layer in self.layers:
             x = layer.forward(x, train=train, matmul=mm)
+        self._store.clear()
         return x
 
     def backward(self, grad: np.ndarray) -> None:
         """Back-propagate ``dL/d(output)``; afterwards each weight layer's ``grad`` is set."""
         for la in self.weight_layers:
             la.zero_grad()
+        self._store.clear()
         for layer in reversed(self.layers):
             grad = layer.backward(grad)
             if grad is None:  # the first weight layer: nothing below has parameters
                 break
+        self._store.clear()
         for la in self.weight_layers:
             la.finish_grad()
 
@@ -175,12 +236,24 @@ class Network:
         self.backward(g)
         return loss
 
-    def calibrate(self, x: np.ndarray, *, percentile: float = 99.9) -> list[float]:
+    def calibrate(
+        self,
+        x: np.ndarray,
+        *,
+        percentile: float = 99.9,
+        batch_size: int = 1000,
+        max_values: int = 4_000_000,
+    ) -> list[float]:
         """Set the full scale of every calibratable :class:`Quantize` layer from data.
 
         Each such quantiser gets ``x_max`` = the ``percentile`` of the (positive) values reaching it
         when ``x`` runs through the network in evaluation mode, so the n-bit DAC range covers the
         activations (layer-wise range calibration; a judgement, the study gives only the bits).
+        Quantisers are calibrated in network order (each sees the ones before it already set),
+        ``x`` runs through in batches of ``batch_size``, and at most about ``max_values`` values
+        per quantiser are kept: when more reach it, every ``s``-th positive value of each batch is
+        kept (``s`` from the first batch's count; deterministic). Below that bound the result is
+        the exact percentile over all of ``x``.
 
         Returns
         -------
@@ -189,22 +262,37 @@ class Network:
         """
         if not 0.0 < percentile <= 100.0:
             raise LayerError(f"percentile must be in (0, 100], got {percentile!r}")
-        h = np.asarray(x, dtype=float)
-        if h.shape[1:] != self.input_shape:
-            raise LayerError(f"{self.name}: input shape {h.shape[1:]} != {self.input_shape}")
+        if batch_size < 1 or max_values < 1:
+            raise LayerError("batch_size and max_values must be >= 1")
+        if x.shape[1:] != self.input_shape:
+            raise LayerError(f"{self.name}: input shape {x.shape[1:]} != {self.input_shape}")
+        targets = [j for j, la in enumerate(self.layers) if isinstance(la, Quantize) and la.calibrate]
         out = []
-        for layer in self.layers:
-            if isinstance(layer, Quantize) and layer.calibrate:
+        n = len(x)
+        for j in targets:
+            kept, stride = [], 0
+            for start in range(0, n, batch_size):
+                h = np.asarray(x[start : start + batch_size], dtype=self.dtype)
+                self._store.clear()
+                for layer in self.layers[:j]:
+                    h = layer.forward(h, train=False, matmul=ideal_matmul)
                 pos = h[h > 0]
-                layer.x_max = float(np.percentile(pos, percentile)) if pos.size else 1.0
-                out.append(layer.x_max)
-            h = layer.forward(h, train=False, matmul=ideal_matmul)
+                if not stride:
+                    estimate = pos.size * n / max(len(h), 1)
+                    stride = max(1, int(np.ceil(estimate / max_values)))
+                kept.append(pos[::stride] if stride > 1 else pos)
+            self._store.clear()
+            pos = np.concatenate(kept) if kept else np.zeros(0)
+            layer = self.layers[j]
+            layer.x_max = float(np.percentile(pos, percentile)) if pos.size else 1.0
+            out.append(layer.x_max)
         return out
 
     def predict(
         self, x: np.ndarray, *, matmul: MatMul | None = None, batch_size: int = 512
     ) -> np.ndarray:
-        """Class predictions (argmax of the logits) in evaluation mode, batched."""
+        """Class predictions (argmax over the class axis 1 of the logits) in evaluation mode, in
+        batches of ``batch_size`` (per-pixel classes for a segmentation network)."""
         out = [
             self.forward(x[i : i + batch_size], matmul=matmul).argmax(axis=1)
             for i in range(0, len(x), batch_size)
