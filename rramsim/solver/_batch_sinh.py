@@ -187,9 +187,12 @@ class _Tile:
 
     def energy(self, i, li, v):
         """E(I) per input, from I, ``L I`` and the row voltages v (B, M)."""
-        c = self.v0 * (i * np.arcsinh(i / self.gv) - np.sqrt(i * i + self.gv2) + self.gv)
+        # co-content v0 (I asinh(I / gv) - (sqrt(I^2 + gv^2) - gv)), the difference in the stable
+        # form I^2 / (sqrt(I^2 + gv^2) + gv) (it cancels for nearly linear cells)
+        i2 = i * i
+        c = self.v0 * (i * np.arcsinh(i / self.gv) - i2 / (np.sqrt(i2 + self.gv2) + self.gv))
         if self.r_a is not None:
-            c += 0.5 * self.r_a * i * i
+            c += 0.5 * self.r_a * i2
         if not self.all_live:
             c = np.where(self.live, c, 0.0)
         c += i * (0.5 * li - v[:, :, None])
