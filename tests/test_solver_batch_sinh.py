@@ -161,3 +161,17 @@ def test_odd_sinh_circuits_match_ngspice(circuit, v0, vmax):
         assert rel(s.i_out, ref.i_out) <= 1e-6, (method, rel(s.i_out, ref.i_out))
         assert rel(s.i_in, ref.i_in) <= 1e-6
         np.testing.assert_allclose(s.v_bitline, ref.v_bitline, rtol=0, atol=1e-9)
+
+
+def test_auto_falls_back_to_newton_per_input(monkeypatch, caplog):
+    """Where the batched method does not converge, ``auto`` takes the per-input Newton."""
+    xb = tile(15, 8, 9)
+    v = np.random.default_rng(16).uniform(0.0, 0.3, (4, 8))
+    ref = solver.solve(xb, v, method="newton-cg")
+    monkeypatch.setattr(_batch_sinh, "MAX_CG", 1)
+    with pytest.raises(ConvergenceError, match="CG did not converge"):
+        solver.solve(xb, v, method="newton-batch")
+    with caplog.at_level("INFO", logger="rramsim.solver"):
+        got = solver.solve(xb, v)
+    assert got.backend == "schur-cg+newton" and "did not converge" in caplog.text
+    assert np.array_equal(got.i_out, ref.i_out)

@@ -294,11 +294,18 @@ def _solve(xb: Crossbar, v: np.ndarray, batched: bool, method: str, backend: str
             return _expand(_solve(xb, uniq, True, method, backend), inverse, batched)
         if method == "newton-batch" or (method == "auto" and _is_grid(xb) and v.shape[0] > 1
                                         and xb.n_rows * xb.n_cols <= BATCH_SINH_MAX_CELLS):
+            from rramsim.errors import ConvergenceError
             from rramsim.solver import _batch_sinh
 
             if not _is_grid(xb):
                 raise SolverError("method 'newton-batch' needs r_wordline > 0 and r_bitline > 0")
-            return _batch_sinh.solve_batch(xb, v, batched)
+            try:
+                return _batch_sinh.solve_batch(xb, v, batched)
+            except ConvergenceError as exc:
+                if method != "auto":
+                    raise
+                log.info("rramsim.solver: batched sinh solve did not converge (%s); Newton with "
+                         "CG steps per input instead", exc)
         if method == "newton-cg" or (method == "auto" and _is_grid(xb)):
             from rramsim.solver._newton import solve_grid_newton
 
