@@ -41,14 +41,15 @@ How each case is solved (figures measured on the shared 2-core machine with
   ports (:meth:`Factorized.transfer_matrix`; 2.4-2.7 s at 512 x 512, 9-16 s and 2.8 GB at
   1024 x 1024, where extracting the block copies the whole factor). After that a batch costs one
   matrix product.
-* **Sinh cells**: batches on grid tiles up to ``BATCH_SINH_MAX_CELLS`` (128 x 128) are solved in
+* **Sinh cells**: batches on grid tiles up to ``BATCH_SINH_MAX_CELLS`` (256 x 256) are solved in
   cell-current space (:mod:`rramsim.solver._batch_sinh`, ``method="newton-batch"``): given the
   cell currents, word and bit lines are independent resistor chains, so Newton runs on the MN cell
   currents alone, every input of the batch at once, with CG steps whose line sweeps are one BLAS
-  call per node across all lines (1.4-1.7x faster than per-input Newton at 64-128, and 1e-15 from a
-  fully converged Newton). Otherwise Newton's method with line search (:mod:`rramsim.solver._newton`):
-  on a grid tile every Newton step is a Schur-complement CG solve on the Jacobian (a grid matrix
-  with the cells' small-signal conductances), no factorisation, whatever the batch: against
+  call per node across all lines (1.3-1.7x faster than per-input Newton at 64-256, and 1e-15 to
+  1e-13 from a fully converged Newton). Otherwise Newton's method with line search
+  (:mod:`rramsim.solver._newton`): on a grid tile every Newton step is a Schur-complement CG
+  solve on the Jacobian (a grid matrix with the cells' small-signal conductances), no
+  factorisation, whatever the batch: against
   Newton-Krylov with the linear factor as preconditioner it took 0.56 vs 0.96 s for 100 inputs at
   64 x 64, 9.8 vs 27 s at 256 x 256, 10.6 vs 15.8 s for 16 inputs at 512 x 512 (measured here,
   v0 = 0.25 V, 2 ohm). Tiles with merged nodes refactor the Jacobian reusing the symbolic analysis
@@ -103,9 +104,9 @@ CG_MAX_BATCH = 8
 METHODS = ("auto", "direct", "cg", "newton", "newton-krylov", "newton-cg", "newton-batch")
 #: Largest sinh grid tile (cells) whose batches ``method="auto"`` solves in cell-current space
 #: (:mod:`rramsim.solver._batch_sinh`); larger ones take Newton with Schur-complement CG steps.
-#: Measured (scripts/bench_nonlinear.py, 256 inputs): 1.4-1.7x faster at 64 x 64 and 128 x 128,
-#: 1.5x slower at 256 x 256, where its CG needs more steps than the per-input Newton's.
-BATCH_SINH_MAX_CELLS = 128 * 128
+#: Measured (scripts/bench_nonlinear.py): 1.3-1.7x faster from 64 x 64 to 256 x 256, even at
+#: 512 x 512 (where its CG needs more steps than the per-input Newton's).
+BATCH_SINH_MAX_CELLS = 256 * 256
 
 
 def _check_xb(xb) -> Crossbar:
