@@ -26,6 +26,7 @@ from rramsim.nn.layers import (
     LayerError,
     MatMul,
     Quantize,
+    ReLURNN,
     Stash,
     WeightLayer,
     ideal_matmul,
@@ -248,7 +249,9 @@ class Network:
 
         Each such quantiser gets ``x_max`` = the ``percentile`` of the (positive) values reaching it
         when ``x`` runs through the network in evaluation mode, so the n-bit DAC range covers the
-        activations (layer-wise range calibration; a judgement, the study gives only the bits).
+        activations (layer-wise range calibration; a judgement, the study gives only the bits);
+        a :class:`~rramsim.nn.layers.ReLURNN` with a state quantiser gets ``state_max`` from its
+        own states, computed with that quantiser off.
         Quantisers are calibrated in network order (each sees the ones before it already set),
         ``x`` runs through in batches of ``batch_size``, and at most about ``max_values`` values
         per quantiser are kept: when more reach it, every ``s``-th positive value of each batch is
@@ -266,7 +269,9 @@ class Network:
             raise LayerError("batch_size and max_values must be >= 1")
         if x.shape[1:] != self.input_shape:
             raise LayerError(f"{self.name}: input shape {x.shape[1:]} != {self.input_shape}")
-        targets = [j for j, la in enumerate(self.layers) if isinstance(la, Quantize) and la.calibrate]
+        targets = [j for j, la in enumerate(self.layers)
+                   if (isinstance(la, Quantize) and la.calibrate)
+                   or (isinstance(la, ReLURNN) and la.state_bits is not None)]
         out = []
         n = len(x)
         for j in targets:
@@ -276,6 +281,13 @@ class Network:
                 self._store.clear()
                 for layer in self.layers[:j]:
                     h = layer.forward(h, train=False, matmul=ideal_matmul)
+                target = self.layers[j]
+                if isinstance(target, ReLURNN):  # its own states, unquantised
+                    bits, target.state_bits = target.state_bits, None
+                    try:
+                        h = target.forward(h, train=False, matmul=ideal_matmul)
+                    finally:
+                        target.state_bits = bits
                 pos = h[h > 0]
                 if not stride:
                     estimate = pos.size * n / max(len(h), 1)
@@ -283,9 +295,10 @@ class Network:
                 kept.append(pos[::stride] if stride > 1 else pos)
             self._store.clear()
             pos = np.concatenate(kept) if kept else np.zeros(0)
-            layer = self.layers[j]
-            layer.x_max = float(np.percentile(pos, percentile)) if pos.size else 1.0
-            out.append(layer.x_max)
+            value = float(np.percentile(pos, percentile)) if pos.size else 1.0
+            setattr(self.layers[j], "state_max" if isinstance(self.layers[j], ReLURNN) else "x_max",
+                    value)
+            out.append(value)
         return out
 
     def predict(
