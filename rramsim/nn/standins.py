@@ -109,14 +109,16 @@ def _drive_image(rng: np.random.Generator, size=DRIVE_SIZE):
     fov = ((yy - cy) ** 2 + (xx - cx) ** 2) <= r**2
     vessels = Image.new("L", (w, h), 0)
     draw = ImageDraw.Draw(vessels)
-    oy, ox = cy + rng.uniform(-30, 30), cx + rng.uniform(60, 120) * rng.choice([-1, 1])
+    unit = min(h, w) / 565.0  # lengths below are for DRIVE's size
+    oy = cy + unit * rng.uniform(-30, 30)
+    ox = cx + unit * rng.uniform(60, 120) * rng.choice([-1, 1])
 
     def branch(y, x, angle, width, depth):
         for _ in range(int(rng.integers(6, 14))):
-            step = rng.uniform(12, 25)
+            step = unit * rng.uniform(12, 25)
             angle += rng.normal(0, 0.25)
             ny, nx = y + step * np.sin(angle), x + step * np.cos(angle)
-            draw.line([(x, y), (nx, ny)], fill=255, width=max(1, int(round(width))))
+            draw.line([(x, y), (nx, ny)], fill=255, width=max(1, int(round(width * unit))))
             y, x = ny, nx
             if depth < 3 and rng.random() < 0.2:
                 branch(y, x, angle + rng.choice([-1, 1]) * rng.uniform(0.4, 0.9), width * 0.7,
@@ -127,7 +129,7 @@ def _drive_image(rng: np.random.Generator, size=DRIVE_SIZE):
     for a in np.linspace(0, 2 * np.pi, 6, endpoint=False) + rng.uniform(0, 0.5):
         branch(oy, ox, a, rng.uniform(4, 7), 0)
     v = (np.asarray(vessels) > 127) & fov
-    light = 0.75 + 0.25 * np.exp(-(((yy - oy) ** 2 + (xx - ox) ** 2) / (2 * 120.0**2)))
+    light = 0.75 + 0.25 * np.exp(-(((yy - oy) ** 2 + (xx - ox) ** 2) / (2 * (120.0 * unit) ** 2)))
     base = np.stack([200 * light, 90 * light, 40 * light], axis=-1)
     base[v] *= np.array([0.8, 0.55, 0.6])
     base += rng.normal(0, 6, base.shape)
