@@ -205,6 +205,6 @@ def test_cli_prune_refuses_file_or_unwritable_out_before_training(tmp_path, caps
     f.write_text("x")
     assert main(["prune", "--out", str(f), "--no-progress"]) == 1
     assert "is a file" in capsys.readouterr().err
-    # a directory that cannot be created (its parent is a file), refused before any training
+    # a folder that cannot be created (its parent is a file), refused before any training
     assert main(["prune", "--out", str(f / "sub"), "--no-progress"]) == 1
-    assert "is not a folder" in capsys.readouterr().err
+    assert f"{f} is not a folder" in capsys.readouterr().err
