@@ -68,9 +68,9 @@ def simulate(xb: Crossbar, v_in, *, backend: str = "auto", timeout: float | None
         See :func:`rramsim.netlists.ngspice.run` (ngspice only).
     timeout : float, optional
         Time limit, seconds; default scaled to the tile's size
-        (:func:`rramsim.netlists.ngspice.default_timeout`; ngspice only).
+        (:func:`rramsim.netlists.ngspice.default_timeout`; VACASK: no limit by default).
     progress : bool
-        Progress bar (elapsed time against the estimate) while ngspice runs.
+        Progress bar (elapsed time against the estimate) while ngspice or VACASK runs.
     engine : {"ngspice", "vacask"}
         The SPICE engine: ngspice (the default and main reference) or VACASK
         (:func:`rramsim.netlists.vacask.simulate`, the optional extra ``vacask``; whole large tiles).
@@ -86,7 +86,7 @@ def simulate(xb: Crossbar, v_in, *, backend: str = "auto", timeout: float | None
     if engine == "vacask":
         from rramsim.netlists import vacask
 
-        return vacask.simulate(xb, v_in)
+        return vacask.simulate(xb, v_in, timeout=timeout, progress=progress)
     if engine != "ngspice":
         from rramsim.errors import SpiceError
 
