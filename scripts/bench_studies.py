@@ -18,9 +18,9 @@ import time
 
 
 def main(argv: list[str] | None = None) -> int:
-    from rramsim.studies.demo import blas_threads
+    from rramsim.studies.pipeline import blas_threads
 
-    with blas_threads(1):     # as the studies run (see rramsim.studies.demo.blas_threads)
+    with blas_threads(1):     # as the studies run (see rramsim.studies.pipeline.blas_threads)
         return _main(argv)
 
 
@@ -31,21 +31,19 @@ def _main(argv: list[str] | None = None) -> int:
     p.add_argument("--config", default=None, help="study configuration (TOML)")
     args = p.parse_args(argv)
 
-    from rramsim.studies import adapters
-    from rramsim.studies import inference as inf
-    from rramsim.studies.config import load_config
-    from rramsim.studies.quantize import DAC
-    from rramsim.studies.study import STREAM_NOISE, apply_circuit_config, stream
+    from rramsim.studies import accuracy, engine
+    from rramsim.studies.config import STREAM_NOISE, load_config, stream
+    from rramsim.studies.loading import load
+    from rramsim.studies.programming import program
 
     cfg = load_config(args.config)
     if args.seed is not None:
         cfg = cfg.replace("run", seed=args.seed)
-    loaded = adapters.load(cfg, progress=False)
-    hw = apply_circuit_config(loaded.hardware, cfg)
+    loaded = load(cfg, progress=False)
+    hw = program(loaded, cfg)
     data = loaded.data
-    cv = cfg.converters
-    calib = inf.record_inputs(loaded.forward, data.x_calib)
-    print(f"network {loaded.name}: {len(hw.layers)} layers on {len(hw.tiles)} tiles "
+    calib = engine.record_inputs(loaded.forward, data.x_calib)
+    print(f"network {loaded.name}: {len(hw.plan)} layers on {hw.summary()['tiles']} tiles "
           f"{cfg.mapping.tile_rows}x{cfg.mapping.tile_cols}, wires "
           f"{cfg.circuit.r_wordline_ohm:g}/{cfg.circuit.r_bitline_ohm:g} ohm; "
           f"test set {data.x_test.shape[0]} samples")
@@ -55,23 +53,19 @@ def _main(argv: list[str] | None = None) -> int:
     state = {}
     for mode in ("behavioural", "circuit"):
         t0 = time.perf_counter()
-        prep = inf.prepare(hw, mode)
+        prep = engine.prepare(hw, mode)
         setup = time.perf_counter() - t0
-        conv = inf.calibrate_layers(hw, prep, calib, dac=DAC(bits=cv.dac_bits, v_read_V=cv.v_read_V),
-                                    adc_bits=cv.adc_bits, adc_full_scale_V=cv.adc_full_scale_V,
-                                    method=cv.calibration, percentile=cv.calibration_percentile)
-        state[mode] = (prep, conv, setup)
+        state[mode] = (prep, accuracy.calibrate(prep, calib, cfg), setup)
     best = {m: float("inf") for m in state}
     acc = {}
     for _ in range(max(1, args.repeat)):
         for mode, (prep, conv, _setup) in state.items():
-            mm = inf.make_matmul(hw, mode=mode, prep=prep, conv=conv,
-                                 read_noise_rel=cfg.noise.read_noise_rel,
-                                 rng=stream(cfg, STREAM_NOISE))
+            mm = engine.make_matmul(prep, conv=conv, read_noise_rel=cfg.noise.read_noise_rel,
+                                    rng=stream(cfg, STREAM_NOISE))
             t1 = time.perf_counter()
             logits = loaded.forward(data.x_test, matmul=mm)
             best[mode] = min(best[mode], time.perf_counter() - t1)
-            acc[mode] = inf.accuracy(logits, data.y_test)
+            acc[mode] = engine.accuracy(logits, data.y_test)
     results = {}
     for mode, (_p, _c, setup) in state.items():
         results[mode] = (setup, best[mode], acc[mode])

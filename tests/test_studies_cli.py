@@ -58,3 +58,9 @@ def test_compare_command_on_a_network_file(tmp_path, network_file, capsys):
     assert {"software", "behavioural", "circuit"} <= set(acc.columns)
     assert (out / "report.md").read_text().count("## ") >= 5
     assert "accuracy software" in capsys.readouterr().out
+
+
+def test_irdrop_refuses_negative_maps(tmp_path, network_file, capsys):
+    with pytest.raises(SystemExit):
+        main(["irdrop", "--network", str(network_file), "--maps", "-5"])
+    assert "--maps" in capsys.readouterr().err

@@ -95,3 +95,84 @@ def test_drop_map_by_hand_and_png(tmp_path):
     p = plot_drop_map(np.random.default_rng(0).uniform(0, 1e-3, (8, 8)), tmp_path / "d.png")
     assert p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "matplotlib" in sys.modules
+
+
+def test_every_config_field_has_a_docstring():
+    """Each field of each section is followed by its docstring (meaning and unit)."""
+    import ast
+    import dataclasses
+    import inspect
+
+    from rramsim.studies import config as cmod
+
+    tree = ast.parse(inspect.getsource(cmod))
+    classes = {n.name: n for n in tree.body if isinstance(n, ast.ClassDef)}
+    for sec in dataclasses.fields(StudyConfig):
+        cls = type(getattr(StudyConfig(), sec.name))
+        body = classes[cls.__name__].body
+        documented = {a.target.id for a, b in zip(body, body[1:], strict=False)
+                      if isinstance(a, ast.AnnAssign) and isinstance(b, ast.Expr)
+                      and isinstance(b.value, ast.Constant) and isinstance(b.value.value, str)}
+        missing = {f.name for f in dataclasses.fields(cls)} - documented
+        assert not missing, f"[{sec.name}] fields without docstring: {missing}"
+
+
+@pytest.mark.parametrize("data, match", [
+    ({"mapping": {"tile_rows": 1_000_000_000}}, r"mapping\.tile_rows: must be in 2\.\.4096"),
+    ({"run": {"seed": 10**400}}, r"run\.seed: must fit in 64 bits"),
+    ({"circuit": {"r_wordline_ohm": 10**400}}, r"circuit\.r_wordline_ohm: .* too large"),
+    ({"cosim": {"inputs": 10**9}}, r"cosim\.inputs: must be in 1\.\.1000"),
+    ({"train": {"task": "fsdd", "architecture": "mlp"}}, r"train\.architecture"),
+    ({"train": {"epochs": 0}}, r"train\.epochs"),
+    ({"cosim": {"engine": "hspice"}}, r"cosim\.engine"),
+    ({"network": {"dataset": "mnist"}}, r"network\.dataset"),
+])
+def test_out_of_range_numbers_fail_before_any_allocation(data, match):
+    with pytest.raises(ConfigError, match=match):
+        config_from_dict(data)
+
+
+def test_train_section_round_trips_and_drives_the_experiment():
+    from rramsim.studies.loading import experiment_config
+
+    cfg = config_from_dict({"train": {"task": "fashion-mnist", "epochs": 2, "batch": 32,
+                                      "lr": 0.05, "k": 0.4, "limiter_start_rel": 0.0},
+                            "network": {"data_dir": "/data/fm"}})
+    assert config_from_toml(to_toml(cfg)) == cfg
+    exp = experiment_config(cfg)
+    assert (exp.dataset, exp.data_dir, exp.k) == ("fashion-mnist", "/data/fm", 0.4)
+    assert (exp.train.epochs, exp.train.batch_size, exp.train.lr) == (2, 32, 0.05)
+    assert exp.train.flip_limiter is None
+    default = experiment_config(StudyConfig())
+    assert default.train.flip_limiter.start == 0.01 and default.train.flip_limiter.end == 0.007
+    assert (default.dataset, default.train.epochs, default.hidden) == ("digits", 20, (256, 256))
+
+
+def test_studies_modules_import_only_modules_below_them():
+    """Module-level imports inside rramsim.studies follow the package's order (no upward
+    imports); the lower packages never import the studies."""
+    import ast
+    from pathlib import Path
+
+    import rramsim
+
+    order = ["_io", "config", "quantize", "loading", "programming", "engine", "accuracy",
+             "sweeps", "power", "energy", "irdrop", "cosim", "report", "pipeline", "cli"]
+    root = Path(rramsim.__file__).parent
+    for i, name in enumerate(order):
+        tree = ast.parse((root / "studies" / f"{name}.py").read_text())
+        for node in tree.body:
+            mods = []
+            if isinstance(node, ast.ImportFrom) and node.module:
+                mods = [node.module] + [f"{node.module}.{a.name}" for a in node.names]
+            elif isinstance(node, ast.Import):
+                mods = [a.name for a in node.names]
+            for m in mods:
+                if m.startswith("rramsim.studies."):
+                    dep = m.split(".")[2]
+                    if dep in order:
+                        assert order.index(dep) < i, f"studies.{name} imports studies.{dep}"
+    for pkg in ("crossbar.py", "devmodel", "netlists", "solver", "mapper", "nn"):
+        paths = [root / pkg] if pkg.endswith(".py") else list((root / pkg).rglob("*.py"))
+        for p in paths:
+            assert "rramsim.studies" not in p.read_text(), p

@@ -16,11 +16,10 @@ from rramsim.studies.energy import (
     EnergyError,
     EnergyLedger,
     GPUBaseline,
-    array_power,
     dense_macs,
     improvement,
-    source_power,
 )
+from rramsim.studies.power import array_power, source_power
 
 RTOL = 1e-12
 

@@ -4,7 +4,8 @@
   form of a pruned network, and conversions (dense layers and convolutions unrolled by im2col).
 * :mod:`rramsim.mapper.mapping` -- :func:`map_network` and its result :class:`Mapping` (tiles as
   :class:`rramsim.crossbar.Crossbar`, a per-cell table, utilisation, read-back, layer products through
-  per-tile transfer matrices).
+  per-tile transfer matrices) and :meth:`Mapping.plan`, the execution plan every reader of the
+  hardware uses (which tile rows and columns compute which layer inputs and outputs, with signs).
 * :mod:`rramsim.mapper.io` -- atomic ``.npz`` files of networks.
 
 pandas is imported only by the methods that return DataFrames.
@@ -16,8 +17,11 @@ from rramsim.mapper.mapping import (
     PLACEMENTS,
     SCHEMES,
     SHARINGS,
+    ExecutionPlan,
+    LayerPlan,
     Mapping,
     Piece,
+    TileRead,
     map_network,
 )
 from rramsim.mapper.network import (
@@ -36,7 +40,9 @@ from rramsim.mapper.network import (
 __all__ = [
     "ConvGeometry",
     "DEFAULT_G_RESET",
+    "ExecutionPlan",
     "Layer",
+    "LayerPlan",
     "LayeredNetwork",
     "LinearConductanceMap",
     "Mapping",
@@ -44,6 +50,7 @@ __all__ = [
     "Piece",
     "SCHEMES",
     "SHARINGS",
+    "TileRead",
     "fold_conv_weight",
     "graph_from_layers",
     "layers_from_graph",

@@ -36,7 +36,17 @@ per weight):
 Reading a piece with transfer matrix ``T`` of its tile (``i_out = v @ T``, e.g. from
 ``rramsim.solver.transfer_matrix``) gives, for input ``x`` on its sources,
 ``x @ (T[r+, c+] - T[r-, c-])`` on its targets, exactly (superposition; the other rows are at 0 V).
-:meth:`Mapping.layer_matrix` sums these over the layer's pieces.
+
+The execution plan
+------------------
+:meth:`Mapping.plan` turns the pieces into what a reader of the hardware needs and nothing else: per
+layer, one :class:`TileRead` per piece, saying which tile rows are driven by which layer inputs with
+which polarity (+1, or -1 for the (-) row of the rows scheme), and which tile columns are read into
+which layer outputs with which sign (+1, or -1 for the (-) column of the columns scheme). A layer's
+output is ``sum over its reads of (v[:, row_inputs] * row_sign) @ A[rows][:, cols] @ S`` with ``A``
+the tile's transfer matrix (or ideal conductances) and ``S`` the signed scatter of
+:meth:`TileRead.scatter`. :meth:`Mapping.layer_matrix`, :meth:`Mapping.run_layer` and every study
+(inference, energy, co-simulation) read the placement through this one plan.
 """
 
 from __future__ import annotations
@@ -45,10 +55,13 @@ from collections.abc import Mapping as MappingABC
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cached_property
+from types import MappingProxyType
 from typing import Literal
 
 import numpy as np
 
+from rramsim._validate import real_scalar
+from rramsim._validate import shape as as_shape
 from rramsim.crossbar import Crossbar
 from rramsim.errors import CrossbarError, MappingError
 from rramsim.mapper.network import LayeredNetwork, fold_conv_weight, network_from_graph
@@ -112,6 +125,176 @@ class Piece:
         return 2 * len(self.sources) * len(self.targets)
 
 
+@dataclass(frozen=True, eq=False)
+class TileRead:
+    """One piece of a layer read on its own tile (an entry of :class:`LayerPlan`).
+
+    Drive: tile row ``rows[a]`` carries ``row_sign[a] * v[row_inputs[a]]`` (all other rows at 0 V).
+    Read: tile column ``cols[b]`` adds ``col_sign[b]`` times its current to layer output
+    ``col_outputs[b]``.
+
+    Attributes
+    ----------
+    layer, tile, piece : int
+        Layer position, tile index, index into :attr:`Mapping.pieces`.
+    rows, row_inputs : ndarray of int (m,)
+    row_sign : ndarray of float (m,)
+        +1, or -1 for the (-) rows of the rows scheme (driven with ``-v``).
+    cols, col_outputs : ndarray of int (n,)
+    col_sign : ndarray of float (n,)
+        +1, or -1 for the (-) columns of the columns scheme (subtracted).
+    """
+
+    layer: int
+    tile: int
+    piece: int
+    rows: np.ndarray
+    row_inputs: np.ndarray
+    row_sign: np.ndarray
+    cols: np.ndarray
+    col_outputs: np.ndarray
+    col_sign: np.ndarray
+
+    def __post_init__(self) -> None:
+        for name in ("rows", "row_inputs", "cols", "col_outputs"):
+            object.__setattr__(self, name, _frozen(np.asarray(getattr(self, name), np.int64)))
+        for name in ("row_sign", "col_sign"):
+            object.__setattr__(self, name, _frozen(np.asarray(getattr(self, name), float)))
+        if not self.rows.shape == self.row_inputs.shape == self.row_sign.shape:
+            raise MappingError(f"tile read of layer {self.layer}: rows, inputs, signs differ")
+        if not self.cols.shape == self.col_outputs.shape == self.col_sign.shape:
+            raise MappingError(f"tile read of layer {self.layer}: cols, outputs, signs differ")
+        ri = self.row_inputs
+        run = (ri.size > 0 and bool(np.all(self.row_sign == 1.0))
+               and bool(np.all(np.diff(ri) == 1)))
+        object.__setattr__(self, "_run", slice(int(ri[0]), int(ri[-1]) + 1) if run else None)
+
+    @classmethod
+    def from_piece(cls, p: Piece, index: int) -> TileRead:
+        """The read of one piece: columns scheme if its (+) and (-) rows coincide, else rows."""
+        if np.array_equal(p.rows_pos, p.rows_neg):
+            one = np.ones(p.cols_pos.size)
+            return cls(p.layer, p.tile, index, p.rows_pos, p.sources, np.ones(p.rows_pos.size),
+                       np.concatenate([p.cols_pos, p.cols_neg]),
+                       np.concatenate([p.targets, p.targets]), np.concatenate([one, -one]))
+        if np.array_equal(p.cols_pos, p.cols_neg):
+            one = np.ones(p.rows_pos.size)
+            return cls(p.layer, p.tile, index, np.concatenate([p.rows_pos, p.rows_neg]),
+                       np.concatenate([p.sources, p.sources]), np.concatenate([one, -one]),
+                       p.cols_pos, p.targets, np.ones(p.cols_pos.size))
+        raise MappingError(f"piece {index} (layer {p.layer}, tile {p.tile}): its (+) and (-) cells "
+                           "share neither rows nor columns")
+
+    def drive(self, v: np.ndarray) -> np.ndarray:
+        """The driven rows' voltages (B, m) for layer inputs ``v`` (B, fan_in) (a view when the
+        rows carry a contiguous run of inputs with + polarity; do not write to it)."""
+        if self._run is not None:
+            return v[:, self._run]
+        return v[:, self.row_inputs] * self.row_sign
+
+    def block(self, a: np.ndarray) -> np.ndarray:
+        """``A[rows][:, cols]`` of a tile matrix (M, N): the read's currents are
+        ``drive(v) @ block(A)``."""
+        return np.ascontiguousarray(a[np.ix_(self.rows, self.cols)])
+
+    def scatter(self, fan_out: int) -> np.ndarray:
+        """(n, fan_out) matrix taking column currents to signed layer outputs."""
+        s = np.zeros((self.cols.size, fan_out))
+        s[np.arange(self.cols.size), self.col_outputs] = self.col_sign
+        return s
+
+
+def _frozen(a: np.ndarray) -> np.ndarray:
+    a = np.array(a)
+    a.setflags(write=False)
+    return a
+
+
+@dataclass(frozen=True, eq=False)
+class LayerPlan:
+    """How one layer's product runs on the tiles.
+
+    Attributes
+    ----------
+    layer : int
+    name : str
+    fan_in, fan_out : int
+    scale : float or None
+        Siemens per weight unit of the layer (``w = sign (G+ - G-) / scale``), when known.
+    reads : tuple of TileRead
+        In :attr:`Mapping.pieces` order.
+    """
+
+    layer: int
+    name: str
+    fan_in: int
+    fan_out: int
+    scale: float | None
+    reads: tuple[TileRead, ...]
+
+    @property
+    def tiles(self) -> list[int]:
+        """Tiles that hold part of the layer, ascending."""
+        return sorted({r.tile for r in self.reads})
+
+    def tile_drive(self, v: np.ndarray, n_rows: int) -> dict[int, np.ndarray]:
+        """Full-tile drive voltages (B, n_rows) per tile when all the layer's pieces on a tile are
+        driven together, for layer inputs ``v`` (B, fan_in)."""
+        v = np.asarray(v, float)
+        out: dict[int, np.ndarray] = {}
+        for r in self.reads:
+            full = out.setdefault(r.tile, np.zeros((v.shape[0], n_rows)))
+            full[:, r.rows] = r.drive(v)
+        return out
+
+    def rows_used(self) -> dict[int, int]:
+        """Rows driven per tile (one DAC conversion each per read)."""
+        acc: dict[int, set] = {}
+        for r in self.reads:
+            acc.setdefault(r.tile, set()).update(r.rows.tolist())
+        return {t: len(x) for t, x in acc.items()}
+
+    def columns_used(self) -> dict[int, int]:
+        """Columns read per tile (one TIA and one ADC conversion each per read)."""
+        acc: dict[int, set] = {}
+        for r in self.reads:
+            acc.setdefault(r.tile, set()).update(r.cols.tolist())
+        return {t: len(x) for t, x in acc.items()}
+
+    def matrix(self, tile_matrix) -> np.ndarray:
+        """The (fan_in, fan_out) effective matrix: ``output = x @ matrix``.
+
+        ``tile_matrix``: a function ``tile index -> (M, N) matrix`` (transfer matrix or
+        conductances).
+        """
+        m = np.zeros((self.fan_in, self.fan_out))
+        for r in self.reads:
+            sub = r.block(tile_matrix(r.tile)) * r.row_sign[:, None] * r.col_sign[None, :]
+            np.add.at(m, (r.row_inputs[:, None], r.col_outputs[None, :]), sub)
+        return m
+
+
+@dataclass(frozen=True, eq=False)
+class ExecutionPlan:
+    """Per layer, which tile rows and columns compute which inputs and outputs (see the module
+    docstring); ``plan[k]`` is layer k's :class:`LayerPlan`."""
+
+    tile_shape: tuple[int, int]
+    n_tiles: int
+    layers: tuple[LayerPlan, ...]
+
+    def __len__(self) -> int:
+        return len(self.layers)
+
+    def __getitem__(self, k: int) -> LayerPlan:
+        return self.layers[k]
+
+    @property
+    def used_tiles(self) -> list[int]:
+        """Tiles holding at least one piece, ascending."""
+        return sorted({r.tile for lp in self.layers for r in lp.reads})
+
+
 def _check_tile_shape(tile_shape, scheme: str) -> tuple[int, int]:
     try:
         r, c = (int(x) for x in tile_shape)
@@ -173,6 +356,7 @@ def map_network(
     g_unused: float = 0.0,
     input_activity=None,
     tile_options: dict | None = None,
+    cell_v0=None,
 ) -> Mapping:
     """Place a pruned layered network onto crossbar tiles (see the module docstring).
 
@@ -205,6 +389,12 @@ def map_network(
     tile_options : dict, optional
         Further :class:`rramsim.crossbar.Crossbar` fields for every tile (``r_wordline``,
         ``r_bitline``, ``r_driver``, ``drive``, ``sense``, ``r_access``, ``sinh_v0``).
+    cell_v0 : list or dict of (v0_plus, v0_minus), optional
+        Per-cell ``v0`` of the sinh read I-V (volts, > 0), one pair of (fan_in, fan_out) arrays
+        per layer in the convention of the layer's ``g_plus`` / ``g_minus`` (a layer left out:
+        ``tile_options["sinh_v0"]`` or 1 V); the tiles then have non-linear cells with these
+        ``v0``. Unused cells get the largest given ``v0`` (they carry no current at ``g_unused =
+        0``). Not together with ``tile_options["sinh_v0"]`` as a scalar for every cell.
 
     Returns
     -------
@@ -227,10 +417,11 @@ def map_network(
     if share not in (None, *SHARINGS):
         raise MappingError(f"share_tiles must be True, False or one of {SHARINGS}, "
                            f"got {share_tiles!r}")
-    R, C = _check_tile_shape(tile_shape, scheme)
+    R, C = _check_tile_shape(as_shape(tile_shape, "tile_shape", MappingError, ndim=2, minimum=1),
+                             scheme)
     for name, val in (("g_unused", g_unused), ("g_reset", g_reset)):
-        if val is not None and (not np.isfinite(val) or val < 0):
-            raise MappingError(f"{name} must be a finite conductance >= 0, got {val}")
+        if val is not None:
+            real_scalar(val, name, MappingError, nonnegative=True, unit="siemens")
     opts = dict(tile_options or {})
     if "conductance" in opts:
         raise MappingError("tile_options cannot set 'conductance'; the mapper programs it")
@@ -242,6 +433,20 @@ def map_network(
     except (CrossbarError, TypeError) as exc:
         raise MappingError(f"invalid tile_options {opts}: {exc}") from exc
     activity = _per_layer(input_activity, network, "input_activity")
+    v0_layers = None
+    if cell_v0 is not None:
+        v0_layers = _per_layer(cell_v0, network, "cell_v0")
+        for k, pair in enumerate(v0_layers):
+            if pair is None:
+                continue
+            arrs = tuple(np.asarray(a, dtype=float) for a in pair)
+            if len(arrs) != 2 or any(a.shape != network.layers[k].shape for a in arrs):
+                raise MappingError(f"cell_v0 of layer {network.layers[k].name!r} must be a pair "
+                                   f"of arrays of shape {network.layers[k].shape}")
+            if not all(np.isfinite(a).all() and (a > 0).all() for a in arrs):
+                raise MappingError(f"cell_v0 of layer {network.layers[k].name!r} must be "
+                                   "finite and > 0 volts")
+            v0_layers[k] = arrs
 
     cap_r, cap_c = (R, C // 2) if scheme == "columns" else (R // 2, C)
     balanced = placement == "ir_aware"
@@ -310,6 +515,11 @@ def map_network(
     # ---- 5-6: physical positions and cell arrays
     n_tiles = len(tiles)
     cond = np.full((n_tiles, R, C), float(g_unused))
+    v0 = None
+    if v0_layers is not None:
+        fill = float(opts.pop("sinh_v0", 0.0) or 0.0)
+        top = max([float(np.max(p)) for p in v0_layers if p is not None] + [fill, 1e-300])
+        v0 = np.full((n_tiles, R, C), top)
     state = np.zeros((n_tiles, R, C), np.int8)
     polarity = np.zeros((n_tiles, R, C), np.int8)
     weight = np.zeros((n_tiles, R, C))
@@ -334,6 +544,16 @@ def map_network(
         ly = network.layers[k]
         g_pos, g_neg, kept, wv = _cell_values(ly, src, dst, g_reset)
         st = np.where(kept, SET, RESET).astype(np.int8)
+        if v0 is not None:
+            pos = ly.sign[np.ix_(src, dst)] > 0
+            pair = v0_layers[k]
+            if pair is None:
+                vp = vn = np.full((len(src), len(dst)), fill if fill > 0 else 1.0)
+            else:
+                a, b = pair[0][np.ix_(src, dst)], pair[1][np.ix_(src, dst)]
+                vp, vn = np.where(pos, a, b), np.where(pos, b, a)
+            v0[t][np.ix_(rp, cp)] = vp
+            v0[t][np.ix_(rn, cn)] = vn
         for rows_, cols_, g_, pol in ((rp, cp, g_pos, 1), (rn, cn, g_neg, -1)):
             ix = np.ix_(rows_, cols_)
             if (state[t][ix] != UNUSED).any():  # cannot happen; guards the packing
@@ -344,12 +564,14 @@ def map_network(
             weight[t][ix] = wv
             owner[t][ix] = k
         pieces.append(Piece(k, t, rb, cb, src, dst, rp, rn, cp, cn))
-    for a in (cond, state, polarity, weight, owner):
+    for a in (cond, state, polarity, weight, owner) + ((v0,) if v0 is not None else ()):
         a.setflags(write=False)
     return Mapping(network=network, tile_shape=(R, C), scheme=scheme, placement=placement,
                    pack_sparse=bool(pack_sparse), share_tiles=share, g_reset=g_reset,
-                   g_unused=float(g_unused), tile_options=opts, pieces=tuple(pieces),
-                   conductance=cond, state=state, polarity=polarity, cell_weight=weight, owner=owner)
+                   g_unused=float(g_unused), tile_options=MappingProxyType(opts),
+                   pieces=tuple(pieces),
+                   conductance=cond, state=state, polarity=polarity, cell_weight=weight, owner=owner,
+                   cell_v0=v0)
 
 
 @dataclass(frozen=True, eq=False)
@@ -365,8 +587,9 @@ class Mapping:
     pack_sparse : bool
     share_tiles : {"lines", "diagonal"} or None
     g_reset, g_unused : float
-    tile_options : dict
-        Extra :class:`Crossbar` fields of every tile.
+    tile_options : mapping (read-only)
+        Extra :class:`Crossbar` fields of every tile: the circuit (wires, drivers, sense, drive,
+        access, cell I-V) is set here once, at mapping time, and cannot be changed afterwards.
     pieces : tuple of Piece
     conductance : ndarray (T, R, C)
         Programmed conductances, siemens.
@@ -378,6 +601,8 @@ class Mapping:
         Logical weight a cell belongs to (before pruning; 0 unused).
     owner : ndarray (T, R, C)
         Layer index of each cell, -1 unused.
+    cell_v0 : ndarray (T, R, C) or None
+        Per-cell ``v0`` of the sinh read I-V, volts (``map_network(cell_v0=...)``).
     """
 
     network: LayeredNetwork
@@ -388,13 +613,14 @@ class Mapping:
     share_tiles: str | None
     g_reset: float | None
     g_unused: float
-    tile_options: dict
+    tile_options: MappingProxyType
     pieces: tuple[Piece, ...]
     conductance: np.ndarray
     state: np.ndarray
     polarity: np.ndarray
     cell_weight: np.ndarray
     owner: np.ndarray
+    cell_v0: np.ndarray | None = None
 
     # ------------------------------------------------------------------ basics
     @property
@@ -409,6 +635,9 @@ class Mapping:
     @cached_property
     def tiles(self) -> tuple[Crossbar, ...]:
         """The tiles as :class:`Crossbar` objects (with ``tile_options``), ready for the solver."""
+        if self.cell_v0 is not None:
+            return tuple(Crossbar(conductance=g, sinh_v0=v, **self.tile_options)
+                         for g, v in zip(self.conductance, self.cell_v0, strict=True))
         return tuple(Crossbar(conductance=g, **self.tile_options) for g in self.conductance)
 
     def _layers(self, layer):
@@ -448,12 +677,29 @@ class Mapping:
             out.append(self._fold(k, w, original_layout))
         return out if many else out[0]
 
+    def plan(self) -> ExecutionPlan:
+        """The execution plan: per layer, its :class:`TileRead` s (see the module docstring).
+
+        Computed once per mapping (cached); read-only.
+        """
+        got = self.__dict__.get("_plan")
+        if got is None:
+            reads: list[list[TileRead]] = [[] for _ in self.network.layers]
+            for i, p in enumerate(self.pieces):
+                reads[p.layer].append(TileRead.from_piece(p, i))
+            layers = tuple(
+                LayerPlan(k, ly.name, ly.shape[0], ly.shape[1], ly.scale, tuple(reads[k]))
+                for k, ly in enumerate(self.network.layers))
+            got = ExecutionPlan(self.tile_shape, self.n_tiles, layers)
+            object.__setattr__(self, "_plan", got)
+        return got
+
     def layer_matrix(self, layer: int | str, transfers=None, *,
                      original_layout: bool = False) -> np.ndarray:
         """The layer's effective (fan_in, fan_out) matrix on the hardware: output = x @ matrix.
 
-        For each piece, ``T[r+, c+] - T[r-, c-]`` with ``T`` the tile's (M, N) transfer matrix
-        (``i_out = v @ T``); entries of left-out rows/columns are 0.
+        From the execution plan: for each piece, ``T[r+, c+] - T[r-, c-]`` with ``T`` the tile's
+        (M, N) transfer matrix (``i_out = v @ T``); entries of left-out rows/columns are 0.
 
         Parameters
         ----------
@@ -470,11 +716,7 @@ class Mapping:
             Siemens (amperes per volt).
         """
         k = self.network.index(layer)
-        m = np.zeros(self.network.layers[k].shape)
-        for p in self.pieces_of(k):
-            t = self._transfer(p.tile, transfers)
-            m[np.ix_(p.sources, p.targets)] = (t[np.ix_(p.rows_pos, p.cols_pos)]
-                                               - t[np.ix_(p.rows_neg, p.cols_neg)])
+        m = self.plan()[k].matrix(lambda t: self._transfer(t, transfers))
         return self._fold(k, m, original_layout)
 
     def _transfer(self, tile: int, transfers) -> np.ndarray:
@@ -494,18 +736,12 @@ class Mapping:
         pruned ones; 0 for weights of left-out rows/columns.
         """
         ks, many = self._layers(layer)
-        out = []
-        for k in ks:
-            g = np.zeros(self.network.layers[k].shape)
-            for p in self.pieces_of(k):
-                c = self.conductance[p.tile]
-                g[np.ix_(p.sources, p.targets)] = (c[np.ix_(p.rows_pos, p.cols_pos)]
-                                                   - c[np.ix_(p.rows_neg, p.cols_neg)])
-            out.append(self._fold(k, g, original_layout))
+        out = [self._fold(k, self.plan()[k].matrix(lambda t: self.conductance[t]),
+                          original_layout) for k in ks]
         return out if many else out[0]
 
     def run_layer(self, layer: int | str, v_in, transfers=None) -> np.ndarray:
-        """Run one layer's matrix product through its mapped tiles.
+        """Run one layer's matrix product through its mapped tiles (the execution plan).
 
         Each piece is read on its own (its rows driven: ``+v`` on (+) rows, ``-v`` on (-) rows in the
         rows scheme; other rows at 0 V); its (+) column currents minus its (-) column currents (columns
@@ -532,7 +768,13 @@ class Mapping:
             raise MappingError(
                 f"v_in for layer {self.network.layers[k].name!r} must be ({fi},) or (B, {fi}), "
                 f"got {v.shape}")
-        return v @ self.layer_matrix(k, transfers)
+        out = np.zeros((*v.shape[:-1], self.network.layers[k].shape[1]))
+        v2 = v.reshape(-1, fi)
+        lp = self.plan()[k]
+        for r in lp.reads:
+            t = self._transfer(r.tile, transfers)
+            out.reshape(-1, lp.fan_out)[:] += (r.drive(v2) @ r.block(t)) @ r.scatter(lp.fan_out)
+        return out
 
     def transfer_matrices(self, **solver_options) -> list[np.ndarray]:
         """Exact per-tile transfer matrices from ``rramsim.solver.transfer_matrix`` (slow for big tiles)."""

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from rramsim.crossbar import Crossbar, FiniteGainTIA, IdealTIA, SenseResistor
-from rramsim.netlists.tile import TileLayout, fmt, render_tile
+from rramsim.netlists.tile import TileLayout, deck_value, render_tile
 from rramsim.solution import Solution
 
 __all__ = ["render", "simulate", "write_deck", "render_tile", "TileLayout"]
@@ -43,9 +43,10 @@ def _steps(v: np.ndarray, layout: TileLayout) -> list[list[str]]:
     for b in range(v.shape[0]):
         cmds = []
         for i in np.flatnonzero((v[b] != prev) | (b == 0)):
-            cmds.append(f"alter {layout.sources[i]} dc = {fmt(v[b, i])}")
+            value = deck_value(v[b, i], f"v_in[{b}, {i}]")
+            cmds.append(f"alter {layout.sources[i]} dc = {value}")
             if layout.far_sources is not None and layout.far_sources[i] is not None:
-                cmds.append(f"alter {layout.far_sources[i]} dc = {fmt(v[b, i])}")
+                cmds.append(f"alter {layout.far_sources[i]} dc = {value}")
         cmds.append("op")
         steps.append(cmds)
         prev = v[b]
@@ -92,6 +93,10 @@ def simulate(xb: Crossbar, v_in, *, backend: str = "auto", timeout: float | None
         raise SpiceError(f"engine must be 'ngspice' or 'vacask', got {engine!r}")
     from rramsim.netlists import ngspice
 
+    if not isinstance(xb, Crossbar):
+        from rramsim.errors import CrossbarError
+
+        raise CrossbarError(f"xb must be a Crossbar, got {type(xb).__name__}")
     v, batched = xb.check_input(v_in)
     text, layout = render_tile(xb, None, analysis=None)
     if backend == "auto":

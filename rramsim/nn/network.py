@@ -93,6 +93,12 @@ class Network:
     name : str
         Architecture name (recorded in exports).
 
+    Attributes
+    ----------
+    dtype : numpy dtype
+        Compute precision of :meth:`forward` (float64 by default; training of the large tasks
+        switches to float32, see :class:`rramsim.nn.TrainConfig`). Parameters stay float64.
+
     Notes
     -----
     Edge-popup (Ramanujan et al., CVPR 2020) as used by the source study (arXiv 2311.07164).
@@ -102,6 +108,7 @@ class Network:
         self.layers = list(layers)
         self.input_shape = tuple(int(s) for s in input_shape)
         self.name = name
+        self.dtype = np.dtype(np.float64)
         # skip connections: every Stash/Concat shares this per-network store (one forward pass
         # fills it, the matching Concat empties it; backward passes the skip gradient through it)
         self._store: dict = {}
@@ -199,7 +206,7 @@ class Network:
         ndarray
             ``(B, *output_shape)``, the logits for the classifiers.
         """
-        x = np.asarray(x, dtype=float)
+        x = np.asarray(x, dtype=self.dtype)
         if x.shape[1:] != self.input_shape:
             raise LayerError(f"{self.name}: input shape {x.shape[1:]} != {self.input_shape}")
         mm = ideal_matmul if matmul is None else matmul
@@ -229,12 +236,24 @@ class Network:
         self.backward(g)
         return loss
 
-    def calibrate(self, x: np.ndarray, *, percentile: float = 99.9) -> list[float]:
+    def calibrate(
+        self,
+        x: np.ndarray,
+        *,
+        percentile: float = 99.9,
+        batch_size: int = 1000,
+        max_values: int = 4_000_000,
+    ) -> list[float]:
         """Set the full scale of every calibratable :class:`Quantize` layer from data.
 
         Each such quantiser gets ``x_max`` = the ``percentile`` of the (positive) values reaching it
         when ``x`` runs through the network in evaluation mode, so the n-bit DAC range covers the
         activations (layer-wise range calibration; a judgement, the study gives only the bits).
+        Quantisers are calibrated in network order (each sees the ones before it already set),
+        ``x`` runs through in batches of ``batch_size``, and at most about ``max_values`` values
+        per quantiser are kept: when more reach it, every ``s``-th positive value of each batch is
+        kept (``s`` from the first batch's count; deterministic). Below that bound the result is
+        the exact percentile over all of ``x``.
 
         Returns
         -------
@@ -243,22 +262,37 @@ class Network:
         """
         if not 0.0 < percentile <= 100.0:
             raise LayerError(f"percentile must be in (0, 100], got {percentile!r}")
-        h = np.asarray(x, dtype=float)
-        if h.shape[1:] != self.input_shape:
-            raise LayerError(f"{self.name}: input shape {h.shape[1:]} != {self.input_shape}")
+        if batch_size < 1 or max_values < 1:
+            raise LayerError("batch_size and max_values must be >= 1")
+        if x.shape[1:] != self.input_shape:
+            raise LayerError(f"{self.name}: input shape {x.shape[1:]} != {self.input_shape}")
+        targets = [j for j, la in enumerate(self.layers) if isinstance(la, Quantize) and la.calibrate]
         out = []
-        for layer in self.layers:
-            if isinstance(layer, Quantize) and layer.calibrate:
+        n = len(x)
+        for j in targets:
+            kept, stride = [], 0
+            for start in range(0, n, batch_size):
+                h = np.asarray(x[start : start + batch_size], dtype=self.dtype)
+                self._store.clear()
+                for layer in self.layers[:j]:
+                    h = layer.forward(h, train=False, matmul=ideal_matmul)
                 pos = h[h > 0]
-                layer.x_max = float(np.percentile(pos, percentile)) if pos.size else 1.0
-                out.append(layer.x_max)
-            h = layer.forward(h, train=False, matmul=ideal_matmul)
+                if not stride:
+                    estimate = pos.size * n / max(len(h), 1)
+                    stride = max(1, int(np.ceil(estimate / max_values)))
+                kept.append(pos[::stride] if stride > 1 else pos)
+            self._store.clear()
+            pos = np.concatenate(kept) if kept else np.zeros(0)
+            layer = self.layers[j]
+            layer.x_max = float(np.percentile(pos, percentile)) if pos.size else 1.0
+            out.append(layer.x_max)
         return out
 
     def predict(
         self, x: np.ndarray, *, matmul: MatMul | None = None, batch_size: int = 512
     ) -> np.ndarray:
-        """Class predictions (argmax of the logits) in evaluation mode, batched."""
+        """Class predictions (argmax over the class axis 1 of the logits) in evaluation mode, in
+        batches of ``batch_size`` (per-pixel classes for a segmentation network)."""
         out = [
             self.forward(x[i : i + batch_size], matmul=matmul).argmax(axis=1)
             for i in range(0, len(x), batch_size)

@@ -44,6 +44,10 @@ class TrainConfig:
         Limits mask flips of score-trained layers; None gives plain top-k every step.
     progress : bool
         Show a tqdm progress bar over the steps.
+    dtype : {"float64", "float32"}
+        Compute precision of the forward and backward passes while training (parameters,
+        gradients and optimiser state stay float64). float32 halves the memory traffic and runs
+        the GEMMs about twice as fast; the large tasks use it (see :mod:`rramsim.nn.experiment`).
     blas_threads : int or None
         BLAS threads while training (via threadpoolctl when installed). The default 1 is the
         fastest for these small products on shared cores and makes results independent of the
@@ -58,8 +62,11 @@ class TrainConfig:
     flip_limiter: FlipLimiter | None = FlipLimiter()  # noqa: RUF009
     progress: bool = False
     blas_threads: int | None = 1
+    dtype: str = "float64"
 
     def __post_init__(self) -> None:
+        if self.dtype not in ("float32", "float64"):
+            raise TrainError(f"dtype must be 'float32' or 'float64', got {self.dtype!r}")
         if self.blas_threads is not None and self.blas_threads < 1:
             raise TrainError(f"blas_threads must be >= 1 or None, got {self.blas_threads!r}")
         if int(self.epochs) != self.epochs or self.epochs < 1:
@@ -160,7 +167,7 @@ def train(
     -------
     TrainResult
     """
-    x = np.asarray(x, dtype=float)
+    x = np.asarray(x, dtype=config.dtype)
     y = np.asarray(y)
     _check_data(net, x, y)
     n = len(x)
@@ -175,10 +182,12 @@ def train(
 
         bar = tqdm(total=total, desc=f"train {net.name}", unit="step", leave=False)
     t0 = time.perf_counter()
+    saved_dtype, net.dtype = net.dtype, np.dtype(config.dtype)
     with blas_threads(config.blas_threads):
         try:
             _loop(net, x, y, config, rng, velocity, flips, losses, bar, per_epoch, total, on_epoch)
         finally:
+            net.dtype = saved_dtype
             if bar is not None:
                 bar.close()
     return TrainResult(tuple(losses), tuple(flips), per_epoch * config.epochs,

@@ -1,22 +1,32 @@
 """rramsim.studies: what a pruned random network really computes and costs on the circuit.
 
-Modules (each imports pandas, matplotlib, PySpice only inside the functions that need them):
+One concept per module; each imports only modules listed before it (and pandas, matplotlib,
+PySpice only inside the functions that need them):
 
+* :mod:`~rramsim.studies.config` -- the validated TOML study configuration (units in key names,
+  a docstring under every field), the seeded random streams.
 * :mod:`~rramsim.studies.quantize` -- input DAC, TIA gain and ADC with range calibration.
-* :mod:`~rramsim.studies.inference` -- circuit-accurate inference of a mapped network (tile
-  products via the solver's transfer matrices or Newton solves, read noise, per-column ADC,
-  partial sums) beside behavioural (ideal ``G+ - G-``) and software evaluations; a ``matmul``
-  hook for :meth:`rramsim.nn.Network.forward`.
-* :mod:`~rramsim.studies.energy` -- power balance of a solved tile (sources = cells + wires +
-  drivers + sense), converter figures with their sources (the study's board, integrated
-  converters), the GPU baseline; :mod:`~rramsim.studies.network_energy` -- energy per inference.
-* :mod:`~rramsim.studies.irdrop` -- per-cell voltage-drop maps, output error, sweeps over wire
-  resistance and tile size.
-* :mod:`~rramsim.studies.cosim` -- the co-simulation check: sampled tiles in ngspice beside the
-  fast solver, loud failure beyond tolerance.
-* :mod:`~rramsim.studies.config` -- the validated TOML study configuration (units in key names).
-* :mod:`~rramsim.studies.report` -- markdown reports; :mod:`~rramsim.studies.demo` -- the
-  whole pipeline (``rramsim demo``, ``compare``, ``irdrop``); ``cli_*`` -- the subcommands.
-* :mod:`~rramsim.studies.adapters` -- joins ``rramsim.nn``, ``rramsim.mapper`` and
-  ``rramsim.devmodel`` for the studies.
+* :mod:`~rramsim.studies.loading` -- the network (embedded, trained as ``[train]`` says; a
+  network file; or in memory) and the data set it was trained on.
+* :mod:`~rramsim.studies.programming` -- the network mapped onto tiles with the configured
+  circuit (the mapper's tile options, set once), its execution plan, cached T and Y per tile;
+  programming cost of pruning vs write-and-verify.
+* :mod:`~rramsim.studies.engine` -- the matmul hook of any :class:`rramsim.nn.Network` in four
+  modes (software, ideal, behavioural, circuit) on the mapper's plan: dense layers, im2col
+  convolutions, ReLU-RNN steps, with DAC, read noise, TIA/ADC.
+* :mod:`~rramsim.studies.accuracy` -- test-set accuracy per mode, the output error of IR drop
+  alone, ADC saturation.
+* :mod:`~rramsim.studies.sweeps` -- accuracy against wire resistance, tile size, placement.
+* :mod:`~rramsim.studies.power` -- the power balance of one solved tile (sources = cells +
+  access + drivers + wires + sense), ``v^T Y v``.
+* :mod:`~rramsim.studies.energy` -- converter figures with their sources, the GPU baseline, the
+  per-inference energy ledger of a programmed network.
+* :mod:`~rramsim.studies.irdrop` -- per-cell voltage-drop maps, output error, sweeps.
+* :mod:`~rramsim.studies.cosim` -- the co-simulation check against ngspice (or VACASK) on windows
+  that hold the network's cells; empty windows are refused.
+* :mod:`~rramsim.studies.report` -- the markdown report: every sentence of it, the CSVs and
+  figures.
+* :mod:`~rramsim.studies.pipeline` -- the steps with typed results, :func:`run_pipeline`, and
+  :func:`evaluate_point` (one design point as flat metrics, with a cache).
+* :mod:`~rramsim.studies.cli` -- the subcommands ``demo``, ``compare``, ``irdrop``, ``netlist``.
 """

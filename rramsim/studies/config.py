@@ -1,7 +1,9 @@
 """Study configuration: a validated TOML file, every value with its unit in its key name.
 
 Keys end in their unit (``_ohm``, ``_V``, ``_s``, ``_J``, ``_rel`` for a fraction, ``_bits``);
-counts and names carry none. Unknown sections or keys, wrong types and out-of-range values raise
+counts and names carry none; every field's docstring (below its declaration) states its meaning
+and unit. Numbers are range-checked when the configuration is read, before anything is
+allocated. Unknown sections or keys, wrong types and out-of-range values raise
 :class:`ConfigError` naming ``section.key``. :func:`to_toml` writes a configuration back (the
 report stores the exact configuration that made it). Python 3.11+ reads TOML with :mod:`tomllib`;
 on 3.10 the same API from the ``tomli`` package is used when installed.
@@ -13,8 +15,22 @@ Example (all keys optional; these are the defaults)::
     test_samples = 0             # 0 = the whole test set
 
     [network]
-    path = ""                    # a network file (rramsim prune --out); "" = the embedded default
-    dataset = "digits"
+    path = ""                    # a network file (rramsim prune --out); "" = train as [train] says
+    dataset = ""                 # "" = the data set the network was trained on
+    data_dir = ""                # folder of the data set's files (IDX, recordings)
+
+    [train]                      # the embedded network: rramsim.nn.run_prune
+    task = "digits"              # or "fashion-mnist", "fsdd" (from [network] data_dir)
+    architecture = ""            # "" = the task's own: mlp / fashion-mnist-cnn / spoken-digit-net
+    hidden = [256, 256]
+    epochs = 20
+    batch = 64
+    lr = 0.1
+    k = 0.5                      # kept fraction per layer
+    limiter_start_rel = 0.01     # flip limiter (fraction of masks per update), 0 = none
+    limiter_end_rel = 0.007
+    max_train = 0                # 0 = the whole training split
+    baseline = true              # also write-and-verify a conventionally trained network
 
     [mapping]
     tile_rows = 64
@@ -44,6 +60,7 @@ Example (all keys optional; these are the defaults)::
     [noise]
     read_noise_rel = 0.01        # relative std of the read current per cell read
     repeats = 5                  # noisy test-set passes averaged per accuracy figure
+    seed = -1                    # read-noise seed; -1 = derived from [run] seed
 
     [energy]
     gpu_energy_per_mac_J = 3.822e-11
@@ -53,6 +70,8 @@ Example (all keys optional; these are the defaults)::
     window = 64                  # larger tiles are checked on a window this size
     inputs = 2                   # input vectors per checked tile
     tolerance_rel = 1e-6         # max |solver - ngspice| / max |ngspice| allowed
+    engine = "ngspice"           # or "vacask" (whole tiles)
+    whole_tiles = false          # true: whole tiles even with ngspice
 
     [sweep]
     r_wire_ohm = [0.0, 1.0, 2.0, 5.0, 10.0]
@@ -74,6 +93,10 @@ SCHEMES = ("columns", "rows")
 PLACEMENTS = ("naive", "ir_aware")
 PRESETS = ("board", "integrated")
 CALIBRATIONS = ("max", "percentile")
+DATASETS = ("digits", "fashion-mnist", "fsdd", "drive")
+TASK_ARCHITECTURE = {"digits": "mlp", "fashion-mnist": "fashion-mnist-cnn",
+                     "fsdd": "spoken-digit-net"}
+ENGINES = ("ngspice", "vacask")
 
 
 class ConfigError(DataError):
@@ -99,139 +122,251 @@ def _need(cond: bool, key: str, msg: str) -> None:
         raise ConfigError(f"{key}: {msg}")
 
 
+MAX_INT = 2**63 - 1          # largest integer a TOML value may hold here (int64)
+MAX_TILE = 4096              # largest tile side, cells (a 4096 x 4096 tile is 16.8 M cells)
+
+
+def _within(sec: str, key: str, value, lo, hi, unit: str = "") -> None:
+    _need(lo <= value <= hi, f"{sec}.{key}", f"must be in {lo}..{hi}{unit}, got {value}")
+
+
 @dataclass(frozen=True)
 class RunConfig:
-    """``[run]``: seed (integer >= 0); test_samples (count, 0 = all)."""
+    """``[run]``: the seed and how much of the test set to use."""
 
     seed: int = 0
+    """Seed of every random draw of the study (integer >= 0, no unit)."""
     test_samples: int = 0
+    """Test inputs evaluated (count; 0 = the whole test split)."""
 
     def __post_init__(self) -> None:
-        _need(self.seed >= 0, "run.seed", f"must be >= 0, got {self.seed}")
-        _need(self.test_samples >= 0, "run.test_samples", "must be >= 0")
+        _within("run", "seed", self.seed, 0, MAX_INT)
+        _within("run", "test_samples", self.test_samples, 0, 10**8)
 
 
 @dataclass(frozen=True)
 class NetworkConfig:
-    """``[network]``: path to a network file ("" = embedded default), dataset name."""
+    """``[network]``: the network and the data set it runs on."""
 
     path: str = ""
-    dataset: str = "digits"
+    """Network file (``rramsim prune --out``); "" = train the embedded default as ``[train]``
+    says."""
+    dataset: str = ""
+    """Data set: "digits", "fashion-mnist", "fsdd"; "" = the one the network was trained on."""
+    data_dir: str = ""
+    """Folder with the data set's files (IDX files, recordings); "" = the network file's own."""
+
+    def __post_init__(self) -> None:
+        _need(self.dataset in ("",) + DATASETS, "network.dataset",
+              f"must be one of {('',) + DATASETS}")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """``[train]``: how the embedded network is trained (``rramsim.nn.run_prune``) when
+    ``[network] path`` is empty; the report embeds it, so the run can be reproduced."""
+
+    task: str = "digits"
+    """Data set trained on: "digits" (embedded), "fashion-mnist" or "fsdd" (read from
+    ``[network] data_dir``)."""
+    architecture: str = ""
+    """"mlp", "fashion-mnist-cnn" or "spoken-digit-net"; "" = the task's own (the study's)."""
+    hidden: tuple[int, ...] = (256, 256)
+    """Hidden layer sizes of the MLP (neurons)."""
+    epochs: int = 20
+    """Training epochs (count)."""
+    batch: int = 64
+    """Mini-batch size (inputs)."""
+    lr: float = 0.1
+    """Learning rate of the scores (SGD with momentum; per unit gradient, no unit)."""
+    k: float = 0.5
+    """Kept fraction of the weights per layer (fraction; the study: 0.5)."""
+    limiter_start_rel: float = 0.01
+    """Flip limiter: largest fraction of masks that may flip per update at the start (fraction;
+    0 = no limiter)."""
+    limiter_end_rel: float = 0.007
+    """Flip limiter: the same at the end of training (fraction)."""
+    max_train: int = 0
+    """Training inputs used (count; 0 = the whole training split)."""
+    baseline: bool = True
+    """Also train the conventional baseline and program it by write-and-verify."""
+
+    def __post_init__(self) -> None:
+        _need(self.task in ("digits", "fashion-mnist", "fsdd"), "train.task",
+              "must be 'digits', 'fashion-mnist' or 'fsdd'")
+        own = TASK_ARCHITECTURE[self.task]
+        _need(self.architecture in ("", own), "train.architecture",
+              f"task {self.task!r} trains the study's {own!r} (or leave it empty), got "
+              f"{self.architecture!r}")
+        _need(len(self.hidden) >= 1 and all(1 <= h <= 65536 for h in self.hidden),
+              "train.hidden", "must be a non-empty list of sizes in 1..65536")
+        _within("train", "epochs", self.epochs, 1, 10000)
+        _within("train", "batch", self.batch, 1, 10**6)
+        _need(0 < self.lr <= 100, "train.lr", f"must be in (0, 100], got {self.lr}")
+        _need(0 < self.k <= 1, "train.k", f"must be in (0, 1], got {self.k}")
+        _need(0 <= self.limiter_end_rel <= 1 and 0 <= self.limiter_start_rel <= 1,
+              "train.limiter_start_rel", "limiter fractions must be in [0, 1]")
+        _within("train", "max_train", self.max_train, 0, 10**8)
 
 
 @dataclass(frozen=True)
 class MappingConfig:
-    """``[mapping]``: tile_rows, tile_cols (cells), scheme, placement."""
+    """``[mapping]``: tile size and how the layers are placed on the tiles."""
 
     tile_rows: int = 64
+    """Word lines per tile (cells; the study's macro: 512)."""
     tile_cols: int = 64
+    """Bit lines per tile (cells)."""
     scheme: str = "columns"
+    """Differential pair on two adjacent columns ("columns") or rows ("rows")."""
     placement: str = "naive"
+    """"naive" (network order) or "ir_aware" (heavy rows/columns near the line ends)."""
 
     def __post_init__(self) -> None:
-        _need(self.tile_rows >= 2, "mapping.tile_rows", f"must be >= 2, got {self.tile_rows}")
-        _need(self.tile_cols >= 2, "mapping.tile_cols", f"must be >= 2, got {self.tile_cols}")
+        _within("mapping", "tile_rows", self.tile_rows, 2, MAX_TILE, " cells")
+        _within("mapping", "tile_cols", self.tile_cols, 2, MAX_TILE, " cells")
         _need(self.scheme in SCHEMES, "mapping.scheme", f"must be one of {SCHEMES}")
         _need(self.placement in PLACEMENTS, "mapping.placement", f"must be one of {PLACEMENTS}")
 
 
 @dataclass(frozen=True)
 class CircuitConfig:
-    """``[circuit]``: wire, driver and access resistances (ohms), drive, cell non-linearity."""
+    """``[circuit]``: the tile circuit (set in the mapper's tile options, once)."""
 
     r_wordline_ohm: float = 2.0
+    """Word-line resistance per segment between neighbouring cells, ohms."""
     r_bitline_ohm: float = 2.0
+    """Bit-line resistance per segment, ohms."""
     r_driver_ohm: float = 0.0
+    """Output resistance of each row driver, ohms."""
     r_access_ohm: float = 0.0
+    """On-resistance of each cell's access transistor, ohms (0 = no transistor, 0T1R)."""
     drive: str = "left"
+    """Rows driven from one end ("left") or both ends ("both")."""
     nonlinear_cells: bool = False
+    """True: cells follow the sinh read I-V ``I = G v0 sinh(V / v0)``, Newton solves per batch
+    (slow); False: linear cells (transfer matrices)."""
     sinh_v0_V: float = 0.25
+    """v0 of the sinh I-V, volts (used with ``nonlinear_cells``); 0 = per cell from the
+    programmed cells' device model (``devmodel.tile_cells``: slope conductance g0 and v0 of each
+    cell) for networks trained here, the device preset's V0 for network files."""
 
     def __post_init__(self) -> None:
         for k in ("r_wordline_ohm", "r_bitline_ohm", "r_driver_ohm", "r_access_ohm"):
-            _need(getattr(self, k) >= 0, f"circuit.{k}", "must be >= 0 ohms")
+            _need(0 <= getattr(self, k) <= 1e9, f"circuit.{k}", "must be in 0..1e9 ohms")
         _need(self.drive in DRIVES, "circuit.drive", f"must be one of {DRIVES}")
-        _need(self.sinh_v0_V > 0, "circuit.sinh_v0_V", "must be > 0 volts")
+        _need(0 <= self.sinh_v0_V <= 100, "circuit.sinh_v0_V",
+              "must be in [0, 100] volts (0 = from the cells)")
 
 
 @dataclass(frozen=True)
 class ConverterConfig:
-    """``[converters]``: DAC/ADC bits, read voltage and ADC full scale (V), calibration."""
+    """``[converters]``: DAC, TIA/ADC, their calibration, and the energy figures used."""
 
     preset: str = "board"
+    """Energy figures of the converters the headline reports: "board" (the study's DAC80508 /
+    ADS8324 / OPA4322) or "integrated" (published on-chip converters); both are tabulated."""
     dac_bits: int = 4
+    """Input DAC resolution (bits)."""
     v_read_V: float = 0.1
+    """Read voltage at full-scale input, volts."""
     adc_bits: int = 14
+    """ADC resolution (bits, signed)."""
     adc_full_scale_V: float = 0.9
+    """ADC input full scale, volts (the TIA gain maps the calibrated current onto it)."""
     calibration: str = "max"
+    """How full scales are set from the calibration batch: "max" or "percentile"."""
     calibration_percentile: float = 99.9
+    """Percentile of |x| for ``calibration = "percentile"`` (percent)."""
     calibration_samples: int = 256
+    """Training inputs used to calibrate the DAC ranges and TIA gains (count)."""
 
     def __post_init__(self) -> None:
         _need(self.preset in PRESETS, "converters.preset", f"must be one of {PRESETS}")
         _need(1 <= self.dac_bits <= 16, "converters.dac_bits", "must be in 1..16")
         _need(2 <= self.adc_bits <= 24, "converters.adc_bits", "must be in 2..24")
         _need(0 < self.v_read_V <= 1.0, "converters.v_read_V", "must be in (0, 1] volts")
-        _need(self.adc_full_scale_V > 0, "converters.adc_full_scale_V", "must be > 0 volts")
+        _need(0 < self.adc_full_scale_V <= 100, "converters.adc_full_scale_V",
+              "must be in (0, 100] volts")
         _need(self.calibration in CALIBRATIONS, "converters.calibration",
               f"must be one of {CALIBRATIONS}")
         _need(0 < self.calibration_percentile <= 100, "converters.calibration_percentile",
               "must be in (0, 100]")
-        _need(self.calibration_samples >= 1, "converters.calibration_samples", "must be >= 1")
+        _within("converters", "calibration_samples", self.calibration_samples, 1, 10**6)
 
 
 @dataclass(frozen=True)
 class NoiseConfig:
-    """``[noise]``: read_noise_rel (relative std of each cell read, fraction), repeats (count)."""
+    """``[noise]``: read noise and how many noisy passes are averaged."""
 
     read_noise_rel: float = 0.01
+    """Relative standard deviation of each cell's read current (fraction)."""
     repeats: int = 5
+    """Noisy test-set passes averaged per accuracy figure (count)."""
+    seed: int = -1
+    """Seed of the read-noise draws (integer >= 0); -1 = derived from ``[run] seed``."""
 
     def __post_init__(self) -> None:
         _need(0 <= self.read_noise_rel < 1, "noise.read_noise_rel", "must be in [0, 1)")
         _need(1 <= self.repeats <= 100, "noise.repeats", "must be in 1..100")
+        _within("noise", "seed", self.seed, -1, MAX_INT)
 
 
 @dataclass(frozen=True)
 class EnergyConfig:
-    """``[energy]``: gpu_energy_per_mac_J (joules per multiply-accumulate of the GPU baseline)."""
+    """``[energy]``: the GPU baseline."""
 
     gpu_energy_per_mac_J: float = 300.0 / 15.7e12 * 2
+    """Energy per multiply-accumulate of the GPU baseline, joules (V100 at peak: 300 W /
+    15.7 TFLOPS x 2 FLOP per MAC)."""
 
     def __post_init__(self) -> None:
-        _need(self.gpu_energy_per_mac_J > 0, "energy.gpu_energy_per_mac_J", "must be > 0 J")
+        _need(0 < self.gpu_energy_per_mac_J < 1, "energy.gpu_energy_per_mac_J",
+              "must be in (0, 1) J")
 
 
 @dataclass(frozen=True)
 class CosimConfig:
-    """``[cosim]``: tiles and inputs checked in ngspice, window (cells), tolerance (relative)."""
+    """``[cosim]``: the co-simulation check against a reference circuit simulator."""
 
     tiles: int = 2
+    """Tiles of the network checked per study (count; 0 = no check)."""
     window: int = 64
+    """Largest side checked with ngspice, cells: bigger tiles are checked on a window this
+    size around one of the network's cells."""
     inputs: int = 2
+    """Random input vectors per checked tile (count)."""
     tolerance_rel: float = 1e-6
+    """Largest allowed max|solver - reference| / max|reference| (fraction)."""
+    engine: str = "ngspice"
+    """Reference simulator: "ngspice" or "vacask" (vacask checks whole tiles)."""
+    whole_tiles: bool = False
+    """Check whole tiles whatever their size (slow with ngspice beyond ~64 x 64)."""
 
     def __post_init__(self) -> None:
-        _need(self.tiles >= 0, "cosim.tiles", "must be >= 0")
+        _need(self.engine in ENGINES, "cosim.engine", f"must be one of {ENGINES}")
+        _within("cosim", "tiles", self.tiles, 0, 10000)
         _need(2 <= self.window <= 128, "cosim.window", "must be in 2..128 (ngspice cost)")
-        _need(self.inputs >= 1, "cosim.inputs", "must be >= 1")
+        _within("cosim", "inputs", self.inputs, 1, 1000)
         _need(0 < self.tolerance_rel < 1, "cosim.tolerance_rel", "must be in (0, 1)")
 
 
 @dataclass(frozen=True)
 class SweepConfig:
-    """``[sweep]``: wire resistances per segment (ohms), square tile sizes (cells) to sweep,
-    noisy passes per sweep accuracy (count)."""
+    """``[sweep]``: the accuracy and IR-drop sweeps."""
 
     r_wire_ohm: tuple[float, ...] = (0.0, 1.0, 2.0, 5.0, 10.0)
+    """Wire resistances per segment swept (ohms, both lines)."""
     tile_sizes: tuple[int, ...] = (16, 32, 64, 128)
+    """Square tile sides swept (cells)."""
     noise_repeats: int = 2
+    """Noisy passes per sweep accuracy figure (count)."""
 
     def __post_init__(self) -> None:
-        _need(len(self.r_wire_ohm) >= 1 and all(r >= 0 for r in self.r_wire_ohm),
-              "sweep.r_wire_ohm", "must be a non-empty list of values >= 0 ohms")
-        _need(len(self.tile_sizes) >= 1 and all(2 <= s <= 1024 for s in self.tile_sizes),
-              "sweep.tile_sizes", "must be a non-empty list of sizes in 2..1024")
+        _need(1 <= len(self.r_wire_ohm) <= 100 and all(0 <= r <= 1e9 for r in self.r_wire_ohm),
+              "sweep.r_wire_ohm", "must be a list of 1..100 values in 0..1e9 ohms")
+        _need(1 <= len(self.tile_sizes) <= 100 and all(2 <= s <= 1024 for s in self.tile_sizes),
+              "sweep.tile_sizes", "must be a list of 1..100 sizes in 2..1024")
         _need(1 <= self.noise_repeats <= 100, "sweep.noise_repeats", "must be in 1..100")
 
 
@@ -241,6 +376,7 @@ class StudyConfig:
 
     run: RunConfig = field(default_factory=RunConfig)
     network: NetworkConfig = field(default_factory=NetworkConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
     mapping: MappingConfig = field(default_factory=MappingConfig)
     circuit: CircuitConfig = field(default_factory=CircuitConfig)
     converters: ConverterConfig = field(default_factory=ConverterConfig)
@@ -263,11 +399,15 @@ def _coerce(key: str, value, default):
     if isinstance(default, int):
         _need(isinstance(value, int) and not isinstance(value, bool), key,
               f"must be an integer, got {value!r}")
+        _need(-MAX_INT <= value <= MAX_INT, key, "must fit in 64 bits (|value| < 2**63)")
         return value
     if isinstance(default, float):
         _need(isinstance(value, (int, float)) and not isinstance(value, bool), key,
               f"must be a number, got {value!r}")
-        v = float(value)
+        try:
+            v = float(value)
+        except OverflowError:
+            raise ConfigError(f"{key}: {str(value)[:20]}... is too large for a number") from None
         _need(v == v and abs(v) != float("inf"), key, "must be finite")
         return v
     if isinstance(default, str):
@@ -351,3 +491,18 @@ def to_toml(cfg: StudyConfig) -> str:
 def config_from_toml(text: str) -> StudyConfig:
     """Parse and validate TOML text."""
     return config_from_dict(_load_toml_bytes(text.encode("utf-8"), "TOML text"))
+
+
+# indices of the independent random streams spawned from the run seed
+STREAM_NOISE, STREAM_COSIM, STREAM_SWEEP, STREAM_PROGRAM, STREAM_TRAIN = range(5)
+
+
+def stream(cfg: StudyConfig, purpose: int):
+    """The independent generator for one purpose (noise, cosim, sweep, programming, training),
+    spawned from ``run.seed`` with :class:`numpy.random.SeedSequence`."""
+    import numpy as np
+
+    seed = cfg.run.seed
+    if purpose == STREAM_NOISE and cfg.noise.seed >= 0:
+        seed = cfg.noise.seed
+    return np.random.default_rng(np.random.SeedSequence(seed).spawn(8)[purpose])

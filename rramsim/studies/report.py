@@ -11,6 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
+
 from rramsim.studies._io import atomic_write_text
 
 
@@ -103,3 +105,287 @@ class Report:
     def write(self, path: str | Path) -> Path:
         """Write the report atomically."""
         return atomic_write_text(path, self.render())
+
+
+# --------------------------------------------------------------------------------------------
+# the study report: every sentence of it
+# --------------------------------------------------------------------------------------------
+def pct(x: float, std: float | None = None) -> str:
+    """A fraction as a percentage with one decimal (and its spread)."""
+    return f"{100 * x:.1f} %" + ("" if std is None else f" (+- {100 * std:.1f})")
+
+
+def energy_text(x: float) -> str:
+    """Joules with an SI prefix, 3 significant digits."""
+    if x == 0:
+        return "0"
+    for unit, f in (("J", 1.0), ("mJ", 1e-3), ("uJ", 1e-6), ("nJ", 1e-9), ("pJ", 1e-12)):
+        if abs(x) >= f:
+            return f"{x / f:.3g} {unit}"
+    return f"{x / 1e-15:.3g} fJ"
+
+
+def vs_gpu(e: float, e_gpu: float) -> str:
+    """The study's improvement ``1 - E/E_gpu`` when positive, else how many times the GPU's."""
+    from rramsim.studies.energy import improvement
+
+    imp = improvement(e, e_gpu)
+    return f"{imp * 100:.1f} % lower" if imp > 0 else f"{e / e_gpu:.3g}x the GPU's"
+
+
+def cosim_line(res) -> str:
+    """The headline's co-simulation entry."""
+    c = res.cosim
+    if c is None or not c.checks:
+        return res.cosim_error or "not run"
+    return (f"{c.worst_rel_diff:.2e} ({'PASS' if c.passed else 'FAIL'}, tolerance "
+            f"{c.tolerance_rel:.0e})")
+
+
+def headline(res) -> list[tuple[str, str]]:
+    """(quantity, value) rows of the report's headline table."""
+    from rramsim.studies.energy import STUDY_IMPROVEMENT
+
+    ev, en = res.evaluation, res.energy
+    cfg = res.cfg
+    e_board, e_int = en.totals["board"]["total_J"], en.totals["integrated"]["total_J"]
+    preset = cfg.converters.preset
+    rows = [
+        ("test accuracy, software (float weights)", pct(ev.accuracy["software"])),
+        ("test accuracy, behavioural (ideal G+ - G-, converters, read noise)",
+         pct(ev.accuracy["behavioural"], ev.accuracy_std.get("behavioural"))),
+        ("test accuracy, circuit-accurate (IR drop, converters, read noise)",
+         pct(ev.accuracy["circuit"], ev.accuracy_std.get("circuit"))),
+        ("tile output error from IR drop, ||VT - VG|| / ||VG||", f"{ev.tile_error_rel:.2e}"),
+        ("worst per-cell IR drop (all rows at read voltage)",
+         f"{res.irdrop.worst_rel * 100:.2f} % of V_read"),
+        (f"tiles ({res.hardware.tile_shape[0]} x {res.hardware.tile_shape[1]}), utilisation",
+         f"{res.hardware.summary()['tiles']}, "
+         f"{res.hardware.summary()['utilisation'] * 100:.1f} % of cells used"),
+        ("energy per inference, board (DAC80508 / ADS8324 / OPA4322)", energy_text(e_board)),
+        ("energy per inference, integrated converters (projection)", energy_text(e_int)),
+        (f"energy per inference, GPU baseline ({en.macs} MACs)", energy_text(en.gpu_J)),
+        ("energy vs GPU baseline, board / integrated",
+         f"{vs_gpu(e_board, en.gpu_J)} / {vs_gpu(e_int, en.gpu_J)}"),
+        (f"selected converter preset ([converters] preset = \"{preset}\")",
+         energy_text(en.totals[preset]["total_J"])),
+        ("study's reported improvement over GPU",
+         ", ".join(f"{k} {v * 100:.1f} %" for k, v in STUDY_IMPROVEMENT.items())),
+        ("co-simulation check (reference vs solver), worst max|diff|/max|i|", cosim_line(res)),
+    ]
+    if res.programming is not None and res.programming.get("wv_pulses") is not None:
+        rows.append(("programming: pruning vs write-and-verify (cell pulses)",
+                     f"{res.programming['prune_pulses']} vs {res.programming['wv_pulses']}"))
+    return rows
+
+
+def accuracy_frame(res):
+    """accuracy.csv: the configured point and every sweep row."""
+    import pandas as pd
+
+    cfg, ev = res.cfg, res.evaluation
+    rows = [{"condition": "configured", "r_wire_ohm": cfg.circuit.r_wordline_ohm,
+             "tile_rows": cfg.mapping.tile_rows, "tile_cols": cfg.mapping.tile_cols,
+             **ev.accuracy, "tile_error_rel": ev.tile_error_rel}]
+    sw = res.sweeps
+    if sw is not None:
+        for r in sw.wire.to_dict("records"):
+            rows.append({"condition": "wire sweep", "tile_rows": cfg.mapping.tile_rows,
+                         "tile_cols": cfg.mapping.tile_cols, **r})
+        for r in sw.size.to_dict("records"):
+            rows.append({"condition": "tile-size sweep", **r})
+        for r in sw.placement.to_dict("records"):
+            r = dict(r)
+            rows.append({"condition": f"placement {r.pop('placement')}",
+                         "r_wire_ohm": cfg.circuit.r_wordline_ohm,
+                         "tile_rows": cfg.mapping.tile_rows, "tile_cols": cfg.mapping.tile_cols,
+                         **r})
+    return pd.DataFrame(rows, columns=["condition", "r_wire_ohm", "tile_rows", "tile_cols",
+                                       "software", "ideal", "behavioural", "circuit",
+                                       "tile_error_rel"])
+
+
+def energy_frame(res):
+    """energy.csv: per preset, one row per (layer, tile) and a TOTAL row; the GPU's total."""
+    import pandas as pd
+
+    frames = []
+    for name, led in res.energy.ledgers.items():
+        df = led.frame()
+        df.insert(0, "preset", name)
+        frames += [df, pd.DataFrame([{"preset": name, "layer": "TOTAL",
+                                      **res.energy.totals[name]}])]
+    frames.append(pd.DataFrame([{"preset": "gpu", "layer": "TOTAL", "total_J": res.energy.gpu_J,
+                                 "macs": res.energy.macs}]))
+    return pd.concat(frames, ignore_index=True)
+
+
+def write_outputs(res, out_dir, *, command: str) -> Path:
+    """Write report.md, the CSVs, the figures, one tile's netlist, config.toml, timings.json.
+
+    All files are written atomically; wall times (machine-dependent) go only to timings.json so
+    the same command gives the same report.
+    """
+    import json
+
+    from rramsim import __version__, netlists
+    from rramsim.studies import irdrop
+    from rramsim.studies._io import atomic_write_csv
+    from rramsim.studies.config import to_toml
+    from rramsim.studies.energy import PRESETS
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    res.out_dir = out
+    cfg, ev, hw, loaded = res.cfg, res.evaluation, res.hardware, res.loaded
+    data = loaded.data
+    acc_df = accuracy_frame(res)
+    atomic_write_csv(out / "accuracy.csv", acc_df)
+    atomic_write_csv(out / "energy.csv", energy_frame(res))
+    c = cfg.circuit
+    wires = f"{c.r_wordline_ohm:g}/{c.r_bitline_ohm:g} ohm"
+    drop_imgs = []
+    for t, drop in res.irdrop.maps.items():
+        name = f"irdrop_tile{t}.png"
+        xb = hw.tiles[t]
+        irdrop.plot_drop_map(drop, out / name, title=(
+            f"tile {t} ({xb.n_rows}x{xb.n_cols}), all rows at {cfg.converters.v_read_V} V, "
+            f"{wires}"))
+        drop_imgs.append((name, t))
+    sw = res.sweeps
+    if sw is not None:
+        atomic_write_csv(out / "irdrop_sweep.csv", sw.formed)
+        irdrop.plot_sweep(sw.formed, out / "irdrop_sweep_error.png", x="r_wire_ohm",
+                          y="rel_output_error", group="tile_size",
+                          xlabel="wire resistance per segment (ohm)",
+                          ylabel="relative output error ||VT - VG|| / ||VG||",
+                          title="IR-drop output error, formed random tiles")
+        long = sw.wire.melt(id_vars=["r_wire_ohm"], value_vars=["software", "behavioural",
+                                                                  "circuit"],
+                            var_name="evaluation", value_name="accuracy")
+        irdrop.plot_sweep(long, out / "irdrop_sweep_accuracy.png", x="r_wire_ohm",
+                          y="accuracy", group="evaluation",
+                          xlabel="wire resistance per segment (ohm)", ylabel="test accuracy",
+                          title=f"accuracy vs wire resistance ({data.name}; read-noise "
+                                f"spread ~{max(ev.accuracy_std.values(), default=0) * 100:.1f} %)")
+    t_net = hw.plan.used_tiles[0]
+    xb0 = hw.tiles[t_net]
+    netlists.write_deck(out / f"tile{t_net}.cir",
+                        netlists.render(xb0, np.full(xb0.n_rows, cfg.converters.v_read_V)))
+    atomic_write_text(out / "config.toml", to_toml(cfg))
+
+    secs = dict(res.seconds)
+    if ev.seconds.get("behavioural"):
+        secs["circuit_over_behavioural"] = ev.seconds["circuit"] / ev.seconds["behavioural"]
+    res.headline = headline(res)
+    en = res.energy
+    summ = hw.summary()
+    rep = Report(title=f"rramsim study: {loaded.name}",
+                 provenance={"command": f"`{command}`", "rramsim version": __version__,
+                             "seed": cfg.run.seed, "network": loaded.source,
+                             "configuration": "`config.toml` (embedded below)"},
+                 config_toml=to_toml(cfg))
+    rep.headline(res.headline)
+    layers = ", ".join(f"{lp.name} {lp.fan_in}x{lp.fan_out} ({ev.rows_per_inference[k]} "
+                       f"read{'s' if ev.rows_per_inference[k] != 1 else ''} per inference)"
+                       for k, lp in enumerate(hw.plan.layers))
+    rep.section("Network on the tiles", (
+        f"{len(hw.plan)} weight layers ({layers}) on {summ['tiles']} tiles of "
+        f"{hw.tile_shape[0]} x {hw.tile_shape[1]} cells ({cfg.mapping.scheme} differential "
+        f"scheme, {cfg.mapping.placement} placement): {summ['used']} cells used "
+        f"({summ['set']} SET, {summ['reset']} RESET), utilisation "
+        f"{summ['utilisation'] * 100:.1f} %. Convolutions run as im2col patches on the tiles, "
+        "a recurrent layer's input and recurrent matrices as one stacked matrix, every time "
+        "step through DAC, tiles and ADC; BN, pooling, activations and quantisers are digital."))
+    rep.section("Accuracy", (
+        f"Test set: {data.x_test.shape[0]} {data.name} samples; calibration: "
+        f"{data.x_calib.shape[0]} training samples. *software*: float weights x masks; "
+        "*ideal*: hardware conductances (reset cells included), no converters or noise; "
+        f"*behavioural*: ideal G+ - G- products with {cfg.converters.dac_bits}-bit DAC at "
+        f"{cfg.converters.v_read_V} V, {cfg.converters.adc_bits}-bit ADC "
+        f"({cfg.converters.calibration} calibration), {cfg.noise.read_noise_rel * 100:g} % read "
+        "noise; *circuit*: the same with each tile's IR-drop-exact transfer matrix "
+        f"({c.r_wordline_ohm:g} / {c.r_bitline_ohm:g} ohm per word/bit-line "
+        f"segment{', sinh cells solved by Newton' if c.nonlinear_cells else ''}). Noisy modes: "
+        f"mean (+- std) over {cfg.noise.repeats} test-set passes with independent read noise, "
+        "the same draws for behavioural and circuit (sweep and placement rows: "
+        f"{cfg.sweep.noise_repeats} passes each). ADC saturation in circuit mode: "
+        f"{ev.adc_saturation * 100:.3f} % of column reads."))
+    rep.table(acc_df)
+    rep.section("Energy per inference", (
+        "Array energy from the solved tiles (source power v^T Y v with each tile's input "
+        "admittance, over the recorded test inputs, times the read time); DAC per driven row, "
+        "ADC and TIA per read column and read. Board: "
+        f"{PRESETS['board'].source}. Integrated: {PRESETS['integrated'].source}. GPU: "
+        f"{en.gpu.source} ({en.gpu.energy_per_mac_J * 1e12:.1f} pJ/MAC), times the network's "
+        f"{en.macs} dense multiply-accumulates per inference (a GPU runs the masked layers as "
+        "dense products); the GPU figure is its peak efficiency, so the comparison favours the "
+        f"GPU. The configuration selects the \"{cfg.converters.preset}\" preset "
+        "([converters] preset); both are shown."))
+    rep.table(["preset", "array", "DAC", "ADC", "TIA", "total", "vs GPU"],
+              [[name, energy_text(t["array_J"]), energy_text(t["dac_J"]),
+                energy_text(t["adc_J"]), energy_text(t["tia_J"]), energy_text(t["total_J"]),
+                vs_gpu(t["total_J"], en.gpu_J)] for name, t in en.totals.items()]
+              + [["GPU", "", "", "", "", energy_text(en.gpu_J), ""]])
+    rep.text("Where the array's power goes (full solves of a sample; fractions of source power): "
+             + ", ".join(f"{k} {fmt_number(v * 100, 3)} %" for k, v in en.split.items()
+                         if k != "balance_rel")
+             + f". Energy balance (source vs dissipated): worst relative mismatch "
+               f"{en.split['balance_rel']:.1e}.")
+    rep.section("IR drop", (
+        "Per-cell drop |V_ideal - V_cell| with every row at the read voltage (the worst case "
+        "of non-negative inputs). Drivers at column 0, sense amplifiers below the last row."))
+    rep.table(["tile", "shape", "worst drop (mV)", "mean drop (mV)", "worst (% of V_read)"],
+              [[t, f"{hw.tiles[t].n_rows}x{hw.tiles[t].n_cols}", s.worst_V * 1e3,
+                s.mean_V * 1e3, s.worst_rel * 100] for t, s in res.irdrop.stats.items()])
+    for name, t in drop_imgs:
+        rep.image(name, f"tile {t}: per-cell voltage drop")
+    if sw is not None:
+        rep.text("Output error against wire resistance and tile size (random tiles formed by the "
+                 "device model, inputs uniform in [0, V_read]):")
+        rep.table(sw.formed)
+        rep.image("irdrop_sweep_error.png", "relative output error vs wire resistance")
+        rep.image("irdrop_sweep_accuracy.png", "test accuracy vs wire resistance")
+        pr = {r["placement"]: r for r in sw.placement.to_dict("records")}
+        rep.text("Placement (mapper): IR-drop output error of the network's tiles "
+                 f"{pr['naive']['tile_error_rel']:.3e} with the naive order, "
+                 f"{pr['ir_aware']['tile_error_rel']:.3e} with the IR-aware placement (heavy rows "
+                 "near the sense amplifiers, heavy columns near the drivers); circuit accuracy "
+                 f"{pr['naive']['circuit'] * 100:.1f} % vs {pr['ir_aware']['circuit'] * 100:.1f} %.")
+    cres = res.cosim
+    rep.section("Co-simulation check", cres.summary() if cres is not None else
+                (f"**{res.cosim_error}**" if res.cosim_error else "not run (cosim.tiles = 0)"))
+    if cres is not None and cres.checks:
+        rep.table(["tile", "rows", "cols", "network cells", "currents compared", "max |i| (A)",
+                   "max|diff|/max|i|", "reference"],
+                  [[k.tile, f"{k.rows[0]}-{k.rows[1]}", f"{k.cols[0]}-{k.cols[1]}",
+                    k.used_cells, k.currents, k.i_max_A, f"{k.rel_diff:.2e}",
+                    f"{k.engine} ({k.spice_backend})"] for k in cres.checks])
+    prog = res.programming
+    if prog is not None:
+        m = prog["metrics"]
+        text = (f"From the training run (rramsim.nn.run_prune, seed {m['seed']}): "
+                f"{m['n_weights']} weights on {m['n_cells']} cells. Pruned network's test "
+                "accuracy with programmed conductances and read noise: "
+                f"{m['test_accuracy_programmed'] * 100:.1f} %.")
+        base = m.get("baseline")
+        if base:
+            text += (" Baseline (conventionally trained, write-and-verify): "
+                     f"{base['test_accuracy_programmed'] * 100:.1f} % programmed, "
+                     f"{base['test_accuracy_software'] * 100:.1f} % in software"
+                     + (" (write-verify stand-in)" if base.get("write_verify_stand_in") else "")
+                     + f". Deployment pulses including forming: pruning {prog['prune_pulses']}, "
+                       f"write-and-verify {prog['wv_pulses']}; energy "
+                       f"{prog['prune_energy_J'] * 1e6:.3g} uJ vs "
+                       f"{prog['wv_energy_J'] * 1e6:.3g} uJ.")
+        rep.section("Programming: pruning vs write-and-verify", text)
+        rep.table(["method", "cell operations", "pulses", "energy"],
+                  [[a, b, "" if p is None else p, "" if e is None else f"{e * 1e6:.3g} uJ"]
+                   for a, b, p, e in prog["rows"]])
+    rep.section("Netlist", f"One tile's ngspice deck: `tile{t_net}.cir` (inputs at "
+                           f"{cfg.converters.v_read_V} V on every row). Wall times of each step "
+                           "are in `timings.json` (machine-dependent, so kept out of this "
+                           "report).")
+    rep.write(out / "report.md")
+    atomic_write_text(out / "timings.json", json.dumps(secs, indent=2, sort_keys=True) + "\n")
+    return out
