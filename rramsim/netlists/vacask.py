@@ -56,8 +56,8 @@ INSTALL_HINT = (f"install the optional extra: pip install \"rramsim[vacask]\" "
 
 #: Simulator options of a tile netlist with linear cells. VACASK's defaults (reltol 1e-3) stop Newton
 #: far from machine precision. A linear tile is solved exactly by the first Newton step (one KLU
-#: factorisation); these tolerances let the second confirm it on a 512 x 512 tile, where round-off
-#: leaves residuals of a few 1e-16 A (a tighter abstol adds a third factorisation that changes
+#: factorisation); these tolerances let the second confirm it (checked on 256 x 256, where round-off
+#: leaves residuals of a few 1e-16 A; a tighter abstol adds a third factorisation that changes
 #: nothing: the agreement with the solver is ~1e-13 either way).
 OPTIONS = 'options rawfile="binary" reltol=1e-10 vntol=1e-15 abstol=1e-14 gmin=0'
 #: Options of tiles with sinh or filament-model cells: Newton runs on to abstol 1e-16 A (agreement with
