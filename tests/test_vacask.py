@@ -5,7 +5,7 @@ Tolerances:
 
 * linear tiles: VACASK's first Newton step solves the linear system exactly (KLU, double precision),
   so it agrees with the solver's nodal analysis to ~1e-14; 1e-9 is asserted (the ngspice standard);
-* sinh and filament-model tiles: both sides run Newton well below 1e-10 (VACASK reltol 1e-10); 1e-6 is
+* sinh and filament-model tiles: both sides run Newton to ~1e-12 (VACASK reltol 1e-12); 1e-6 is
   asserted;
 * DC read I-V of the Verilog-A cell: the same closed form in double precision; 1e-6 asserted
   (measured ~1e-14);

@@ -138,7 +138,7 @@ def iv(state, volts, *, timeout: float | None = None) -> np.ndarray:
     lines += [f"vs_{k} (b_{k} 0) vsource dc=0" for k in range(n)]
     lines += instances(flat, ["top"] * n, [f"b_{k}" for k in range(n)], dynamic=False)
     values = ", ".join(_f(x) for x in v)
-    lines += ["control", "  abort always", "  " + vacask.OPTIONS_NONLINEAR,
+    lines += ["control", "  abort always", "  " + vacask.OPTIONS,
               f'  sweep vv instance="vin" parameter="dc" values=[{values}]',
               "    analysis op1 op", "endc"]
     res = vacask.run("\n".join(lines) + "\n", ["op1"], timeout=timeout)
