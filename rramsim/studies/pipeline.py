@@ -206,7 +206,7 @@ def cosim_errors() -> tuple:
     """Exceptions that mean "the reference simulator could not run" (not a disagreement)."""
     from rramsim.errors import SpiceError
 
-    return (SpiceError, TypeError)
+    return (SpiceError,)
 
 
 # --------------------------------------------------------------------------------------------
