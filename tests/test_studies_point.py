@@ -6,7 +6,7 @@ import pytest
 from rramsim import nn
 from rramsim.studies import loading
 from rramsim.studies.config import StudyConfig
-from rramsim.studies.pipeline import evaluate_point
+from rramsim.studies.pipeline import evaluate_point, network_key
 
 
 @pytest.fixture(scope="module")
@@ -24,7 +24,7 @@ def small_cache():
                               scales=[la.scale for la in dev.layers])
     cfg = StudyConfig().replace("mapping", tile_rows=8, tile_cols=8).replace(
         "noise", repeats=1)
-    cache = {("loaded", cfg.network, cfg.train, cfg.run, cfg.converters.calibration_samples): lo}
+    cache = {network_key(cfg): lo}
     return cfg, cache
 
 
