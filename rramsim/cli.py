@@ -23,6 +23,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "irdrop": ("rramsim.studies.cli_irdrop", "IR-drop analysis of a network file"),
     "compare": ("rramsim.studies.cli_compare", "behavioural vs circuit simulation of a network"),
     "netlist": ("rramsim.studies.cli_netlist", "write one tile's ngspice deck"),
+    "sweep": ("rramsim.studies.sweep_cli", "design-space sweep and Monte Carlo on Dask"),
 }
 
 
