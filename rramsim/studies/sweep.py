@@ -473,7 +473,9 @@ class _Engine:
                                                 # the scheduler serves HTTP in any case: without
                                                 # a dashboard, on a free port
                                                 dashboard_address=dashboard or ":0",
-                                                silence_logs=logging.ERROR)
+                                                # (shutdown races log tracebacks at ERROR;
+                                                # task errors reach the client as results)
+                                                silence_logs=logging.CRITICAL)
                 self.client = Client(self.cluster)
                 self.log(f"rramsim sweep: local cluster of {n} single-threaded worker "
                          f"process{'es' if n > 1 else ''}")
