@@ -149,6 +149,8 @@ def test_odd_tiles_agree_with_the_solver_to_1e9(case):
     _assert_solution_close(got, solver.solve(xb, v), 1e-9)
     one = vacask.simulate(xb, v[1])  # a single input: literal source values, no sweep
     _assert_solution_close(one, solver.solve(xb, v[1]), 1e-9)
+    fast = vacask.simulate(xb, v[2], options=vacask.OPTIONS_FAST)  # two factorisations
+    _assert_solution_close(fast, solver.solve(xb, v[2]), 1e-9)
 
 
 @needs_vacask
