@@ -261,7 +261,7 @@ CLI_REFUSALS = [
     (["tile", "--v-read", "0"], "--v-read"),
     (["tile", "--v-read", "nan"], "--v-read"),
     (["tile", "--rows", "0"], "--rows"),
-    (["tile", "--rows", "1000", "--cols", "1000"], "--time-limit"),
+    (["tile", "--rows", "300", "--cols", "300"], "--time-limit"),  # 1.1 GB: time, not memory
     (["tile", "--rows", "100000", "--cols", "100000"], "GiB"),
     (["tile", "--deck", "/tmp"], "--deck /tmp"),
     (["tile", "--time-limit", "-1"], "--time-limit"),
