@@ -14,7 +14,8 @@ behavioural time, the tile count and utilisation, and the accuracy in every mode
 
 Usage::
 
-    python scripts/bench_networks.py [cnn|crnn|unet|all] [--quick] [--out DIR]
+    python scripts/bench_networks.py [cnn|crnn|unet|all] [--quick] [--r-wire OHM ...]
+                                     [--no-compare] [--out DIR]
 
 Timings are wall times on this machine with single-threaded BLAS; ratios are measured side by
 side in the same run.
@@ -82,18 +83,19 @@ def fashion_standin(folder: Path, *, n_train=60_000, n_test=10_000, seed=0) -> P
 def spoken_standin(*, n_train=4000, n_test=1000, seed=1):
     """Generated (1, 23, 20) band-energy features of ten classes (stand-ins for FSDD)."""
     rng = np.random.default_rng(seed)
-    t = np.linspace(0, 1, 20)
-    f = np.linspace(0, 1, 23)[:, None]
+    ff, tt = np.mgrid[0:23, 0:20]
     protos = []
-    for _ in range(10):
-        a, b, c = rng.uniform(0.2, 0.8, 3)
-        protos.append(np.exp(-((f - a - 0.3 * (b - 0.5) * t) ** 2) / 0.02) * (0.5 + 0.5 * np.sin(
-            2 * np.pi * (c * 3) * t)) + 0.3 * np.exp(-((f - c) ** 2) / 0.01))
+    for _ in range(10):   # a class: three band-energy bumps at its own (band, frame) places
+        img = np.zeros((23, 20))
+        for _ in range(3):
+            f0, t0 = rng.uniform(2, 21), rng.uniform(2, 18)
+            img += np.exp(-((ff - f0) ** 2 / 8.0 + (tt - t0) ** 2 / 6.0))
+        protos.append(img / img.max())
     protos = np.array(protos)
 
     def make(n):
         y = rng.integers(0, 10, n)
-        x = protos[y] * rng.uniform(0.7, 1.0, (n, 1, 1)) + rng.normal(0, 0.08, (n, 23, 20))
+        x = protos[y] * rng.uniform(0.7, 1.0, (n, 1, 1)) + rng.normal(0, 0.05, (n, 23, 20))
         return np.clip(x, 0, 1)[:, None], y
 
     xtr, ytr = make(n_train)
@@ -140,10 +142,10 @@ def timed_modes(hw, lo, cfg, prepared, *, repeats: int = 2) -> tuple[dict, dict,
         k: np.concatenate(v) for k, v in records.items()}
 
 
-def evaluate_on_tiles(lo, tile: int) -> dict:
+def evaluate_on_tiles(lo, tile: int, r_wire: float = 2.0) -> dict:
     """Program on tile x tile tiles; accuracy in every mode; behavioural and circuit timed."""
     cfg = StudyConfig().replace("mapping", tile_rows=tile, tile_cols=tile).replace(
-        "noise", repeats=1)
+        "noise", repeats=1).replace("circuit", r_wordline_ohm=r_wire, r_bitline_ohm=r_wire)
     t0 = time.perf_counter()
     hw = program(lo, cfg)
     t_map = time.perf_counter() - t0
@@ -154,7 +156,7 @@ def evaluate_on_tiles(lo, tile: int) -> dict:
     ev = accuracy.evaluate(hw, lo, cfg, prepared=prepared, modes=("software", "ideal"))
     best, acc, records = timed_modes(hw, lo, cfg, prepared)
     s = hw.summary()
-    return {"tile": tile, "tiles": s["tiles"], "utilisation": s["utilisation"],
+    return {"tile": tile, "r_wire_ohm": r_wire, "tiles": s["tiles"], "utilisation": s["utilisation"],
             "map_s": t_map, "transfer_s": t_transfer, "behavioural_s": best["behavioural"],
             "circuit_s": best["circuit"], "software_s": ev.seconds["software"],
             "ratio": best["circuit"] / best["behavioural"],
@@ -167,11 +169,12 @@ def evaluate_on_tiles(lo, tile: int) -> dict:
 
 def print_rows(title, rows):
     print(f"\n== {title}")
-    print(f"{'tiles':>11} {'count':>5} {'util':>6} | {'T (s)':>7} {'behav (s)':>9} "
+    print(f"{'tiles':>11} {'wire':>5} {'count':>5} {'util':>6} | {'T (s)':>7} {'behav (s)':>9} "
           f"{'circuit (s)':>11} {'circ/beh':>8} {'(+T)/beh':>8} | {'soft':>6} {'ideal':>6} "
           f"{'behav':>6} {'circ':>6} | {'IR err':>7}")
     for r in rows:
-        print(f"{r['tile']:>5} x {r['tile']:<3} {r['tiles']:>5} {r['utilisation'] * 100:5.1f}% | "
+        print(f"{r['tile']:>5} x {r['tile']:<3} {r['r_wire_ohm']:4g}R {r['tiles']:>5} "
+              f"{r['utilisation'] * 100:5.1f}% | "
               f"{r['transfer_s']:7.2f} {r['behavioural_s']:9.2f} {r['circuit_s']:11.2f} "
               f"{r['ratio']:8.2f} {r['ratio_total']:8.2f} | "
               + " ".join(f"{r[f'acc_{m}'] * 100:5.1f}%" for m in engine.MODES)
@@ -181,7 +184,7 @@ def print_rows(title, rows):
           "programmed network)")
 
 
-def bench_cnn(out: Path, quick: bool) -> dict:
+def bench_cnn(out: Path, quick: bool, r_wire=(2.0,), compare: bool = True) -> dict:
     folder = fashion_standin(out / "fashion-standin")
     ds = nn.load_fashion_mnist(folder)
     print(f"Fashion-MNIST CNN on generated stand-in IDX files ({len(ds.x_train)} + "
@@ -195,9 +198,10 @@ def bench_cnn(out: Path, quick: bool) -> dict:
                               scales=[la.scale for la in dev.layers])
     print(f"trained {net.n_weights} weights in {t_train:.0f} s; software test accuracy "
           f"{net.accuracy(data.x_test, data.y_test) * 100:.1f} %")
-    rows = [evaluate_on_tiles(lo, t) for t in (512, 64)]
+    rows = [evaluate_on_tiles(lo, t, r) for r in r_wire for t in (512, 64)]
     print_rows("Fashion-MNIST CNN (stand-in data)", rows)
-    compare_cnn_file(out, net, dev, folder, n_test=min(n_test, 2000))
+    if compare:
+        compare_cnn_file(out, net, dev, folder, n_test=min(n_test, 2000))
     return {"cnn": rows, "cnn_train_s": t_train}
 
 
@@ -220,10 +224,10 @@ def compare_cnn_file(out: Path, net, dev, folder: Path, *, n_test: int) -> None:
           f"{out / 'cnn-compare' / 'report.md'}")
 
 
-def bench_crnn(out: Path, quick: bool) -> dict:
+def bench_crnn(out: Path, quick: bool, r_wire=(2.0,)) -> dict:
     ds = spoken_standin(n_test=300 if quick else 1000)
     net = nn.spoken_digit_net()
-    dev, t_train = train_briefly(net, ds, seed=1, epochs=1 if quick else 3,
+    dev, t_train = train_briefly(net, ds, seed=1, epochs=1 if quick else 5,
                                  max_train=len(ds.x_train))
     data = loading.Data(x_calib=ds.x_train[:256], x_test=ds.x_test, y_test=ds.y_test,
                         name=ds.name)
@@ -231,7 +235,7 @@ def bench_crnn(out: Path, quick: bool) -> dict:
                               scales=[la.scale for la in dev.layers])
     print(f"spoken-digit CRNN: {net.n_weights} weights trained in {t_train:.0f} s on generated "
           "features (stand-ins for FSDD)")
-    rows = [evaluate_on_tiles(lo, 256)]
+    rows = [evaluate_on_tiles(lo, 256, r) for r in r_wire]
     print_rows("spoken-digit CRNN (generated features)", rows)
     return {"crnn": rows}
 
@@ -307,23 +311,27 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("which", nargs="?", default="all", choices=["cnn", "crnn", "unet", "all"])
     ap.add_argument("--quick", action="store_true", help="smaller data, fewer patches")
+    ap.add_argument("--r-wire", type=float, nargs="+", default=[2.0],
+                    help="wire resistances per segment to run the CNN and CRNN at (ohms)")
+    ap.add_argument("--no-compare", action="store_true", help="skip rramsim compare on the CNN")
     ap.add_argument("--out", default="/tmp/rramsim-bench-networks",
                     help="folder for the generated data and results.json")
     args = ap.parse_args(argv)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     results: dict = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-                     "quick": args.quick}
+                     "quick": args.quick, "r_wire_ohm": args.r_wire}
     with blas_threads(1):
         if args.which in ("cnn", "all"):
-            results.update(bench_cnn(out, args.quick))
+            results.update(bench_cnn(out, args.quick, args.r_wire, compare=not args.no_compare))
         if args.which in ("crnn", "all"):
-            results.update(bench_crnn(out, args.quick))
+            results.update(bench_crnn(out, args.quick, args.r_wire))
         if args.which in ("unet", "all"):
             results.update(bench_unet(out, args.quick))
     clean = {k: v for k, v in results.items() if not k.startswith("_")}
-    (out / "results.json").write_text(json.dumps(clean, indent=2, default=float) + "\n")
-    print(f"\nresults: {out / 'results.json'}")
+    path = out / f"results-{args.which}.json"
+    path.write_text(json.dumps(clean, indent=2, default=float) + "\n")
+    print(f"\nresults: {path}")
     return 0
 
 
