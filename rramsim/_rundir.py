@@ -241,15 +241,22 @@ class RunFolder:
     # ------------------------------------------------------------------ commit / abort
     def commit(self, status: str = "complete") -> Path:
         """Write ``run.json`` and move the folder into place; return where it went."""
-        atomic_write_text(self.path / MANIFEST,
-                          json.dumps(self.manifest(status), indent=2) + "\n")
-        os.chmod(self.path, 0o777 & ~current_umask())
         try:
+            atomic_write_text(self.path / MANIFEST,
+                              json.dumps(self.manifest(status), indent=2) + "\n")
+            os.chmod(self.path, 0o777 & ~current_umask())
             self.committed = self._move_into_place()
-        except OSError as exc:
-            self.abort()
-            raise OutputError(f"{self.option} {self.final}: cannot move the results into place "
-                              f"({exc.strerror or exc})") from exc
+        except OutputError:
+            if self.committed is None:  # (a conflict keeps its results beside the target)
+                self.abort()
+            raise
+        except BaseException as exc:  # an OS error, or Ctrl-C while committing
+            if self.committed is None:
+                self.abort()
+            if isinstance(exc, OSError):
+                raise OutputError(f"{self.option} {self.final}: cannot move the results into "
+                                  f"place ({exc.strerror or exc})") from exc
+            raise
         return self.committed
 
     def _move_into_place(self) -> Path:
@@ -262,11 +269,18 @@ class RunFolder:
                 raise
         if final.is_dir() and self.overwrite and _protected(final) is None:
             if _exchange(self.path, final):
+                self.committed = final
                 shutil.rmtree(self.path, ignore_errors=True)  # the old run, now at our name
                 return final
             old = Path(tempfile.mkdtemp(prefix=f".{final.name}.old-", dir=final.parent))
             os.rename(final, old / "run")
-            os.rename(self.path, final)
+            try:
+                os.rename(self.path, final)
+            except BaseException:
+                os.rename(old / "run", final)  # put the old run back
+                shutil.rmtree(old, ignore_errors=True)
+                raise
+            self.committed = final
             shutil.rmtree(old, ignore_errors=True)
             return final
         # Another run took the target meanwhile: keep these results beside it, and say so.

@@ -27,23 +27,20 @@ from typing import Literal
 
 import numpy as np
 
+from rramsim._validate import real_array, real_scalar
 from rramsim.errors import CrossbarError
+
+# Currents and voltages a solve may produce: anything larger overflows in the arithmetic that
+# forms them (products of conductances, voltages and feedback resistances).
+_MAX_MAGNITUDE = 1e300
 
 Drive = Literal["left", "both"]
 DRIVES: tuple[str, ...] = ("left", "both")
 
 
 def _check_resistance(name: str, value: float, *, positive: bool = False) -> float:
-    try:
-        v = float(value)
-    except (TypeError, ValueError) as exc:
-        raise CrossbarError(f"{name} must be a number of ohms, got {value!r}") from exc
-    if not np.isfinite(v):
-        raise CrossbarError(f"{name} must be finite, got {v}")
-    if v < 0 or (positive and v == 0):
-        kind = "positive" if positive else "non-negative"
-        raise CrossbarError(f"{name} must be {kind} (ohms), got {v}")
-    return v
+    return real_scalar(value, name, CrossbarError, positive=positive, nonnegative=True,
+                       unit="ohms")
 
 
 @dataclass(frozen=True)
@@ -82,9 +79,8 @@ class FiniteGainTIA:
 
     def __post_init__(self) -> None:
         _check_resistance("FiniteGainTIA.r_feedback", self.r_feedback, positive=True)
-        a = float(self.open_loop_gain)
-        if not np.isfinite(a) or a <= 0:
-            raise CrossbarError(f"FiniteGainTIA.open_loop_gain must be finite and > 0, got {a}")
+        real_scalar(self.open_loop_gain, "FiniteGainTIA.open_loop_gain", CrossbarError,
+                    positive=True, unit="V/V")
 
 
 @dataclass(frozen=True)
@@ -106,24 +102,64 @@ class SenseResistor:
 Sense = IdealTIA | FiniteGainTIA | SenseResistor
 
 
-def _as_cell_array(name: str, value, shape: tuple[int, int], *, allow_zero: bool) -> np.ndarray:
-    arr = np.asarray(value, dtype=float)
+# Validation scans cell arrays in blocks of about this many elements, so that checking a tile
+# allocates only O(block) temporaries however large the tile (or a zero-stride view of it) is.
+_BLOCK = 1 << 20
+
+
+def _scan_cells(name: str, arr: np.ndarray, *, allow_zero: bool) -> tuple[float, float]:
+    """Check every cell is finite and positive (or >= 0); return the largest column and row sums.
+
+    Axes broadcast with stride 0 are checked once. Only blocks of ``_BLOCK`` elements are
+    allocated.
+    """
+    m, n = arr.shape
+    core = arr
+    reps = [1, 1]
+    if arr.strides[0] == 0 and m > 1:
+        core, reps[0] = core[:1], m
+    if arr.strides[1] == 0 and n > 1:
+        core, reps[1] = core[:, :1], n
+    cm, cn = core.shape
+    colsum = np.zeros(cn)
+    rowmax = 0.0
+    rows = max(1, _BLOCK // max(cn, 1))
+    for r0 in range(0, cm, rows):
+        blk = core[r0:r0 + rows]
+        bad = ~np.isfinite(blk)
+        if bad.any():
+            i, j = np.argwhere(bad)[0]
+            raise CrossbarError(f"{name}[{r0 + i}, {j}] is not finite ({blk[i, j]})")
+        neg = blk < 0 if allow_zero else blk <= 0
+        if neg.any():
+            i, j = np.argwhere(neg)[0]
+            kind = "non-negative" if allow_zero else "positive"
+            raise CrossbarError(f"{name} must be {kind}; {name}[{r0 + i}, {j}] = {blk[i, j]}")
+        with np.errstate(over="ignore"):
+            colsum += blk.sum(axis=0)
+            rowmax = max(rowmax, float(blk.sum(axis=1).max()))
+    with np.errstate(over="ignore"):
+        return float(colsum.max()) * reps[0], rowmax * reps[1]
+
+
+def _as_cell_array(name: str, value, shape: tuple[int, int] | None, *, allow_zero: bool
+                   ) -> tuple[np.ndarray, tuple[float, float]]:
+    """A validated, read-only (M, N) float array; the caller's writeable array is copied, a
+    read-only one (for example a zero-stride ``np.broadcast_to`` view) is kept as it is."""
+    arr = real_array(value, name, CrossbarError)
+    if shape is None:
+        if arr.ndim != 2 or arr.shape[0] < 1 or arr.shape[1] < 1:
+            raise CrossbarError(f"{name} must be a 2-D (M, N) array, got shape {arr.shape}")
+        shape = arr.shape
     if arr.ndim == 0:
-        arr = np.full(shape, float(arr))
+        arr = np.broadcast_to(arr, shape)
     if arr.shape != shape:
         raise CrossbarError(f"{name} must be a scalar or have shape {shape}, got shape {arr.shape}")
-    bad = ~np.isfinite(arr)
-    if bad.any():
-        i, j = np.argwhere(bad)[0]
-        raise CrossbarError(f"{name}[{i}, {j}] is not finite ({arr[i, j]})")
-    neg = arr < 0 if allow_zero else arr <= 0
-    if neg.any():
-        i, j = np.argwhere(neg)[0]
-        kind = "non-negative" if allow_zero else "positive"
-        raise CrossbarError(f"{name} must be {kind}; {name}[{i}, {j}] = {arr[i, j]}")
-    arr = arr.copy()
-    arr.setflags(write=False)
-    return arr
+    sums = _scan_cells(name, arr, allow_zero=allow_zero)
+    if arr.flags.writeable:
+        arr = arr.copy()
+        arr.setflags(write=False)
+    return arr, sums
 
 
 @dataclass(frozen=True, eq=False)
@@ -161,14 +197,13 @@ class Crossbar:
     sinh_v0: np.ndarray | float | None = None
 
     def __post_init__(self) -> None:
-        g = np.asarray(self.conductance, dtype=float)
-        if g.ndim != 2 or g.shape[0] < 1 or g.shape[1] < 1:
-            raise CrossbarError(f"conductance must be a 2-D (M, N) array, got shape {g.shape}")
         set_ = object.__setattr__
-        set_(self, "conductance", _as_cell_array("conductance", g, g.shape, allow_zero=True))
+        g, sums = _as_cell_array("conductance", self.conductance, None, allow_zero=True)
+        set_(self, "conductance", g)
+        set_(self, "_sums", sums)
         for name in ("r_wordline", "r_bitline", "r_driver"):
             set_(self, name, _check_resistance(name, getattr(self, name)))
-        if self.drive not in DRIVES:
+        if not isinstance(self.drive, str) or self.drive not in DRIVES:
             raise CrossbarError(f"drive must be one of {DRIVES}, got {self.drive!r}")
         if not isinstance(self.sense, (IdealTIA, FiniteGainTIA, SenseResistor)):
             raise CrossbarError(
@@ -176,9 +211,10 @@ class Crossbar:
                 f"got {type(self.sense).__name__}")
         if self.r_access is not None:
             set_(self, "r_access",
-                 _as_cell_array("r_access", self.r_access, g.shape, allow_zero=False))
+                 _as_cell_array("r_access", self.r_access, g.shape, allow_zero=False)[0])
         if self.sinh_v0 is not None:
-            set_(self, "sinh_v0", _as_cell_array("sinh_v0", self.sinh_v0, g.shape, allow_zero=False))
+            set_(self, "sinh_v0",
+                 _as_cell_array("sinh_v0", self.sinh_v0, g.shape, allow_zero=False)[0])
 
     # ------------------------------------------------------------------ properties
     @property
@@ -216,7 +252,7 @@ class Crossbar:
         CrossbarError
             If ``v_in`` is not (M,) or (B, M), or holds NaN or infinite values.
         """
-        v = np.asarray(v_in, dtype=float)
+        v = real_array(v_in, "v_in", CrossbarError)
         m = self.n_rows
         if v.ndim == 1:
             batched = False
@@ -234,7 +270,27 @@ class Crossbar:
         if bad.any():
             b, i = np.argwhere(bad)[0]
             raise CrossbarError(f"v_in[{b}, {i}] is not finite ({v[b, i]})")
+        self._check_range(float(np.abs(v).max()))
         return v, batched
+
+    def _check_range(self, v_max: float) -> None:
+        """Refuse inputs whose currents or sense voltages could overflow double precision.
+
+        Bound: every output current is at most ``v_max`` times the largest column (or row) sum
+        of conductances; the sense circuit multiplies it by at most its resistance.
+        """
+        col, row = self._sums  # type: ignore[attr-defined]
+        sense = self.sense
+        scale = sense.resistance if isinstance(sense, SenseResistor) else sense.r_feedback
+        if isinstance(sense, FiniteGainTIA):
+            scale *= max(1.0, sense.open_loop_gain)
+        with np.errstate(over="ignore"):
+            bound = v_max * max(col, row) * max(1.0, scale)
+        if not bound < _MAX_MAGNITUDE:
+            raise CrossbarError(
+                f"v_in up to {v_max:g} V on conductances summing to {max(col, row):g} S per line "
+                f"(sense {type(sense).__name__}) gives currents or sense voltages up to {bound:g}, "
+                "beyond what double precision represents; scale the conductances or inputs")
 
     def replace(self, **changes) -> Crossbar:
         """A copy with some fields changed (``dataclasses.replace``)."""

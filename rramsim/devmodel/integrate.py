@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from rramsim._validate import real_array, real_scalar
 from rramsim.devmodel.physics import gap_velocity
 from rramsim.devmodel.state import CellState
 from rramsim.errors import DeviceModelError
@@ -77,8 +78,8 @@ def integrate_waveform(state: CellState, times, volts, *, compliance=None, dt_ma
     DeviceModelError
         Bad waveform, or more than ``max_steps`` steps.
     """
-    t_pts = np.asarray(times, dtype=float)
-    v_pts = np.asarray(volts, dtype=float)
+    t_pts = real_array(times, "times", DeviceModelError)
+    v_pts = real_array(volts, "volts", DeviceModelError)
     if t_pts.ndim != 1 or t_pts.shape != v_pts.shape or t_pts.size < 2:
         raise DeviceModelError("times and volts must be 1-D arrays of the same length >= 2")
     if not (np.isfinite(t_pts).all() and np.isfinite(v_pts).all()) or np.any(np.diff(t_pts) <= 0):
@@ -86,7 +87,8 @@ def integrate_waveform(state: CellState, times, volts, *, compliance=None, dt_ma
     if dt_max <= 0 or dg_max <= 0:
         raise DeviceModelError("dt_max and dg_max must be positive")
     p = state.params
-    icc = np.inf if compliance is None else float(compliance) * state.icc_scale
+    icc = (np.inf if compliance is None else
+           real_scalar(compliance, "compliance", DeviceModelError) * state.icc_scale)
     gap = state.gap.astype(float).copy()
     i0, ea = state.i0, state.ea
     energy = np.zeros(state.shape)

@@ -24,6 +24,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, fields
 
+from rramsim._validate import real_scalar
 from rramsim.errors import DeviceModelError
 
 #: Boltzmann constant, eV/K (CODATA 2018).
@@ -131,11 +132,7 @@ class FilamentParams:
     def __post_init__(self) -> None:
         for f in fields(self):
             value = getattr(self, f.name)
-            try:
-                v = float(value)
-            except (TypeError, ValueError) as exc:
-                raise DeviceModelError(f"FilamentParams.{f.name} must be a number, got {value!r}"
-                                       ) from exc
+            v = real_scalar(value, f"FilamentParams.{f.name}", DeviceModelError, finite=False)
             if not math.isfinite(v):
                 raise DeviceModelError(f"FilamentParams.{f.name} must be finite, got {v}")
             non_negative = f.name in ("beta", "rth", "dg0") or f.name.endswith("_dtod")

@@ -28,10 +28,13 @@ equations and arbitrary waveforms; tests check that both agree and that ngspice 
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
 
+from rramsim._validate import integer, real_array, real_scalar
+from rramsim._validate import shape as as_shape
 from rramsim.devmodel.params import K_B_EV, TAOX_40NM, FilamentParams
 from rramsim.devmodel.physics import LN2, noise_weight
 from rramsim.devmodel.read import ReadNoise, as_rng, read_conductance
@@ -53,13 +56,28 @@ def _expint(lo: np.ndarray, hi: np.ndarray, length: np.ndarray) -> np.ndarray:
 
 
 def _check_scalar(name: str, value, *, positive: bool = True, allow_inf: bool = False) -> float:
-    try:
-        v = float(value)
-    except (TypeError, ValueError) as exc:
-        raise DeviceModelError(f"{name} must be a number, got {value!r}") from exc
+    v = real_scalar(value, name, DeviceModelError, finite=False)
     if np.isnan(v) or (np.isinf(v) and not allow_inf) or (positive and v <= 0):
         raise DeviceModelError(f"{name} must be {'positive' if positive else 'finite'}, got {v}")
     return v
+
+
+def _broadcast(name: str, value, shape: tuple[int, ...]) -> np.ndarray:
+    arr = real_array(value, name, DeviceModelError)
+    try:
+        return np.broadcast_to(arr, shape)
+    except ValueError:
+        raise DeviceModelError(f"{name} of shape {arr.shape} does not broadcast to the cells' "
+                               f"shape {shape}") from None
+
+
+def _mask_array(mask) -> np.ndarray:
+    if isinstance(mask, np.ndarray) and mask.dtype == bool:
+        return mask
+    m = real_array(mask, "mask", DeviceModelError)
+    if not np.isin(m, (0.0, 1.0)).all():
+        raise DeviceModelError("mask must be boolean (or 0/1)")
+    return m.astype(bool)
 
 
 def _logmean_integral(a_lo, a_hi, ln_lo, ln_hi, length):
@@ -186,19 +204,17 @@ def apply_pulse(state: CellState, amplitude, width, *, rng=None, compliance=None
     """
     p = state.params
     shape = state.shape
-    amp = np.broadcast_to(np.asarray(amplitude, dtype=float), shape)
-    wid = np.broadcast_to(np.asarray(width, dtype=float), shape)
-    icc = np.broadcast_to(np.asarray(np.inf if compliance is None else compliance, dtype=float),
-                          shape)
+    amp = _broadcast("pulse amplitude", amplitude, shape)
+    wid = _broadcast("pulse width", width, shape)
+    icc = _broadcast("compliance", np.inf if compliance is None else compliance, shape)
     if not np.isfinite(amp).all():
         raise DeviceModelError("pulse amplitude must be finite")
     if not (np.isfinite(wid).all() and (wid > 0).all()):
         raise DeviceModelError("pulse width must be finite and > 0 (seconds)")
     if np.isnan(icc).any() or (icc <= 0).any():
         raise DeviceModelError("compliance must be > 0 amperes (or None for no limit)")
-    if int(n_grid) < 2:
-        raise DeviceModelError(f"n_grid must be >= 2, got {n_grid}")
-    sel = np.ones(shape, bool) if mask is None else np.asarray(mask, dtype=bool)
+    n_grid = integer(n_grid, "n_grid", DeviceModelError, minimum=2)
+    sel = np.ones(shape, bool) if mask is None else _mask_array(mask)
     if sel.shape != shape:
         raise DeviceModelError(f"mask must have shape {shape}, got {sel.shape}")
     sel = sel & (amp != 0)
@@ -229,13 +245,19 @@ def pristine(shape, *, rng, params: FilamentParams = TAOX_40NM) -> CellState:
     """
     if not isinstance(params, FilamentParams):
         raise DeviceModelError(f"params must be a FilamentParams, got {type(params).__name__}")
-    try:
-        shape = tuple(int(s) for s in np.atleast_1d(shape))
-    except (TypeError, ValueError) as exc:
-        raise DeviceModelError(f"shape must be a tuple of ints, got {shape!r}") from exc
-    if any(s < 0 for s in shape):
-        raise DeviceModelError(f"shape must be non-negative, got {shape}")
+    shape = as_shape(shape, "shape", DeviceModelError)
     gen = as_rng(rng)
+    try:
+        return _draw_pristine(shape, gen, params)
+    except (MemoryError, ValueError, OverflowError) as exc:  # numpy: "array is too big", ...
+        if isinstance(exc, DeviceModelError):
+            raise
+        raise DeviceModelError(f"shape {shape}: {math.prod(shape)} cells do not fit in memory "
+                               "(each cell keeps about 100 bytes of state)") from None
+
+
+def _draw_pristine(shape: tuple[int, ...], gen: np.random.Generator,
+                   params: FilamentParams) -> CellState:
     i0 = params.i0 * np.exp(params.i0_dtod * gen.standard_normal(shape))
     ea = params.ea + params.ea_dtod * gen.standard_normal(shape)
     if (ea <= 0).any():
@@ -287,7 +309,7 @@ def form(shape, *, rng, params: FilamentParams = TAOX_40NM, amplitude=None, widt
     amp = params.form_amplitude if amplitude is None else amplitude
     wid = params.form_width if width is None else width
     icc = params.form_compliance if compliance is None else compliance
-    if np.any(np.asarray(amp) <= 0):
+    if np.any(real_array(amp, "forming amplitude", DeviceModelError) <= 0):
         raise DeviceModelError(f"forming amplitude must be positive volts, got {amplitude}")
     state, energy = apply_pulse(state, amp, wid, rng=gen, compliance=icc, n_grid=n_grid)
     return _result(state, np.ones(state.shape, np.int64), energy)
@@ -305,7 +327,8 @@ def _mask(state: CellState, mask) -> np.ndarray:
 def _pulse_train(state: CellState, m: np.ndarray, amplitude, width, compliance, pulses: int,
                  gen: np.random.Generator, n_grid: int) -> ProgramResult:
     """``pulses`` identical pulses on the cells of mask ``m``; energy summed, pulses counted."""
-    if int(pulses) < 1:
+    pulses = integer(pulses, "pulses", DeviceModelError)
+    if pulses < 1:
         raise DeviceModelError(f"pulses must be >= 1, got {pulses}")
     energy = np.zeros(state.shape)
     for _ in range(int(pulses)):
@@ -421,13 +444,14 @@ def write_verify(target_g, *, rng, tolerance: float = 0.05, params: FilamentPara
         New state, noiseless conductance, cost (pulses, energy of the programming pulses, verify reads)
         and the ``converged`` mask.
     """
-    target = np.array(target_g, dtype=float)
+    target = np.array(real_array(target_g, "target_g", DeviceModelError))
     if not np.isfinite(target).all() or (target <= 0).any():
         raise DeviceModelError("target_g must be finite and > 0 siemens")
     tol = _check_scalar("tolerance", tolerance)
     if tol >= 1:
         raise DeviceModelError(f"tolerance must be < 1 (relative), got {tol}")
-    if int(max_pulses) < 0:
+    max_pulses = integer(max_pulses, "max_pulses", DeviceModelError)
+    if max_pulses < 0:
         raise DeviceModelError(f"max_pulses must be >= 0, got {max_pulses}")
     gen = as_rng(rng)
     if state is None:

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from rramsim._validate import real_array, real_scalar
 from rramsim.devmodel.physics import cell_current
 from rramsim.devmodel.state import CellState
 from rramsim.errors import DeviceModelError
@@ -39,9 +40,14 @@ def read_current(state: CellState, v) -> np.ndarray:
         Volts; broadcast against ``state.shape``.
     """
     state = _check_state(state)
-    v = np.asarray(v, dtype=float)
+    v = real_array(v, "read voltage", DeviceModelError)
     if not np.isfinite(v).all():
         raise DeviceModelError("read voltage must be finite")
+    try:
+        np.broadcast_shapes(v.shape, state.shape)
+    except ValueError:
+        raise DeviceModelError(f"read voltage of shape {v.shape} does not broadcast to the "
+                               f"cells' shape {state.shape}") from None
     return cell_current(state.gap, v, state.i0, state.params)
 
 
@@ -69,7 +75,8 @@ class ReadNoise:
 
     def __post_init__(self) -> None:
         for name in ("sigma_rel", "rtn_rel", "rtn_fraction"):
-            v = float(getattr(self, name))
+            v = real_scalar(getattr(self, name), f"ReadNoise.{name}", DeviceModelError,
+                            finite=False)
             if not np.isfinite(v) or v < 0:
                 raise DeviceModelError(f"ReadNoise.{name} must be finite and >= 0, got {v}")
             object.__setattr__(self, name, v)
@@ -100,14 +107,15 @@ def read_conductance(state: CellState, *, v_read: float | None = None, rng=None,
         a physical reading of a passive cell).
     """
     state = _check_state(state)
-    v = state.params.v_read if v_read is None else float(v_read)
+    v = state.params.v_read if v_read is None else real_scalar(v_read, "v_read", DeviceModelError,
+                                                               finite=False, unit="volts")
     if not np.isfinite(v) or v == 0 or abs(v) > 0.5:
         raise DeviceModelError(f"v_read must be non-zero with |v_read| <= 0.5 V, got {v_read}")
     g = read_current(state, v) / v
     if noise is None:
         return g
     if not isinstance(noise, ReadNoise):
-        noise = ReadNoise(sigma_rel=float(noise))
+        noise = ReadNoise(sigma_rel=real_scalar(noise, "noise", DeviceModelError))
     gen = as_rng(rng)
     factor = 1.0 + noise.sigma_rel * gen.standard_normal(g.shape)
     if noise.rtn_rel > 0 and noise.rtn_fraction > 0:
@@ -137,7 +145,9 @@ def relax(state: CellState, t: float, *, rng, sigma_gap: float = 0.01e-9,
         Reference time, seconds (> 0).
     """
     state = _check_state(state)
-    t = float(t)
+    t = real_scalar(t, "t", DeviceModelError, finite=False, unit="seconds")
+    sigma_gap = real_scalar(sigma_gap, "sigma_gap", DeviceModelError, unit="metres")
+    t_ref = real_scalar(t_ref, "t_ref", DeviceModelError, unit="seconds")
     if not np.isfinite(t) or t < 0 or sigma_gap < 0 or t_ref <= 0:
         raise DeviceModelError(
             f"relax needs t >= 0, sigma_gap >= 0, t_ref > 0; got {t}, {sigma_gap}, {t_ref}")

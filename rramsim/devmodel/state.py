@@ -6,12 +6,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from rramsim._validate import real_array
 from rramsim.devmodel.params import FilamentParams
 from rramsim.errors import DeviceModelError
 
 
 def _frozen(name: str, value, shape=None, *, positive: bool = False) -> np.ndarray:
-    arr = np.array(value, dtype=float)  # always a copy: never alias the caller's array
+    arr = np.array(real_array(value, name, DeviceModelError))  # a copy: never the caller's
     if shape is not None and arr.shape != shape:
         raise DeviceModelError(f"{name} must have shape {shape}, got {arr.shape}")
     bad = ~np.isfinite(arr)

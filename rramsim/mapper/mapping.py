@@ -60,6 +60,8 @@ from typing import Literal
 
 import numpy as np
 
+from rramsim._validate import real_scalar
+from rramsim._validate import shape as as_shape
 from rramsim.crossbar import Crossbar
 from rramsim.errors import CrossbarError, MappingError
 from rramsim.mapper.network import LayeredNetwork, fold_conv_weight, network_from_graph
@@ -415,10 +417,11 @@ def map_network(
     if share not in (None, *SHARINGS):
         raise MappingError(f"share_tiles must be True, False or one of {SHARINGS}, "
                            f"got {share_tiles!r}")
-    R, C = _check_tile_shape(tile_shape, scheme)
+    R, C = _check_tile_shape(as_shape(tile_shape, "tile_shape", MappingError, ndim=2, minimum=1),
+                             scheme)
     for name, val in (("g_unused", g_unused), ("g_reset", g_reset)):
-        if val is not None and (not np.isfinite(val) or val < 0):
-            raise MappingError(f"{name} must be a finite conductance >= 0, got {val}")
+        if val is not None:
+            real_scalar(val, name, MappingError, nonnegative=True, unit="siemens")
     opts = dict(tile_options or {})
     if "conductance" in opts:
         raise MappingError("tile_options cannot set 'conductance'; the mapper programs it")

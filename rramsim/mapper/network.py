@@ -49,6 +49,7 @@ from typing import Literal
 
 import numpy as np
 
+from rramsim._validate import real_array
 from rramsim.errors import MappingError
 
 LayerKind = Literal["dense", "conv"]
@@ -457,7 +458,7 @@ def network_from_layers(
     cmap = LinearConductanceMap() if conductance_map is None else conductance_map
 
     def unroll(arr, k, what):
-        a = np.asarray(arr)
+        a = real_array(arr, f"layer {names[k]!r}: {what}", MappingError)
         if a.shape != np.shape(weights[k]):
             raise MappingError(
                 f"layer {names[k]!r}: {what} shape {a.shape} differs from weight shape "
@@ -466,7 +467,7 @@ def network_from_layers(
 
     layers = []
     for k in range(n):
-        w0 = np.asarray(weights[k], dtype=float)
+        w0 = real_array(weights[k], f"layer {names[k]!r}: weight", MappingError)
         if w0.ndim == 4:
             kind, geo = "conv", ConvGeometry(w0.shape[1], w0.shape[0], (w0.shape[2], w0.shape[3]))
         elif w0.ndim == 2:
@@ -477,6 +478,9 @@ def network_from_layers(
                 f"got shape {w0.shape}")
         w = unroll(w0, k, "weight")
         m = unroll(masks[k], k, "mask")
+        if m.size and not np.isin(m, (0.0, 1.0)).all():
+            raise MappingError(f"layer {names[k]!r}: mask must be boolean (or 0/1)")
+        m = m.astype(bool)
         scale = scales[k]
         if conductances is None:
             s, gp, gm, sc = cmap.program(w)

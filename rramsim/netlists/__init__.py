@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from rramsim.crossbar import Crossbar, FiniteGainTIA, IdealTIA, SenseResistor
-from rramsim.netlists.tile import TileLayout, fmt, render_tile
+from rramsim.netlists.tile import TileLayout, deck_value, render_tile
 from rramsim.solution import Solution
 
 __all__ = ["render", "simulate", "write_deck", "render_tile", "TileLayout"]
@@ -43,9 +43,10 @@ def _steps(v: np.ndarray, layout: TileLayout) -> list[list[str]]:
     for b in range(v.shape[0]):
         cmds = []
         for i in np.flatnonzero((v[b] != prev) | (b == 0)):
-            cmds.append(f"alter {layout.sources[i]} dc = {fmt(v[b, i])}")
+            value = deck_value(v[b, i], f"v_in[{b}, {i}]")
+            cmds.append(f"alter {layout.sources[i]} dc = {value}")
             if layout.far_sources is not None and layout.far_sources[i] is not None:
-                cmds.append(f"alter {layout.far_sources[i]} dc = {fmt(v[b, i])}")
+                cmds.append(f"alter {layout.far_sources[i]} dc = {value}")
         cmds.append("op")
         steps.append(cmds)
         prev = v[b]
@@ -67,9 +68,9 @@ def simulate(xb: Crossbar, v_in, *, backend: str = "auto", timeout: float | None
         See :func:`rramsim.netlists.ngspice.run` (ngspice only).
     timeout : float, optional
         Time limit, seconds; default scaled to the tile's size
-        (:func:`rramsim.netlists.ngspice.default_timeout`; ngspice only).
+        (:func:`rramsim.netlists.ngspice.default_timeout`; VACASK: no limit by default).
     progress : bool
-        Progress bar (elapsed time against the estimate) while ngspice runs.
+        Progress bar (elapsed time against the estimate) while ngspice or VACASK runs.
     engine : {"ngspice", "vacask"}
         The SPICE engine: ngspice (the default and main reference) or VACASK
         (:func:`rramsim.netlists.vacask.simulate`, the optional extra ``vacask``; whole large tiles).
@@ -85,13 +86,17 @@ def simulate(xb: Crossbar, v_in, *, backend: str = "auto", timeout: float | None
     if engine == "vacask":
         from rramsim.netlists import vacask
 
-        return vacask.simulate(xb, v_in)
+        return vacask.simulate(xb, v_in, timeout=timeout, progress=progress)
     if engine != "ngspice":
         from rramsim.errors import SpiceError
 
         raise SpiceError(f"engine must be 'ngspice' or 'vacask', got {engine!r}")
     from rramsim.netlists import ngspice
 
+    if not isinstance(xb, Crossbar):
+        from rramsim.errors import CrossbarError
+
+        raise CrossbarError(f"xb must be a Crossbar, got {type(xb).__name__}")
     v, batched = xb.check_input(v_in)
     text, layout = render_tile(xb, None, analysis=None)
     if backend == "auto":

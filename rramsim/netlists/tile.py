@@ -44,6 +44,77 @@ def fmt(x: float) -> str:
     return repr(float(x))
 
 
+_TINY = float(np.finfo(float).tiny)  # smallest normal double, 2.2e-308
+
+
+def deck_value(x: float, what: str) -> str:
+    """``fmt(x)`` for a value that a deck can hold: finite, and 0 or a normal double.
+
+    Raises
+    ------
+    CrossbarError
+        Naming ``what``: infinities and NaN have no SPICE form, and subnormal numbers (below
+        2.2e-308) carry fewer than 53 significant bits and overflow when inverted.
+    """
+    x = float(x)
+    if not np.isfinite(x) or (x != 0.0 and abs(x) < _TINY):
+        from rramsim.errors import CrossbarError
+
+        raise CrossbarError(f"{what} = {x!r} cannot be written in a SPICE deck (it must be finite "
+                            "and 0 or at least 2.2e-308 in magnitude)")
+    return fmt(x)
+
+
+def _first_bad(values: np.ndarray, mask: np.ndarray) -> tuple[tuple[int, ...], float] | None:
+    """Index and value of the first cell (under ``mask``) that :func:`deck_value` refuses."""
+    with np.errstate(all="ignore"):
+        bad = mask & (~np.isfinite(values) | ((values != 0) & (np.abs(values) < _TINY)))
+    if not bad.any():
+        return None
+    idx = tuple(int(k) for k in np.argwhere(bad)[0])
+    return idx, float(values[idx])
+
+
+def check_deck_values(xb: Crossbar) -> None:
+    """Refuse a legal tile whose values cannot be written in a deck, naming the cell.
+
+    Each cell is written as a resistance ``1 / G`` (or, for sinh cells, the amplitude ``G v0``
+    and ``v0``): a subnormal ``G`` gives ``1 / G = inf``; a huge ``G v0`` overflows.
+    """
+    from rramsim.errors import CrossbarError
+
+    for name in ("r_wordline", "r_bitline", "r_driver"):
+        deck_value(getattr(xb, name), name)
+    sense = xb.sense
+    for attr in ("r_feedback", "open_loop_gain", "resistance"):
+        if hasattr(sense, attr):
+            deck_value(getattr(sense, attr), f"{type(sense).__name__}.{attr}")
+    g = xb.conductance
+    m, n = g.shape
+    rows = max(1, (1 << 20) // n)
+    for r0 in range(0, m, rows):
+        blk = g[r0:r0 + rows]
+        cells = blk > 0
+        checks = []
+        with np.errstate(all="ignore"):
+            checks.append(("resistance 1/conductance", 1.0 / blk, cells))
+            if xb.r_access is not None:
+                checks.append(("r_access", xb.r_access[r0:r0 + rows], cells))
+            if xb.sinh_v0 is not None:
+                v0 = xb.sinh_v0[r0:r0 + rows]
+                checks.append(("sinh amplitude conductance*sinh_v0", blk * v0, cells))
+                checks.append(("sinh_v0", v0, cells))
+        for what, values, mask in checks:
+            found = _first_bad(values, mask)
+            if found is not None:
+                (i, j), val = found
+                gij = float(g[r0 + i, j])
+                raise CrossbarError(
+                    f"cell [{r0 + i}, {j}] (conductance {gij!r} S): its {what} = {val!r} "
+                    "cannot be written in a SPICE deck (it must be finite and 0 or at least "
+                    "2.2e-308 in magnitude)")
+
+
 class _Nodes:
     """Union-find of node names: zero resistances merge nodes."""
 
@@ -100,6 +171,7 @@ class TileLayout:
 
 
 def _layout_and_elements(xb: Crossbar) -> tuple[TileLayout, list[str]]:
+    check_deck_values(xb)
     m, n = xb.shape
     rw, rb, rd = xb.r_wordline, xb.r_bitline, xb.r_driver
     both = xb.drive == "both"
@@ -212,6 +284,10 @@ def render_tile(xb: Crossbar, v_in=None, *, title: str | None = None,
         Analysis card to include (``".op"`` by default); None leaves it out (the runner issues the
         analysis commands itself).
     """
+    if not isinstance(xb, Crossbar):
+        from rramsim.errors import CrossbarError
+
+        raise CrossbarError(f"xb must be a Crossbar, got {type(xb).__name__}")
     m, n = xb.shape
     layout, body = _layout_and_elements(xb)
     if v_in is not None:
@@ -243,5 +319,5 @@ def _set_source_value(line: str, v: np.ndarray) -> str:
     if line.startswith("vin_") or line.startswith("vinr_"):
         name, a, b, _dc, _val = line.split()
         i = int(name.split("_")[1])
-        return f"{name} {a} {b} dc {fmt(v[i])}"
+        return f"{name} {a} {b} dc {deck_value(v[i], f'v_in[{i}]')}"
     return line

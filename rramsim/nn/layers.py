@@ -23,7 +23,6 @@ from collections.abc import Callable
 from typing import Literal
 
 import numpy as np
-from numpy.lib.stride_tricks import sliding_window_view
 
 from rramsim.errors import RramsimError
 from rramsim.nn.masks import topk_mask
@@ -102,9 +101,16 @@ class WeightLayer(Layer):
         """Recompute ``mask = topk(|scores|, k)`` (plain edge-popup, no flip limiter)."""
         self.mask = topk_mask(self.scores, self.k)
 
+    def _weight_for(self, x: np.ndarray) -> np.ndarray:
+        """The effective weight in the compute precision of ``x`` (float32 or float64)."""
+        w = self.effective_weight()
+        return w if w.dtype == x.dtype else w.astype(x.dtype)
+
     def _product(self, matmul: MatMul, x2d: np.ndarray, w: np.ndarray) -> np.ndarray:
-        """``matmul(index, x2d, w)`` with its result's shape checked."""
-        y = np.asarray(matmul(self.index, x2d, w), dtype=float)
+        """``matmul(index, x2d, w)`` with its result's shape checked, in ``x2d``'s precision."""
+        y = np.asarray(matmul(self.index, x2d, w))
+        if y.dtype != x2d.dtype:
+            y = y.astype(x2d.dtype)
         if y.shape != (x2d.shape[0], self.fan_out):
             raise LayerError(
                 f"layer {self.index}: matmul returned shape {y.shape}, expected "
@@ -132,10 +138,10 @@ class Dense(WeightLayer):
     """Fully connected layer ``y = x @ (W * M)`` without bias (the study's networks have none)."""
 
     def forward(self, x, *, train, matmul):
-        x = np.asarray(x, dtype=float)
+        x = _floating(x)
         if x.ndim != 2 or x.shape[1] != self.fan_in:
             raise LayerError(f"Dense({self.fan_in}->{self.fan_out}) got input shape {x.shape}")
-        w = self.effective_weight()
+        w = self._weight_for(x)
         if train:
             self._x, self._w = x, w
         return self._product(matmul, x, w)
@@ -148,6 +154,12 @@ class Dense(WeightLayer):
 
     def output_shape(self, shape):
         return (self.fan_out,)
+
+
+def _floating(x) -> np.ndarray:
+    """``x`` as a float32 or float64 array (other types become float64), not copied if it is one."""
+    x = np.asarray(x)
+    return x if x.dtype in (np.float32, np.float64) else x.astype(np.float64)
 
 
 def _pair(v: int | tuple[int, int]) -> tuple[int, int]:
@@ -185,54 +197,132 @@ class Conv2d(WeightLayer):
             raise LayerError(f"Conv2d kernel {self.kernel} larger than padded input {(h, w)}")
         return (self.out_channels, ho, wo)
 
+    def _permute_rows(self, w: np.ndarray, *, to_taps: bool) -> np.ndarray:
+        """Weight rows between the canonical ``(c, ky, kx)`` order and the tap-major
+        ``(ky, kx, c)`` order of the training path."""
+        kh, kw = self.kernel
+        c = self.in_channels
+        if to_taps:
+            return w.reshape(c, kh, kw, -1).transpose(1, 2, 0, 3).reshape(self.fan_in, -1)
+        return w.reshape(kh, kw, c, -1).transpose(2, 0, 1, 3).reshape(self.fan_in, -1)
+
     def forward(self, x, *, train, matmul):
-        x = np.asarray(x, dtype=float)
+        """im2col product. Evaluation and any custom ``matmul`` see the canonical column order
+        ``(c, ky, kx)``; training with the ideal product uses the tap-major order ``(ky, kx, c)``
+        (contiguous channel runs, the weight rows permuted to match): the same sums in another
+        order."""
+        x = _floating(x)
         if x.ndim != 4:
             raise LayerError(f"Conv2d expects (B, C, H, W), got shape {x.shape}")
         _, ho, wo = self.output_shape(x.shape[1:])
         b = x.shape[0]
-        (kh, kw), (sh, sw), (ph, pw) = self.kernel, self.stride, self.padding
-        xp = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw))) if ph or pw else x
-        win = sliding_window_view(xp, (kh, kw), axis=(2, 3))[:, :, ::sh, ::sw][:, :, :ho, :wo]
-        cols = win.transpose(0, 2, 3, 1, 4, 5).reshape(b * ho * wo, self.fan_in)
-        w = self.effective_weight()
+        xp = _pad_nhwc(x.transpose(0, 2, 3, 1), self.padding, self.padding)
+        fast = train and matmul is ideal_matmul
+        cols = _im2col_nhwc(xp, self.kernel, self.stride, (ho, wo), tap_major=fast)
+        w = self._weight_for(x)
+        if fast:
+            w = np.ascontiguousarray(self._permute_rows(w, to_taps=True))
         if train:
-            self._cols, self._xshape, self._oshape, self._w = cols, xp.shape, (b, ho, wo), w
+            self._cols, self._xpshape, self._xshape, self._w, self._fast = (
+                cols, xp.shape, x.shape, w, fast)
         y = self._product(matmul, cols, w)
-        return y.reshape(b, ho, wo, self.out_channels).transpose(0, 3, 1, 2)
+        return np.ascontiguousarray(y.reshape(b, ho, wo, self.out_channels).transpose(0, 3, 1, 2))
 
     def backward(self, grad):
-        b, ho, wo = self._oshape
-        g2 = grad.transpose(0, 2, 3, 1).reshape(b * ho * wo, self.out_channels)
-        self._accumulate(self._cols.T @ g2)
+        b, _, ho, wo = grad.shape
+        g4 = np.ascontiguousarray(grad.transpose(0, 2, 3, 1))  # (B, Ho, Wo, out)
+        g2 = g4.reshape(b * ho * wo, self.out_channels)
+        gw = self._cols.T @ g2
+        self._accumulate(self._permute_rows(gw, to_taps=False) if self._fast else gw)
         if not self.needs_input_grad:
             return None
-        gcols = (g2 @ self._w.T).reshape(
-            b, ho, wo, self.in_channels, *self.kernel
-        )
-        (kh, kw), (sh, sw), (ph, pw) = self.kernel, self.stride, self.padding
-        gx = np.zeros(self._xshape)
-        for i in range(kh):
-            for j in range(kw):
-                gx[:, :, i : i + sh * ho : sh, j : j + sw * wo : sw] += gcols[
-                    :, :, :, :, i, j
-                ].transpose(0, 3, 1, 2)
-        hp, wp = self._xshape[2], self._xshape[3]
-        return gx[:, :, ph : hp - ph, pw : wp - pw]
+        kh, kw = self.kernel
+        c, o = self.in_channels, self.out_channels
+        (sh, sw), (ph, pw) = self.stride, self.padding
+        _, _, h, w = self._xshape
+        w_taps = self._w if self._fast else self._permute_rows(self._w, to_taps=True)
+        if (sh, sw) == (1, 1) and ph < kh and pw < kw:
+            # stride 1: the input gradient is the full correlation of the output gradient with the
+            # flipped kernel (channels swapped), computed as one more im2col product
+            gp = _pad_nhwc(g4, (kh - 1 - ph, kw - 1 - pw), (kh - 1 - ph, kw - 1 - pw))
+            cols = _im2col_nhwc(gp, self.kernel, (1, 1), (h, w), tap_major=True)
+            wf = w_taps.reshape(kh, kw, c, o)[::-1, ::-1].transpose(0, 1, 3, 2).reshape(kh * kw * o, c)
+            gx = (cols @ wf).reshape(b, h, w, c)
+        else:  # col2im: scatter-add every tap's share
+            gcols = (g2 @ w_taps.T).reshape(b, ho, wo, kh, kw, c)
+            gxp = np.zeros(self._xpshape, dtype=grad.dtype)
+            for i, j, rs, cs in _taps(self.kernel, self.stride, (ho, wo)):
+                gxp[:, rs, cs, :] += gcols[:, :, :, i, j, :]
+            gx = gxp[:, ph : ph + h, pw : pw + w, :]
+        return np.ascontiguousarray(gx.transpose(0, 3, 1, 2))
+
+
+def _pad_nhwc(x: np.ndarray, before: tuple[int, int], after: tuple[int, int]) -> np.ndarray:
+    """``(B, H, W, C)`` (any strides) zero-padded on the two spatial axes, as a new contiguous
+    array."""
+    b, h, w, c = x.shape
+    out = np.zeros((b, h + before[0] + after[0], w + before[1] + after[1], c), dtype=x.dtype)
+    out[:, before[0] : before[0] + h, before[1] : before[1] + w, :] = x
+    return out
+
+
+def _taps(kernel, stride, out_hw):
+    """``(i, j, row slice, column slice)`` of every kernel tap in a padded input."""
+    (kh, kw), (sh, sw), (ho, wo) = kernel, stride, out_hw
+    return [(i, j, slice(i, i + sh * (ho - 1) + 1, sh), slice(j, j + sw * (wo - 1) + 1, sw))
+            for i in range(kh) for j in range(kw)]
+
+
+def _im2col_nhwc(xp: np.ndarray, kernel, stride, out_hw, *, tap_major: bool) -> np.ndarray:
+    """im2col of a padded channels-last input: ``(B * Ho * Wo, C * kh * kw)`` rows of patches, the
+    columns in ``(ky, kx, c)`` order if ``tap_major`` else in the canonical ``(c, ky, kx)``."""
+    b, _, _, c = xp.shape
+    (kh, kw), (ho, wo) = kernel, out_hw
+    shape = (b, ho, wo, kh, kw, c) if tap_major else (b, ho, wo, c, kh, kw)
+    cols = np.empty(shape, dtype=xp.dtype)
+    for i, j, rs, cs in _taps(kernel, stride, out_hw):
+        if tap_major:
+            cols[:, :, :, i, j, :] = xp[:, rs, cs, :]
+        else:
+            cols[..., i, j] = xp[:, rs, cs, :]
+    return cols.reshape(b * ho * wo, c * kh * kw)
 
 
 class ReLURNN(WeightLayer):
-    """Elman RNN with ReLU, ``h_t = relu([x_t, h_{t-1}] @ (W * M))``, ``h_0 = 0``, no bias.
+    """Elman RNN with ReLU, ``h_t = q(relu([x_t, s h_{t-1}] @ (W * M)))``, ``h_0 = 0``, no bias.
 
     The input and recurrent matrices are stacked into one ``(input_size + hidden, hidden)`` matrix,
-    which is how one crossbar computes a step (inputs and fed-back state on the word lines). Input
-    ``(B, T, input_size)``, output all states ``(B, T, hidden)``. The study's spoken-digit network
-    uses a ReLU-RNN 32 -> 128 (arXiv 2311.07164).
+    which is how one crossbar computes a step (inputs and fed-back state on the word lines); the
+    hook's ``x2d`` is the step's word-line input ``[x_t, s h_{t-1}]``. Input ``(B, T, input_size)``,
+    output all states ``(B, T, hidden)``. The study's spoken-digit network uses a ReLU-RNN
+    32 -> 128 with 3-bit activations (arXiv 2311.07164).
+
+    Parameters
+    ----------
+    input_size, hidden_size : int
+    k : float
+        Kept fraction of the top-k mask.
+    state_bits : int or None
+        Quantise every state ``h_t`` to this many bits on ``[0, state_max]`` (the DAC that feeds
+        it back), straight-through gradient inside the range; None: no quantiser.
+    state_max : float
+        Full scale of the state quantiser (set by :meth:`rramsim.nn.Network.calibrate`).
+    state_scale : float
+        Digital gain ``s`` on the fed-back state (> 0; 1 = plain Elman). :meth:`bound_state` sets
+        it so the recurrence contracts at initialisation: with random device weights the
+        recurrent block's gain exceeds 1 and the state grows over the time steps.
     """
 
-    def __init__(self, input_size, hidden_size, *, k=0.5):
+    def __init__(self, input_size, hidden_size, *, k=0.5, state_bits=None, state_max=1.0,
+                 state_scale=1.0):
         self.input_size, self.hidden_size = int(input_size), int(hidden_size)
         super().__init__(self.input_size + self.hidden_size, self.hidden_size, k=k)
+        if state_bits is not None:
+            quantize(np.zeros(1), state_bits, state_max)  # validates
+        if not (np.isfinite(state_scale) and state_scale > 0):
+            raise LayerError(f"state_scale must be > 0, got {state_scale!r}")
+        self.state_bits = None if state_bits is None else int(state_bits)
+        self.state_max, self.state_scale = float(state_max), float(state_scale)
 
     def output_shape(self, shape):
         t, f = shape
@@ -240,18 +330,30 @@ class ReLURNN(WeightLayer):
             raise LayerError(f"ReLURNN expects {self.input_size} features, got {f}")
         return (t, self.hidden_size)
 
+    def bound_state(self, gain: float = 0.5) -> float:
+        """Set :attr:`state_scale` so that ``s ||W_hh * M_hh||_2 <= gain`` (no change if already):
+        then ``||h_t|| <= ||input drive|| / (1 - gain)`` for every t, since ReLU does not increase
+        the norm. Returns the new scale."""
+        rec = self.effective_weight()[self.input_size :]
+        norm = float(np.linalg.norm(rec, 2))
+        self.state_scale = min(1.0, gain / norm) if norm > 0 else 1.0
+        return self.state_scale
+
     def forward(self, x, *, train, matmul):
-        x = np.asarray(x, dtype=float)
+        x = _floating(x)
         if x.ndim != 3 or x.shape[2] != self.input_size:
             raise LayerError(f"ReLURNN expects (B, T, {self.input_size}), got {x.shape}")
         b, t, _ = x.shape
-        w = self.effective_weight()
-        h = np.zeros((b, self.hidden_size))
+        w = self._weight_for(x)
+        h = np.zeros((b, self.hidden_size), dtype=x.dtype)
         zs, ins, hs = [], [], []
+        scale = x.dtype.type(self.state_scale)
         for step in range(t):
-            u = np.concatenate([x[:, step], h], axis=1)
+            u = np.concatenate([x[:, step], h * scale if self.state_scale != 1.0 else h], axis=1)
             z = self._product(matmul, u, w)
             h = np.maximum(z, 0.0)
+            if self.state_bits is not None:
+                h = quantize(h, self.state_bits, self.state_max)
             ins.append(u)
             zs.append(z)
             hs.append(h)
@@ -260,17 +362,21 @@ class ReLURNN(WeightLayer):
         return np.stack(hs, axis=1)
 
     def backward(self, grad):
-        w = self.effective_weight()
+        w = self._weight_for(grad)
         b, t, _ = grad.shape
-        gx = np.zeros((b, t, self.input_size))
-        gh = np.zeros((b, self.hidden_size))
+        gx = np.zeros((b, t, self.input_size), dtype=grad.dtype)
+        gh = np.zeros((b, self.hidden_size), dtype=grad.dtype)
         gw = np.zeros_like(w)
         for step in range(t - 1, -1, -1):
-            gz = (grad[:, step] + gh) * (self._zs[step] > 0)
+            z = self._zs[step]
+            live = (z > 0) if self.state_bits is None else (z > 0) & (z <= self.state_max)
+            gz = (grad[:, step] + gh) * live
             gw += self._ins[step].T @ gz
             gu = gz @ w.T
             gx[:, step] = gu[:, : self.input_size]
             gh = gu[:, self.input_size :]
+            if self.state_scale != 1.0:
+                gh = gh * grad.dtype.type(self.state_scale)
         self._accumulate(gw)
         return gx
 
@@ -324,9 +430,9 @@ class MaxPool2d(Layer):
         b, c, h, w = self._xshape
         p = self.size
         ho, wo = h // p, w // p
-        gb = np.zeros((b, c, ho, wo, p * p))
+        gb = np.zeros((b, c, ho, wo, p * p), dtype=grad.dtype)
         np.put_along_axis(gb, self._arg[..., None], grad[..., None], axis=-1)
-        gx = np.zeros(self._xshape)
+        gx = np.zeros(self._xshape, dtype=grad.dtype)
         gx[:, :, : ho * p, : wo * p] = (
             gb.reshape(b, c, ho, wo, p, p).transpose(0, 1, 2, 4, 3, 5).reshape(b, c, ho * p, wo * p)
         )
@@ -370,8 +476,8 @@ class BatchNorm(Layer):
             self.running_var = (1 - self.momentum) * self.running_var + self.momentum * unbiased
         else:
             mean, var = self.running_mean, self.running_var
-        inv = 1.0 / np.sqrt(var + self.eps)
-        xhat = (x - mean.reshape(bs)) * inv.reshape(bs)
+        inv = (1.0 / np.sqrt(var + self.eps)).astype(x.dtype, copy=False)
+        xhat = (x - mean.astype(x.dtype, copy=False).reshape(bs)) * inv.reshape(bs)
         if train:
             self._xhat, self._inv = xhat, inv
         return xhat

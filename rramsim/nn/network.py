@@ -22,10 +22,12 @@ import numpy as np
 
 from rramsim.nn.layers import (
     Concat,
+    Conv2d,
     Layer,
     LayerError,
     MatMul,
     Quantize,
+    ReLURNN,
     Stash,
     WeightLayer,
     ideal_matmul,
@@ -93,6 +95,12 @@ class Network:
     name : str
         Architecture name (recorded in exports).
 
+    Attributes
+    ----------
+    dtype : numpy dtype
+        Compute precision of :meth:`forward` (float64 by default; training of the large tasks
+        switches to float32, see :class:`rramsim.nn.TrainConfig`). Parameters stay float64.
+
     Notes
     -----
     Edge-popup (Ramanujan et al., CVPR 2020) as used by the source study (arXiv 2311.07164).
@@ -102,11 +110,14 @@ class Network:
         self.layers = list(layers)
         self.input_shape = tuple(int(s) for s in input_shape)
         self.name = name
+        self.dtype = np.dtype(np.float64)
         # skip connections: every Stash/Concat shares this per-network store (one forward pass
         # fills it, the matching Concat empties it; backward passes the skip gradient through it)
         self._store: dict = {}
         stashed: dict[str, tuple[int, ...]] = {}
         shape = self.input_shape
+        # the largest per-sample working array (an activation or an im2col matrix), for batching
+        self.sample_elements = int(np.prod(shape))
         for layer in self.layers:
             if isinstance(layer, (Stash, Concat)):
                 layer.store = self._store
@@ -114,7 +125,11 @@ class Network:
                 if layer.name not in stashed:
                     raise LayerError(f"{name}: Concat({layer.name!r}) has no Stash before it")
                 layer.skip_shape = stashed[layer.name]
+            if isinstance(layer, Conv2d):
+                _, ho, wo = layer.output_shape(shape)
+                self.sample_elements = max(self.sample_elements, ho * wo * layer.fan_in)
             shape = layer.output_shape(shape)
+            self.sample_elements = max(self.sample_elements, int(np.prod(shape)))
             if isinstance(layer, Stash):
                 if layer.name in stashed:
                     raise LayerError(f"{name}: two Stash layers named {layer.name!r}")
@@ -199,7 +214,7 @@ class Network:
         ndarray
             ``(B, *output_shape)``, the logits for the classifiers.
         """
-        x = np.asarray(x, dtype=float)
+        x = np.asarray(x, dtype=self.dtype)
         if x.shape[1:] != self.input_shape:
             raise LayerError(f"{self.name}: input shape {x.shape[1:]} != {self.input_shape}")
         mm = ideal_matmul if matmul is None else matmul
@@ -229,12 +244,32 @@ class Network:
         self.backward(g)
         return loss
 
-    def calibrate(self, x: np.ndarray, *, percentile: float = 99.9) -> list[float]:
+    def batch_size_for(self, budget_bytes: float = 256e6, *, cap: int = 512) -> int:
+        """Samples per batch so that the largest working array (an activation or an im2col matrix,
+        float64) stays within ``budget_bytes``: between 1 and ``cap``."""
+        return int(max(1, min(cap, budget_bytes // (8 * self.sample_elements))))
+
+    def calibrate(
+        self,
+        x: np.ndarray,
+        *,
+        percentile: float = 99.9,
+        batch_size: int | None = None,
+        max_values: int = 4_000_000,
+    ) -> list[float]:
         """Set the full scale of every calibratable :class:`Quantize` layer from data.
 
         Each such quantiser gets ``x_max`` = the ``percentile`` of the (positive) values reaching it
         when ``x`` runs through the network in evaluation mode, so the n-bit DAC range covers the
-        activations (layer-wise range calibration; a judgement, the study gives only the bits).
+        activations (layer-wise range calibration; a judgement, the study gives only the bits);
+        a :class:`~rramsim.nn.layers.ReLURNN` with a state quantiser gets ``state_max`` from its
+        own states, computed with that quantiser off.
+        Quantisers are calibrated in network order (each sees the ones before it already set),
+        ``x`` runs through in batches of ``batch_size`` (default :meth:`batch_size_for`), and at
+        most about ``max_values`` values per quantiser are kept: when more reach it, every
+        ``s``-th positive value of each batch is kept (``s`` from the first batch's count;
+        deterministic). Below that bound the result is
+        the exact percentile over all of ``x``.
 
         Returns
         -------
@@ -243,22 +278,52 @@ class Network:
         """
         if not 0.0 < percentile <= 100.0:
             raise LayerError(f"percentile must be in (0, 100], got {percentile!r}")
-        h = np.asarray(x, dtype=float)
-        if h.shape[1:] != self.input_shape:
-            raise LayerError(f"{self.name}: input shape {h.shape[1:]} != {self.input_shape}")
+        if batch_size is None:
+            batch_size = min(1000, self.batch_size_for())
+        if batch_size < 1 or max_values < 1:
+            raise LayerError("batch_size and max_values must be >= 1")
+        if x.shape[1:] != self.input_shape:
+            raise LayerError(f"{self.name}: input shape {x.shape[1:]} != {self.input_shape}")
+        targets = [j for j, la in enumerate(self.layers)
+                   if (isinstance(la, Quantize) and la.calibrate)
+                   or (isinstance(la, ReLURNN) and la.state_bits is not None)]
         out = []
-        for layer in self.layers:
-            if isinstance(layer, Quantize) and layer.calibrate:
+        n = len(x)
+        for j in targets:
+            kept, stride = [], 0
+            for start in range(0, n, batch_size):
+                h = np.asarray(x[start : start + batch_size], dtype=self.dtype)
+                self._store.clear()
+                for layer in self.layers[:j]:
+                    h = layer.forward(h, train=False, matmul=ideal_matmul)
+                target = self.layers[j]
+                if isinstance(target, ReLURNN):  # its own states, unquantised
+                    bits, target.state_bits = target.state_bits, None
+                    try:
+                        h = target.forward(h, train=False, matmul=ideal_matmul)
+                    finally:
+                        target.state_bits = bits
                 pos = h[h > 0]
-                layer.x_max = float(np.percentile(pos, percentile)) if pos.size else 1.0
-                out.append(layer.x_max)
-            h = layer.forward(h, train=False, matmul=ideal_matmul)
+                if not stride:
+                    estimate = pos.size * n / max(len(h), 1)
+                    stride = max(1, int(np.ceil(estimate / max_values)))
+                kept.append(pos[::stride] if stride > 1 else pos)
+            self._store.clear()
+            pos = np.concatenate(kept) if kept else np.zeros(0)
+            value = float(np.percentile(pos, percentile)) if pos.size else 1.0
+            setattr(self.layers[j], "state_max" if isinstance(self.layers[j], ReLURNN) else "x_max",
+                    value)
+            out.append(value)
         return out
 
     def predict(
-        self, x: np.ndarray, *, matmul: MatMul | None = None, batch_size: int = 512
+        self, x: np.ndarray, *, matmul: MatMul | None = None, batch_size: int | None = None
     ) -> np.ndarray:
-        """Class predictions (argmax of the logits) in evaluation mode, batched."""
+        """Class predictions (argmax over the class axis 1 of the logits) in evaluation mode, in
+        batches of ``batch_size`` (default :meth:`batch_size_for`: at most 512, less where the
+        im2col matrices are large; per-pixel classes for a segmentation network)."""
+        if batch_size is None:
+            batch_size = self.batch_size_for()
         out = [
             self.forward(x[i : i + batch_size], matmul=matmul).argmax(axis=1)
             for i in range(0, len(x), batch_size)

@@ -43,8 +43,8 @@ def quantize(x: np.ndarray, bits: int, x_max: float = 1.0) -> np.ndarray:
     Returns
     -------
     ndarray
-        A new float array of the same shape; every value is ``j * x_max / (2**bits - 1)`` for an
-        integer ``j`` in ``[0, 2**bits - 1]``.
+        A new array of the same shape (float32 for float32 input, else float64); every value is
+        ``j * x_max / (2**bits - 1)`` for an integer ``j`` in ``[0, 2**bits - 1]``.
 
     Notes
     -----
@@ -52,11 +52,13 @@ def quantize(x: np.ndarray, bits: int, x_max: float = 1.0) -> np.ndarray:
     """
     _check(bits, x_max)
     levels = 2**bits - 1
-    x = np.asarray(x, dtype=float)
+    x = np.asarray(x)
+    if x.dtype not in (np.float32, np.float64):
+        x = x.astype(np.float64)
     return np.round(np.clip(x, 0.0, x_max) * (levels / x_max)) * (x_max / levels)
 
 
 def quantize_grad(x: np.ndarray, grad: np.ndarray, x_max: float = 1.0) -> np.ndarray:
     """Straight-through gradient of :func:`quantize`: ``grad`` where ``0 <= x <= x_max``, else 0."""
-    x = np.asarray(x, dtype=float)
-    return np.where((x >= 0.0) & (x <= x_max), grad, 0.0)
+    x = np.asarray(x)
+    return np.where((x >= 0.0) & (x <= x_max), grad, np.zeros((), dtype=np.asarray(grad).dtype))
