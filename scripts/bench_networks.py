@@ -4,13 +4,14 @@ Prints, side by side in one run, for each network: the time to evaluate the test
 circuit-accurately (transfer matrices counted separately and in the total) against the
 behavioural time, the tile count and utilisation, and the accuracy in every mode.
 
-* ``cnn``: the Fashion-MNIST CNN (62,272 weights) trained briefly on generated IDX stand-in
-  files (60,000 + 10,000 images of ten synthetic classes, NOT Fashion-MNIST), on 512 x 512 and
+* ``cnn``: the Fashion-MNIST CNN (62,272 weights) trained briefly on the generated IDX stand-in
+  files of ``rramsim.nn.standins`` (60,000 + 10,000 images, NOT Fashion-MNIST), on 512 x 512 and
   64 x 64 tiles, 10,000 test images.
-* ``crnn``: the spoken-digit CRNN (68,480 weights) on generated 23 x 20 band-energy features
-  (stand-ins for FSDD), on 256 x 256 tiles.
+* ``crnn``: the spoken-digit CRNN (68,480 weights) on the generated FSDD-format recordings of
+  ``rramsim.nn.standins`` (read by ``rramsim.nn.load_fsdd``), on 256 x 256 tiles.
 * ``unet``: the DRIVE U-Net (base 32, ~4.3 M weights) on 512 x 512 tiles: one 64 x 64 patch
-  circuit-accurately, and the time for one DRIVE-size image (584 x 565) in sliding patches.
+  circuit-accurately, and one DRIVE-format stand-in test image (584 x 565) in sliding patches
+  (``rramsim.nn.drive.sliding_window_predict``).
 
 Usage::
 
@@ -38,69 +39,15 @@ from rramsim.studies.pipeline import blas_threads
 from rramsim.studies.programming import program
 
 
-def write_idx(path: Path, arr: np.ndarray) -> None:
-    """An IDX file (uint8) as the MNIST readers expect."""
-    arr = np.ascontiguousarray(arr, dtype=np.uint8)
-    head = bytes([0, 0, 0x08, arr.ndim]) + b"".join(int(d).to_bytes(4, "big") for d in arr.shape)
-    path.write_bytes(head + arr.tobytes())
+def standin(kind: str, folder: Path) -> Path:
+    """The generated stand-in files of ``rramsim.nn.standins`` (written once into ``folder``)."""
+    from rramsim.nn import standins
 
-
-def fashion_standin(folder: Path, *, n_train=60_000, n_test=10_000, seed=0) -> Path:
-    """Ten synthetic classes of 28 x 28 images in the four Fashion-MNIST IDX files.
-
-    Each class is a fixed random smooth pattern; an image is its class pattern, shifted by up
-    to 2 pixels, scaled in brightness, plus noise. NOT Fashion-MNIST: a stand-in with the same
-    files, sizes and value range.
-    """
-    folder.mkdir(parents=True, exist_ok=True)
-    if (folder / "t10k-labels-idx1-ubyte").is_file():
-        return folder
-    rng = np.random.default_rng(seed)
-    yy, xx = np.mgrid[0:28, 0:28] / 27.0
-    templates = []
-    for _ in range(10):
-        f = rng.normal(size=(4, 4))
-        img = sum(f[i, j] * np.cos(np.pi * (i * yy + j * xx * 0.7 + rng.uniform()))
-                  for i in range(4) for j in range(4))
-        img = (img - img.min()) / (img.max() - img.min())
-        templates.append(img * (((yy - 0.5) ** 2 + (xx - 0.5) ** 2) < 0.2))
-    templates = np.array(templates)
-    for split, n in (("train", n_train), ("t10k", n_test)):
-        y = rng.integers(0, 10, n)
-        x = np.empty((n, 28, 28))
-        for c in range(10):
-            idx = np.flatnonzero(y == c)
-            base = templates[c][None] * rng.uniform(0.6, 1.0, (idx.size, 1, 1))
-            sh = rng.integers(-2, 3, (idx.size, 2))
-            for k, (a, b) in enumerate(sh):
-                x[idx[k]] = np.roll(base[k], (a, b), axis=(0, 1))
-        x = np.clip(x + rng.normal(0, 0.15, x.shape), 0, 1)
-        write_idx(folder / f"{split}-images-idx3-ubyte", np.rint(x * 255))
-        write_idx(folder / f"{split}-labels-idx1-ubyte", y)
+    marker = folder / ".complete"
+    if not marker.is_file():
+        getattr(standins, kind)(folder)
+        marker.write_text("ok\n")
     return folder
-
-
-def spoken_standin(*, n_train=4000, n_test=1000, seed=1):
-    """Generated (1, 23, 20) band-energy features of ten classes (stand-ins for FSDD)."""
-    rng = np.random.default_rng(seed)
-    ff, tt = np.mgrid[0:23, 0:20]
-    protos = []
-    for _ in range(10):   # a class: three band-energy bumps at its own (band, frame) places
-        img = np.zeros((23, 20))
-        for _ in range(3):
-            f0, t0 = rng.uniform(2, 21), rng.uniform(2, 18)
-            img += np.exp(-((ff - f0) ** 2 / 8.0 + (tt - t0) ** 2 / 6.0))
-        protos.append(img / img.max())
-    protos = np.array(protos)
-
-    def make(n):
-        y = rng.integers(0, 10, n)
-        x = protos[y] * rng.uniform(0.7, 1.0, (n, 1, 1)) + rng.normal(0, 0.05, (n, 23, 20))
-        return np.clip(x, 0, 1)[:, None], y
-
-    xtr, ytr = make(n_train)
-    xte, yte = make(n_test)
-    return nn.Dataset("spoken-digits (generated stand-in)", xtr, ytr, xte, yte)
 
 
 def train_briefly(net, ds, *, seed, epochs, max_train, lr=0.1):
@@ -185,10 +132,10 @@ def print_rows(title, rows):
 
 
 def bench_cnn(out: Path, quick: bool, r_wire=(2.0,), compare: bool = True) -> dict:
-    folder = fashion_standin(out / "fashion-standin")
+    folder = standin("fashion_mnist", out / "fashion-standin")
     ds = nn.load_fashion_mnist(folder)
     print(f"Fashion-MNIST CNN on generated stand-in IDX files ({len(ds.x_train)} + "
-          f"{len(ds.x_test)} synthetic images, not Fashion-MNIST) in {folder}")
+          f"{len(ds.x_test)} images, rramsim.nn.standins, not Fashion-MNIST) in {folder}")
     net = nn.fashion_mnist_cnn()
     dev, t_train = train_briefly(net, ds, seed=0, epochs=1, max_train=2000 if quick else 10_000)
     n_test = 1000 if quick else len(ds.x_test)
@@ -225,7 +172,9 @@ def compare_cnn_file(out: Path, net, dev, folder: Path, *, n_test: int) -> None:
 
 
 def bench_crnn(out: Path, quick: bool, r_wire=(2.0,)) -> dict:
-    ds = spoken_standin(n_test=300 if quick else 1000)
+    ds = nn.load_fsdd(standin("fsdd", out / "fsdd-standin"))
+    if quick:
+        ds = nn.Dataset(ds.name, ds.x_train, ds.y_train, ds.x_test[:300], ds.y_test[:300])
     net = nn.spoken_digit_net()
     dev, t_train = train_briefly(net, ds, seed=1, epochs=1 if quick else 5,
                                  max_train=len(ds.x_train))
@@ -233,10 +182,11 @@ def bench_crnn(out: Path, quick: bool, r_wire=(2.0,)) -> dict:
                         name=ds.name)
     lo = loading.from_network(net, data, pairs=dev.conductance_pairs(),
                               scales=[la.scale for la in dev.layers])
-    print(f"spoken-digit CRNN: {net.n_weights} weights trained in {t_train:.0f} s on generated "
-          "features (stand-ins for FSDD)")
+    print(f"spoken-digit CRNN: {net.n_weights} weights trained in {t_train:.0f} s on "
+          f"{len(ds.x_train)} FSDD-format stand-in recordings (rramsim.nn.standins, not FSDD); "
+          f"{len(ds.x_test)} test")
     rows = [evaluate_on_tiles(lo, 256, r) for r in r_wire]
-    print_rows("spoken-digit CRNN (generated features)", rows)
+    print_rows("spoken-digit CRNN (stand-in recordings)", rows)
     return {"crnn": rows}
 
 
@@ -249,11 +199,15 @@ def bench_unet(out: Path, quick: bool) -> dict:
     dev, _ = nn.DeviceNetwork.form(net.shapes, rng=rng)
     net.set_weights(dev.weights())
     net.init_scores(rng=rng)
-    x = rng.uniform(0, 1, (4, 1, 64, 64))
-    if hasattr(net, "calibrate"):
-        net.calibrate(x)
-    data = loading.Data(x_calib=x[:2], x_test=x[2:3], y_test=np.zeros(1, int),
-                        name="random 64 x 64 patches")
+    from rramsim.nn import drive
+
+    folder = standin("drive", out / "drive-standin")
+    x_cal, _ = drive.random_patches(drive.load_drive_split(folder, "training"), 4, rng=rng)
+    te = drive.load_drive_split(folder, "test")
+    x_te, y_te = drive.random_patches(te, 1, rng=rng)
+    net.calibrate(np.asarray(x_cal, float))
+    data = loading.Data(x_calib=np.asarray(x_cal, float), x_test=np.asarray(x_te, float),
+                        y_test=y_te, name="DRIVE-format stand-in patches")
     lo = loading.from_network(net, data, pairs=dev.conductance_pairs(),
                               scales=[la.scale for la in dev.layers])
     cfg = StudyConfig().replace("mapping", tile_rows=512, tile_cols=512).replace(
@@ -279,17 +233,16 @@ def bench_unet(out: Path, quick: bool) -> dict:
     y_sw = net.forward(data.x_test)
     agree = float(np.mean(np.argmax(res["circuit"][1], 1) == np.argmax(y_sw, 1)))
     agree_b = float(np.mean(np.argmax(res["behavioural"][1], 1) == np.argmax(y_sw, 1)))
-    # one DRIVE image (584 x 565) in 64 x 64 patches, stride 64, zero-padded to 640 x 576
-    img = rng.uniform(0, 1, (1, 1, 584, 565))
-    pad = np.pad(img, ((0, 0), (0, 0), (0, 640 - 584), (0, 576 - 565)))
-    patches = pad.reshape(1, 1, 10, 64, 9, 64).transpose(2, 4, 0, 1, 3, 5).reshape(90, 1, 64, 64)
-    n_run = 4 if quick else 90
+    # one DRIVE-format stand-in test image (584 x 565) in 64 x 64 windows, stride 64
+    img = np.asarray(te.images[0], float)
+    starts = (drive.window_starts(img.shape[0], 64, 64), drive.window_starts(img.shape[1], 64, 64))
+    n_win = len(starts[0]) * len(starts[1])
     mm = engine.make_matmul(prep["circuit"], conv=convs["circuit"], read_noise_rel=0.01,
                             rng=np.random.default_rng(4))
     t3 = time.perf_counter()
-    for i in range(n_run):
-        net.forward(patches[i:i + 1], matmul=mm)
-    t_img = (time.perf_counter() - t3) * 90 / n_run
+    prob = drive.sliding_window_predict(net, img, stride=64, matmul=mm, batch_size=8)
+    t_img = time.perf_counter() - t3
+    assert prob.shape == img.shape
     s = hw.summary()
     print(f"\n== U-Net base 32 ({net.n_weights} weights) on 512 x 512 tiles: {s['tiles']} tiles, "
           f"utilisation {s['utilisation'] * 100:.1f} %")
@@ -298,13 +251,13 @@ def bench_unet(out: Path, quick: bool) -> dict:
           f"{res['circuit'][0]:.2f} s (ratio {res['circuit'][0] / res['behavioural'][0]:.2f}); "
           f"pixels agreeing with software: circuit {agree * 100:.1f} %, behavioural "
           f"{agree_b * 100:.1f} % (untrained random-weight network)")
-    print(f"   one DRIVE-size image (584 x 565) = 90 sliding 64 x 64 patches: {t_img:.0f} s "
-          f"circuit-accurate{' (extrapolated from 4 patches)' if n_run < 90 else ''}, "
+    print(f"   one DRIVE-size image ({img.shape[0]} x {img.shape[1]}, stand-in) = {n_win} sliding "
+          f"64 x 64 windows (stride 64): {t_img:.0f} s circuit-accurate, "
           f"{t_img + t_transfer:.0f} s with the transfer matrices")
     return {"unet": {"tiles": s["tiles"], "utilisation": s["utilisation"], "map_s": t_map,
                      "transfer_s": t_transfer, "patch_behavioural_s": res["behavioural"][0],
                      "patch_circuit_s": res["circuit"][0], "image_s": t_img,
-                     "patches_run": n_run, "agree_circuit": agree}}
+                     "windows": n_win, "agree_circuit": agree}}
 
 
 def main(argv=None) -> int:
