@@ -156,7 +156,8 @@ class NetworkConfig:
     """Network file (``rramsim prune --out``); "" = train the embedded default as ``[train]``
     says."""
     dataset: str = ""
-    """Data set: "digits", "fashion-mnist", "fsdd"; "" = the one the network was trained on."""
+    """Data set: "digits", "fashion-mnist", "fsdd", "drive" (patches, pixel accuracy); "" = the
+    one the network was trained on."""
     data_dir: str = ""
     """Folder with the data set's files (IDX files, recordings); "" = the network file's own."""
 
