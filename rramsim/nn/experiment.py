@@ -373,9 +373,18 @@ def _train_phase(net, phase, xtr, ytr, tconfig, rng, ckpt, log, dataset, on_epoc
                  log=log)
 
 
-def _evaluate(net: Network, ds, matmul=None) -> dict:
+def _evaluate(net: Network, ds, matmul=None, dtype: str = "float64") -> dict:
     """Test metrics: accuracy for classifiers; for DRIVE the FOV metrics of the sliding-window
-    probability maps (accuracy = pixel accuracy in the FOV)."""
+    probability maps (accuracy = pixel accuracy in the FOV). Computed in ``dtype``, the precision
+    the network was trained in."""
+    saved, net.dtype = net.dtype, np.dtype(dtype)
+    try:
+        return _evaluate_in(net, ds, matmul)
+    finally:
+        net.dtype = saved
+
+
+def _evaluate_in(net: Network, ds, matmul) -> dict:
     if isinstance(ds, SegmentationData):
         from rramsim.nn import drive
 
@@ -386,10 +395,14 @@ def _evaluate(net: Network, ds, matmul=None) -> dict:
     return {"accuracy": net.accuracy(ds.x_test, ds.y_test, matmul=matmul)}
 
 
-def _train_metric(net: Network, x, y) -> float:
-    if y.ndim > 1:  # per-pixel labels: pixel accuracy over the patches
-        return float(np.mean(net.predict(x) == y))
-    return net.accuracy(x, y)
+def _train_metric(net: Network, x, y, dtype: str) -> float:
+    saved, net.dtype = net.dtype, np.dtype(dtype)
+    try:
+        if y.ndim > 1:  # per-pixel labels: pixel accuracy over the patches
+            return float(np.mean(net.predict(x) == y))
+        return net.accuracy(x, y)
+    finally:
+        net.dtype = saved
 
 
 def _run_prune(config: ExperimentConfig, seed: int, ckpt=None, log=None) -> PruneRun:
@@ -429,12 +442,14 @@ def _run_prune(config: ExperimentConfig, seed: int, ckpt=None, log=None) -> Prun
     result = _train_phase(net, "prune", xtr, ytr, config.train, rng_train, ckpt, log, ds.name,
                           on_epoch)
     train_seconds = time.perf_counter() - t_train
-    ev = _evaluate(net, ds)
+    dt = config.train.dtype
+    ev = _evaluate(net, ds, dtype=dt)
 
     masks = net.masks()
     deploy = device.program(masks, rng=rng_prog)
     hw_w = device.read_weights(rng=rng_prog, noise=config.read_noise)
-    ev_prog = _evaluate(net, ds, matmul=lambda i, x2d, w: x2d @ hw_w[i].astype(x2d.dtype, copy=False))
+    ev_prog = _evaluate(net, ds, dtype=dt,
+                        matmul=lambda i, x2d, w: x2d @ hw_w[i].astype(x2d.dtype, copy=False))
 
     metrics: dict = {
         "dataset": ds.name,
@@ -447,7 +462,7 @@ def _run_prune(config: ExperimentConfig, seed: int, ckpt=None, log=None) -> Prun
         "n_test": n_test,
         "test_accuracy": ev["accuracy"],
         "test_accuracy_programmed": ev_prog["accuracy"],
-        "train_accuracy": _train_metric(net, xtr, ytr),
+        "train_accuracy": _train_metric(net, xtr, ytr, dt),
         "read_noise": config.read_noise,
         "activation_bits": config.activation_bits,
         "programming_ops": 2 * (initial_pruned + sum(result.mask_flips)),
@@ -492,9 +507,10 @@ def _run_prune(config: ExperimentConfig, seed: int, ckpt=None, log=None) -> Prun
         _train_phase(base, "baseline", xtr, ytr, config.baseline_train, rng_base, ckpt, log,
                      ds.name)
         precise = program_precise(base.effective_weights(), rng=rng_wv, config=config.precise)
-        bev = _evaluate(base, ds)
-        bev_prog = _evaluate(base, ds,
-                             matmul=lambda i, x2d, w: x2d @ precise.weights[i].astype(x2d.dtype, copy=False))
+        bdt = config.baseline_train.dtype
+        bev = _evaluate(base, ds, dtype=bdt)
+        bev_prog = _evaluate(base, ds, dtype=bdt, matmul=lambda i, x2d, w: x2d @ precise.weights[
+            i].astype(x2d.dtype, copy=False))
         metrics["baseline"] = {
             "test_accuracy_software": bev["accuracy"],
             "test_accuracy_programmed": bev_prog["accuracy"],
