@@ -9,6 +9,7 @@ against the same network trained conventionally and programmed by write-and-veri
 from __future__ import annotations
 
 import dataclasses
+import os
 import shutil
 import time
 from collections.abc import Callable
@@ -251,10 +252,16 @@ def run_prune(
     if checkpoint_dir is not None:
         ckpt = _Checkpoints(Path(checkpoint_dir), _fingerprint(config, int(seed)), resume=resume,
                             stop_after=stop_after_epochs)
-    with blas_threads(config.train.blas_threads):
-        run = _run_prune(config, int(seed), ckpt, log)
-    if ckpt is not None:
-        ckpt.finish()
+        if ckpt.note and log is not None:
+            log(ckpt.note)
+    try:
+        with blas_threads(config.train.blas_threads):
+            run = _run_prune(config, int(seed), ckpt, log)
+        if ckpt is not None:
+            ckpt.finish()
+    finally:
+        if ckpt is not None:
+            ckpt.release()
     return run
 
 
@@ -277,18 +284,39 @@ class _Checkpoints:
 
     def __init__(self, directory: Path, fingerprint: dict, *, resume: bool,
                  stop_after: int | None) -> None:
-        self.dir, self.fingerprint, self.stop_after = directory, fingerprint, stop_after
+        self.fingerprint, self.stop_after = fingerprint, stop_after
+        self.note = None
         if stop_after is not None and stop_after < 1:
             raise ExperimentError(f"stop_after_epochs must be >= 1, got {stop_after!r}")
-        files = [directory / f"{ph}.npz" for ph in ("prune", "baseline")]
         if directory.exists() and not directory.is_dir():
             raise ExperimentError(f"checkpoint folder {directory} is a file")
-        if resume and not any(f.is_file() for f in files):
-            raise ExperimentError(f"nothing to resume: no checkpoint in {directory}")
-        if not resume and any(f.is_file() for f in files):
-            raise ExperimentError(f"{directory} holds checkpoints of an earlier run; resume it "
-                                  "(--resume) or delete the folder")
+        self._lock = _lock_folder(directory)
+        if self._lock is None:  # a live run uses it (two runs into one --out)
+            if resume:
+                raise ExperimentError(f"another running rramsim prune uses {directory}")
+            own = directory.with_name(f"{directory.name}-{os.getpid()}")
+            self._lock = _lock_folder(own)
+            self.note = (f"{directory} is in use by another run; this run's checkpoints go to "
+                         f"{own} (resume with --checkpoint-dir {own})")
+            directory = own
+        self.dir = directory
+        files = [directory / f"{ph}.npz" for ph in ("prune", "baseline")]
+        try:
+            if resume and not any(f.is_file() for f in files):
+                raise ExperimentError(f"nothing to resume: no checkpoint in {directory}")
+            if not resume and any(f.is_file() for f in files):
+                raise ExperimentError(f"{directory} holds checkpoints of an earlier run; resume "
+                                      "it (--resume) or delete the folder")
+        except ExperimentError:
+            self.release()
+            raise
         self.done_epochs = 0  # over both phases, for stop_after
+
+    def release(self) -> None:
+        """Let other runs use the folder (the lock is an open file with an exclusive flock)."""
+        if self._lock is not None:
+            self._lock.close()
+            self._lock = None
 
     def load(self, phase: str):
         """``(NetworkFile, TrainState)`` of a phase, or None if it has no checkpoint."""
@@ -329,6 +357,21 @@ class _Checkpoints:
     def finish(self) -> None:
         """The run completed: the checkpoints are no longer needed."""
         shutil.rmtree(self.dir, ignore_errors=True)
+        self.release()
+
+
+def _lock_folder(directory: Path):
+    """An exclusive, non-blocking lock on ``directory/.lock`` (created), or None if held."""
+    import fcntl
+
+    directory.mkdir(parents=True, exist_ok=True)
+    fh = open(directory / ".lock", "a+")  # noqa: SIM115 - held open for the run
+    try:
+        fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        fh.close()
+        return None
+    return fh
 
 
 def _differences(old: dict, new: dict, prefix: str = "") -> list[str]:
