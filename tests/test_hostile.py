@@ -193,6 +193,11 @@ HOSTILE = [
     ("file-target-folder", lambda: check_file_target("/tmp", option="--deck"), OutputError,
      "--deck /tmp"),
     # ---- ngspice ----------------------------------------------------------------------------
+    ("deck-not-text", lambda: netlists.write_deck("/tmp/x.cir", b"t"), OutputError, "str"),
+    ("spice-deck-not-text", lambda: ngspice.run(XB, [["op"]]), SpiceError, "deck must be"),
+    ("spice-steps-text", lambda: ngspice.run("t\n.end\n", "op"), SpiceError, "steps must"),
+    ("spice-command-not-text", lambda: ngspice.run("t\n.end\n", [[1]]), SpiceError,
+     "commands as str"),
     ("spice-bad-backend", lambda: ngspice.run("t\n.end\n", [["op"]], backend="gpu"), SpiceError,
      "backend"),
     ("spice-no-steps", lambda: ngspice.run("t\n.end\n", []), SpiceError, "at least one step"),
