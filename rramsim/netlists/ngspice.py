@@ -546,6 +546,9 @@ def _run_subprocess(deck: str, steps: list[list[str]], clock: _Clock
 
 def read_rawfile(data: bytes) -> dict[str, np.ndarray]:
     """Parse the first plot of an ngspice/SPICE3 binary rawfile (real data) into named vectors."""
+    if not isinstance(data, (bytes, bytearray, memoryview)):
+        raise SpiceError(f"a rawfile is read from bytes, got {type(data).__name__}")
+    data = bytes(data)
     marker = b"Binary:\n"
     pos = data.find(marker)
     if pos < 0:
