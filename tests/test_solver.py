@@ -423,7 +423,8 @@ def test_newton_krylov_batch_equals_full_newton(rng):
     assert batch.backend.endswith("newton-krylov")
     grid = solver.solve(xb, v, method="newton-cg")
     assert grid.backend == "schur-cg+newton"
-    assert solver.solve(xb, v).backend == "schur-cg+newton"  # auto: grid tile
+    assert solver.solve(xb, v).backend == "batched-sinh"  # auto: a batch on a small grid tile
+    assert solver.solve(xb, v[0]).backend == "schur-cg+newton"  # auto: one input
     assert rel(grid.i_out, batch.i_out) <= 1e-10
     assert rel(grid.v_bitline, batch.v_bitline) <= 1e-9
     for b in (0, 5):
@@ -441,7 +442,7 @@ def test_sinh_grid_batches_use_newton_cg_in_bounded_chunks(rng, monkeypatch):
     v = rng.uniform(0, 0.6, (solver.CG_MAX_BATCH + 5, 9))
     ref = solver.solve(xb, v, method="newton-krylov")
     monkeypatch.setattr(_core, "CHUNK_BYTES", 8.0 * 16 * 2 * 9 * 11 * 4)  # chunks of 4 inputs
-    got = solver.solve(xb, v)
+    got = solver.solve(xb, v, method="newton-cg")
     assert got.backend == "schur-cg+newton" and got.i_out.shape == (v.shape[0], 11)
     assert rel(got.i_out, ref.i_out) <= 1e-10
     assert rel(got.v_wordline, ref.v_wordline) <= 1e-9

@@ -163,7 +163,9 @@ PROBE = textwrap.dedent("""
              "port_matrices": lambda: solver.port_matrices(xb),
              "solve": lambda: solver.solve(xb, np.full(30000, 0.1)),
              "solve_batch": lambda: solver.solve(xb, np.full((16, 30000), 0.1)),
-             "factorize": lambda: solver.factorize(xb)}
+             "factorize": lambda: solver.factorize(xb),
+             "solve_sinh_batch": lambda: solver.solve(xb.replace(sinh_v0=0.25),
+                                                      np.full((4, 30000), 0.1))}
     for name, call in calls.items():
         t = time.perf_counter()
         try:
@@ -199,7 +201,7 @@ def test_30000_tile_under_ulimit_is_refused_at_once():
     print(json.dumps(res, indent=1))
     assert all(e > 100e9 for e in res["estimate"])  # hundreds of GB, computed not allocated
     for name in ("transfer_matrix", "transfer_matrix_factor", "port_matrices", "solve",
-                 "solve_batch", "factorize"):
+                 "solve_batch", "factorize", "solve_sinh_batch"):
         msg, seconds = res[name]
         assert "needs about" in msg and "ulimit -v" in msg, (name, msg)
         assert "use tiles of at most" in msg

@@ -8,6 +8,7 @@ agreement is at rounding level (measured <= 1e-12); the tests allow 1e-10.
 from __future__ import annotations
 
 import itertools
+import re
 
 import numpy as np
 import pytest
@@ -102,3 +103,19 @@ def test_errors(rng):
         solver.port_matrices(xb, method="dense")
     with pytest.raises(Exception, match="Crossbar"):
         solver.port_matrices(np.ones((3, 3)))
+
+
+def test_long_transfer_matrix_announces_its_cost_and_shows_progress(rng, monkeypatch, caplog, capsys):
+    """A transfer matrix estimated to take long logs time and memory first and runs a progress
+    bar over its levels; the matrix is the same."""
+    from rramsim.solver import _schur
+
+    xb = tile(rng, 40, 30)
+    ref = solver.transfer_matrix(xb, method="multifrontal")
+    monkeypatch.setattr(_schur, "FLOP_RATE", 1.0)  # every tile now "takes long"
+    monkeypatch.setattr(_schur, "PROGRESS_SECONDS", 0.0)
+    with caplog.at_level("INFO", logger="rramsim.solver"):
+        got = solver.transfer_matrix(xb, method="multifrontal")
+    assert np.array_equal(got, ref)
+    assert re.search(r"40 x 30 tile: about [\d.e+]+ s and [\d.e+-]+ GB", caplog.text)
+    assert "transfer matrix 40 x 30" in capsys.readouterr().err

@@ -82,6 +82,13 @@ def test_data_set_needs_its_folder(tmp_path, fashion_dir):
         loading.load(cfg)
     with pytest.raises(DataError, match="data_dir"):
         loading.load_data(StudyConfig().replace("network", dataset="fsdd"))
+    # the netlist of a tile needs no data set
+    from rramsim.cli import main
+
+    deck = tmp_path / "t.cir"
+    assert main(["netlist", "--network", str(path), "--data-dir", str(tmp_path / "missing"),
+                 "--tile", "0", "--out", str(deck), "--no-progress"]) == 0
+    assert deck.read_text().count("\n") > 64 * 64
 
 
 @pytest.mark.slow

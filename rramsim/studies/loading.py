@@ -197,7 +197,13 @@ def _scale_fit(weights_eff: np.ndarray, d: np.ndarray) -> float:
     return float(np.sum(d[kept] * w[kept]) / den)
 
 
-def _load_file(cfg: StudyConfig) -> LoadedNetwork:
+def _no_data(input_shape) -> Data:
+    shape = tuple(input_shape)
+    return Data(x_calib=np.zeros((0, *shape)), x_test=np.zeros((0, *shape)),
+                y_test=np.zeros(0, int), name="(no data set read)")
+
+
+def _load_file(cfg: StudyConfig, with_data: bool = True) -> LoadedNetwork:
     from rramsim import mapper, nn
 
     path = cfg.network.path
@@ -207,7 +213,7 @@ def _load_file(cfg: StudyConfig) -> LoadedNetwork:
         if not cfg.network.dataset:   # the data set the network was trained on
             cfg = cfg.replace("network", dataset=getattr(nf, "dataset", None) or "digits",
                               data_dir=cfg.network.data_dir or getattr(nf, "data_dir", "") or "")
-        data = load_data(cfg, net.input_shape)
+        data = load_data(cfg, net.input_shape) if with_data else _no_data(net.input_shape)
         wl = net.weight_layers
         eff = [la.effective_weight() for la in wl]
         if nf.pairs is None:
@@ -236,7 +242,7 @@ def _load_file(cfg: StudyConfig) -> LoadedNetwork:
               _scale_fit(e, ly.sign * (ly.g_plus - ly.g_minus))
               for ly, e in zip(lnet.layers, eff, strict=True)]
     stack = _DenseStack(eff)
-    data = load_data(cfg, stack.input_shape)
+    data = load_data(cfg, stack.input_shape) if with_data else _no_data(stack.input_shape)
     name = "-".join([str(weights[0].shape[0])] + [str(w.shape[1]) for w in weights])
     return LoadedNetwork(name=f"MLP {name} from {path}", source=f"file `{path}`", network=stack,
                          data=data, weights=weights, masks=masks,
@@ -271,10 +277,16 @@ def train_embedded(cfg: StudyConfig, *, progress: bool = False):
     return nn.run_prune(experiment_config(cfg, progress=progress), seed=cfg.run.seed)
 
 
-def load(cfg: StudyConfig, *, progress: bool = False) -> LoadedNetwork:
-    """The configured network (embedded default or ``network.path``) and its data."""
+def load(cfg: StudyConfig, *, progress: bool = False, with_data: bool = True) -> LoadedNetwork:
+    """The configured network (embedded default or ``network.path``) and its data.
+
+    ``with_data=False`` skips reading a network file's data set (for commands that only need
+    the tiles, e.g. ``rramsim netlist``).
+    """
     if cfg.network.path:
-        lo = _load_file(cfg)
+        lo = _load_file(cfg, with_data)
+        if not with_data:
+            return lo
     else:
         if cfg.network.dataset not in ("", cfg.train.task):
             raise DataError(f"network.dataset {cfg.network.dataset!r}: the embedded network is "
