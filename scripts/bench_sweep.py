@@ -5,7 +5,8 @@ bits x 2 device seeds (two chips: formed and pruned each), the demo's other sett
 LocalCluster (single-threaded worker processes) is started first and timed apart; then the same
 sweep runs on it into its own folder. Printed side by side: wall time of each, the speed-up
 (target >= 1.7x on 2 cores) and whether the two results.csv are byte for byte identical. The
-load average before and after is printed too: other work on the machine slows both runs.
+workers' CPU time and the load average are printed too: when other work holds the cores, the
+workers are busy for less than their wall time and the speed-up says more about the machine.
 
     python scripts/bench_sweep.py [--rounds N] [--keep DIR]
 """
@@ -29,7 +30,15 @@ SWEEP = {
 }
 
 
-def run_once(n_workers: int, out: Path) -> tuple[float, float, object]:
+def _cpu_seconds() -> float:
+    import resource
+
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
+
+
+def run_once(n_workers: int, out: Path) -> tuple[float, float, float, object]:
+    """Cluster start time, sweep wall time, worker CPU seconds during the sweep, result."""
     import logging
 
     from distributed import Client, LocalCluster
@@ -42,10 +51,13 @@ def run_once(n_workers: int, out: Path) -> tuple[float, float, object]:
             Client(lc) as client:
         client.wait_for_workers(n_workers)
         t_start = time.perf_counter() - t0
+        cpu0 = client.run(_cpu_seconds)
         t1 = time.perf_counter()
         res = sweep(SWEEP, client=client, out=out, progress=False)
         t_sweep = time.perf_counter() - t1
-    return t_start, t_sweep, res
+        cpu1 = client.run(_cpu_seconds)
+    cpu = sum(cpu1[w] - cpu0[w] for w in cpu1 if w in cpu0)
+    return t_start, t_sweep, cpu, res
 
 
 def main(argv=None) -> int:
@@ -64,13 +76,17 @@ def main(argv=None) -> int:
             for n in (1, 2):
                 out = root / f"round{r}_workers{n}"
                 shutil.rmtree(out, ignore_errors=True)
-                t_start, t_sweep, res = run_once(n, out)
+                t_start, t_sweep, cpu, res = run_once(n, out)
                 assert len(res.table) == 16 and len(res.computed) == 16, res
                 times[n] = t_sweep
                 tables[n] = (out / "results.csv").read_bytes()
+                # workers' CPU time over (wall time x workers): below 1 when the machine's other
+                # work (or waiting) kept them from their cores
                 print(f"  round {r}: {n} worker{'s' if n > 1 else ' '}: cluster start "
                       f"{t_start:5.1f} s, sweep {t_sweep:6.1f} s "
-                      f"({16 / t_sweep:.2f} points/s), load average {os.getloadavg()[0]:.2f}")
+                      f"({16 / t_sweep:.2f} points/s), worker CPU {cpu:6.1f} s "
+                      f"(busy {cpu / (t_sweep * n) * 100:3.0f} %), load average "
+                      f"{os.getloadavg()[0]:.2f}")
             same = tables[1] == tables[2]
             rows.append((times[1], times[2], same))
             print(f"  round {r}: speed-up 2 workers vs 1: {times[1] / times[2]:.2f}x "

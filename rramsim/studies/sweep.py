@@ -482,7 +482,7 @@ class _Engine:
             raise SweepError(f"cannot reach the Dask scheduler {scheduler}: {exc}") from exc
         if dashboard is not None or scheduler is not None:
             self.log(f"rramsim sweep: dashboard {self.client.dashboard_link}")
-        else:
+        elif self._args[2]:
             self.log("rramsim sweep: no dashboard (install bokeh for it)")
         return self.client
 
