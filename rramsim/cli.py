@@ -18,10 +18,12 @@ from rramsim import __version__
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "tile": ("rramsim.netlists.cli", "simulate one crossbar tile in ngspice and check it"),
     "prune": ("rramsim.nn.cli", "train a pruned random-weight network (edge-popup)"),
+    "standins": ("rramsim.nn.cli_standins", "generate stand-in data sets (real size and format)"),
     "demo": ("rramsim.studies.cli_demo", "run the whole pipeline on the embedded default"),
     "irdrop": ("rramsim.studies.cli_irdrop", "IR-drop analysis of a network file"),
     "compare": ("rramsim.studies.cli_compare", "behavioural vs circuit simulation of a network"),
     "netlist": ("rramsim.studies.cli_netlist", "write one tile's ngspice deck"),
+    "sweep": ("rramsim.studies.sweep_cli", "design-space sweep and Monte Carlo on Dask"),
 }
 
 

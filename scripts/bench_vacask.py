@@ -58,7 +58,6 @@ def plot_waveforms(path: str) -> None:
     import matplotlib.pyplot as plt
 
     from rramsim._io import atomic_open
-    from rramsim.netlists import _vacask_device as vdev
 
     p = dataclasses.replace(devmodel.TAOX_40NM, dg0=0.0)
     pristine = devmodel.pristine((1,), rng=21, params=p)
@@ -69,7 +68,7 @@ def plot_waveforms(path: str) -> None:
     fig, axes = plt.subplots(2, 3, figsize=(11, 5.5), sharex=True)
     for k, (label, start, amp, icc) in enumerate(cases):
         t, v = devmodel.rectangular_pulse(amp, 1e-6, edge=1e-9, delay=1e-9, tail=5e-9)
-        w = vdev.transient(start, t, v, compliance=icc)
+        w = vacask.filament_transient(start, t, v, compliance=icc)
         ref = devmodel.integrate_waveform(start, t, v, compliance=icc, dt_max=1e-9, dg_max=1e-12,
                                           record=True)
         ax = axes[0, k]
@@ -154,7 +153,8 @@ def main() -> None:
     ref = solver.solve(xb, v)
     t_solver = time.perf_counter() - t0
     print(f"netlist text {t_text:.2f} s ({len(text) / 1e6:.0f} MB); VACASK process {res.seconds:.1f} s "
-          f"(with the raw file read {t_run:.1f} s); peak memory {res.max_rss / 1e9:.2f} GB")
+          f"wall, {res.cpu_seconds:.1f} s CPU (with the raw file read {t_run:.1f} s); peak memory "
+          f"{res.max_rss / 1e9:.2f} GB")
     print(f"solver.solve {t_solver:.3f} s ({ref.backend}); VACASK / solver time "
           f"{res.seconds / t_solver:.0f}x")
     agree = _agreement(sol, ref)

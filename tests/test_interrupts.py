@@ -27,18 +27,17 @@ def _start(*args: str, cwd: Path) -> subprocess.Popen:
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
 
 
-def _wait_for(proc: subprocess.Popen, marker: bytes, limit: float = 240.0) -> bytes:
-    """Read the command's output until ``marker`` appears (tqdm writes '\\r', so read bytes)."""
-    seen = b""
+def _wait_for(proc: subprocess.Popen, marker: bytes, limit: float = 240.0):
+    """Read the command's output until ``marker`` appears (tqdm writes '\\r', so read bytes).
+
+    Returns a function that, once the process has ended, gives its whole output.
+    """
+    seen = bytearray()
     found = threading.Event()
 
     def reader():
-        nonlocal seen
-        while True:
-            chunk = proc.stdout.read1(4096)
-            if not chunk:
-                return
-            seen += chunk
+        while chunk := proc.stdout.read1(4096):
+            seen.extend(chunk)
             if marker in seen:
                 found.set()
 
@@ -48,7 +47,18 @@ def _wait_for(proc: subprocess.Popen, marker: bytes, limit: float = 240.0) -> by
         proc.kill()
         proc.wait()
         pytest.fail(f"never saw {marker!r}; output:\n{seen.decode(errors='replace')[-3000:]}")
-    return seen
+
+    def output() -> str:
+        thread.join(5)
+        return seen.decode(errors="replace")
+
+    return output
+
+
+def _check_clean_exit(text: str) -> None:
+    """One line saying so, no traceback and no interrupt lost inside a cffi callback."""
+    assert "Exception ignored" not in text and "Traceback" not in text, text[-3000:]
+    assert "interrupted" in text or "stopped by SIGTERM" in text, text[-3000:]
 
 
 def _snapshot(folder: Path) -> dict[str, bytes]:
@@ -76,9 +86,10 @@ def test_sigint_during_demo_cosimulation(tmp_path):
     (out / "accuracy.csv").write_text("software,behavioural,circuit\n0.96,0.95,0.96\n")
     before = _snapshot(out)
     proc = _start("demo", "--quick", "--out", str(out), "--overwrite", cwd=tmp_path)
-    _wait_for(proc, b"co-simulation")
+    output = _wait_for(proc, b"co-simulation")
     time.sleep(0.5)  # well inside ngspice: the check takes several seconds
     rc, _ = _interrupt(proc, signal.SIGINT)
+    _check_clean_exit(output())
     proc.stdout.close()
     assert rc == 130
     assert _snapshot(out) == before  # the earlier run is intact
@@ -96,9 +107,10 @@ def test_signal_during_a_large_tile(tmp_path, sig, code, backend):
     # 100 x 100 with wires: about half a minute in ngspice, so the signal lands inside it.
     proc = _start("tile", "--rows", "100", "--cols", "100", "--force", "--backend", backend,
                   "--deck", str(deck), cwd=tmp_path)
-    _wait_for(proc, b"ngspice running")
+    output = _wait_for(proc, b"ngspice running")
     time.sleep(0.5)
     rc, _ = _interrupt(proc, sig)
+    _check_clean_exit(output())
     proc.stdout.close()
     assert rc == code
     assert deck.read_text() == "* an earlier deck\n.end\n"

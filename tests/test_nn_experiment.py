@@ -140,7 +140,8 @@ def test_cli_prune_fashion_mnist_and_fsdd_on_generated_files(tmp_path):
                "--epochs", "1", "--no-progress", "--no-baseline"])
     assert rc == 0
     m = json.loads((tmp_path / "o2" / "metrics.json").read_text())
-    assert m["architecture"] == "spoken-digit-net" and m["n_weights"] == 68_480
+    assert m["architecture"] == "spoken-digit-net-a3" and m["n_weights"] == 68_480
+    assert m["activation_bits"] == 3  # the study's 3-bit activations on every layer by default
 
 
 def test_in_situ_programs_resets_and_sets_and_trains_on_device_weights():

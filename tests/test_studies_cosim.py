@@ -48,3 +48,17 @@ def test_an_empty_window_is_refused_not_passed(conv_hw):
     with pytest.raises(CosimError, match="holds no cell of the network"):
         check_window(hw.tiles[0], used, tile=0, rows=(12, 16), cols=(10, 16), inputs=1,
                      v_read_V=0.1, rng=np.random.default_rng(0))
+
+
+@pytest.mark.vacask
+def test_vacask_checks_whole_tiles(conv_hw):
+    from rramsim.netlists import vacask
+
+    if not vacask.available():
+        pytest.skip("VACASK is not installed")
+    res = check_hardware(conv_hw, n_tiles=1, window=6, engine="vacask", inputs=2,
+                         tolerance_rel=1e-6, v_read_V=0.1, rng=np.random.default_rng(3))
+    (c,) = res.checks
+    assert c.engine == "vacask" and (c.rows, c.cols) == ((0, 16), (0, 16))
+    assert res.passed and c.used_cells == 120 and c.currents == 2 * 10
+    assert "vacask" in res.summary()

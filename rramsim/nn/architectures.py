@@ -83,7 +83,8 @@ def fashion_mnist_cnn(*, k: float = 0.5, input_bits: int | None = 4) -> Network:
     return Network(layers, input_shape=(1, 28, 28), name="fashion-mnist-cnn")
 
 
-def spoken_digit_net(*, k: float = 0.5, input_bits: int | None = 3) -> Network:
+def spoken_digit_net(*, k: float = 0.5, input_bits: int | None = 3,
+                     activation_bits: int | None = None) -> Network:
     """The study's spoken-digit network, 68,480 weights.
 
     Input ``(B, 1, 23, 20)``: 23 frequency bands x 20 frames (see :func:`rramsim.nn.data.fsdd_features`),
@@ -91,21 +92,25 @@ def spoken_digit_net(*, k: float = 0.5, input_bits: int | None = 3) -> Network:
     frequency -> ReLU-RNN 32->128 over the 18 time steps -> mean over time -> fc 128->256 -> ReLU ->
     fc 256->10 (arXiv 2311.07164; the ReLUs after the convolutions and the mean over frequency are
     this project's reading of the layer list).
+
+    ``activation_bits`` (the study: 3) quantises the input of every later weight layer -- after
+    the first convolution's ReLU, after the mean over frequency, the RNN's fed-back state, after
+    the mean over time and after the hidden fully connected layer -- each range calibrated
+    (:meth:`Network.calibrate`), trained through with the straight-through estimator.
     """
+    ab = activation_bits
+
+    def q():
+        return [Quantize(ab, calibrate=True)] if ab else []
+
     layers = [Quantize(input_bits)] if input_bits else []
-    layers += [
-        Conv2d(1, 64, (3, 2), stride=(2, 1), k=k),
-        ReLU(),
-        Conv2d(64, 32, (3, 2), k=k),
-        ReLU(),
-        ToSequence(),
-        ReLURNN(32, 128, k=k),
-        TimeMean(),
-        Dense(128, 256, k=k),
-        ReLU(),
-        Dense(256, 10, k=k),
-    ]
-    return Network(layers, input_shape=(1, 23, 20), name="spoken-digit-net")
+    layers += [Conv2d(1, 64, (3, 2), stride=(2, 1), k=k), ReLU(), *q(),
+               Conv2d(64, 32, (3, 2), k=k), ReLU(), ToSequence(), *q(),
+               ReLURNN(32, 128, k=k, state_bits=ab), TimeMean(), *q(),
+               Dense(128, 256, k=k), ReLU(), *q(),
+               Dense(256, 10, k=k)]
+    name = "spoken-digit-net" if not ab else f"spoken-digit-net-a{ab}"
+    return Network(layers, input_shape=(1, 23, 20), name=name)
 
 
 def unet_conv_shapes(base: int = 32, in_channels: int = 1, n_classes: int = 1) -> list[tuple]:

@@ -19,7 +19,6 @@ from pathlib import Path
 
 from rramsim.nn.experiment import DATASETS, ExperimentConfig, run_prune
 from rramsim.nn.masks import FlipLimiter
-from rramsim.nn.train import TrainConfig
 
 
 def _hidden(text: str) -> tuple[int, ...]:
@@ -32,14 +31,19 @@ def _hidden(text: str) -> tuple[int, ...]:
     return sizes
 
 
-def _bits(text: str) -> int:
+_TASK_DEFAULT = object()  # --activation-bits not given: the task's default
+
+
+def _bits(text: str) -> int | None:
+    if text.strip().lower() == "none":
+        return None
     try:
         n = int(text)
     except ValueError as exc:
         raise argparse.ArgumentTypeError(f"bits must be an integer, got {text!r}") from exc
     if not 1 <= n <= 24:
         raise argparse.ArgumentTypeError(
-            f"bits must be in [1, 24], got {n} (leave the option out for no quantiser)")
+            f"bits must be in [1, 24], got {n} ('none' for no quantiser)")
     return n
 
 
@@ -48,14 +52,32 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dataset", choices=DATASETS, default="digits",
                         help="data set (digits is embedded; default: %(default)s)")
     parser.add_argument("--data-dir", default=None,
-                        help="directory with Fashion-MNIST IDX files or FSDD wav recordings")
+                        help="directory with Fashion-MNIST IDX files, FSDD wav recordings or "
+                        "DRIVE's training/ and test/ folders")
     parser.add_argument("--seed", type=int, default=0, help="random seed (default: %(default)s)")
     parser.add_argument("--out", required=True, type=Path, help="output directory")
     parser.add_argument("--overwrite", action="store_true",
                         help="replace an existing non-empty --out folder whole")
-    parser.add_argument("--epochs", type=int, default=20, help="training epochs (default: 20)")
-    parser.add_argument("--batch-size", type=int, default=64)
-    parser.add_argument("--lr", type=float, default=0.1, help="peak learning rate of the scores")
+    parser.add_argument("--epochs", type=int, default=None,
+                        help="training epochs (default per task: digits 20, fashion-mnist 65, "
+                        "fsdd 60, drive 60)")
+    parser.add_argument("--batch-size", type=int, default=None,
+                        help="batch size (default per task: digits 64, fashion-mnist 60, fsdd 30, "
+                        "drive 64)")
+    parser.add_argument("--lr", type=float, default=None,
+                        help="peak learning rate of the scores, cosine-annealed (default per "
+                        "task: 0.1; fsdd 0.5 with plain SGD)")
+    parser.add_argument("--patches", type=int, default=2000,
+                        help="drive: random 64 x 64 training patches (default 2000)")
+    parser.add_argument("--checkpoint-dir", type=Path, default=None,
+                        help="where the per-epoch checkpoints go (default: OUT.checkpoint beside "
+                        "--out; deleted when the run completes)")
+    parser.add_argument("--resume", action="store_true",
+                        help="continue a killed or stopped run from its checkpoints (same options)")
+    parser.add_argument("--stop-after-epochs", type=int, default=None, metavar="N",
+                        help="stop after N epochs in all (edge-popup + baseline), checkpointed, "
+                        "as if killed; --resume continues")
+    parser.add_argument("--no-checkpoint", action="store_true", help="write no checkpoints")
     parser.add_argument("--k", type=float, default=0.5, help="kept fraction per layer")
     parser.add_argument("--hidden", type=_hidden, default=(256, 256),
                         help="hidden sizes of the digits MLP, comma-separated (default: 256,256)")
@@ -63,9 +85,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         metavar=("START", "END"),
                         help="flip limiter's relative threshold, start and end (default: 0.01 0.007)")
     parser.add_argument("--no-flip-limiter", action="store_true", help="plain top-k every step")
-    parser.add_argument("--activation-bits", type=_bits, default=None,
-                        help="quantise the MLP's hidden activations to N bits, 1..24 "
-                        "(default: off, no quantiser)")
+    parser.add_argument("--activation-bits", type=_bits, default=_TASK_DEFAULT,
+                        help="quantise hidden activations to N bits, 1..24, or 'none' (default: "
+                        "fsdd 3 bits on every layer as in the study, others none)")
     parser.add_argument("--in-situ", action="store_true",
                         help="program masks on the devices after every epoch (RESET/SET) and "
                         "train on the conductances they return")
@@ -80,44 +102,69 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run the experiment, print a summary, write ``metrics.json`` and the network file."""
+    from rramsim.nn.experiment import TrainingStopped, task_train_configs
     from rramsim.nn.export import _clean, write_json
     from rramsim.nn.netfile import save_network_file
 
     limiter = None if args.no_flip_limiter else FlipLimiter(*args.flip_threshold)
     progress = not args.no_progress
+    tr, base = task_train_configs(args.dataset, flip_limiter=limiter, progress=progress,
+                                  epochs=args.epochs, batch_size=args.batch_size, lr=args.lr)
+    bits = args.activation_bits
+    if bits is _TASK_DEFAULT:
+        bits = 3 if args.dataset == "fsdd" else None
     config = ExperimentConfig(
         dataset=args.dataset,
         data_dir=args.data_dir,
         hidden=tuple(args.hidden),
         k=args.k,
-        train=TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
-                          flip_limiter=limiter, progress=progress),
+        train=tr,
         baseline=not args.no_baseline,
-        baseline_train=TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=0.05,
-                                   flip_limiter=None, progress=progress),
+        baseline_train=base,
         read_noise=args.read_noise,
         max_train=args.max_train,
-        activation_bits=args.activation_bits,
+        activation_bits=bits,
         in_situ=args.in_situ,
+        patches=args.patches,
     )
     from rramsim._rundir import RunFolder
 
-    with RunFolder(args.out, overwrite=args.overwrite,  # --out checked before the training
-                   command="rramsim " + " ".join(sys.argv[1:])) as folder:
-        result = run_prune(config, seed=args.seed)
-        m = result.metrics
-        m["network_file"] = "network.npz"
-        path = save_network_file(folder.path / "network.npz", result.network,
-                                 device=result.device, dataset=args.dataset,
-                                 data_dir=args.data_dir, metadata={"metrics": _clean(m)})
-        write_json(folder.path / "metrics.json", m)
-        folder.record(config=repr(config), seed=args.seed)
+    ckpt_dir = None
+    if not args.no_checkpoint and not args.in_situ:
+        ckpt_dir = args.checkpoint_dir or args.out.with_name(args.out.name + ".checkpoint")
+    elif args.resume:
+        from rramsim.nn.experiment import ExperimentError
+
+        raise ExperimentError("--resume needs checkpoints (not with --no-checkpoint or --in-situ)")
+
+    def say(line: str) -> None:
+        if progress:
+            print(line, file=sys.stderr, flush=True)
+
+    try:
+        with RunFolder(args.out, overwrite=args.overwrite,  # --out checked before the training
+                       command="rramsim " + " ".join(sys.argv[1:])) as folder:
+            result = run_prune(config, seed=args.seed, checkpoint_dir=ckpt_dir,
+                               resume=args.resume, stop_after_epochs=args.stop_after_epochs,
+                               log=say)
+            m = result.metrics
+            m["network_file"] = "network.npz"
+            path = save_network_file(folder.path / "network.npz", result.network,
+                                     device=result.device, dataset=args.dataset,
+                                     data_dir=args.data_dir, metadata={"metrics": _clean(m)})
+            write_json(folder.path / "metrics.json", m)
+            folder.record(config=repr(config), seed=args.seed)
+    except TrainingStopped as exc:
+        print(f"rramsim prune: {exc}; continue with the same options and --resume",
+              file=sys.stdout)
+        return 3
     out = folder.final
     path = out / path.name
     lines = [
         f"{m['architecture']} on {m['dataset']} (seed {m['seed']}, {m['n_weights']} weights, "
         f"k = {m['k']})",
-        f"  pruned random weights: test accuracy {m['test_accuracy']:.4f} "
+        f"  pruned random weights: test {'pixel ' if 'test_segmentation' in m else ''}accuracy "
+        f"{m['test_accuracy']:.4f} "
         f"(programmed, read noise {m['read_noise']:g}: {m['test_accuracy_programmed']:.4f})",
         f"  programming ops {m['programming_ops']} (mask flips per layer {m['mask_flips']})",
     ]
@@ -132,6 +179,10 @@ def run(args: argparse.Namespace) -> int:
             f"{b['test_accuracy_software']:.4f}, programmed {b['test_accuracy_programmed']:.4f}, "
             f"{b['pulses']} pulses"
         )
+    if "test_segmentation" in m:
+        g = m["test_segmentation"]
+        lines.append(f"  segmentation in the field of view: ROC-AUC {g['roc_auc']:.4f}, PR-AUC "
+                     f"{g['pr_auc']:.4f}, F1 {g['f1']:.4f}")
     lines.append(f"  {m['total_seconds']:.1f} s; wrote {out / 'metrics.json'} and {path}")
     print("\n".join(lines), file=sys.stdout)
     return 0

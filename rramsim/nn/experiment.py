@@ -8,8 +8,13 @@ against the same network trained conventionally and programmed by write-and-veri
 
 from __future__ import annotations
 
+import dataclasses
+import os
+import shutil
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Literal
 
 import numpy as np
@@ -17,12 +22,50 @@ import numpy as np
 from rramsim.errors import DataError, RramsimError
 from rramsim.nn import architectures, data
 from rramsim.nn.hardware import DeviceNetwork, PreciseProgramming, program_precise
+from rramsim.nn.layers import ReLURNN
 from rramsim.nn.masks import FlipLimiter
 from rramsim.nn.network import Network
-from rramsim.nn.train import TrainConfig, blas_threads, train
+from rramsim.nn.train import TrainConfig, TrainState, blas_threads, train
 
-DatasetName = Literal["digits", "fashion-mnist", "fsdd"]
-DATASETS: tuple[str, ...] = ("digits", "fashion-mnist", "fsdd")
+DatasetName = Literal["digits", "fashion-mnist", "fsdd", "drive"]
+DATASETS: tuple[str, ...] = ("digits", "fashion-mnist", "fsdd", "drive")
+
+#: Training defaults per task. Fashion-MNIST: 65 epochs, batch 60; spoken digits: 60 epochs, batch
+#: 30, plain SGD (no momentum); DRIVE: 60 epochs, batch 64 (arXiv 2311.07164). Learning rates,
+#: weight decay and the baseline's settings are this project's choices: the recurrent baseline
+#: uses gradient-norm clipping at 1 and a learning rate of 0.05 with momentum 0.9 (0.1 kills its
+#: ReLUs: the loss stalls at ln 10; 0.02 learns slowly).
+TASK_DEFAULTS: dict[str, dict] = {
+    "digits": {"train": dict(epochs=20, batch_size=64, lr=0.1),
+               "baseline": dict(epochs=20, batch_size=64, lr=0.05)},
+    "fashion-mnist": {"train": dict(epochs=65, batch_size=60, lr=0.1, dtype="float32"),
+                      "baseline": dict(epochs=65, batch_size=60, lr=0.05, dtype="float32")},
+    "fsdd": {"train": dict(epochs=60, batch_size=30, lr=0.5, momentum=0.0, weight_decay=0.0,
+                           dtype="float32"),
+             "baseline": dict(epochs=60, batch_size=30, lr=0.05, clip_grad_norm=1.0,
+                              dtype="float32")},
+    "drive": {"train": dict(epochs=60, batch_size=64, lr=0.1, dtype="float32"),
+              "baseline": dict(epochs=60, batch_size=64, lr=0.05, dtype="float32")},
+}
+
+
+def task_train_configs(dataset: str, *, flip_limiter: FlipLimiter | None = FlipLimiter(0.01, 0.007),  # noqa: B008
+                       progress: bool = False, **overrides) -> tuple[TrainConfig, TrainConfig]:
+    """``(edge-popup, baseline)`` training configurations of a task (:data:`TASK_DEFAULTS`), with
+    ``overrides`` (``epochs``, ``batch_size``; ``lr`` for the scores only) where not None."""
+    if dataset not in TASK_DEFAULTS:
+        raise ExperimentError(f"dataset must be one of {DATASETS}, got {dataset!r}")
+    d = TASK_DEFAULTS[dataset]
+    common = {k: v for k, v in overrides.items() if v is not None and k in ("epochs", "batch_size")}
+    lr = overrides.get("lr")
+    tr = TrainConfig(**{**d["train"], **common, **({"lr": lr} if lr is not None else {})},
+                     flip_limiter=flip_limiter, progress=progress)
+    base = TrainConfig(**{**d["baseline"], **common}, flip_limiter=None, progress=progress)
+    return tr, base
+
+
+class TrainingStopped(RramsimError):
+    """Training stopped on request after a checkpoint (``stop_after_epochs``); resume continues it."""
 
 
 class ExperimentError(RramsimError, ValueError):
@@ -35,7 +78,7 @@ class ExperimentConfig:
 
     Attributes
     ----------
-    dataset : {"digits", "fashion-mnist", "fsdd"}
+    dataset : {"digits", "fashion-mnist", "fsdd", "drive"}
         ``digits`` is embedded; the others read ``data_dir``.
     data_dir : str or None
         Directory with the IDX files / wav recordings.
@@ -61,8 +104,12 @@ class ExperimentConfig:
         model returns (a reinstated pair gets a new random weight); default False: training sees
         the formed weights and only the final mask is programmed.
     activation_bits : int or None
-        Quantise the digits MLP's hidden activations to this many bits (range calibrated on the
-        training set before and after training); None keeps them in floating point.
+        Quantise the hidden activations (the digits MLP's; for spoken digits every layer's input
+        and the recurrent state, 3 bits in the study) to this many bits, with the range calibrated
+        on the training set before and after training and the straight-through estimator in the
+        training loop; None keeps them in floating point.
+    patches : int
+        DRIVE: random 64 x 64 training patches drawn once (seeded) from the training images.
     """
 
     dataset: DatasetName = "digits"
@@ -77,6 +124,7 @@ class ExperimentConfig:
     max_train: int | None = None
     activation_bits: int | None = None
     in_situ: bool = False
+    patches: int = 2000
 
     def __post_init__(self) -> None:
         if not self.hidden or any(int(h) != h or h < 1 for h in self.hidden):
@@ -93,17 +141,41 @@ class ExperimentConfig:
                 int(self.activation_bits) == self.activation_bits and 1 <= self.activation_bits <= 24):
             raise ExperimentError(f"activation_bits must be None (no quantiser) or an integer in "
                                   f"[1, 24], got {self.activation_bits!r}")
+        if int(self.patches) != self.patches or self.patches < 1:
+            raise ExperimentError(f"patches must be an integer >= 1, got {self.patches!r}")
         if self.max_train is not None and self.max_train < 1:
             raise ExperimentError(f"max_train must be >= 1, got {self.max_train!r}")
 
 
-def load_dataset(config: ExperimentConfig) -> data.Dataset:
-    """The data set named by ``config``."""
+def load_dataset(config: ExperimentConfig, *, rng: np.random.Generator | None = None):
+    """The data set named by ``config`` (for DRIVE: training patches drawn with ``rng``, the test
+    images whole, as :class:`SegmentationData`)."""
     if config.dataset == "digits":
         return data.load_digits()
     if config.dataset == "fashion-mnist":
         return data.load_fashion_mnist(config.data_dir)
+    if config.dataset == "drive":
+        from rramsim.nn import drive
+
+        tr = drive.load_drive_split(config.data_dir, "training")
+        te = drive.load_drive_split(config.data_dir, "test")
+        x, y = drive.random_patches(tr, config.patches, rng=rng or np.random.default_rng(0))
+        return SegmentationData("drive", x, y, te)
     return data.load_fsdd(config.data_dir)
+
+
+@dataclass(frozen=True, eq=False)
+class SegmentationData:
+    """Training patches and whole test images of a segmentation task (DRIVE)."""
+
+    name: str
+    x_train: np.ndarray
+    y_train: np.ndarray
+    test: object  # rramsim.nn.drive.DriveSplit
+
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        return self.x_train.shape[1:]
 
 
 def build_network(config: ExperimentConfig, input_shape: tuple[int, ...]) -> Network:
@@ -113,7 +185,9 @@ def build_network(config: ExperimentConfig, input_shape: tuple[int, ...]) -> Net
                                  activation_bits=config.activation_bits)
     if config.dataset == "fashion-mnist":
         return architectures.fashion_mnist_cnn(k=config.k)
-    return architectures.spoken_digit_net(k=config.k)
+    if config.dataset == "drive":
+        return architectures.unet(k=config.k, patch=int(input_shape[-1]))
+    return architectures.spoken_digit_net(k=config.k, activation_bits=config.activation_bits)
 
 
 @dataclass(eq=False)
@@ -125,7 +199,15 @@ class PruneRun:
     metrics: dict
 
 
-def run_prune(config: ExperimentConfig, *, seed: int) -> PruneRun:
+def run_prune(
+    config: ExperimentConfig,
+    *,
+    seed: int,
+    checkpoint_dir: str | Path | None = None,
+    resume: bool = False,
+    stop_after_epochs: int | None = None,
+    log: Callable[[str], None] | None = None,
+) -> PruneRun:
     """Run one seeded experiment; same seed and config, same metrics (timings aside).
 
     Steps: (1) electroform one RRAM pair per weight (``devmodel.form``), signed-constant scaled;
@@ -134,36 +216,259 @@ def run_prune(config: ExperimentConfig, *, seed: int) -> PruneRun:
     and evaluate with read noise; (5) optionally the baseline: conventional training of the same
     architecture, write-and-verify programming, evaluation with read noise.
 
+    Parameters
+    ----------
+    config : ExperimentConfig
+    seed : int
+    checkpoint_dir : path, optional
+        Write a checkpoint after every epoch (``prune.npz``, then ``baseline.npz``: the network
+        file with the optimiser state; see :mod:`rramsim.nn.netfile`).
+    resume : bool
+        Continue from the checkpoints in ``checkpoint_dir``: the run ends with the same metrics as
+        an uninterrupted one (the configuration and seed must be the same; refused for in-situ
+        programming, whose device history is not stored).
+    stop_after_epochs : int, optional
+        Raise :class:`TrainingStopped` once this many epochs (edge-popup and baseline together)
+        are done and checkpointed, as if the run had been killed there.
+    log : callable, optional
+        Receives progress lines (one per epoch, with the estimated time left).
+
     Returns
     -------
     PruneRun
-        ``metrics`` holds ``test_accuracy`` (ideal masked weights), ``test_accuracy_programmed``
+        ``metrics`` holds ``test_accuracy`` (ideal masked weights; pixel accuracy inside the field
+        of view for DRIVE, with ``test_segmentation``: ROC-AUC, PR-AUC, F1), ``test_accuracy_programmed``
         (programmed conductances, pruned pairs at their reset residual, read noise),
         ``programming_ops`` (cell operations of in-situ pruning: 2 per pair for the initial RESET
         of the pruned half and for every training flip), ``mask_flips`` per layer, ``seed``, the
         programming cost of deployment and of the baseline, and timings.
     """
-    with blas_threads(config.train.blas_threads):
-        return _run_prune(config, int(seed))
+    if resume and checkpoint_dir is None:
+        raise ExperimentError("resume needs checkpoint_dir")
+    if config.in_situ and (resume or checkpoint_dir is not None):
+        raise ExperimentError("in-situ programming cannot be checkpointed or resumed (the device "
+                              "history is not stored); run it without checkpoints")
+    ckpt = None
+    if checkpoint_dir is not None:
+        ckpt = _Checkpoints(Path(checkpoint_dir), _fingerprint(config, int(seed)), resume=resume,
+                            stop_after=stop_after_epochs)
+        if ckpt.note and log is not None:
+            log(ckpt.note)
+    try:
+        with blas_threads(config.train.blas_threads):
+            run = _run_prune(config, int(seed), ckpt, log)
+        if ckpt is not None:
+            ckpt.finish()
+    finally:
+        if ckpt is not None:
+            ckpt.release()
+    return run
 
 
-def _run_prune(config: ExperimentConfig, seed: int) -> PruneRun:
+def _fingerprint(config: ExperimentConfig, seed: int) -> dict:
+    """What must be equal for a checkpoint to continue: everything but progress display."""
+    def cfg(tc: TrainConfig):
+        d = dataclasses.asdict(tc)
+        d.pop("progress")
+        return d
+
+    d = dataclasses.asdict(config)
+    d["train"], d["baseline_train"] = cfg(config.train), cfg(config.baseline_train)
+    from rramsim.nn.export import _clean
+
+    return _clean({"seed": seed, **d})
+
+
+class _Checkpoints:
+    """The per-epoch checkpoints of one run (one network file per training phase)."""
+
+    def __init__(self, directory: Path, fingerprint: dict, *, resume: bool,
+                 stop_after: int | None) -> None:
+        self.fingerprint, self.stop_after = fingerprint, stop_after
+        self.note = None
+        if stop_after is not None and stop_after < 1:
+            raise ExperimentError(f"stop_after_epochs must be >= 1, got {stop_after!r}")
+        if directory.exists() and not directory.is_dir():
+            raise ExperimentError(f"checkpoint folder {directory} is a file")
+        self._lock = _lock_folder(directory)
+        if self._lock is None:  # a live run uses it (two runs into one --out)
+            if resume:
+                raise ExperimentError(f"another running rramsim prune uses {directory}")
+            own = directory.with_name(f"{directory.name}-{os.getpid()}")
+            self._lock = _lock_folder(own)
+            self.note = (f"{directory} is in use by another run; this run's checkpoints go to "
+                         f"{own} (resume with --checkpoint-dir {own})")
+            directory = own
+        self.dir = directory
+        files = [directory / f"{ph}.npz" for ph in ("prune", "baseline")]
+        try:
+            if resume and not any(f.is_file() for f in files):
+                raise ExperimentError(f"nothing to resume: no checkpoint in {directory}")
+            if not resume and any(f.is_file() for f in files):
+                raise ExperimentError(f"{directory} holds checkpoints of an earlier run; resume "
+                                      "it (--resume) or delete the folder")
+        except ExperimentError:
+            self.release()
+            raise
+        self.done_epochs = 0  # over both phases, for stop_after
+
+    def release(self) -> None:
+        """Let other runs use the folder (the lock is an open file with an exclusive flock)."""
+        if self._lock is not None:
+            self._lock.close()
+            self._lock = None
+
+    def load(self, phase: str):
+        """``(NetworkFile, TrainState)`` of a phase, or None if it has no checkpoint."""
+        from rramsim.nn.netfile import load_network_file
+
+        path = self.dir / f"{phase}.npz"
+        if not path.is_file():
+            return None
+        f = load_network_file(path)
+        meta = f.metadata
+        if meta.get("fingerprint") != self.fingerprint:
+            old, new = meta.get("fingerprint") or {}, self.fingerprint
+            diff = _differences(old, new)
+            raise ExperimentError(f"checkpoint {path} is of another run (differs in {diff}); "
+                                  "use the same options or delete the folder")
+        st = meta["train_state"]
+        velocity = [f.arrays[f"velocity{i}"] for i in range(len(f.network.weight_layers))]
+        state = TrainState(st["epochs_done"], st["step"], velocity, st["flips"], st["losses"],
+                           st["rng_state"], st["seconds"])
+        self.done_epochs += state.epochs_done
+        return f, state
+
+    def saver(self, phase: str, dataset: str, n_epochs: int):
+        from rramsim.nn.netfile import save_network_file
+
+        def save(state: TrainState, net: Network) -> None:
+            save_network_file(
+                self.dir / f"{phase}.npz", net, dataset=dataset,
+                metadata={"fingerprint": self.fingerprint, "phase": phase,
+                          "train_state": state.to_json()},
+                arrays={f"velocity{i}": v for i, v in enumerate(state.velocity)})
+            self.done_epochs += 1
+            if self.stop_after is not None and self.done_epochs >= self.stop_after:
+                raise TrainingStopped(f"stopped after {self.done_epochs} epochs ({phase} epoch "
+                                      f"{state.epochs_done}/{n_epochs}); checkpoints in {self.dir}")
+        return save
+
+    def finish(self) -> None:
+        """The run completed: the checkpoints are no longer needed."""
+        shutil.rmtree(self.dir, ignore_errors=True)
+        self.release()
+
+
+def _lock_folder(directory: Path):
+    """An exclusive, non-blocking lock on ``directory/.lock`` (created), or None if held."""
+    import fcntl
+
+    directory.mkdir(parents=True, exist_ok=True)
+    fh = open(directory / ".lock", "a+")  # noqa: SIM115 - held open for the run
+    try:
+        fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        fh.close()
+        return None
+    return fh
+
+
+def _differences(old: dict, new: dict, prefix: str = "") -> list[str]:
+    """Dotted names of the entries that differ between two nested dicts."""
+    out = []
+    for k in sorted(set(old) | set(new)):
+        a, b = old.get(k), new.get(k)
+        if isinstance(a, dict) and isinstance(b, dict):
+            out += _differences(a, b, f"{prefix}{k}.")
+        elif a != b:
+            out.append(prefix + k)
+    return out
+
+
+def _restore(net: Network, saved: Network) -> None:
+    """Copy a checkpoint's parameters, masks, BN statistics and quantiser ranges into ``net``."""
+    for a, b in zip(net.weight_layers, saved.weight_layers, strict=True):
+        a.weight, a.mask, a.scores, a.trainable = b.weight, b.mask, b.scores, b.trainable
+    for a, b in zip(net.layers, saved.layers, strict=True):
+        for attr in ("running_mean", "running_var", "x_max", "state_max"):
+            if hasattr(b, attr):
+                setattr(a, attr, getattr(b, attr))
+
+
+def _train_phase(net, phase, xtr, ytr, tconfig, rng, ckpt, log, dataset, on_epoch=None):
+    """Train one phase, resuming it from its checkpoint if there is one.
+
+    Activation quantisers keep the ranges calibrated before training (a fixed DAC full scale the
+    network learns to use, with the straight-through estimator); they are not re-calibrated
+    afterwards, which would change the function that was trained. Re-calibrating between epochs
+    was tried and kills 3-bit networks: the 99.9th percentile jumps as activations grow and most
+    values then round to 0.
+    """
+    resume_state = None
+    if ckpt is not None:
+        loaded = ckpt.load(phase)
+        if loaded is not None:
+            saved, resume_state = loaded
+            _restore(net, saved.network)
+    return train(net, xtr, ytr, config=tconfig, rng=rng, on_epoch=on_epoch, resume=resume_state,
+                 on_checkpoint=None if ckpt is None else ckpt.saver(phase, dataset, tconfig.epochs),
+                 log=log)
+
+
+def _evaluate(net: Network, ds, matmul=None, dtype: str = "float64") -> dict:
+    """Test metrics: accuracy for classifiers; for DRIVE the FOV metrics of the sliding-window
+    probability maps (accuracy = pixel accuracy in the FOV). Computed in ``dtype``, the precision
+    the network was trained in."""
+    saved, net.dtype = net.dtype, np.dtype(dtype)
+    try:
+        return _evaluate_in(net, ds, matmul)
+    finally:
+        net.dtype = saved
+
+
+def _evaluate_in(net: Network, ds, matmul) -> dict:
+    if isinstance(ds, SegmentationData):
+        from rramsim.nn import drive
+
+        prob = np.stack([drive.sliding_window_predict(net, im, matmul=matmul)
+                         for im in ds.test.images])
+        seg = drive.segmentation_metrics(prob, ds.test.vessels, ds.test.fov)
+        return {"accuracy": seg["accuracy"], "segmentation": seg}
+    return {"accuracy": net.accuracy(ds.x_test, ds.y_test, matmul=matmul)}
+
+
+def _train_metric(net: Network, x, y, dtype: str) -> float:
+    saved, net.dtype = net.dtype, np.dtype(dtype)
+    try:
+        if y.ndim > 1:  # per-pixel labels: pixel accuracy over the patches
+            return float(np.mean(net.predict(x) == y))
+        return net.accuracy(x, y)
+    finally:
+        net.dtype = saved
+
+
+def _run_prune(config: ExperimentConfig, seed: int, ckpt=None, log=None) -> PruneRun:
     t0 = time.perf_counter()
     seeds = np.random.SeedSequence(int(seed)).spawn(6)
     rng_form, rng_scores, rng_train, rng_prog, rng_base, rng_wv = (
         np.random.default_rng(s) for s in seeds
     )
-    ds = load_dataset(config)
+    ds = load_dataset(config, rng=np.random.default_rng(seeds[1].spawn(1)[0]))
     xtr, ytr = ds.x_train, ds.y_train
     if config.max_train is not None:
         xtr, ytr = xtr[: config.max_train], ytr[: config.max_train]
-    if len(xtr) == 0 or len(ds.x_test) == 0:
+    n_test = len(ds.test.images) if isinstance(ds, SegmentationData) else len(ds.x_test)
+    if len(xtr) == 0 or n_test == 0:
         raise DataError(f"data set {ds.name}: empty training or test split")
 
     net = build_network(config, ds.input_shape)
     device, forming = DeviceNetwork.form(net.shapes, rng=rng_form)
     net.set_weights(device.weights())
     net.init_scores(rng=rng_scores)
+    for la in net.weight_layers:
+        if isinstance(la, ReLURNN):  # random device weights: make the recurrence contract
+            la.bound_state()
     initial_pruned = sum(int((~la.mask).sum()) for la in net.weight_layers)
     net.calibrate(xtr)
     in_situ: list = []
@@ -177,15 +482,17 @@ def _run_prune(config: ExperimentConfig, seed: int) -> PruneRun:
 
         on_epoch(-1, net)
     t_train = time.perf_counter()
-    result = train(net, xtr, ytr, config=config.train, rng=rng_train, on_epoch=on_epoch)
+    result = _train_phase(net, "prune", xtr, ytr, config.train, rng_train, ckpt, log, ds.name,
+                          on_epoch)
     train_seconds = time.perf_counter() - t_train
-    net.calibrate(xtr)
-    acc_ideal = net.accuracy(ds.x_test, ds.y_test)
+    dt = config.train.dtype
+    ev = _evaluate(net, ds, dtype=dt)
 
     masks = net.masks()
     deploy = device.program(masks, rng=rng_prog)
     hw_w = device.read_weights(rng=rng_prog, noise=config.read_noise)
-    acc_prog = net.accuracy(ds.x_test, ds.y_test, matmul=lambda i, x2d, w: x2d @ hw_w[i])
+    ev_prog = _evaluate(net, ds, dtype=dt,
+                        matmul=lambda i, x2d, w: x2d @ hw_w[i].astype(x2d.dtype, copy=False))
 
     metrics: dict = {
         "dataset": ds.name,
@@ -195,10 +502,10 @@ def _run_prune(config: ExperimentConfig, seed: int) -> PruneRun:
         "n_cells": 2 * net.n_weights,
         "k": config.k,
         "n_train": len(xtr),
-        "n_test": len(ds.x_test),
-        "test_accuracy": acc_ideal,
-        "test_accuracy_programmed": acc_prog,
-        "train_accuracy": net.accuracy(xtr, ytr),
+        "n_test": n_test,
+        "test_accuracy": ev["accuracy"],
+        "test_accuracy_programmed": ev_prog["accuracy"],
+        "train_accuracy": _train_metric(net, xtr, ytr, dt),
         "read_noise": config.read_noise,
         "activation_bits": config.activation_bits,
         "programming_ops": 2 * (initial_pruned + sum(result.mask_flips)),
@@ -209,6 +516,9 @@ def _run_prune(config: ExperimentConfig, seed: int) -> PruneRun:
             if config.train.flip_limiter is None
             else {"start": config.train.flip_limiter.start, "end": config.train.flip_limiter.end}
         ),
+        "training": {"epochs": config.train.epochs, "batch_size": config.train.batch_size,
+                     "lr": config.train.lr, "momentum": config.train.momentum,
+                     "dtype": config.train.dtype},
         "epoch_loss": list(result.epoch_loss),
         "forming": {"pulses": forming.pulses, "energy_j": forming.energy},
         "deploy": {
@@ -220,6 +530,9 @@ def _run_prune(config: ExperimentConfig, seed: int) -> PruneRun:
         },
         "train_seconds": train_seconds,
     }
+    if "segmentation" in ev:
+        metrics["test_segmentation"] = ev["segmentation"]
+        metrics["test_segmentation_programmed"] = ev_prog["segmentation"]
     if config.in_situ:
         metrics["in_situ"] = {
             "resets": sum(p.resets for p in in_situ),
@@ -234,14 +547,16 @@ def _run_prune(config: ExperimentConfig, seed: int) -> PruneRun:
         base.make_dense(rng=rng_base)
         base.calibrate(xtr)
         t_b = time.perf_counter()
-        train(base, xtr, ytr, config=config.baseline_train, rng=rng_base)
-        base.calibrate(xtr)
+        _train_phase(base, "baseline", xtr, ytr, config.baseline_train, rng_base, ckpt, log,
+                     ds.name)
         precise = program_precise(base.effective_weights(), rng=rng_wv, config=config.precise)
+        bdt = config.baseline_train.dtype
+        bev = _evaluate(base, ds, dtype=bdt)
+        bev_prog = _evaluate(base, ds, dtype=bdt, matmul=lambda i, x2d, w: x2d @ precise.weights[
+            i].astype(x2d.dtype, copy=False))
         metrics["baseline"] = {
-            "test_accuracy_software": base.accuracy(ds.x_test, ds.y_test),
-            "test_accuracy_programmed": base.accuracy(
-                ds.x_test, ds.y_test, matmul=lambda i, x2d, w: x2d @ precise.weights[i]
-            ),
+            "test_accuracy_software": bev["accuracy"],
+            "test_accuracy_programmed": bev_prog["accuracy"],
             "tolerance": config.precise.tolerance,
             "read_noise": config.precise.read_noise,
             "cell_ops": precise.summary.cell_ops,
@@ -249,6 +564,13 @@ def _run_prune(config: ExperimentConfig, seed: int) -> PruneRun:
             "energy_j": precise.summary.energy,
             "converged_fraction": precise.converged,
             "train_seconds": time.perf_counter() - t_b,
+            "training": {"epochs": config.baseline_train.epochs,
+                         "batch_size": config.baseline_train.batch_size,
+                         "lr": config.baseline_train.lr,
+                         "clip_grad_norm": config.baseline_train.clip_grad_norm},
         }
+        if "segmentation" in bev:
+            metrics["baseline"]["test_segmentation_software"] = bev["segmentation"]
+            metrics["baseline"]["test_segmentation_programmed"] = bev_prog["segmentation"]
     metrics["total_seconds"] = time.perf_counter() - t0
     return PruneRun(net, device, metrics)

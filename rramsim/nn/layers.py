@@ -289,23 +289,55 @@ def _im2col_nhwc(xp: np.ndarray, kernel, stride, out_hw, *, tap_major: bool) -> 
 
 
 class ReLURNN(WeightLayer):
-    """Elman RNN with ReLU, ``h_t = relu([x_t, h_{t-1}] @ (W * M))``, ``h_0 = 0``, no bias.
+    """Elman RNN with ReLU, ``h_t = q(relu([x_t, s h_{t-1}] @ (W * M)))``, ``h_0 = 0``, no bias.
 
     The input and recurrent matrices are stacked into one ``(input_size + hidden, hidden)`` matrix,
-    which is how one crossbar computes a step (inputs and fed-back state on the word lines). Input
-    ``(B, T, input_size)``, output all states ``(B, T, hidden)``. The study's spoken-digit network
-    uses a ReLU-RNN 32 -> 128 (arXiv 2311.07164).
+    which is how one crossbar computes a step (inputs and fed-back state on the word lines); the
+    hook's ``x2d`` is the step's word-line input ``[x_t, s h_{t-1}]``. Input ``(B, T, input_size)``,
+    output all states ``(B, T, hidden)``. The study's spoken-digit network uses a ReLU-RNN
+    32 -> 128 with 3-bit activations (arXiv 2311.07164).
+
+    Parameters
+    ----------
+    input_size, hidden_size : int
+    k : float
+        Kept fraction of the top-k mask.
+    state_bits : int or None
+        Quantise every state ``h_t`` to this many bits on ``[0, state_max]`` (the DAC that feeds
+        it back), straight-through gradient inside the range; None: no quantiser.
+    state_max : float
+        Full scale of the state quantiser (set by :meth:`rramsim.nn.Network.calibrate`).
+    state_scale : float
+        Digital gain ``s`` on the fed-back state (> 0; 1 = plain Elman). :meth:`bound_state` sets
+        it so the recurrence contracts at initialisation: with random device weights the
+        recurrent block's gain exceeds 1 and the state grows over the time steps.
     """
 
-    def __init__(self, input_size, hidden_size, *, k=0.5):
+    def __init__(self, input_size, hidden_size, *, k=0.5, state_bits=None, state_max=1.0,
+                 state_scale=1.0):
         self.input_size, self.hidden_size = int(input_size), int(hidden_size)
         super().__init__(self.input_size + self.hidden_size, self.hidden_size, k=k)
+        if state_bits is not None:
+            quantize(np.zeros(1), state_bits, state_max)  # validates
+        if not (np.isfinite(state_scale) and state_scale > 0):
+            raise LayerError(f"state_scale must be > 0, got {state_scale!r}")
+        self.state_bits = None if state_bits is None else int(state_bits)
+        self.state_max, self.state_scale = float(state_max), float(state_scale)
 
     def output_shape(self, shape):
         t, f = shape
         if f != self.input_size:
             raise LayerError(f"ReLURNN expects {self.input_size} features, got {f}")
         return (t, self.hidden_size)
+
+    def bound_state(self, gain: float = 0.5) -> float:
+        """Set :attr:`state_scale` so that ``s ||W_hh * M_hh||_2 <= gain`` (no change if already):
+        then ``||h_t|| <= ||input drive|| / (1 - gain)`` for every t, since ReLU does not increase
+        the norm. Returns the new scale."""
+        rec = self.effective_weight()[self.input_size :]
+        norm = float(np.linalg.norm(rec, 2))
+        self.state_scale = min(1.0, gain / norm) if norm > 0 else 1.0
+        return self.state_scale
 
     def forward(self, x, *, train, matmul):
         x = _floating(x)
@@ -315,10 +347,13 @@ class ReLURNN(WeightLayer):
         w = self._weight_for(x)
         h = np.zeros((b, self.hidden_size), dtype=x.dtype)
         zs, ins, hs = [], [], []
+        scale = x.dtype.type(self.state_scale)
         for step in range(t):
-            u = np.concatenate([x[:, step], h], axis=1)
+            u = np.concatenate([x[:, step], h * scale if self.state_scale != 1.0 else h], axis=1)
             z = self._product(matmul, u, w)
             h = np.maximum(z, 0.0)
+            if self.state_bits is not None:
+                h = quantize(h, self.state_bits, self.state_max)
             ins.append(u)
             zs.append(z)
             hs.append(h)
@@ -333,11 +368,15 @@ class ReLURNN(WeightLayer):
         gh = np.zeros((b, self.hidden_size), dtype=grad.dtype)
         gw = np.zeros_like(w)
         for step in range(t - 1, -1, -1):
-            gz = (grad[:, step] + gh) * (self._zs[step] > 0)
+            z = self._zs[step]
+            live = (z > 0) if self.state_bits is None else (z > 0) & (z <= self.state_max)
+            gz = (grad[:, step] + gh) * live
             gw += self._ins[step].T @ gz
             gu = gz @ w.T
             gx[:, step] = gu[:, : self.input_size]
             gh = gu[:, self.input_size :]
+            if self.state_scale != 1.0:
+                gh = gh * grad.dtype.type(self.state_scale)
         self._accumulate(gw)
         return gx
 
@@ -370,33 +409,35 @@ class MaxPool2d(Layer):
         c, h, w = shape
         return (c, h // self.size, w // self.size)
 
+    def _views(self, a: np.ndarray, ho: int, wo: int):
+        """The ``p * p`` strided views of the window positions, row-major within the window."""
+        p = self.size
+        return [a[:, :, i : ho * p : p, j : wo * p : p] for i in range(p) for j in range(p)]
+
     def forward(self, x, *, train, matmul):
         b, c, h, w = x.shape
         p = self.size
         ho, wo = h // p, w // p
         if ho < 1 or wo < 1:
             raise LayerError(f"MaxPool2d({p}) on input {x.shape[2:]}")
-        blocks = (
-            x[:, :, : ho * p, : wo * p]
-            .reshape(b, c, ho, p, wo, p)
-            .transpose(0, 1, 2, 4, 3, 5)
-            .reshape(b, c, ho, wo, p * p)
-        )
-        arg = blocks.argmax(axis=-1)
+        views = self._views(x, ho, wo)
+        out = views[0].copy()
+        arg = np.zeros(out.shape, dtype=np.int8 if p * p < 128 else np.int32)
+        for t, v in enumerate(views[1:], start=1):
+            better = v > out  # strict: the first maximum in the window wins, as argmax
+            np.copyto(out, v, where=better)
+            arg[better] = t
         if train:
             self._arg, self._xshape = arg, x.shape
-        return np.take_along_axis(blocks, arg[..., None], axis=-1)[..., 0]
+        return out
 
     def backward(self, grad):
         b, c, h, w = self._xshape
         p = self.size
         ho, wo = h // p, w // p
-        gb = np.zeros((b, c, ho, wo, p * p), dtype=grad.dtype)
-        np.put_along_axis(gb, self._arg[..., None], grad[..., None], axis=-1)
         gx = np.zeros(self._xshape, dtype=grad.dtype)
-        gx[:, :, : ho * p, : wo * p] = (
-            gb.reshape(b, c, ho, wo, p, p).transpose(0, 1, 2, 4, 3, 5).reshape(b, c, ho * p, wo * p)
-        )
+        for t, v in enumerate(self._views(gx, ho, wo)):
+            np.multiply(grad, self._arg == t, out=v)
         return gx
 
 

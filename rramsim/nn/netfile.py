@@ -48,7 +48,7 @@ LEGACY_VERSION = 1
 LAYER_ARGS: dict[str, tuple[str, ...]] = {
     "Dense": ("fan_in", "fan_out", "k"),
     "Conv2d": ("in_channels", "out_channels", "kernel", "stride", "padding", "k"),
-    "ReLURNN": ("input_size", "hidden_size", "k"),
+    "ReLURNN": ("input_size", "hidden_size", "k", "state_bits", "state_max", "state_scale"),
     "ReLU": (),
     "Flatten": (),
     "ToSequence": (),
@@ -89,6 +89,9 @@ class NetworkFile:
         2, or 1 for a dense file written before architectures were stored.
     path : Path
         The file read.
+    arrays : dict of str -> ndarray
+        Further named arrays stored with ``save_network_file(..., arrays=...)`` (e.g. a
+        training checkpoint's momentum buffers).
     """
 
     network: Network
@@ -100,6 +103,7 @@ class NetworkFile:
     metadata: dict = field(default_factory=dict)
     format_version: int = FORMAT_VERSION
     path: Path | None = None
+    arrays: dict = field(default_factory=dict)
 
 
 def _json_value(v):
@@ -143,6 +147,7 @@ def save_network_file(
     dataset: str,
     data_dir: str | None = None,
     metadata: dict | None = None,
+    arrays: dict | None = None,
 ) -> Path:
     """Write the whole network to ``path`` (.npz appended if missing), atomically.
 
@@ -160,6 +165,8 @@ def save_network_file(
         Where the data set was read from.
     metadata : dict, optional
         JSON-serialisable extra information (finite numbers).
+    arrays : dict of str -> ndarray, optional
+        Further numeric arrays to keep in the file (read back as :attr:`NetworkFile.arrays`).
 
     Returns
     -------
@@ -191,6 +198,11 @@ def save_network_file(
         if isinstance(la, L.BatchNorm):
             extra[f"nn/running_mean{j}"] = np.asarray(la.running_mean, dtype=float)
             extra[f"nn/running_var{j}"] = np.asarray(la.running_var, dtype=float)
+    for key, arr in (arrays or {}).items():
+        a = np.asarray(arr)
+        if not isinstance(key, str) or not key or a.dtype.kind not in "biuf":
+            raise DataError(f"extra array {key!r} must have a non-empty name and numeric values")
+        extra[f"extra/{key}"] = a
     return export_network(path, net, device, extra=extra)
 
 
@@ -218,7 +230,7 @@ def _build_layer(spec, path, where):
         raise DataError(f"{path}: field {where}.args has {sorted(args)}, {kind} needs "
                         f"{sorted(want)}")
     for a, v in args.items():
-        ok = isinstance(v, (int, float, str, bool)) or (
+        ok = v is None or isinstance(v, (int, float, str, bool)) or (
             isinstance(v, list) and all(isinstance(x, int) and not isinstance(x, bool) for x in v))
         if not ok or (isinstance(v, float) and not math.isfinite(v)):
             raise DataError(f"{path}: field {where}.args.{a} has an invalid value {v!r}")
@@ -282,6 +294,7 @@ def load_network_file(path) -> NetworkFile:
                 metadata = json_field(spec, "metadata", dict, path, "nn")
                 has_pairs = json_field(spec, "has_pairs", bool, path, "nn")
             _fill(net, mnet, z, path, scores=version >= FORMAT_VERSION)
+            extra = {k[len("extra/"):]: z[k] for k in z.files if k.startswith("extra/")}
     except (OSError, ValueError, EOFError, zipfile.BadZipFile, KeyError) as exc:
         if isinstance(exc, RramsimError):
             raise
@@ -296,7 +309,7 @@ def load_network_file(path) -> NetworkFile:
         for ly in mnet.layers:
             pos = ly.sign > 0
             pairs.append((np.where(pos, ly.g_plus, ly.g_minus), np.where(pos, ly.g_minus, ly.g_plus)))
-    return NetworkFile(net, pairs, scales, signs, dataset, data_dir, metadata, version, path)
+    return NetworkFile(net, pairs, scales, signs, dataset, data_dir, metadata, version, path, extra)
 
 
 def _network_from_spec(spec, path) -> Network:

@@ -22,10 +22,12 @@ import numpy as np
 
 from rramsim.nn.layers import (
     Concat,
+    Conv2d,
     Layer,
     LayerError,
     MatMul,
     Quantize,
+    ReLURNN,
     Stash,
     WeightLayer,
     ideal_matmul,
@@ -114,6 +116,8 @@ class Network:
         self._store: dict = {}
         stashed: dict[str, tuple[int, ...]] = {}
         shape = self.input_shape
+        # the largest per-sample working array (an activation or an im2col matrix), for batching
+        self.sample_elements = int(np.prod(shape))
         for layer in self.layers:
             if isinstance(layer, (Stash, Concat)):
                 layer.store = self._store
@@ -121,7 +125,11 @@ class Network:
                 if layer.name not in stashed:
                     raise LayerError(f"{name}: Concat({layer.name!r}) has no Stash before it")
                 layer.skip_shape = stashed[layer.name]
+            if isinstance(layer, Conv2d):
+                _, ho, wo = layer.output_shape(shape)
+                self.sample_elements = max(self.sample_elements, ho * wo * layer.fan_in)
             shape = layer.output_shape(shape)
+            self.sample_elements = max(self.sample_elements, int(np.prod(shape)))
             if isinstance(layer, Stash):
                 if layer.name in stashed:
                     raise LayerError(f"{name}: two Stash layers named {layer.name!r}")
@@ -236,23 +244,31 @@ class Network:
         self.backward(g)
         return loss
 
+    def batch_size_for(self, budget_bytes: float = 256e6, *, cap: int = 512) -> int:
+        """Samples per batch so that the largest working array (an activation or an im2col matrix,
+        float64) stays within ``budget_bytes``: between 1 and ``cap``."""
+        return int(max(1, min(cap, budget_bytes // (8 * self.sample_elements))))
+
     def calibrate(
         self,
         x: np.ndarray,
         *,
         percentile: float = 99.9,
-        batch_size: int = 1000,
+        batch_size: int | None = None,
         max_values: int = 4_000_000,
     ) -> list[float]:
         """Set the full scale of every calibratable :class:`Quantize` layer from data.
 
         Each such quantiser gets ``x_max`` = the ``percentile`` of the (positive) values reaching it
         when ``x`` runs through the network in evaluation mode, so the n-bit DAC range covers the
-        activations (layer-wise range calibration; a judgement, the study gives only the bits).
+        activations (layer-wise range calibration; a judgement, the study gives only the bits);
+        a :class:`~rramsim.nn.layers.ReLURNN` with a state quantiser gets ``state_max`` from its
+        own states, computed with that quantiser off.
         Quantisers are calibrated in network order (each sees the ones before it already set),
-        ``x`` runs through in batches of ``batch_size``, and at most about ``max_values`` values
-        per quantiser are kept: when more reach it, every ``s``-th positive value of each batch is
-        kept (``s`` from the first batch's count; deterministic). Below that bound the result is
+        ``x`` runs through in batches of ``batch_size`` (default :meth:`batch_size_for`), and at
+        most about ``max_values`` values per quantiser are kept: when more reach it, every
+        ``s``-th positive value of each batch is kept (``s`` from the first batch's count;
+        deterministic). Below that bound the result is
         the exact percentile over all of ``x``.
 
         Returns
@@ -262,11 +278,15 @@ class Network:
         """
         if not 0.0 < percentile <= 100.0:
             raise LayerError(f"percentile must be in (0, 100], got {percentile!r}")
+        if batch_size is None:
+            batch_size = min(1000, self.batch_size_for())
         if batch_size < 1 or max_values < 1:
             raise LayerError("batch_size and max_values must be >= 1")
         if x.shape[1:] != self.input_shape:
             raise LayerError(f"{self.name}: input shape {x.shape[1:]} != {self.input_shape}")
-        targets = [j for j, la in enumerate(self.layers) if isinstance(la, Quantize) and la.calibrate]
+        targets = [j for j, la in enumerate(self.layers)
+                   if (isinstance(la, Quantize) and la.calibrate)
+                   or (isinstance(la, ReLURNN) and la.state_bits is not None)]
         out = []
         n = len(x)
         for j in targets:
@@ -276,6 +296,13 @@ class Network:
                 self._store.clear()
                 for layer in self.layers[:j]:
                     h = layer.forward(h, train=False, matmul=ideal_matmul)
+                target = self.layers[j]
+                if isinstance(target, ReLURNN):  # its own states, unquantised
+                    bits, target.state_bits = target.state_bits, None
+                    try:
+                        h = target.forward(h, train=False, matmul=ideal_matmul)
+                    finally:
+                        target.state_bits = bits
                 pos = h[h > 0]
                 if not stride:
                     estimate = pos.size * n / max(len(h), 1)
@@ -283,16 +310,20 @@ class Network:
                 kept.append(pos[::stride] if stride > 1 else pos)
             self._store.clear()
             pos = np.concatenate(kept) if kept else np.zeros(0)
-            layer = self.layers[j]
-            layer.x_max = float(np.percentile(pos, percentile)) if pos.size else 1.0
-            out.append(layer.x_max)
+            value = float(np.percentile(pos, percentile)) if pos.size else 1.0
+            setattr(self.layers[j], "state_max" if isinstance(self.layers[j], ReLURNN) else "x_max",
+                    value)
+            out.append(value)
         return out
 
     def predict(
-        self, x: np.ndarray, *, matmul: MatMul | None = None, batch_size: int = 512
+        self, x: np.ndarray, *, matmul: MatMul | None = None, batch_size: int | None = None
     ) -> np.ndarray:
         """Class predictions (argmax over the class axis 1 of the logits) in evaluation mode, in
-        batches of ``batch_size`` (per-pixel classes for a segmentation network)."""
+        batches of ``batch_size`` (default :meth:`batch_size_for`: at most 512, less where the
+        im2col matrices are large; per-pixel classes for a segmentation network)."""
+        if batch_size is None:
+            batch_size = self.batch_size_for()
         out = [
             self.forward(x[i : i + batch_size], matmul=matmul).argmax(axis=1)
             for i in range(0, len(x), batch_size)

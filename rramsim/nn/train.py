@@ -44,6 +44,9 @@ class TrainConfig:
         Limits mask flips of score-trained layers; None gives plain top-k every step.
     progress : bool
         Show a tqdm progress bar over the steps.
+    clip_grad_norm : float or None
+        Rescale the gradients of all layers together so that their global L2 norm is at most this
+        (Pascanu et al., ICML 2013; used for the recurrent baseline); None: no clipping.
     dtype : {"float64", "float32"}
         Compute precision of the forward and backward passes while training (parameters,
         gradients and optimiser state stay float64). float32 halves the memory traffic and runs
@@ -63,8 +66,12 @@ class TrainConfig:
     progress: bool = False
     blas_threads: int | None = 1
     dtype: str = "float64"
+    clip_grad_norm: float | None = None
 
     def __post_init__(self) -> None:
+        if self.clip_grad_norm is not None and not (np.isfinite(self.clip_grad_norm)
+                                                    and self.clip_grad_norm > 0):
+            raise TrainError(f"clip_grad_norm must be > 0 or None, got {self.clip_grad_norm!r}")
         if self.dtype not in ("float32", "float64"):
             raise TrainError(f"dtype must be 'float32' or 'float64', got {self.dtype!r}")
         if self.blas_threads is not None and self.blas_threads < 1:
@@ -135,6 +142,52 @@ def train_step(net: Network, x: np.ndarray, y: np.ndarray) -> float:
     return net.loss_and_grad(x, y)
 
 
+@dataclass
+class TrainState:
+    """Where a training run stands after a whole epoch: enough to continue it bit-identically.
+
+    Attributes
+    ----------
+    epochs_done : int
+        Completed epochs.
+    step : int
+        SGD steps taken.
+    velocity : list of ndarray
+        Momentum buffers, one per weight layer (float64).
+    flips : list of int
+        Mask flips per weight layer so far.
+    losses : list of float
+        Mean loss of every completed epoch.
+    rng_state : dict
+        ``rng.bit_generator.state`` of the shuffling generator after the last completed epoch.
+    seconds : float
+        Training time spent so far (informational).
+    """
+
+    epochs_done: int
+    step: int
+    velocity: list
+    flips: list
+    losses: list
+    rng_state: dict
+    seconds: float = 0.0
+
+    def to_json(self) -> dict:
+        """The JSON-ready part (the velocity arrays are stored separately)."""
+        return {"epochs_done": self.epochs_done, "step": self.step, "flips": list(self.flips),
+                "losses": list(self.losses), "rng_state": self.rng_state,
+                "seconds": self.seconds}
+
+
+def _eta(seconds: float) -> str:
+    seconds = max(0.0, seconds)
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 5400:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
 def train(
     net: Network,
     x: np.ndarray,
@@ -143,6 +196,9 @@ def train(
     config: TrainConfig = TrainConfig(),  # noqa: B008
     rng: np.random.Generator,
     on_epoch: Callable[[int, Network], None] | None = None,
+    resume: TrainState | None = None,
+    on_checkpoint: Callable[[TrainState, Network], None] | None = None,
+    log: Callable[[str], None] | None = None,
 ) -> TrainResult:
     """Train ``net`` in place with SGD + momentum + cosine schedule.
 
@@ -155,13 +211,23 @@ def train(
     net : Network
         Scores (or weights) must be initialised.
     x, y : ndarray
-        Training inputs ``(N, *net.input_shape)`` and integer labels ``(N,)`` (not modified).
+        Training inputs ``(N, *net.input_shape)`` and integer labels ``(N,)`` (or ``(N, H, W)``
+        per-pixel labels for segmentation); not modified.
     config : TrainConfig
     rng : numpy.random.Generator
         Shuffles the samples each epoch.
     on_epoch : callable, optional
         ``on_epoch(epoch, net)`` after every epoch (e.g. to program the masks on the devices and
         load the conductances they return, see :func:`rramsim.nn.run_prune` with ``in_situ``).
+    resume : TrainState, optional
+        Continue a run from this state (``net`` must hold the parameters of that moment): the
+        schedule, the momentum, the flip counts and the shuffling generator carry on, so the result
+        is bit-identical to an uninterrupted run (same BLAS threads).
+    on_checkpoint : callable, optional
+        ``on_checkpoint(state, net)`` after every epoch, e.g. to write a checkpoint; an exception
+        raised there stops training.
+    log : callable, optional
+        Receives one line per epoch: loss, seconds per epoch and the estimated time left.
 
     Returns
     -------
@@ -173,42 +239,66 @@ def train(
     n = len(x)
     per_epoch = int(np.ceil(n / config.batch_size))
     total = per_epoch * config.epochs
-    velocity = [np.zeros((la.fan_in, la.fan_out)) for la in net.weight_layers]
-    flips = [0] * len(net.weight_layers)
-    losses = []
+    if resume is None:
+        state = TrainState(0, 0, [np.zeros((la.fan_in, la.fan_out)) for la in net.weight_layers],
+                           [0] * len(net.weight_layers), [], rng.bit_generator.state)
+    else:
+        if resume.epochs_done > config.epochs or resume.step != resume.epochs_done * per_epoch:
+            raise TrainError(f"cannot resume: the state is after {resume.epochs_done} epochs and "
+                             f"{resume.step} steps, the run has {config.epochs} epochs of "
+                             f"{per_epoch} steps")
+        if len(resume.velocity) != len(net.weight_layers):
+            raise TrainError("cannot resume: the state's momentum buffers do not fit the network")
+        state = TrainState(resume.epochs_done, resume.step,
+                           [np.array(v, dtype=float) for v in resume.velocity],
+                           list(resume.flips), list(resume.losses), resume.rng_state,
+                           resume.seconds)
+        rng.bit_generator.state = resume.rng_state
     bar = None
     if config.progress:
         from tqdm.auto import tqdm
 
-        bar = tqdm(total=total, desc=f"train {net.name}", unit="step", leave=False)
+        bar = tqdm(total=total, initial=state.step, desc=f"train {net.name}", unit="step",
+                   leave=False)
     t0 = time.perf_counter()
     saved_dtype, net.dtype = net.dtype, np.dtype(config.dtype)
     with blas_threads(config.blas_threads):
         try:
-            _loop(net, x, y, config, rng, velocity, flips, losses, bar, per_epoch, total, on_epoch)
+            _loop(net, x, y, config, rng, state, bar, per_epoch, total, on_epoch, on_checkpoint,
+                  log)
         finally:
             net.dtype = saved_dtype
             if bar is not None:
                 bar.close()
-    return TrainResult(tuple(losses), tuple(flips), per_epoch * config.epochs,
-                       time.perf_counter() - t0)
+    return TrainResult(tuple(state.losses), tuple(state.flips), total, time.perf_counter() - t0)
 
 
-def _loop(net, x, y, config, rng, velocity, flips, losses, bar, per_epoch, total, on_epoch):
-    """The epochs of :func:`train` (updates ``velocity``, ``flips`` and ``losses`` in place)."""
+def _clip(grads: list, limit: float | None) -> list:
+    if limit is None:
+        return grads
+    norm = float(np.sqrt(sum(float(np.vdot(g, g)) for g in grads)))
+    if norm <= limit or norm == 0.0:
+        return grads
+    return [g * (limit / norm) for g in grads]
+
+
+def _loop(net, x, y, config, rng, state, bar, per_epoch, total, on_epoch, on_checkpoint, log):
+    """The epochs of :func:`train` (updates ``state`` in place)."""
     n = len(x)
-    step = 0
-    for epoch in range(config.epochs):
+    velocity, flips = state.velocity, state.flips
+    for epoch in range(state.epochs_done, config.epochs):
+        t_epoch = time.perf_counter()
         order = rng.permutation(n)
         epoch_loss = 0.0
         for b in range(per_epoch):
             idx = order[b * config.batch_size : (b + 1) * config.batch_size]
             loss = net.loss_and_grad(x[idx], y[idx])
             epoch_loss += loss * len(idx)
-            lr = cosine_lr(step, total, config.lr)
+            lr = cosine_lr(state.step, total, config.lr)
+            grads = _clip([la.grad for la in net.weight_layers], config.clip_grad_norm)
             for i, la in enumerate(net.weight_layers):
                 param = la.scores if la.trainable == "scores" else la.weight
-                g = la.grad + config.weight_decay * param
+                g = grads[i] + config.weight_decay * param
                 velocity[i] = config.momentum * velocity[i] + g
                 new = param - lr * velocity[i]
                 if la.trainable == "scores":
@@ -216,18 +306,29 @@ def _loop(net, x, y, config, rng, velocity, flips, losses, bar, per_epoch, total
                     if config.flip_limiter is None:
                         mask = topk_mask(new, la.k)
                     else:
-                        theta = config.flip_limiter.threshold(step, total)
+                        theta = config.flip_limiter.threshold(state.step, total)
                         mask = limited_update(la.mask, new, la.k, theta)
                     flips[i] += int(np.count_nonzero(mask != la.mask))
                     la.mask = mask
                 else:
                     la.weight = new
-            step += 1
+            state.step += 1
             if bar is not None:
                 bar.update(1)
                 bar.set_postfix(loss=f"{loss:.3f}", refresh=False)
-        losses.append(epoch_loss / n)
-        if not np.isfinite(losses[-1]):
-            raise TrainError(f"training diverged (loss {losses[-1]}); lower the learning rate")
+        state.losses.append(epoch_loss / n)
+        if not np.isfinite(state.losses[-1]):
+            raise TrainError(f"training diverged (loss {state.losses[-1]}); lower the learning "
+                             "rate")
         if on_epoch is not None:
             on_epoch(epoch, net)
+        state.epochs_done = epoch + 1
+        state.rng_state = rng.bit_generator.state
+        spent = time.perf_counter() - t_epoch
+        state.seconds += spent
+        if log is not None:
+            left = (config.epochs - state.epochs_done) * spent
+            log(f"{net.name}: epoch {state.epochs_done}/{config.epochs}, loss "
+                f"{state.losses[-1]:.4f}, {spent:.1f} s/epoch, about {_eta(left)} left")
+        if on_checkpoint is not None:
+            on_checkpoint(state, net)

@@ -29,4 +29,10 @@ PySpice only inside the functions that need them):
 * :mod:`~rramsim.studies.pipeline` -- the steps with typed results, :func:`run_pipeline`, and
   :func:`evaluate_point` (one design point as flat metrics, with a cache).
 * :mod:`~rramsim.studies.cli` -- the subcommands ``demo``, ``compare``, ``irdrop``, ``netlist``.
+* :func:`sweep` (module ``rramsim.studies.sweep``, above the pipeline) -- design-space sweeps and
+  Monte Carlo over device and noise seeds on Dask.distributed (``rramsim sweep``).
 """
+
+from rramsim.studies.sweep import sweep  # noqa: E402  (the function; the module stays importable)
+
+__all__ = ["sweep"]

@@ -123,7 +123,7 @@ def evaluate(hw, loaded, cfg: StudyConfig, *,
             if rep == 0:
                 secs[mode] = time.perf_counter() - t2
         acc[mode] = float(np.mean(runs))
-        if noisy:
+        if noisy and len(runs) > 1:
             ev.accuracy_std[mode] = float(np.std(runs))
         if mode == "circuit":
             ev.records = {k: np.concatenate(v) for k, v in ev.records.items()}

@@ -185,7 +185,7 @@ def run_netlist(args: argparse.Namespace) -> int:
 
     check_file_target(args.out, option="--out")
     cfg = load_config_from_args(args)
-    hw = program(load(cfg, progress=not args.no_progress), cfg)
+    hw = program(load(cfg, progress=not args.no_progress, with_data=False), cfg)
     if not 0 <= args.tile < len(hw.tiles):
         raise MappingError(f"--tile {args.tile}: the mapping has tiles 0..{len(hw.tiles) - 1}")
     xb = hw.tiles[args.tile]

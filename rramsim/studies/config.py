@@ -44,6 +44,9 @@ Example (all keys optional; these are the defaults)::
     r_driver_ohm = 0.0
     r_access_ohm = 0.0           # 0 = no access transistor (0T1R)
     drive = "left"               # or "both"
+    sense = "ideal_tia"          # or "finite_gain_tia" (sense_gain), "resistor" (sense_r_ohm)
+    sense_gain = 10000.0
+    sense_r_ohm = 1000.0
     nonlinear_cells = false      # true: sinh read I-V, Newton solves per batch (minutes)
     sinh_v0_V = 0.25
 
@@ -89,6 +92,7 @@ from pathlib import Path
 from rramsim.errors import DataError
 
 DRIVES = ("left", "both")
+SENSES = ("ideal_tia", "finite_gain_tia", "resistor")
 SCHEMES = ("columns", "rows")
 PLACEMENTS = ("naive", "ir_aware")
 PRESETS = ("board", "integrated")
@@ -152,7 +156,8 @@ class NetworkConfig:
     """Network file (``rramsim prune --out``); "" = train the embedded default as ``[train]``
     says."""
     dataset: str = ""
-    """Data set: "digits", "fashion-mnist", "fsdd"; "" = the one the network was trained on."""
+    """Data set: "digits", "fashion-mnist", "fsdd", "drive" (patches, pixel accuracy); "" = the
+    one the network was trained on."""
     data_dir: str = ""
     """Folder with the data set's files (IDX files, recordings); "" = the network file's own."""
 
@@ -243,6 +248,13 @@ class CircuitConfig:
     """On-resistance of each cell's access transistor, ohms (0 = no transistor, 0T1R)."""
     drive: str = "left"
     """Rows driven from one end ("left") or both ends ("both")."""
+    sense: str = "ideal_tia"
+    """Sense circuit at each bit line: "ideal_tia" (virtual ground), "finite_gain_tia" (op-amp
+    of open-loop gain ``sense_gain``) or "resistor" (``sense_r_ohm`` to ground)."""
+    sense_gain: float = 1e4
+    """Open-loop voltage gain of the finite-gain TIA, V/V."""
+    sense_r_ohm: float = 1e3
+    """Sense resistance ("resistor") or the finite-gain TIA's feedback resistance, ohms."""
     nonlinear_cells: bool = False
     """True: cells follow the sinh read I-V ``I = G v0 sinh(V / v0)``, Newton solves per batch
     (slow); False: linear cells (transfer matrices)."""
@@ -255,6 +267,9 @@ class CircuitConfig:
         for k in ("r_wordline_ohm", "r_bitline_ohm", "r_driver_ohm", "r_access_ohm"):
             _need(0 <= getattr(self, k) <= 1e9, f"circuit.{k}", "must be in 0..1e9 ohms")
         _need(self.drive in DRIVES, "circuit.drive", f"must be one of {DRIVES}")
+        _need(self.sense in SENSES, "circuit.sense", f"must be one of {SENSES}")
+        _need(0 < self.sense_gain <= 1e12, "circuit.sense_gain", "must be in (0, 1e12] V/V")
+        _need(0 < self.sense_r_ohm <= 1e12, "circuit.sense_r_ohm", "must be in (0, 1e12] ohms")
         _need(0 <= self.sinh_v0_V <= 100, "circuit.sinh_v0_V",
               "must be in [0, 100] volts (0 = from the cells)")
 

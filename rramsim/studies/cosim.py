@@ -114,8 +114,6 @@ def reference_solve(xb, v, engine: str = "ngspice"):
     """The reference simulator's solution (``rramsim.netlists.simulate``)."""
     from rramsim import netlists
 
-    if engine == "ngspice":
-        return netlists.simulate(xb, v)
     return netlists.simulate(xb, v, engine=engine)
 
 

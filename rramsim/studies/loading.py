@@ -137,11 +137,10 @@ def load_data(cfg: StudyConfig, input_shape: tuple[int, ...] | None = None) -> D
                             "data_dir (or --data-dir) to the folder that holds them")
         ds = (nn.load_fashion_mnist if name == "fashion-mnist" else nn.load_fsdd)(
             cfg.network.data_dir)
-    elif name == "drive" and hasattr(nn, "load_drive"):
-        ds = nn.load_drive(cfg.network.data_dir)
+    elif name == "drive":
+        return _drive_data(cfg, input_shape)
     else:
-        raise DataError(f"network.dataset {name!r}: this rramsim reads "
-                        f"{[d for d in DATASETS if d != 'drive' or hasattr(nn, 'load_drive')]}")
+        raise DataError(f"network.dataset {name!r}: the studies read {DATASETS}")
     n_cal = min(cfg.converters.calibration_samples, len(ds.x_train))
     n_test = cfg.run.test_samples or len(ds.x_test)
     shape = tuple(input_shape) if input_shape is not None else (-1,)
@@ -156,6 +155,25 @@ def load_data(cfg: StudyConfig, input_shape: tuple[int, ...] | None = None) -> D
 
     return Data(x_calib=fit(ds.x_train[:n_cal]), x_test=fit(ds.x_test[:n_test]),
                 y_test=np.asarray(ds.y_test)[:n_test], name=ds.name)
+
+
+def _drive_data(cfg: StudyConfig, input_shape) -> Data:
+    """DRIVE: calibration patches from the training split, test patches with per-pixel labels
+    from the test split (``rramsim.nn.drive``), at the network's patch size; accuracy is then
+    the fraction of pixels classified right. Patch positions are seeded by ``run.seed``."""
+    from rramsim.nn import drive
+
+    if not cfg.network.data_dir:
+        raise DataError("network.dataset 'drive' is read from files: set [network] data_dir "
+                        "(or --data-dir) to the folder with training/ and test/")
+    size = int(input_shape[-1]) if input_shape is not None else 64
+    rng = np.random.default_rng(np.random.SeedSequence(cfg.run.seed).spawn(8)[6])
+    x_cal, _ = drive.random_patches(drive.load_drive_split(cfg.network.data_dir, "training"),
+                                    cfg.converters.calibration_samples, size=size, rng=rng)
+    x_te, y_te = drive.random_patches(drive.load_drive_split(cfg.network.data_dir, "test"),
+                                      cfg.run.test_samples or 256, size=size, rng=rng)
+    return Data(x_calib=np.asarray(x_cal, float), x_test=np.asarray(x_te, float), y_test=y_te,
+                name=f"drive ({size} x {size} test patches, pixel accuracy)")
 
 
 def from_network(network, data: Data, *, pairs, scales, keep_pairs: bool = False, signs=None,
@@ -197,7 +215,13 @@ def _scale_fit(weights_eff: np.ndarray, d: np.ndarray) -> float:
     return float(np.sum(d[kept] * w[kept]) / den)
 
 
-def _load_file(cfg: StudyConfig) -> LoadedNetwork:
+def _no_data(input_shape) -> Data:
+    shape = tuple(input_shape)
+    return Data(x_calib=np.zeros((0, *shape)), x_test=np.zeros((0, *shape)),
+                y_test=np.zeros(0, int), name="(no data set read)")
+
+
+def _load_file(cfg: StudyConfig, with_data: bool = True) -> LoadedNetwork:
     from rramsim import mapper, nn
 
     path = cfg.network.path
@@ -207,7 +231,7 @@ def _load_file(cfg: StudyConfig) -> LoadedNetwork:
         if not cfg.network.dataset:   # the data set the network was trained on
             cfg = cfg.replace("network", dataset=getattr(nf, "dataset", None) or "digits",
                               data_dir=cfg.network.data_dir or getattr(nf, "data_dir", "") or "")
-        data = load_data(cfg, net.input_shape)
+        data = load_data(cfg, net.input_shape) if with_data else _no_data(net.input_shape)
         wl = net.weight_layers
         eff = [la.effective_weight() for la in wl]
         if nf.pairs is None:
@@ -236,7 +260,7 @@ def _load_file(cfg: StudyConfig) -> LoadedNetwork:
               _scale_fit(e, ly.sign * (ly.g_plus - ly.g_minus))
               for ly, e in zip(lnet.layers, eff, strict=True)]
     stack = _DenseStack(eff)
-    data = load_data(cfg, stack.input_shape)
+    data = load_data(cfg, stack.input_shape) if with_data else _no_data(stack.input_shape)
     name = "-".join([str(weights[0].shape[0])] + [str(w.shape[1]) for w in weights])
     return LoadedNetwork(name=f"MLP {name} from {path}", source=f"file `{path}`", network=stack,
                          data=data, weights=weights, masks=masks,
@@ -271,10 +295,16 @@ def train_embedded(cfg: StudyConfig, *, progress: bool = False):
     return nn.run_prune(experiment_config(cfg, progress=progress), seed=cfg.run.seed)
 
 
-def load(cfg: StudyConfig, *, progress: bool = False) -> LoadedNetwork:
-    """The configured network (embedded default or ``network.path``) and its data."""
+def load(cfg: StudyConfig, *, progress: bool = False, with_data: bool = True) -> LoadedNetwork:
+    """The configured network (embedded default or ``network.path``) and its data.
+
+    ``with_data=False`` skips reading a network file's data set (for commands that only need
+    the tiles, e.g. ``rramsim netlist``).
+    """
     if cfg.network.path:
-        lo = _load_file(cfg)
+        lo = _load_file(cfg, with_data)
+        if not with_data:
+            return lo
     else:
         if cfg.network.dataset not in ("", cfg.train.task):
             raise DataError(f"network.dataset {cfg.network.dataset!r}: the embedded network is "

@@ -206,7 +206,7 @@ def cosim_errors() -> tuple:
     """Exceptions that mean "the reference simulator could not run" (not a disagreement)."""
     from rramsim.errors import SpiceError
 
-    return (SpiceError, TypeError)
+    return (SpiceError,)
 
 
 # --------------------------------------------------------------------------------------------
@@ -218,6 +218,12 @@ def _cached(cache: dict | None, key, make):
     if key not in cache:
         cache[key] = make()
     return cache[key]
+
+
+def network_key(cfg: StudyConfig) -> tuple:
+    """The key under which :func:`evaluate_point` caches the loaded network and data: the parts
+    of the configuration they depend on (a caller may put a network it already has there)."""
+    return ("loaded", cfg.network, cfg.train, cfg.run, cfg.converters.calibration_samples)
 
 
 def evaluate_point(cfg: StudyConfig, *, cache: dict | None = None,
@@ -235,7 +241,7 @@ def evaluate_point(cfg: StudyConfig, *, cache: dict | None = None,
     solve no tile again.
     """
     with blas_threads(1):
-        net_key = ("loaded", cfg.network, cfg.train, cfg.run, cfg.converters.calibration_samples)
+        net_key = network_key(cfg)
         loaded = _cached(cache, net_key, lambda: load(cfg, progress=progress))
         hw_key = ("hardware", net_key, cfg.mapping, cfg.circuit)
         hw = _cached(cache, hw_key, lambda: program(loaded, cfg))

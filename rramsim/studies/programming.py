@@ -27,8 +27,14 @@ def tile_options(circuit: CircuitConfig, *, r_wire_ohm: float | None = None) -> 
     """
     rw = circuit.r_wordline_ohm if r_wire_ohm is None else float(r_wire_ohm)
     rb = circuit.r_bitline_ohm if r_wire_ohm is None else float(r_wire_ohm)
+    from rramsim.crossbar import FiniteGainTIA, IdealTIA, SenseResistor
+
+    sense = {"ideal_tia": IdealTIA,   # virtual ground; its feedback sets no array current
+             "finite_gain_tia": lambda: FiniteGainTIA(r_feedback=circuit.sense_r_ohm,
+                                                      open_loop_gain=circuit.sense_gain),
+             "resistor": lambda: SenseResistor(resistance=circuit.sense_r_ohm)}[circuit.sense]()
     opts = {"r_wordline": rw, "r_bitline": rb, "r_driver": circuit.r_driver_ohm,
-            "drive": circuit.drive,
+            "drive": circuit.drive, "sense": sense,
             "r_access": circuit.r_access_ohm if circuit.r_access_ohm > 0 else None}
     if circuit.nonlinear_cells and r_wire_ohm is None and circuit.sinh_v0_V > 0:
         opts["sinh_v0"] = circuit.sinh_v0_V
