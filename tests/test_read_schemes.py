@@ -295,3 +295,17 @@ def test_readout_section_of_the_configuration():
         config_from_toml('[readout]\nencoding = "ternary"\n')
     with pytest.raises(ConfigError, match="readout.columns_per_adc"):
         config_from_toml("[readout]\ncolumns_per_adc = 0\n")
+
+
+def test_grounded_tile_error_does_not_depend_on_rows_per_read_but_floating_does():
+    """Superposition: the grounded groups' partial sums add up to the all-rows read."""
+    lo, hw = _mlp_hw(tile=(16, 16), r_driver_ohm=1.0)
+    v = {0: np.random.default_rng(6).uniform(0, 0.1, (4, 20))}
+    base = engine.prepare(hw, "circuit")
+    err = {(inact, rpr): readout.tile_output_error(
+        readout.prepare(hw, "circuit", readout.ReadScheme(rows_per_read=rpr,
+                                                          inactive_rows=inact), base=base), v)
+        for inact in ("grounded", "floating") for rpr in (0, 4, 2)}
+    assert err[("grounded", 4)] == pytest.approx(err[("grounded", 0)], rel=1e-10)
+    assert err[("grounded", 2)] == pytest.approx(err[("grounded", 0)], rel=1e-10)
+    assert abs(err[("floating", 2)] - err[("grounded", 2)]) > 1e-3 * err[("grounded", 2)]

@@ -504,19 +504,24 @@ def fit_gain_offset(y, target) -> tuple[np.ndarray, np.ndarray]:
 # the circuit alone: tile output error per scheme
 # ---------------------------------------------------------------------------------------------
 def tile_output_error(sp: SchemePrep, voltages: dict, *, nonlinear_inputs: int = 16) -> float:
-    """``||I_circuit - I_ideal|| / ||I_ideal||`` over every read group's partial sums, for the
-    recorded drive voltages (layer -> (rows, fan_in) volts, amplitude drives)."""
+    """``||I_circuit - I_ideal|| / ||I_ideal||`` of every read's digitally added partial sums
+    (before the converters) against its ideal-conductance currents, for the recorded drive
+    voltages (layer -> (rows, fan_in) volts, amplitude drives). With linear cells and grounded
+    inactive rows this does not depend on ``rows_per_read`` (superposition: the grounded rows
+    are zero inputs of the same circuit); floating rows change the circuit."""
     num = den = 0.0
     for k, v in sorted(voltages.items()):
         v = np.asarray(v, float)
         for r in sp.plan[k].reads:
+            d = r.drive(v)
+            if any(g.a is None for g in sp.groups(r)):
+                d = d[:nonlinear_inputs]
+            circ = np.zeros((d.shape[0], r.cols.size))
+            ideal = np.zeros_like(circ)
             for g in sp.groups(r):
-                d = r.drive(v)
                 dv = d if g.whole else d[:, g.pos]
-                if g.a is None:
-                    dv = dv[:nonlinear_inputs]
-                circ = _group_current(sp, r, g, dv)
-                ideal = dv @ g.g
-                num += float(np.sum((circ - ideal) ** 2))
-                den += float(np.sum(ideal**2))
+                circ += _group_current(sp, r, g, dv)
+                ideal += dv @ g.g
+            num += float(np.sum((circ - ideal) ** 2))
+            den += float(np.sum(ideal**2))
     return float(np.sqrt(num / den)) if den > 0 else float("nan")
