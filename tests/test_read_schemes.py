@@ -338,3 +338,26 @@ def test_pipeline_report_states_the_scheme_its_calibration_and_the_pareto_plot(t
     c0 = res0.read_schemes["configured"]
     assert c0["acc_circuit"] == res0.evaluation.accuracy["circuit"]
     assert c0["integrated_conversions"] == 8 + 6      # 4 outputs x 2 + 3 outputs x 2 columns
+
+
+def test_rerange_sets_each_dac_range_from_its_circuit_mode_inputs():
+    """With heavy IR drop, layer 1's inputs shrink in circuit mode; re-ranging takes its DAC
+    full scale from them (layer 0 calibrated first), not from the software inputs."""
+    from rramsim.studies.quantize import full_scale
+
+    lo, hw = _mlp_hw(tile=(16, 16), r_wire=40.0)
+    sp = readout.prepare(hw, "circuit", readout.ReadScheme(rows_per_read=8))
+    conv = _calibrate(sp, lo, calibration="rerange")
+    seen = []
+
+    def mm(li, x2d, w):
+        if li == 0:
+            return readout.layer_product(sp, 0, x2d, conv=conv)
+        seen.append(np.array(x2d))
+        return x2d @ w
+
+    lo.forward(lo.data.x_calib, matmul=mm)
+    assert conv.conv.x_full_scale[1] == full_scale(seen[0])
+    soft = engine.record_inputs(lo.forward, lo.data.x_calib)
+    assert conv.conv.x_full_scale[0] == full_scale(soft[0])
+    assert conv.conv.x_full_scale[1] < 0.95 * full_scale(soft[1])
