@@ -45,6 +45,10 @@ def standin(kind: str, folder: Path) -> Path:
 
     marker = folder / ".complete"
     if not marker.is_file():
+        if folder.is_dir():   # an interrupted or foreign earlier write: start afresh
+            import shutil
+
+            shutil.rmtree(folder)
         getattr(standins, kind)(folder)
         marker.write_text("ok\n")
     return folder
