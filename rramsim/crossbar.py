@@ -296,4 +296,8 @@ class Crossbar:
         """A copy with some fields changed (``dataclasses.replace``)."""
         import dataclasses
 
+        known = {f.name for f in dataclasses.fields(self)}
+        unknown = sorted(set(changes) - known)
+        if unknown:
+            raise CrossbarError(f"Crossbar has no field {unknown[0]!r} (fields: {sorted(known)})")
         return dataclasses.replace(self, **changes)

@@ -4,17 +4,19 @@ Prints, side by side in one run, for each network: the time to evaluate the test
 circuit-accurately (transfer matrices counted separately and in the total) against the
 behavioural time, the tile count and utilisation, and the accuracy in every mode.
 
-* ``cnn``: the Fashion-MNIST CNN (62,272 weights) trained briefly on generated IDX stand-in
-  files (60,000 + 10,000 images of ten synthetic classes, NOT Fashion-MNIST), on 512 x 512 and
+* ``cnn``: the Fashion-MNIST CNN (62,272 weights) trained briefly on the generated IDX stand-in
+  files of ``rramsim.nn.standins`` (60,000 + 10,000 images, NOT Fashion-MNIST), on 512 x 512 and
   64 x 64 tiles, 10,000 test images.
-* ``crnn``: the spoken-digit CRNN (68,480 weights) on generated 23 x 20 band-energy features
-  (stand-ins for FSDD), on 256 x 256 tiles.
+* ``crnn``: the spoken-digit CRNN (68,480 weights) on the generated FSDD-format recordings of
+  ``rramsim.nn.standins`` (read by ``rramsim.nn.load_fsdd``), on 256 x 256 tiles.
 * ``unet``: the DRIVE U-Net (base 32, ~4.3 M weights) on 512 x 512 tiles: one 64 x 64 patch
-  circuit-accurately, and the time for one DRIVE-size image (584 x 565) in sliding patches.
+  circuit-accurately, and one DRIVE-format stand-in test image (584 x 565) in sliding patches
+  (``rramsim.nn.drive.sliding_window_predict``).
 
 Usage::
 
-    python scripts/bench_networks.py [cnn|crnn|unet|all] [--quick] [--out DIR]
+    python scripts/bench_networks.py [cnn|crnn|unet|all] [--quick] [--r-wire OHM ...]
+                                     [--no-compare] [--out DIR]
 
 Timings are wall times on this machine with single-threaded BLAS; ratios are measured side by
 side in the same run.
@@ -37,79 +39,38 @@ from rramsim.studies.pipeline import blas_threads
 from rramsim.studies.programming import program
 
 
-def write_idx(path: Path, arr: np.ndarray) -> None:
-    """An IDX file (uint8) as the MNIST readers expect."""
-    arr = np.ascontiguousarray(arr, dtype=np.uint8)
-    head = bytes([0, 0, 0x08, arr.ndim]) + b"".join(int(d).to_bytes(4, "big") for d in arr.shape)
-    path.write_bytes(head + arr.tobytes())
+def standin(kind: str, folder: Path) -> Path:
+    """The generated stand-in files of ``rramsim.nn.standins`` (written once into ``folder``)."""
+    from rramsim.nn import standins
 
+    marker = folder / ".complete"
+    if not marker.is_file():
+        if folder.is_dir():   # an interrupted or foreign earlier write: start afresh
+            import shutil
 
-def fashion_standin(folder: Path, *, n_train=60_000, n_test=10_000, seed=0) -> Path:
-    """Ten synthetic classes of 28 x 28 images in the four Fashion-MNIST IDX files.
-
-    Each class is a fixed random smooth pattern; an image is its class pattern, shifted by up
-    to 2 pixels, scaled in brightness, plus noise. NOT Fashion-MNIST: a stand-in with the same
-    files, sizes and value range.
-    """
-    folder.mkdir(parents=True, exist_ok=True)
-    if (folder / "t10k-labels-idx1-ubyte").is_file():
-        return folder
-    rng = np.random.default_rng(seed)
-    yy, xx = np.mgrid[0:28, 0:28] / 27.0
-    templates = []
-    for _ in range(10):
-        f = rng.normal(size=(4, 4))
-        img = sum(f[i, j] * np.cos(np.pi * (i * yy + j * xx * 0.7 + rng.uniform()))
-                  for i in range(4) for j in range(4))
-        img = (img - img.min()) / (img.max() - img.min())
-        templates.append(img * (((yy - 0.5) ** 2 + (xx - 0.5) ** 2) < 0.2))
-    templates = np.array(templates)
-    for split, n in (("train", n_train), ("t10k", n_test)):
-        y = rng.integers(0, 10, n)
-        x = np.empty((n, 28, 28))
-        for c in range(10):
-            idx = np.flatnonzero(y == c)
-            base = templates[c][None] * rng.uniform(0.6, 1.0, (idx.size, 1, 1))
-            sh = rng.integers(-2, 3, (idx.size, 2))
-            for k, (a, b) in enumerate(sh):
-                x[idx[k]] = np.roll(base[k], (a, b), axis=(0, 1))
-        x = np.clip(x + rng.normal(0, 0.15, x.shape), 0, 1)
-        write_idx(folder / f"{split}-images-idx3-ubyte", np.rint(x * 255))
-        write_idx(folder / f"{split}-labels-idx1-ubyte", y)
+            shutil.rmtree(folder)
+        getattr(standins, kind)(folder)
+        marker.write_text("ok\n")
     return folder
 
 
-def spoken_standin(*, n_train=4000, n_test=1000, seed=1):
-    """Generated (1, 23, 20) band-energy features of ten classes (stand-ins for FSDD)."""
-    rng = np.random.default_rng(seed)
-    t = np.linspace(0, 1, 20)
-    f = np.linspace(0, 1, 23)[:, None]
-    protos = []
-    for _ in range(10):
-        a, b, c = rng.uniform(0.2, 0.8, 3)
-        protos.append(np.exp(-((f - a - 0.3 * (b - 0.5) * t) ** 2) / 0.02) * (0.5 + 0.5 * np.sin(
-            2 * np.pi * (c * 3) * t)) + 0.3 * np.exp(-((f - c) ** 2) / 0.01))
-    protos = np.array(protos)
+def train_briefly(net, ds, *, seed, epochs, max_train, lr=0.1, task=None):
+    """Edge-popup on formed random pairs (the study's rule), briefly; returns the device pairs.
 
-    def make(n):
-        y = rng.integers(0, 10, n)
-        x = protos[y] * rng.uniform(0.7, 1.0, (n, 1, 1)) + rng.normal(0, 0.08, (n, 23, 20))
-        return np.clip(x, 0, 1)[:, None], y
-
-    xtr, ytr = make(n_train)
-    xte, yte = make(n_test)
-    return nn.Dataset("spoken-digits (generated stand-in)", xtr, ytr, xte, yte)
-
-
-def train_briefly(net, ds, *, seed, epochs, max_train, lr=0.1):
-    """Edge-popup on formed random pairs (the study's rule), briefly; returns the device pairs."""
+    ``task``: take the task's training settings of ``rramsim.nn`` (batch, lr, momentum) with
+    ``epochs``; otherwise SGD with momentum at ``lr``, batch 64."""
     rng = np.random.default_rng(seed)
     dev, _ = nn.DeviceNetwork.form(net.shapes, rng=rng)
     net.set_weights(dev.weights())
     net.init_scores(rng=rng)
     x, y = ds.x_train[:max_train], ds.y_train[:max_train]
     net.calibrate(x[:2000])
-    cfgt = nn.TrainConfig(epochs=epochs, batch_size=64, lr=lr, progress=True)
+    if task is None:
+        cfgt = nn.TrainConfig(epochs=epochs, batch_size=64, lr=lr, progress=True)
+    else:
+        from rramsim.nn.experiment import task_train_configs
+
+        cfgt = task_train_configs(task, epochs=epochs, progress=True)[0]
     t0 = time.perf_counter()
     nn.train(net, x, y, config=cfgt, rng=rng)
     net.calibrate(x[:2000])
@@ -140,10 +101,10 @@ def timed_modes(hw, lo, cfg, prepared, *, repeats: int = 2) -> tuple[dict, dict,
         k: np.concatenate(v) for k, v in records.items()}
 
 
-def evaluate_on_tiles(lo, tile: int) -> dict:
+def evaluate_on_tiles(lo, tile: int, r_wire: float = 2.0) -> dict:
     """Program on tile x tile tiles; accuracy in every mode; behavioural and circuit timed."""
     cfg = StudyConfig().replace("mapping", tile_rows=tile, tile_cols=tile).replace(
-        "noise", repeats=1)
+        "noise", repeats=1).replace("circuit", r_wordline_ohm=r_wire, r_bitline_ohm=r_wire)
     t0 = time.perf_counter()
     hw = program(lo, cfg)
     t_map = time.perf_counter() - t0
@@ -154,7 +115,7 @@ def evaluate_on_tiles(lo, tile: int) -> dict:
     ev = accuracy.evaluate(hw, lo, cfg, prepared=prepared, modes=("software", "ideal"))
     best, acc, records = timed_modes(hw, lo, cfg, prepared)
     s = hw.summary()
-    return {"tile": tile, "tiles": s["tiles"], "utilisation": s["utilisation"],
+    return {"tile": tile, "r_wire_ohm": r_wire, "tiles": s["tiles"], "utilisation": s["utilisation"],
             "map_s": t_map, "transfer_s": t_transfer, "behavioural_s": best["behavioural"],
             "circuit_s": best["circuit"], "software_s": ev.seconds["software"],
             "ratio": best["circuit"] / best["behavioural"],
@@ -167,11 +128,12 @@ def evaluate_on_tiles(lo, tile: int) -> dict:
 
 def print_rows(title, rows):
     print(f"\n== {title}")
-    print(f"{'tiles':>11} {'count':>5} {'util':>6} | {'T (s)':>7} {'behav (s)':>9} "
+    print(f"{'tiles':>11} {'wire':>5} {'count':>5} {'util':>6} | {'T (s)':>7} {'behav (s)':>9} "
           f"{'circuit (s)':>11} {'circ/beh':>8} {'(+T)/beh':>8} | {'soft':>6} {'ideal':>6} "
           f"{'behav':>6} {'circ':>6} | {'IR err':>7}")
     for r in rows:
-        print(f"{r['tile']:>5} x {r['tile']:<3} {r['tiles']:>5} {r['utilisation'] * 100:5.1f}% | "
+        print(f"{r['tile']:>5} x {r['tile']:<3} {r['r_wire_ohm']:4g}R {r['tiles']:>5} "
+              f"{r['utilisation'] * 100:5.1f}% | "
               f"{r['transfer_s']:7.2f} {r['behavioural_s']:9.2f} {r['circuit_s']:11.2f} "
               f"{r['ratio']:8.2f} {r['ratio_total']:8.2f} | "
               + " ".join(f"{r[f'acc_{m}'] * 100:5.1f}%" for m in engine.MODES)
@@ -181,11 +143,11 @@ def print_rows(title, rows):
           "programmed network)")
 
 
-def bench_cnn(out: Path, quick: bool) -> dict:
-    folder = fashion_standin(out / "fashion-standin")
+def bench_cnn(out: Path, quick: bool, r_wire=(2.0,), compare: bool = True) -> dict:
+    folder = standin("fashion_mnist", out / "fashion-standin")
     ds = nn.load_fashion_mnist(folder)
     print(f"Fashion-MNIST CNN on generated stand-in IDX files ({len(ds.x_train)} + "
-          f"{len(ds.x_test)} synthetic images, not Fashion-MNIST) in {folder}")
+          f"{len(ds.x_test)} images, rramsim.nn.standins, not Fashion-MNIST) in {folder}")
     net = nn.fashion_mnist_cnn()
     dev, t_train = train_briefly(net, ds, seed=0, epochs=1, max_train=2000 if quick else 10_000)
     n_test = 1000 if quick else len(ds.x_test)
@@ -195,9 +157,10 @@ def bench_cnn(out: Path, quick: bool) -> dict:
                               scales=[la.scale for la in dev.layers])
     print(f"trained {net.n_weights} weights in {t_train:.0f} s; software test accuracy "
           f"{net.accuracy(data.x_test, data.y_test) * 100:.1f} %")
-    rows = [evaluate_on_tiles(lo, t) for t in (512, 64)]
+    rows = [evaluate_on_tiles(lo, t, r) for r in r_wire for t in (512, 64)]
     print_rows("Fashion-MNIST CNN (stand-in data)", rows)
-    compare_cnn_file(out, net, dev, folder, n_test=min(n_test, 2000))
+    if compare:
+        compare_cnn_file(out, net, dev, folder, n_test=min(n_test, 2000))
     return {"cnn": rows, "cnn_train_s": t_train}
 
 
@@ -220,19 +183,22 @@ def compare_cnn_file(out: Path, net, dev, folder: Path, *, n_test: int) -> None:
           f"{out / 'cnn-compare' / 'report.md'}")
 
 
-def bench_crnn(out: Path, quick: bool) -> dict:
-    ds = spoken_standin(n_test=300 if quick else 1000)
+def bench_crnn(out: Path, quick: bool, r_wire=(2.0,)) -> dict:
+    ds = nn.load_fsdd(standin("fsdd", out / "fsdd-standin"))
+    if quick:
+        ds = nn.Dataset(ds.name, ds.x_train, ds.y_train, ds.x_test[:300], ds.y_test[:300])
     net = nn.spoken_digit_net()
-    dev, t_train = train_briefly(net, ds, seed=1, epochs=1 if quick else 3,
-                                 max_train=len(ds.x_train))
+    dev, t_train = train_briefly(net, ds, seed=1, epochs=1 if quick else 12,
+                                 max_train=len(ds.x_train), task="fsdd")
     data = loading.Data(x_calib=ds.x_train[:256], x_test=ds.x_test, y_test=ds.y_test,
                         name=ds.name)
     lo = loading.from_network(net, data, pairs=dev.conductance_pairs(),
                               scales=[la.scale for la in dev.layers])
-    print(f"spoken-digit CRNN: {net.n_weights} weights trained in {t_train:.0f} s on generated "
-          "features (stand-ins for FSDD)")
-    rows = [evaluate_on_tiles(lo, 256)]
-    print_rows("spoken-digit CRNN (generated features)", rows)
+    print(f"spoken-digit CRNN: {net.n_weights} weights trained in {t_train:.0f} s on "
+          f"{len(ds.x_train)} FSDD-format stand-in recordings (rramsim.nn.standins, not FSDD); "
+          f"{len(ds.x_test)} test")
+    rows = [evaluate_on_tiles(lo, 256, r) for r in r_wire]
+    print_rows("spoken-digit CRNN (stand-in recordings)", rows)
     return {"crnn": rows}
 
 
@@ -245,11 +211,15 @@ def bench_unet(out: Path, quick: bool) -> dict:
     dev, _ = nn.DeviceNetwork.form(net.shapes, rng=rng)
     net.set_weights(dev.weights())
     net.init_scores(rng=rng)
-    x = rng.uniform(0, 1, (4, 1, 64, 64))
-    if hasattr(net, "calibrate"):
-        net.calibrate(x)
-    data = loading.Data(x_calib=x[:2], x_test=x[2:3], y_test=np.zeros(1, int),
-                        name="random 64 x 64 patches")
+    from rramsim.nn import drive
+
+    folder = standin("drive", out / "drive-standin")
+    x_cal, _ = drive.random_patches(drive.load_drive_split(folder, "training"), 4, rng=rng)
+    te = drive.load_drive_split(folder, "test")
+    x_te, y_te = drive.random_patches(te, 1, rng=rng)
+    net.calibrate(np.asarray(x_cal, float))
+    data = loading.Data(x_calib=np.asarray(x_cal, float), x_test=np.asarray(x_te, float),
+                        y_test=y_te, name="DRIVE-format stand-in patches")
     lo = loading.from_network(net, data, pairs=dev.conductance_pairs(),
                               scales=[la.scale for la in dev.layers])
     cfg = StudyConfig().replace("mapping", tile_rows=512, tile_cols=512).replace(
@@ -275,17 +245,16 @@ def bench_unet(out: Path, quick: bool) -> dict:
     y_sw = net.forward(data.x_test)
     agree = float(np.mean(np.argmax(res["circuit"][1], 1) == np.argmax(y_sw, 1)))
     agree_b = float(np.mean(np.argmax(res["behavioural"][1], 1) == np.argmax(y_sw, 1)))
-    # one DRIVE image (584 x 565) in 64 x 64 patches, stride 64, zero-padded to 640 x 576
-    img = rng.uniform(0, 1, (1, 1, 584, 565))
-    pad = np.pad(img, ((0, 0), (0, 0), (0, 640 - 584), (0, 576 - 565)))
-    patches = pad.reshape(1, 1, 10, 64, 9, 64).transpose(2, 4, 0, 1, 3, 5).reshape(90, 1, 64, 64)
-    n_run = 4 if quick else 90
+    # one DRIVE-format stand-in test image (584 x 565) in 64 x 64 windows, stride 64
+    img = np.asarray(te.images[0], float)
+    starts = (drive.window_starts(img.shape[0], 64, 64), drive.window_starts(img.shape[1], 64, 64))
+    n_win = len(starts[0]) * len(starts[1])
     mm = engine.make_matmul(prep["circuit"], conv=convs["circuit"], read_noise_rel=0.01,
                             rng=np.random.default_rng(4))
     t3 = time.perf_counter()
-    for i in range(n_run):
-        net.forward(patches[i:i + 1], matmul=mm)
-    t_img = (time.perf_counter() - t3) * 90 / n_run
+    prob = drive.sliding_window_predict(net, img, stride=64, matmul=mm, batch_size=8)
+    t_img = time.perf_counter() - t3
+    assert prob.shape == img.shape
     s = hw.summary()
     print(f"\n== U-Net base 32 ({net.n_weights} weights) on 512 x 512 tiles: {s['tiles']} tiles, "
           f"utilisation {s['utilisation'] * 100:.1f} %")
@@ -294,36 +263,40 @@ def bench_unet(out: Path, quick: bool) -> dict:
           f"{res['circuit'][0]:.2f} s (ratio {res['circuit'][0] / res['behavioural'][0]:.2f}); "
           f"pixels agreeing with software: circuit {agree * 100:.1f} %, behavioural "
           f"{agree_b * 100:.1f} % (untrained random-weight network)")
-    print(f"   one DRIVE-size image (584 x 565) = 90 sliding 64 x 64 patches: {t_img:.0f} s "
-          f"circuit-accurate{' (extrapolated from 4 patches)' if n_run < 90 else ''}, "
+    print(f"   one DRIVE-size image ({img.shape[0]} x {img.shape[1]}, stand-in) = {n_win} sliding "
+          f"64 x 64 windows (stride 64): {t_img:.0f} s circuit-accurate, "
           f"{t_img + t_transfer:.0f} s with the transfer matrices")
     return {"unet": {"tiles": s["tiles"], "utilisation": s["utilisation"], "map_s": t_map,
                      "transfer_s": t_transfer, "patch_behavioural_s": res["behavioural"][0],
                      "patch_circuit_s": res["circuit"][0], "image_s": t_img,
-                     "patches_run": n_run, "agree_circuit": agree}}
+                     "windows": n_win, "agree_circuit": agree}}
 
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("which", nargs="?", default="all", choices=["cnn", "crnn", "unet", "all"])
     ap.add_argument("--quick", action="store_true", help="smaller data, fewer patches")
+    ap.add_argument("--r-wire", type=float, nargs="+", default=[2.0],
+                    help="wire resistances per segment to run the CNN and CRNN at (ohms)")
+    ap.add_argument("--no-compare", action="store_true", help="skip rramsim compare on the CNN")
     ap.add_argument("--out", default="/tmp/rramsim-bench-networks",
                     help="folder for the generated data and results.json")
     args = ap.parse_args(argv)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     results: dict = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-                     "quick": args.quick}
+                     "quick": args.quick, "r_wire_ohm": args.r_wire}
     with blas_threads(1):
         if args.which in ("cnn", "all"):
-            results.update(bench_cnn(out, args.quick))
+            results.update(bench_cnn(out, args.quick, args.r_wire, compare=not args.no_compare))
         if args.which in ("crnn", "all"):
-            results.update(bench_crnn(out, args.quick))
+            results.update(bench_crnn(out, args.quick, args.r_wire))
         if args.which in ("unet", "all"):
             results.update(bench_unet(out, args.quick))
     clean = {k: v for k, v in results.items() if not k.startswith("_")}
-    (out / "results.json").write_text(json.dumps(clean, indent=2, default=float) + "\n")
-    print(f"\nresults: {out / 'results.json'}")
+    path = out / f"results-{args.which}.json"
+    path.write_text(json.dumps(clean, indent=2, default=float) + "\n")
+    print(f"\nresults: {path}")
     return 0
 
 

@@ -5,8 +5,8 @@ Reports, for a seeded digits run (``rramsim.nn.run_prune``): test accuracy of th
 MLP (ideal and with programmed conductances + read noise), programming operations, the
 conventionally trained write-and-verify baseline, and wall-clock times; the effect of the flip
 limiter on mask flips; in-situ programming (RESET/SET after every epoch); and the time of a forward
-pass and one training step of the Fashion-MNIST CNN and the spoken-digit network on a generated
-batch. Source study: arXiv 2311.07164.
+pass and one training step of the Fashion-MNIST CNN, the spoken-digit network and the DRIVE U-Net
+(base 32, eight 64 x 64 patches, float32) on a generated batch. Source study: arXiv 2311.07164.
 
 Usage::
 
@@ -26,16 +26,16 @@ from rramsim import nn
 from rramsim.nn.export import write_json
 
 
-def _step_time(net, x, y, rng) -> dict:
+def _step_time(net, x, y, rng, dtype: str = "float64") -> dict:
     net.set_weights([rng.choice([-1.0, 1.0], size=s) / np.sqrt(0.5 * s[0]) for s in net.shapes])
     net.init_scores(rng=rng)
     t = time.perf_counter()
     net.forward(x)
     t_fwd = time.perf_counter() - t
     t = time.perf_counter()
-    nn.train(net, x, y, config=nn.TrainConfig(epochs=1, batch_size=len(x)), rng=rng)
+    nn.train(net, x, y, config=nn.TrainConfig(epochs=1, batch_size=len(x), dtype=dtype), rng=rng)
     return {"weights": net.n_weights, "batch": len(x), "forward_s": t_fwd,
-            "train_step_s": time.perf_counter() - t}
+            "train_step_s": time.perf_counter() - t, "train_dtype": dtype}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -77,7 +77,8 @@ def main(argv: list[str] | None = None) -> int:
         nn.fashion_mnist_cnn(), rng.random((64, 1, 28, 28)), rng.integers(0, 10, 64), rng)
     out["spoken_digit_net"] = _step_time(
         nn.spoken_digit_net(), rng.random((64, 1, 23, 20)), rng.integers(0, 10, 64), rng)
-    out["unet_weights"] = nn.unet_weight_count(32)
+    out["unet"] = _step_time(nn.unet(), rng.random((8, 1, 64, 64)),
+                             rng.integers(0, 2, (8, 64, 64)), rng, dtype="float32")
 
     d = out["digits"]
     b = d["baseline"]
@@ -92,11 +93,10 @@ def main(argv: list[str] | None = None) -> int:
     print(f"  in situ (masks programmed every epoch, SET pairs take new conductances): accuracy "
           f"{d['in_situ_test_accuracy']:.4f}; {s['resets']} RESET + {s['sets']} SET pairs, "
           f"{s['pulses']} pulses, {s['energy_j'] * 1e6:.3g} uJ")
-    for key in ("fashion_mnist_cnn", "spoken_digit_net"):
+    for key in ("fashion_mnist_cnn", "spoken_digit_net", "unet"):
         r = out[key]
-        print(f"{key}: {r['weights']} weights, batch {r['batch']}: forward {r['forward_s']:.3f} s, "
-              f"train step {r['train_step_s']:.3f} s")
-    print(f"DRIVE U-Net (base 32): {out['unet_weights']} weights")
+        print(f"{key}: {r['weights']} weights, batch {r['batch']}: forward {r['forward_s']:.3f} s "
+              f"(float64), train step {r['train_step_s']:.3f} s ({r['train_dtype']})")
     if args.json:
         write_json(args.json, out)
     return 0

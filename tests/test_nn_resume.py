@@ -121,3 +121,21 @@ def test_killed_run_resumes_to_the_same_metrics(tmp_path):
     assert ckpt.exists() and not out.exists(), "the run ended before it could be killed"
     assert main([*args, "--out", str(out), "--resume"]) == 0
     assert _metrics(out) == _metrics(tmp_path / "full")
+
+
+def test_checkpoint_folder_in_use_by_a_live_run(tmp_path):
+    from rramsim.nn.experiment import _lock_folder
+
+    folder = tmp_path / "run.checkpoint"
+    held = _lock_folder(folder)  # as a concurrent run into the same --out would hold it
+    try:
+        lines = []
+        cfg = ExperimentConfig(hidden=(8,), baseline=False, max_train=100,
+                               train=TrainConfig(epochs=1, batch_size=50))
+        run_prune(cfg, seed=0, checkpoint_dir=folder, log=lines.append)
+        assert any("in use by another run" in ln for ln in lines)
+        assert [p.name for p in tmp_path.iterdir()] == ["run.checkpoint"]  # its own one removed
+        with pytest.raises(ExperimentError, match="another running"):
+            run_prune(cfg, seed=0, checkpoint_dir=folder, resume=True)
+    finally:
+        held.close()

@@ -100,3 +100,23 @@ def test_skip_store_is_empty_after_passes():
     net.backward(np.ones((2, 2, 16, 16)))
     assert net._store == {}
     assert isinstance(net, Network)
+
+
+def test_maxpool_matches_loops_with_ties_first_maximum_wins():
+    from rramsim.nn.layers import MaxPool2d
+
+    rng = np.random.default_rng(6)
+    for p, shape in ((2, (2, 3, 7, 8)), (3, (1, 2, 9, 7))):
+        x = rng.integers(0, 3, shape).astype(float)  # many ties
+        pool = MaxPool2d(p)
+        y = pool.forward(x, train=True, matmul=ideal_matmul)
+        g = rng.normal(size=y.shape)
+        gx = pool.backward(g)
+        ref_y, ref_gx = np.zeros(y.shape), np.zeros(x.shape)
+        for b, c, i, j in np.ndindex(*y.shape):
+            win = x[b, c, i * p : (i + 1) * p, j * p : (j + 1) * p]
+            r, s = np.unravel_index(np.argmax(win), win.shape)  # first maximum, row-major
+            ref_y[b, c, i, j] = win[r, s]
+            ref_gx[b, c, i * p + r, j * p + s] = g[b, c, i, j]
+        np.testing.assert_array_equal(y, ref_y)
+        np.testing.assert_array_equal(gx, ref_gx)

@@ -116,3 +116,17 @@ def test_compare_writes_the_full_report_for_a_cnn_file(tmp_path, fashion_dir, ca
     en = pd.read_csv(out / "energy.csv")
     assert (en[(en.layer == "TOTAL") & (en.preset == "board")].total_J > 0).all()
     assert list(out.glob("irdrop_tile*.png")) and (out / "run.json").is_file()
+
+
+@pytest.mark.slow
+def test_drive_patches_are_the_u_net_data_set(tmp_path):
+    from rramsim.nn import standins
+
+    folder = standins.drive(tmp_path / "drive", n_train=2, n_test=2, size=(80, 72))
+    cfg = StudyConfig().replace("network", dataset="drive", data_dir=str(folder)).replace(
+        "run", test_samples=5).replace("converters", calibration_samples=3)
+    data = loading.load_data(cfg, (1, 32, 32))
+    assert data.x_calib.shape == (3, 1, 32, 32) and data.x_test.shape == (5, 1, 32, 32)
+    assert data.y_test.shape == (5, 32, 32) and set(np.unique(data.y_test)) <= {0, 1}
+    again = loading.load_data(cfg, (1, 32, 32))          # seeded patch positions
+    np.testing.assert_array_equal(again.x_test, data.x_test)

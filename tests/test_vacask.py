@@ -149,6 +149,8 @@ def test_odd_tiles_agree_with_the_solver_to_1e9(case):
     _assert_solution_close(got, solver.solve(xb, v), 1e-9)
     one = vacask.simulate(xb, v[1])  # a single input: literal source values, no sweep
     _assert_solution_close(one, solver.solve(xb, v[1]), 1e-9)
+    fast = vacask.simulate(xb, v[2], options=vacask.OPTIONS_FAST)  # two factorisations
+    _assert_solution_close(fast, solver.solve(xb, v[2]), 1e-9)
 
 
 @needs_vacask
@@ -203,14 +205,17 @@ def test_malformed_circuit_raises_with_vacasks_message():
 
 @needs_vacask
 @pytest.mark.vacask
-def test_time_limit_stops_vacask(capsys):
+def test_time_limit_stops_vacask(capsys, tmp_path):
     xb = Crossbar(_G[:1, :1] * np.ones((64, 64)), r_wordline=2.0, r_bitline=2.0)
     with pytest.raises(SpiceError, match="time limit of 0.01 s"):
         netlists.simulate(xb, np.full(64, 0.1), engine="vacask", timeout=0.01)
     small = Crossbar(_G, r_wordline=1.0, r_bitline=1.0)
     v = np.full(7, 0.1)
-    got = vacask.simulate(small, v, progress=True, timeout=60.0)
+    got = vacask.simulate(small, v, progress=True, timeout=60.0, keep=tmp_path / "run")
     _assert_solution_close(got, solver.solve(small, v), 1e-9)
+    kept = tmp_path / "run"  # the netlist and raw file, kept for inspection, read back the same
+    assert (kept / "circuit.sim").read_text().startswith("rramsim")
+    np.testing.assert_array_equal(vacask.read_raw(kept / "op1.raw")["vam_0:flow(br)"], got.i_out[:1])
     assert "VACASK" in capsys.readouterr().err  # the progress bar
     assert vacask.estimate(vacask.render(small, np.tile(v, (4, 1)))) > vacask.estimate(
         vacask.render(small, v)) > 0

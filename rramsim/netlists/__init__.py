@@ -31,9 +31,20 @@ def render(xb: Crossbar, v_in=None) -> str:
 
 
 def write_deck(path: str | os.PathLike, text: str) -> Path:
-    """Write a deck to ``path`` atomically (temporary file in the same folder, then rename)."""
-    from rramsim._io import atomic_write_text
+    """Write a deck to ``path`` atomically (temporary file in the same folder, then rename).
 
+    A new file gets the user's umask, a replaced one keeps its mode, a symbolic link is followed.
+
+    Raises
+    ------
+    OutputError
+        ``path`` is empty or a directory, or its folder cannot be written; ``text`` is not a str.
+    """
+    from rramsim._io import atomic_write_text
+    from rramsim.errors import OutputError
+
+    if not isinstance(text, str):
+        raise OutputError(f"write_deck writes a deck given as a str, got {type(text).__name__}")
     return atomic_write_text(path, text)
 
 

@@ -235,9 +235,16 @@ def run(deck: str, steps: Sequence[Sequence[str]], *, backend: Backend = "auto",
     KeyboardInterrupt
         SIGINT arrived during the run (the run is abandoned; see the module docstring).
     """
-    steps = [list(s) for s in steps]
-    if not steps or any(not s for s in steps):
+    if not isinstance(deck, str):
+        raise SpiceError(f"deck must be the netlist as a str, got {type(deck).__name__}")
+    if isinstance(steps, str) or not all(
+            isinstance(st, Sequence) and not isinstance(st, str) for st in steps):
+        raise SpiceError("steps must be a list of steps, each a list of command strings")
+    steps = [list(st) for st in steps]
+    if not steps or any(not st for st in steps):
         raise SpiceError("run needs at least one step, each with at least one command")
+    if not all(isinstance(cmd, str) for st in steps for cmd in st):
+        raise SpiceError("steps must hold ngspice commands as str")
     if backend not in ("auto", "shared", "subprocess"):
         raise SpiceError(f"backend must be 'auto', 'shared' or 'subprocess', got {backend!r}")
     est, _ = estimate(_count_elements(deck), len(steps))
@@ -539,6 +546,9 @@ def _run_subprocess(deck: str, steps: list[list[str]], clock: _Clock
 
 def read_rawfile(data: bytes) -> dict[str, np.ndarray]:
     """Parse the first plot of an ngspice/SPICE3 binary rawfile (real data) into named vectors."""
+    if not isinstance(data, (bytes, bytearray, memoryview)):
+        raise SpiceError(f"a rawfile is read from bytes, got {type(data).__name__}")
+    data = bytes(data)
     marker = b"Binary:\n"
     pos = data.find(marker)
     if pos < 0:

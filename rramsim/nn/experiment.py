@@ -9,6 +9,7 @@ against the same network trained conventionally and programmed by write-and-veri
 from __future__ import annotations
 
 import dataclasses
+import os
 import shutil
 import time
 from collections.abc import Callable
@@ -251,10 +252,16 @@ def run_prune(
     if checkpoint_dir is not None:
         ckpt = _Checkpoints(Path(checkpoint_dir), _fingerprint(config, int(seed)), resume=resume,
                             stop_after=stop_after_epochs)
-    with blas_threads(config.train.blas_threads):
-        run = _run_prune(config, int(seed), ckpt, log)
-    if ckpt is not None:
-        ckpt.finish()
+        if ckpt.note and log is not None:
+            log(ckpt.note)
+    try:
+        with blas_threads(config.train.blas_threads):
+            run = _run_prune(config, int(seed), ckpt, log)
+        if ckpt is not None:
+            ckpt.finish()
+    finally:
+        if ckpt is not None:
+            ckpt.release()
     return run
 
 
@@ -277,18 +284,39 @@ class _Checkpoints:
 
     def __init__(self, directory: Path, fingerprint: dict, *, resume: bool,
                  stop_after: int | None) -> None:
-        self.dir, self.fingerprint, self.stop_after = directory, fingerprint, stop_after
+        self.fingerprint, self.stop_after = fingerprint, stop_after
+        self.note = None
         if stop_after is not None and stop_after < 1:
             raise ExperimentError(f"stop_after_epochs must be >= 1, got {stop_after!r}")
-        files = [directory / f"{ph}.npz" for ph in ("prune", "baseline")]
         if directory.exists() and not directory.is_dir():
             raise ExperimentError(f"checkpoint folder {directory} is a file")
-        if resume and not any(f.is_file() for f in files):
-            raise ExperimentError(f"nothing to resume: no checkpoint in {directory}")
-        if not resume and any(f.is_file() for f in files):
-            raise ExperimentError(f"{directory} holds checkpoints of an earlier run; resume it "
-                                  "(--resume) or delete the folder")
+        self._lock = _lock_folder(directory)
+        if self._lock is None:  # a live run uses it (two runs into one --out)
+            if resume:
+                raise ExperimentError(f"another running rramsim prune uses {directory}")
+            own = directory.with_name(f"{directory.name}-{os.getpid()}")
+            self._lock = _lock_folder(own)
+            self.note = (f"{directory} is in use by another run; this run's checkpoints go to "
+                         f"{own} (resume with --checkpoint-dir {own})")
+            directory = own
+        self.dir = directory
+        files = [directory / f"{ph}.npz" for ph in ("prune", "baseline")]
+        try:
+            if resume and not any(f.is_file() for f in files):
+                raise ExperimentError(f"nothing to resume: no checkpoint in {directory}")
+            if not resume and any(f.is_file() for f in files):
+                raise ExperimentError(f"{directory} holds checkpoints of an earlier run; resume "
+                                      "it (--resume) or delete the folder")
+        except ExperimentError:
+            self.release()
+            raise
         self.done_epochs = 0  # over both phases, for stop_after
+
+    def release(self) -> None:
+        """Let other runs use the folder (the lock is an open file with an exclusive flock)."""
+        if self._lock is not None:
+            self._lock.close()
+            self._lock = None
 
     def load(self, phase: str):
         """``(NetworkFile, TrainState)`` of a phase, or None if it has no checkpoint."""
@@ -329,6 +357,21 @@ class _Checkpoints:
     def finish(self) -> None:
         """The run completed: the checkpoints are no longer needed."""
         shutil.rmtree(self.dir, ignore_errors=True)
+        self.release()
+
+
+def _lock_folder(directory: Path):
+    """An exclusive, non-blocking lock on ``directory/.lock`` (created), or None if held."""
+    import fcntl
+
+    directory.mkdir(parents=True, exist_ok=True)
+    fh = open(directory / ".lock", "a+")  # noqa: SIM115 - held open for the run
+    try:
+        fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        fh.close()
+        return None
+    return fh
 
 
 def _differences(old: dict, new: dict, prefix: str = "") -> list[str]:
@@ -373,9 +416,18 @@ def _train_phase(net, phase, xtr, ytr, tconfig, rng, ckpt, log, dataset, on_epoc
                  log=log)
 
 
-def _evaluate(net: Network, ds, matmul=None) -> dict:
+def _evaluate(net: Network, ds, matmul=None, dtype: str = "float64") -> dict:
     """Test metrics: accuracy for classifiers; for DRIVE the FOV metrics of the sliding-window
-    probability maps (accuracy = pixel accuracy in the FOV)."""
+    probability maps (accuracy = pixel accuracy in the FOV). Computed in ``dtype``, the precision
+    the network was trained in."""
+    saved, net.dtype = net.dtype, np.dtype(dtype)
+    try:
+        return _evaluate_in(net, ds, matmul)
+    finally:
+        net.dtype = saved
+
+
+def _evaluate_in(net: Network, ds, matmul) -> dict:
     if isinstance(ds, SegmentationData):
         from rramsim.nn import drive
 
@@ -386,10 +438,14 @@ def _evaluate(net: Network, ds, matmul=None) -> dict:
     return {"accuracy": net.accuracy(ds.x_test, ds.y_test, matmul=matmul)}
 
 
-def _train_metric(net: Network, x, y) -> float:
-    if y.ndim > 1:  # per-pixel labels: pixel accuracy over the patches
-        return float(np.mean(net.predict(x) == y))
-    return net.accuracy(x, y)
+def _train_metric(net: Network, x, y, dtype: str) -> float:
+    saved, net.dtype = net.dtype, np.dtype(dtype)
+    try:
+        if y.ndim > 1:  # per-pixel labels: pixel accuracy over the patches
+            return float(np.mean(net.predict(x) == y))
+        return net.accuracy(x, y)
+    finally:
+        net.dtype = saved
 
 
 def _run_prune(config: ExperimentConfig, seed: int, ckpt=None, log=None) -> PruneRun:
@@ -429,12 +485,14 @@ def _run_prune(config: ExperimentConfig, seed: int, ckpt=None, log=None) -> Prun
     result = _train_phase(net, "prune", xtr, ytr, config.train, rng_train, ckpt, log, ds.name,
                           on_epoch)
     train_seconds = time.perf_counter() - t_train
-    ev = _evaluate(net, ds)
+    dt = config.train.dtype
+    ev = _evaluate(net, ds, dtype=dt)
 
     masks = net.masks()
     deploy = device.program(masks, rng=rng_prog)
     hw_w = device.read_weights(rng=rng_prog, noise=config.read_noise)
-    ev_prog = _evaluate(net, ds, matmul=lambda i, x2d, w: x2d @ hw_w[i].astype(x2d.dtype, copy=False))
+    ev_prog = _evaluate(net, ds, dtype=dt,
+                        matmul=lambda i, x2d, w: x2d @ hw_w[i].astype(x2d.dtype, copy=False))
 
     metrics: dict = {
         "dataset": ds.name,
@@ -447,7 +505,7 @@ def _run_prune(config: ExperimentConfig, seed: int, ckpt=None, log=None) -> Prun
         "n_test": n_test,
         "test_accuracy": ev["accuracy"],
         "test_accuracy_programmed": ev_prog["accuracy"],
-        "train_accuracy": _train_metric(net, xtr, ytr),
+        "train_accuracy": _train_metric(net, xtr, ytr, dt),
         "read_noise": config.read_noise,
         "activation_bits": config.activation_bits,
         "programming_ops": 2 * (initial_pruned + sum(result.mask_flips)),
@@ -492,9 +550,10 @@ def _run_prune(config: ExperimentConfig, seed: int, ckpt=None, log=None) -> Prun
         _train_phase(base, "baseline", xtr, ytr, config.baseline_train, rng_base, ckpt, log,
                      ds.name)
         precise = program_precise(base.effective_weights(), rng=rng_wv, config=config.precise)
-        bev = _evaluate(base, ds)
-        bev_prog = _evaluate(base, ds,
-                             matmul=lambda i, x2d, w: x2d @ precise.weights[i].astype(x2d.dtype, copy=False))
+        bdt = config.baseline_train.dtype
+        bev = _evaluate(base, ds, dtype=bdt)
+        bev_prog = _evaluate(base, ds, dtype=bdt, matmul=lambda i, x2d, w: x2d @ precise.weights[
+            i].astype(x2d.dtype, copy=False))
         metrics["baseline"] = {
             "test_accuracy_software": bev["accuracy"],
             "test_accuracy_programmed": bev_prog["accuracy"],

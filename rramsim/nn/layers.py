@@ -409,33 +409,35 @@ class MaxPool2d(Layer):
         c, h, w = shape
         return (c, h // self.size, w // self.size)
 
+    def _views(self, a: np.ndarray, ho: int, wo: int):
+        """The ``p * p`` strided views of the window positions, row-major within the window."""
+        p = self.size
+        return [a[:, :, i : ho * p : p, j : wo * p : p] for i in range(p) for j in range(p)]
+
     def forward(self, x, *, train, matmul):
         b, c, h, w = x.shape
         p = self.size
         ho, wo = h // p, w // p
         if ho < 1 or wo < 1:
             raise LayerError(f"MaxPool2d({p}) on input {x.shape[2:]}")
-        blocks = (
-            x[:, :, : ho * p, : wo * p]
-            .reshape(b, c, ho, p, wo, p)
-            .transpose(0, 1, 2, 4, 3, 5)
-            .reshape(b, c, ho, wo, p * p)
-        )
-        arg = blocks.argmax(axis=-1)
+        views = self._views(x, ho, wo)
+        out = views[0].copy()
+        arg = np.zeros(out.shape, dtype=np.int8 if p * p < 128 else np.int32)
+        for t, v in enumerate(views[1:], start=1):
+            better = v > out  # strict: the first maximum in the window wins, as argmax
+            np.copyto(out, v, where=better)
+            arg[better] = t
         if train:
             self._arg, self._xshape = arg, x.shape
-        return np.take_along_axis(blocks, arg[..., None], axis=-1)[..., 0]
+        return out
 
     def backward(self, grad):
         b, c, h, w = self._xshape
         p = self.size
         ho, wo = h // p, w // p
-        gb = np.zeros((b, c, ho, wo, p * p), dtype=grad.dtype)
-        np.put_along_axis(gb, self._arg[..., None], grad[..., None], axis=-1)
         gx = np.zeros(self._xshape, dtype=grad.dtype)
-        gx[:, :, : ho * p, : wo * p] = (
-            gb.reshape(b, c, ho, wo, p, p).transpose(0, 1, 2, 4, 3, 5).reshape(b, c, ho * p, wo * p)
-        )
+        for t, v in enumerate(self._views(gx, ho, wo)):
+            np.multiply(grad, self._arg == t, out=v)
         return gx
 
 

@@ -137,11 +137,10 @@ def load_data(cfg: StudyConfig, input_shape: tuple[int, ...] | None = None) -> D
                             "data_dir (or --data-dir) to the folder that holds them")
         ds = (nn.load_fashion_mnist if name == "fashion-mnist" else nn.load_fsdd)(
             cfg.network.data_dir)
-    elif name == "drive" and hasattr(nn, "load_drive"):
-        ds = nn.load_drive(cfg.network.data_dir)
+    elif name == "drive":
+        return _drive_data(cfg, input_shape)
     else:
-        raise DataError(f"network.dataset {name!r}: this rramsim reads "
-                        f"{[d for d in DATASETS if d != 'drive' or hasattr(nn, 'load_drive')]}")
+        raise DataError(f"network.dataset {name!r}: the studies read {DATASETS}")
     n_cal = min(cfg.converters.calibration_samples, len(ds.x_train))
     n_test = cfg.run.test_samples or len(ds.x_test)
     shape = tuple(input_shape) if input_shape is not None else (-1,)
@@ -156,6 +155,25 @@ def load_data(cfg: StudyConfig, input_shape: tuple[int, ...] | None = None) -> D
 
     return Data(x_calib=fit(ds.x_train[:n_cal]), x_test=fit(ds.x_test[:n_test]),
                 y_test=np.asarray(ds.y_test)[:n_test], name=ds.name)
+
+
+def _drive_data(cfg: StudyConfig, input_shape) -> Data:
+    """DRIVE: calibration patches from the training split, test patches with per-pixel labels
+    from the test split (``rramsim.nn.drive``), at the network's patch size; accuracy is then
+    the fraction of pixels classified right. Patch positions are seeded by ``run.seed``."""
+    from rramsim.nn import drive
+
+    if not cfg.network.data_dir:
+        raise DataError("network.dataset 'drive' is read from files: set [network] data_dir "
+                        "(or --data-dir) to the folder with training/ and test/")
+    size = int(input_shape[-1]) if input_shape is not None else 64
+    rng = np.random.default_rng(np.random.SeedSequence(cfg.run.seed).spawn(8)[6])
+    x_cal, _ = drive.random_patches(drive.load_drive_split(cfg.network.data_dir, "training"),
+                                    cfg.converters.calibration_samples, size=size, rng=rng)
+    x_te, y_te = drive.random_patches(drive.load_drive_split(cfg.network.data_dir, "test"),
+                                      cfg.run.test_samples or 256, size=size, rng=rng)
+    return Data(x_calib=np.asarray(x_cal, float), x_test=np.asarray(x_te, float), y_test=y_te,
+                name=f"drive ({size} x {size} test patches, pixel accuracy)")
 
 
 def from_network(network, data: Data, *, pairs, scales, keep_pairs: bool = False, signs=None,
