@@ -24,6 +24,8 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "compare": ("rramsim.studies.cli_compare", "behavioural vs circuit simulation of a network"),
     "netlist": ("rramsim.studies.cli_netlist", "write one tile's ngspice deck"),
     "sweep": ("rramsim.studies.sweep_cli", "design-space sweep and Monte Carlo on Dask"),
+    "programming-study": ("rramsim.studies.cli_programming",
+                          "pruned random network vs precise programming at many precisions"),
 }
 
 

@@ -210,3 +210,19 @@ def test_save_refuses_bad_metadata(tmp_path):
     with pytest.raises(DataError, match="metadata must be a dict"):
         save_network_file(tmp_path / "m", net, dataset="digits", metadata=[1])
     assert not any(tmp_path.iterdir())
+
+
+def test_rnn_spec_without_state_arguments_takes_the_defaults(tmp_path):
+    # files written before the RNN had a state quantiser carry only input_size, hidden_size, k
+    net = architectures.spoken_digit_net()
+    dev, _ = _trained_like(net, 6)
+    path = save_network_file(tmp_path / "rnn.npz", net, device=dev, dataset="fsdd")
+    with np.load(path) as z:
+        spec = json.loads(str(z["nn"][()]))
+    for layer in spec["layers"]:
+        if layer["type"] == "ReLURNN":
+            for key in ("state_bits", "state_max", "state_scale"):
+                layer["args"].pop(key)
+    f = load_network_file(_rewrite(path, tmp_path / "old-rnn.npz", nn=spec))
+    rnn = next(la for la in f.network.layers if type(la).__name__ == "ReLURNN")
+    assert (rnn.state_bits, rnn.state_max, rnn.state_scale) == (None, 1.0, 1.0)

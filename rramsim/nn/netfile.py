@@ -62,6 +62,12 @@ LAYER_ARGS: dict[str, tuple[str, ...]] = {
 }
 
 
+#: Arguments a file may leave out (written before they existed); the constructor's default applies.
+OPTIONAL_ARGS: dict[str, frozenset] = {
+    "ReLURNN": frozenset({"state_bits", "state_max", "state_scale"}),
+}
+
+
 @dataclass(eq=False)
 class NetworkFile:
     """What :func:`load_network_file` returns.
@@ -226,7 +232,8 @@ def _build_layer(spec, path, where):
                         f"({', '.join(LAYER_ARGS)})")
     args = json_field(spec, "args", dict, path, where)
     want = LAYER_ARGS[kind]
-    if set(args) != set(want):
+    optional = OPTIONAL_ARGS.get(kind, frozenset())
+    if not set(want) - optional <= set(args) <= set(want):
         raise DataError(f"{path}: field {where}.args has {sorted(args)}, {kind} needs "
                         f"{sorted(want)}")
     for a, v in args.items():

@@ -114,7 +114,9 @@ def network_cache_key(cfg) -> tuple:
     The group task puts the network it received from Dask there, so that the point function
     does not train or read it again on this worker.
     """
-    return ("loaded", cfg.network, cfg.train, cfg.run, cfg.converters.calibration_samples)
+    from rramsim.studies.pipeline import network_key
+
+    return network_key(cfg)
 
 
 def evaluate(cfg, cache: dict) -> dict[str, float]:

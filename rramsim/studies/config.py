@@ -76,6 +76,14 @@ Example (all keys optional; these are the defaults)::
     engine = "ngspice"           # or "vacask" (whole tiles)
     whole_tiles = false          # true: whole tiles even with ngspice
 
+    [readout]                    # how the macro reads (rramsim.studies.readout)
+    rows_per_read = 0            # word lines per read, 0 = all; partial sums added digitally
+    inactive_rows = "grounded"   # or "floating"
+    encoding = "amplitude"       # or "bit-serial", "pwm"
+    columns_per_adc = 1          # columns sharing one ADC through a multiplexer
+    calibration = "ideal_scale"  # or "column", "rerange", "column_rerange"
+    pareto_rows_per_read = []    # e.g. [512, 64, 8]: every encoding at each, for the Pareto plot
+
     [sweep]
     r_wire_ohm = [0.0, 1.0, 2.0, 5.0, 10.0]
     tile_sizes = [16, 32, 64, 128]
@@ -367,6 +375,50 @@ class CosimConfig:
 
 
 @dataclass(frozen=True)
+class ReadoutConfig:
+    """``[readout]``: how the macro reads its tiles (:mod:`rramsim.studies.readout`)."""
+
+    rows_per_read: int = 0
+    """Word lines active per read (count; 0 = all rows of the tile); each group's partial sums
+    are digitised and added digitally."""
+    inactive_rows: str = "grounded"
+    """Rows outside the active group: "grounded" (driven at 0 V) or "floating" (open)."""
+    encoding: str = "amplitude"
+    """Input encoding: "amplitude" (multi-level DAC), "bit-serial" (0 / V_read per bit plane,
+    ADC per plane, shift-add) or "pwm" (pulse width, charge integrated)."""
+    columns_per_adc: int = 1
+    """Columns sharing one ADC through a multiplexer (count)."""
+    calibration: str = "ideal_scale"
+    """Output calibration on the calibration batch in circuit mode: "ideal_scale" (the ideal
+    conductance scale), "column" (per-output digital gain and offset), "rerange" (each layer's
+    DAC range from its circuit-mode inputs) or "column_rerange" (both)."""
+    pareto_rows_per_read: tuple[int, ...] = ()
+    """Rows per read at which the report also evaluates every encoding for its Pareto plot of
+    accuracy, energy and latency (counts; empty = only the configured scheme)."""
+
+    def __post_init__(self) -> None:
+        from rramsim.studies.readout import CALIBRATIONS as CAL
+        from rramsim.studies.readout import ENCODINGS, INACTIVE
+
+        _within("readout", "rows_per_read", self.rows_per_read, 0, MAX_TILE, " rows")
+        _within("readout", "columns_per_adc", self.columns_per_adc, 1, MAX_TILE, " columns")
+        _need(self.inactive_rows in INACTIVE, "readout.inactive_rows", f"must be one of {INACTIVE}")
+        _need(self.encoding in ENCODINGS, "readout.encoding", f"must be one of {ENCODINGS}")
+        _need(self.calibration in CAL, "readout.calibration", f"must be one of {CAL}")
+        _need(len(self.pareto_rows_per_read) <= 16
+              and all(1 <= r <= MAX_TILE and float(r).is_integer()
+                      for r in self.pareto_rows_per_read),
+              "readout.pareto_rows_per_read", f"must be at most 16 whole counts in 1..{MAX_TILE}")
+
+    def scheme(self):
+        """The :class:`rramsim.studies.readout.ReadScheme` of this section."""
+        from rramsim.studies.readout import ReadScheme
+
+        return ReadScheme(rows_per_read=self.rows_per_read, inactive_rows=self.inactive_rows,
+                          encoding=self.encoding, columns_per_adc=self.columns_per_adc)
+
+
+@dataclass(frozen=True)
 class SweepConfig:
     """``[sweep]``: the accuracy and IR-drop sweeps."""
 
@@ -398,6 +450,7 @@ class StudyConfig:
     noise: NoiseConfig = field(default_factory=NoiseConfig)
     energy: EnergyConfig = field(default_factory=EnergyConfig)
     cosim: CosimConfig = field(default_factory=CosimConfig)
+    readout: ReadoutConfig = field(default_factory=ReadoutConfig)
     sweep: SweepConfig = field(default_factory=SweepConfig)
 
     def replace(self, section: str, **changes) -> StudyConfig:

@@ -473,7 +473,9 @@ class _Engine:
                                                 # the scheduler serves HTTP in any case: without
                                                 # a dashboard, on a free port
                                                 dashboard_address=dashboard or ":0",
-                                                silence_logs=logging.ERROR)
+                                                # (shutdown races log tracebacks at ERROR;
+                                                # task errors reach the client as results)
+                                                silence_logs=logging.CRITICAL)
                 self.client = Client(self.cluster)
                 self.log(f"rramsim sweep: local cluster of {n} single-threaded worker "
                          f"process{'es' if n > 1 else ''}")
@@ -619,6 +621,7 @@ def _run(client, spec, points, todo, store, res, *, session, progress, on_point,
     nets: dict = {}
     futures: dict = {}
     net_of: dict = {}
+    pending: set = set()
     try:
         for p in todo:    # one network per device seed (and data), first to run
             if p.network_key in nets:
@@ -671,24 +674,39 @@ def _run(client, spec, points, todo, store, res, *, session, progress, on_point,
                     on_point(by_id[pid], msg["values"])
             bar.update(1)
 
-        pending = set(futures)
+        pending.update(futures)
         while pending:
             try:
                 handle(inbox.get(timeout=0.2))
             except queue.Empty:
                 pass
             for fut in [f for f in pending if f.done()]:
-                pending.discard(fut)
+                status = fut.status
+                if status not in ("finished", "error", "cancelled"):
+                    continue    # "lost": its worker died holding it; Dask computes it again
+                if status == "finished":
+                    # (if its worker dies now, Dask computes it again before the result comes)
+                    try:
+                        msgs = fut.result()
+                    except Exception as exc:  # lost in between: wait for it, else report it
+                        if fut.status not in ("finished", "error", "cancelled"):
+                            continue
+                        msgs = [{"id": pid, "error": f"{type(exc).__name__}: {exc}"}
+                                for pid in futures[fut]]
+                    pending.discard(fut)
+                    for msg in msgs:
+                        handle(msg)
+                else:
+                    pending.discard(fut)
+                    exc = fut.exception() if status == "error" else None
+                    why = (f"{type(exc).__name__}: {exc}" if exc is not None
+                           else f"its task was {status}")
+                    for pid in futures[fut]:
+                        handle({"id": pid, "error": why})
+                fut.release()    # its points are recorded: not to be computed again
                 left[net_of[fut]] -= 1
                 if not left[net_of[fut]]:       # no group needs this network any more
                     nets.pop(net_of[fut]).release()
-                if fut.status == "finished":
-                    for msg in fut.result():
-                        handle(msg)
-                else:
-                    exc = fut.exception()
-                    for pid in futures[fut]:
-                        handle({"id": pid, "error": f"{type(exc).__name__}: {exc}"})
         while True:   # events that arrived after their group's result
             try:
                 handle(inbox.get_nowait())
@@ -700,7 +718,7 @@ def _run(client, spec, points, todo, store, res, *, session, progress, on_point,
             client.unsubscribe_topic(topic)
         except ValueError:   # pragma: no cover
             pass
-        client.cancel(list(futures) + list(nets.values()), force=True)
+        client.cancel(list(pending) + list(nets.values()), force=True)
         try:
             client.unregister_worker_plugin(w.PLUGIN_NAME)
         except (ValueError, KeyError):   # pragma: no cover - already gone

@@ -1,0 +1,100 @@
+"""``rramsim programming-study``: pruning against precise programming, at many precisions.
+
+Trains the pruned random network and the conventionally trained network of the same
+architecture on ``--task``, programs the latter one-shot and by write-and-verify at several
+pulse budgets and tolerances, evaluates every point behaviourally and circuit-accurately
+(:mod:`rramsim.studies.programming_study`), and writes ``points.csv``,
+``programming_study.png`` and ``report.md`` into ``--out`` as one transaction.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from rramsim.studies.cli import (
+    _study_outputs,
+    add_config_args,
+    command_line,
+    load_config_from_args,
+    record_config,
+    run_folder,
+)
+
+
+def _ints(text: str) -> tuple[int, ...]:
+    try:
+        v = tuple(int(t) for t in text.split(",") if t.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from None
+    if not v or any(i < 1 for i in v):
+        raise argparse.ArgumentTypeError(f"expected integers >= 1, got {text!r}")
+    return v
+
+
+def _fractions(text: str) -> tuple[float, ...]:
+    try:
+        v = tuple(float(t) for t in text.split(",") if t.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated numbers, got {text!r}") from None
+    if any(not 0 < f < 1 for f in v):
+        raise argparse.ArgumentTypeError(f"tolerances are relative, in (0, 1): got {text!r}")
+    return v
+
+
+def _positive(text: str) -> int:
+    v = _ints(text)
+    if len(v) != 1:
+        raise argparse.ArgumentTypeError(f"expected one integer >= 1, got {text!r}")
+    return v[0]
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    from rramsim.studies.programming_study import TASKS
+
+    _study_outputs(parser, "rramsim-programming-study",
+                   "points.csv, programming_study.png, report.md; default "
+                   "./rramsim-programming-study")
+    parser.add_argument("--task", choices=TASKS, default="digits",
+                        help="data set and the study's network for it (default digits, embedded)")
+    add_config_args(parser, network=False)
+    parser.add_argument("--data-dir", metavar="DIR", default=None,
+                        help="folder with the task's data set (IDX files, recordings, DRIVE)")
+    parser.add_argument("--iterations", type=_ints, default=(1, 2, 4, 8, 16, 40),
+                        help="write-verify pulse budgets per cell (default 1,2,4,8,16,40)")
+    parser.add_argument("--tolerances", type=_fractions, default=(0.2, 0.1, 0.05, 0.02),
+                        help="write-verify tolerances at the largest budget (relative; default "
+                             "0.2,0.1,0.05,0.02)")
+    parser.add_argument("--iteration-tolerance", type=float, default=0.05,
+                        help="tolerance of the pulse-budget points (relative; default 0.05)")
+    parser.add_argument("--no-one-shot", action="store_true", help="leave out one-shot writes")
+    parser.add_argument("--epochs", type=_positive, default=None,
+                        help="training epochs of both networks (default: the task's, as "
+                             "`rramsim prune`)")
+    parser.add_argument("--batch-size", type=_positive, default=None,
+                        help="batch size of both networks (default: the task's)")
+    parser.add_argument("--max-train", type=_positive, default=None,
+                        help="use only the first N training samples")
+
+
+def run(args: argparse.Namespace) -> int:
+    from rramsim.studies import programming_study as ps
+
+    if not 0 < args.iteration_tolerance < 1:
+        raise ps.ProgrammingStudyError(f"--iteration-tolerance must be in (0, 1), got "
+                                       f"{args.iteration_tolerance}")
+    points = ps.precisions(args.iterations, args.tolerances,
+                           iteration_tolerance=args.iteration_tolerance,
+                           one_shot=not args.no_one_shot)
+    with run_folder(args) as folder:
+        cfg = load_config_from_args(args)
+        record_config(folder, cfg)
+        folder.record(task=args.task)
+        res = ps.programming_study(cfg, args.task, points=points, epochs=args.epochs,
+                                   batch_size=args.batch_size, max_train=args.max_train,
+                                   progress=not args.no_progress)
+        ps.write_study(res, cfg, folder.path, command=command_line())
+    print(f"rramsim programming-study: wrote {folder.final}/report.md, points.csv, "
+          "programming_study.png")
+    for line in res.comparison:
+        print("  " + line)
+    return 0
