@@ -309,3 +309,55 @@ def test_grounded_tile_error_does_not_depend_on_rows_per_read_but_floating_does(
     assert err[("grounded", 4)] == pytest.approx(err[("grounded", 0)], rel=1e-10)
     assert err[("grounded", 2)] == pytest.approx(err[("grounded", 0)], rel=1e-10)
     assert abs(err[("floating", 2)] - err[("grounded", 2)]) > 1e-3 * err[("grounded", 2)]
+
+
+@pytest.mark.slow
+def test_pipeline_report_states_the_scheme_its_calibration_and_the_pareto_plot(tmp_path):
+    from rramsim.studies.pipeline import run_pipeline
+
+    net = nn.mlp(6, (4,), 3, input_bits=None)
+    x = np.random.default_rng(0).uniform(0, 1, size=(60, 6))
+    lo = loaded(net, x, n_calib=30)
+    cfg = config(tile=(8, 8), r_wire=200.0).replace("cosim", tiles=0).replace(
+        "readout", rows_per_read=4, calibration="column", columns_per_adc=2,
+        pareto_rows_per_read=(8, 2))
+    res = run_pipeline(cfg, tmp_path, command="pytest", loaded=lo, progress=False,
+                       sweeps=False, programming=False)
+    rs = res.read_schemes
+    assert rs["configured"]["calibration"] == "column"
+    assert rs["configured"]["rows_per_read"] == 4
+    assert len(rs["pareto"]) == 2 * len(readout.ENCODINGS)
+    rep = (tmp_path / "report.md").read_text()
+    assert "## Read scheme" in rep and "Calibration used: column" in rep
+    assert (tmp_path / "read_schemes_pareto.png").stat().st_size > 1000
+    # today's read in the same run: its costs from the evaluation's drives
+    res0 = run_pipeline(cfg.replace("readout", rows_per_read=0, calibration="ideal_scale",
+                                    columns_per_adc=1, pareto_rows_per_read=()),
+                        tmp_path / "d", command="pytest", loaded=lo, progress=False,
+                        sweeps=False, programming=False)
+    c0 = res0.read_schemes["configured"]
+    assert c0["acc_circuit"] == res0.evaluation.accuracy["circuit"]
+    assert c0["integrated_conversions"] == 8 + 6      # 4 outputs x 2 + 3 outputs x 2 columns
+
+
+def test_rerange_sets_each_dac_range_from_its_circuit_mode_inputs():
+    """With heavy IR drop, layer 1's inputs shrink in circuit mode; re-ranging takes its DAC
+    full scale from them (layer 0 calibrated first), not from the software inputs."""
+    from rramsim.studies.quantize import full_scale
+
+    lo, hw = _mlp_hw(tile=(16, 16), r_wire=40.0)
+    sp = readout.prepare(hw, "circuit", readout.ReadScheme(rows_per_read=8))
+    conv = _calibrate(sp, lo, calibration="rerange")
+    seen = []
+
+    def mm(li, x2d, w):
+        if li == 0:
+            return readout.layer_product(sp, 0, x2d, conv=conv)
+        seen.append(np.array(x2d))
+        return x2d @ w
+
+    lo.forward(lo.data.x_calib, matmul=mm)
+    assert conv.conv.x_full_scale[1] == full_scale(seen[0])
+    soft = engine.record_inputs(lo.forward, lo.data.x_calib)
+    assert conv.conv.x_full_scale[0] == full_scale(soft[0])
+    assert conv.conv.x_full_scale[1] < 0.95 * full_scale(soft[1])

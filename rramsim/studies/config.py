@@ -82,6 +82,7 @@ Example (all keys optional; these are the defaults)::
     encoding = "amplitude"       # or "bit-serial", "pwm"
     columns_per_adc = 1          # columns sharing one ADC through a multiplexer
     calibration = "ideal_scale"  # or "column", "rerange", "column_rerange"
+    pareto_rows_per_read = []    # e.g. [512, 64, 8]: every encoding at each, for the Pareto plot
 
     [sweep]
     r_wire_ohm = [0.0, 1.0, 2.0, 5.0, 10.0]
@@ -391,6 +392,9 @@ class ReadoutConfig:
     """Output calibration on the calibration batch in circuit mode: "ideal_scale" (the ideal
     conductance scale), "column" (per-output digital gain and offset), "rerange" (each layer's
     DAC range from its circuit-mode inputs) or "column_rerange" (both)."""
+    pareto_rows_per_read: tuple[int, ...] = ()
+    """Rows per read at which the report also evaluates every encoding for its Pareto plot of
+    accuracy, energy and latency (counts; empty = only the configured scheme)."""
 
     def __post_init__(self) -> None:
         from rramsim.studies.readout import CALIBRATIONS as CAL
@@ -401,6 +405,10 @@ class ReadoutConfig:
         _need(self.inactive_rows in INACTIVE, "readout.inactive_rows", f"must be one of {INACTIVE}")
         _need(self.encoding in ENCODINGS, "readout.encoding", f"must be one of {ENCODINGS}")
         _need(self.calibration in CAL, "readout.calibration", f"must be one of {CAL}")
+        _need(len(self.pareto_rows_per_read) <= 16
+              and all(1 <= r <= MAX_TILE and float(r).is_integer()
+                      for r in self.pareto_rows_per_read),
+              "readout.pareto_rows_per_read", f"must be at most 16 whole counts in 1..{MAX_TILE}")
 
     def scheme(self):
         """The :class:`rramsim.studies.readout.ReadScheme` of this section."""

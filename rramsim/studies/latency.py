@@ -209,7 +209,7 @@ def scheme_cost(sp, rows_per_inference, dacs, timing: ReadTiming, *, kept_macs: 
                     for _, vp in pl:
                         dd = r.drive(vp)
                         dv = dd if g.whole else dd[:, g.pos]
-                        pw = float(np.mean(np.einsum("bi,ij,bj->b", dv, g.power, dv)))
+                        pw = float(np.mean(np.sum((dv @ g.power) * dv, axis=1)))
                         dur = (timing.t_pwm_slot_s if sc.encoding == "pwm"
                                else t / (steps if sc.encoding == "bit-serial" else 1))
                         p += pw * dur

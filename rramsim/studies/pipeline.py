@@ -72,6 +72,7 @@ class PipelineResult:
     cosim: object = None
     cosim_error: str | None = None
     programming: dict | None = None
+    read_schemes: dict | None = None
     seconds: dict = field(default_factory=dict)
     headline: list = field(default_factory=list)
     out_dir: Path | None = None
@@ -159,7 +160,8 @@ def run_pipeline(cfg: StudyConfig, out_dir: str | Path, *, command: str, loaded=
 
     from rramsim.studies import report
 
-    steps = ["network", "inference", "energy", "IR drop", "sweeps", "co-simulation", "report"]
+    steps = ["network", "inference", "energy", "IR drop", "read schemes", "sweeps",
+             "co-simulation", "report"]
     bar = tqdm(total=len(steps), desc="rramsim pipeline", unit="step", disable=not progress)
     secs: dict = {}
 
@@ -181,6 +183,10 @@ def run_pipeline(cfg: StudyConfig, out_dir: str | Path, *, command: str, loaded=
                              irdrop=timed("IR drop", irdrop_step, hw, cfg,
                                           max_maps=max_drop_maps),
                              seconds=secs)
+        from rramsim.studies.schemes import read_scheme_step
+
+        res.read_schemes = timed("read schemes", read_scheme_step, hw, loaded, cfg, ev,
+                                 progress=progress)
         if sweeps:
             res.sweeps = timed("sweeps", sweeps_step, loaded, cfg, progress=progress)
         if cosim and cfg.cosim.tiles > 0:

@@ -332,6 +332,10 @@ def write_outputs(res, out_dir, *, command: str) -> Path:
                          if k != "balance_rel")
              + f". Energy balance (source vs dissipated): worst relative mismatch "
                f"{en.split['balance_rel']:.1e}.")
+    if getattr(res, "read_schemes", None):
+        from rramsim.studies.schemes import report_section
+
+        report_section(rep, res.read_schemes, cfg, out, reference=ev.accuracy["behavioural"])
     rep.section("IR drop", (
         "Per-cell drop |V_ideal - V_cell| with every row at the read voltage (the worst case "
         "of non-negative inputs). Drivers at column 0, sense amplifiers below the last row."))

@@ -136,3 +136,94 @@ def markdown_table(rows, *, reference: float) -> str:
             f"{r['integrated_tops_per_w']:.3g} | {r['board_energy_J']:.3g} J | "
             f"{r['board_latency_s']:.3g} s | {r['board_tops_per_w']:.3g} |")
     return "\n".join(out)
+
+
+def default_scheme_row(hw, loaded, cfg: StudyConfig, ev, *,
+                       timings=("integrated", "board")) -> dict:
+    """The row of today's read (all rows, amplitude, ideal scale) from an
+    :class:`~rramsim.studies.accuracy.Evaluation`: its circuit accuracy and tile error, and the
+    costs of the scheme from its recorded circuit drives (no further test pass)."""
+    from rramsim.studies.quantize import DAC
+
+    scheme = cfg.readout.scheme()
+    sp = readout.prepare(hw, "circuit", scheme, base=engine.prepare(hw, "circuit"))
+    rpi = ev.rows_per_inference
+    dacs = [DAC(bits=cfg.converters.dac_bits, v_read_V=cfg.converters.v_read_V,
+                signed=bool(np.any(np.asarray(ev.records.get(k, 0.0)) < 0)))
+            for k in range(len(hw.plan))]
+    out = {"rows_per_read": scheme.group_size(hw.tile_shape[0]),
+           "inactive_rows": scheme.inactive_rows, "encoding": scheme.encoding,
+           "columns_per_adc": scheme.columns_per_adc, "calibration": "ideal_scale",
+           "acc_circuit": ev.accuracy["circuit"],
+           "tile_error_rel": readout.tile_output_error(sp, ev.records),
+           "n_test": ev.n_test}
+    kept = latency.kept_macs(loaded, rpi)
+    for name in timings:
+        c = latency.scheme_cost(sp, rpi, dacs, latency.TIMINGS[name], kept_macs=kept,
+                                voltages=ev.records)
+        out.update({f"{name}_{k}": v for k, v in c.as_dict().items()})
+    out["kept_macs"] = kept
+    return out
+
+
+def read_scheme_step(hw, loaded, cfg: StudyConfig, ev, *, progress: bool = False) -> dict:
+    """The configured read scheme (``[readout]``) and, when ``pareto_rows_per_read`` is set,
+    every encoding at each of those rows per read: ``{"configured": row, "pareto": rows,
+    "gpu_J", "gpu_s", "macs"}``. Today's read (the default section) reuses the evaluation
+    ``ev`` (its accuracy and drives)."""
+    from rramsim.studies.config import ReadoutConfig
+    from rramsim.studies.energy import GPUBaseline
+
+    ro = cfg.readout
+    default = (ro.scheme() == ReadoutConfig().scheme() and ro.calibration == "ideal_scale"
+               and ro.columns_per_adc == 1)
+    base = engine.prepare(hw, "circuit")
+    soft = engine.record_inputs(loaded.forward, loaded.data.x_calib)
+    conf = (default_scheme_row(hw, loaded, cfg, ev) if default else
+            evaluate_scheme(hw, loaded, cfg, ro.scheme(), base=base, software_inputs=soft))
+    combos = [(int(r), e) for r in ro.pareto_rows_per_read for e in readout.ENCODINGS]
+    if progress and combos:
+        from tqdm import tqdm
+
+        combos = tqdm(combos, desc="read schemes", unit="scheme", leave=False)
+    par = [evaluate_scheme(hw, loaded, cfg, readout.ReadScheme(
+        rows_per_read=r, inactive_rows=ro.inactive_rows, encoding=e,
+        columns_per_adc=ro.columns_per_adc), base=base, software_inputs=soft)
+        for r, e in combos]
+    gpu = GPUBaseline(energy_per_mac_J=cfg.energy.gpu_energy_per_mac_J)
+    return {"configured": conf, "pareto": par, "n_calib": len(loaded.data.x_calib),
+            "gpu_J": gpu.energy(loaded.macs),
+            "gpu_s": latency.gpu_time_s(loaded.macs), "macs": loaded.macs}
+
+
+def report_section(rep, result: dict, cfg: StudyConfig, out_dir, *, reference: float) -> None:
+    """The report's "Read scheme" section (and its Pareto plot when there are several)."""
+    from pathlib import Path
+
+    ro, c = cfg.readout, result["configured"]
+    rep.section("Read scheme", (
+        f"Rows per read {c['rows_per_read']} (partial sums digitised per read and added "
+        f"digitally), inactive rows {ro.inactive_rows}, {ro.encoding} inputs, "
+        f"{ro.columns_per_adc} column(s) per ADC. **Calibration used: {c['calibration']}** "
+        f"(on a calibration batch of {result['n_calib']} training inputs in circuit mode; see "
+        "rramsim.studies.readout). Circuit accuracy "
+        f"{c['acc_circuit'] * 100:.1f} % (behavioural {reference * 100:.1f} %), output error of "
+        f"the added partial sums {c['tile_error_rel']:.3g}. TOPS/W counts 2 operations per "
+        f"multiply-accumulate of the kept (unpruned) weights only ({c['kept_macs']:.0f} per "
+        "inference). Latency = per read, the ADC conversions it needs times their period plus "
+        "the settling; reads of a tile in sequence, tiles in parallel, batch 1. GPU baseline: "
+        f"{result['gpu_J']:.3g} J and {result['gpu_s']:.3g} s per inference ({result['macs']} "
+        "dense MACs at the V100's peak)."))
+    rep.table(["converters", "reads", "cycles", "conversions", "latency (s)", "inferences/s",
+               "energy (J)", "TOPS/W"],
+              [[p, f"{c[f'{p}_reads']:.0f}", f"{c[f'{p}_cycles']:.0f}",
+                f"{c[f'{p}_conversions']:.0f}", f"{c[f'{p}_latency_s']:.3g}",
+                f"{c[f'{p}_inferences_per_s']:.3g}", f"{c[f'{p}_energy_J']:.3g}",
+                f"{c[f'{p}_tops_per_w']:.3g}"] for p in ("integrated", "board")])
+    rows = result["pareto"]
+    if rows:
+        rep.text(markdown_table(rows, reference=reference))
+        pareto_plot(rows, Path(out_dir) / "read_schemes_pareto.png", reference=reference,
+                    title=f"read schemes, calibration {c['calibration']}")
+        rep.image("read_schemes_pareto.png", "accuracy vs energy vs latency, one point per "
+                                             "scheme")
