@@ -54,15 +54,23 @@ def standin(kind: str, folder: Path) -> Path:
     return folder
 
 
-def train_briefly(net, ds, *, seed, epochs, max_train, lr=0.1):
-    """Edge-popup on formed random pairs (the study's rule), briefly; returns the device pairs."""
+def train_briefly(net, ds, *, seed, epochs, max_train, lr=0.1, task=None):
+    """Edge-popup on formed random pairs (the study's rule), briefly; returns the device pairs.
+
+    ``task``: take the task's training settings of ``rramsim.nn`` (batch, lr, momentum) with
+    ``epochs``; otherwise SGD with momentum at ``lr``, batch 64."""
     rng = np.random.default_rng(seed)
     dev, _ = nn.DeviceNetwork.form(net.shapes, rng=rng)
     net.set_weights(dev.weights())
     net.init_scores(rng=rng)
     x, y = ds.x_train[:max_train], ds.y_train[:max_train]
     net.calibrate(x[:2000])
-    cfgt = nn.TrainConfig(epochs=epochs, batch_size=64, lr=lr, progress=True)
+    if task is None:
+        cfgt = nn.TrainConfig(epochs=epochs, batch_size=64, lr=lr, progress=True)
+    else:
+        from rramsim.nn.experiment import task_train_configs
+
+        cfgt = task_train_configs(task, epochs=epochs, progress=True)[0]
     t0 = time.perf_counter()
     nn.train(net, x, y, config=cfgt, rng=rng)
     net.calibrate(x[:2000])
@@ -180,8 +188,8 @@ def bench_crnn(out: Path, quick: bool, r_wire=(2.0,)) -> dict:
     if quick:
         ds = nn.Dataset(ds.name, ds.x_train, ds.y_train, ds.x_test[:300], ds.y_test[:300])
     net = nn.spoken_digit_net()
-    dev, t_train = train_briefly(net, ds, seed=1, epochs=1 if quick else 5,
-                                 max_train=len(ds.x_train))
+    dev, t_train = train_briefly(net, ds, seed=1, epochs=1 if quick else 12,
+                                 max_train=len(ds.x_train), task="fsdd")
     data = loading.Data(x_calib=ds.x_train[:256], x_test=ds.x_test, y_test=ds.y_test,
                         name=ds.name)
     lo = loading.from_network(net, data, pairs=dev.conductance_pairs(),

@@ -12,9 +12,16 @@ is solved side by side, in one run:
 * a fully converged reference, Newton per input at KCL relative residual 1e-14, on ``--ref`` inputs,
   against which the largest relative difference of each method's outputs is printed.
 
+With ``--cnn N``: instead, the Fashion-MNIST CNN of the source study (trained briefly on the
+generated stand-in files of ``rramsim.nn.standins``, NOT Fashion-MNIST) programmed on 64 x 64 and
+256 x 256 tiles, circuit-accurate inference of N test images (calibration on 8 training images)
+with linear cells (through T) and sinh cells (v0 of the device model), and sinh cells by today's
+path (per-input Newton, no shared inputs), side by side.
+
 Usage::
 
     PYTHONPATH=$PWD python scripts/bench_nonlinear.py [--sizes 64 256 512] [--inputs 256]
+    PYTHONPATH=$PWD python scripts/bench_nonlinear.py --cnn 20
 """
 
 from __future__ import annotations
@@ -72,6 +79,66 @@ def rel(a, b) -> float:
     return float(np.max(np.abs(a - b)) / np.max(np.abs(b)))
 
 
+def bench_cnn(n_test: int, tiles=(64, 256), r_wire: float = 2.0) -> None:
+    """Circuit-accurate CNN inference with linear and sinh cells (see the module docstring)."""
+    import sys
+    import tempfile
+    from pathlib import Path
+    from unittest import mock
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from bench_networks import standin, train_briefly
+
+    from rramsim import nn
+    from rramsim.studies import accuracy, engine, loading
+    from rramsim.studies.config import StudyConfig
+    from rramsim.studies.programming import program
+
+    folder = standin("fashion_mnist", Path(tempfile.gettempdir()) / "rramsim-fashion-standin")
+    ds = nn.load_fashion_mnist(folder)
+    net = nn.fashion_mnist_cnn()
+    dev, t_train = train_briefly(net, ds, seed=0, epochs=1, max_train=2000)
+    data = loading.Data(x_calib=ds.x_train[:8], x_test=ds.x_test[:n_test],
+                        y_test=ds.y_test[:n_test], name="fashion-mnist stand-in")
+    lo = loading.from_network(net, data, pairs=dev.conductance_pairs(),
+                              scales=[la.scale for la in dev.layers])
+    calib = engine.record_inputs(lo.forward, data.x_calib)
+    batch = accuracy.batch_size([len(c) // len(data.x_calib) for c in calib])
+    print(f"Fashion-MNIST CNN (stand-in data, trained {t_train:.0f} s), {n_test} test images, "
+          f"{r_wire} ohm wires; times in seconds")
+    print(f"{'tile':>8} {'cells':>7} {'prepare':>8} {'calib':>8} {'test':>8} {'per image':>10} "
+          f"{'accuracy':>8}")
+
+    def run(cfg, label, tile):
+        t0 = time.perf_counter()
+        hw = program(lo, cfg)
+        prep = engine.prepare(hw, "circuit")
+        t_prep = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        conv = accuracy.calibrate(prep, calib, cfg)
+        t_cal = time.perf_counter() - t0
+        mm = engine.make_matmul(prep, conv=conv)
+        t0 = time.perf_counter()
+        acc = accuracy.test_accuracy(lo.forward, data.x_test, data.y_test, mm, batch)
+        t_test = time.perf_counter() - t0
+        print(f"{tile:>4} x{tile:<3} {label:>7} {t_prep:8.2f} {t_cal:8.2f} {t_test:8.2f} "
+              f"{t_test / n_test:10.3f} {acc * 100:7.1f}%", flush=True)
+        return t_test
+
+    for tile in tiles:
+        cfg = StudyConfig().replace("mapping", tile_rows=tile, tile_cols=tile).replace(
+            "noise", repeats=1).replace("circuit", r_wordline_ohm=r_wire, r_bitline_ohm=r_wire)
+        t_lin = run(cfg, "linear", tile)
+        cfg_nl = cfg.replace("circuit", nonlinear_cells=True, sinh_v0_V=0.0)
+        t_nl = run(cfg_nl, "sinh", tile)
+        # today's path: per-input Newton with CG steps, every input solved
+        with mock.patch.object(solver, "BATCH_SINH_MAX_CELLS", 0), \
+                mock.patch.object(solver, "_distinct_inputs", lambda v: (None, None)):
+            t_old = run(cfg_nl, "today", tile)
+        print(f"   {tile} x {tile}: sinh / linear test time {t_nl / t_lin:.1f}x; today's path / "
+              f"sinh {t_old / t_nl:.1f}x")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--sizes", type=int, nargs="+", default=[64, 256, 512])
@@ -84,7 +151,12 @@ def main() -> None:
     ap.add_argument("--v-read", type=float, default=0.2)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--skip-today", action="store_true", help="do not run today's Newton")
+    ap.add_argument("--cnn", type=int, default=0, metavar="N",
+                    help="the CNN benchmark on N test images instead of the tile table")
     args = ap.parse_args()
+    if args.cnn:
+        bench_cnn(args.cnn)
+        return
 
     head = (f"{'tile':>9} {'B':>4} {'T (s)':>7} {'lin v@T':>9} {'sinh auto':>10} {'batched':>9} "
             f"{'newton-cg':>10} {'auto/lin':>9} {'speed-up':>8} {'dev lin':>8} "

@@ -155,3 +155,28 @@ def test_cli_rejects_bad_options_and_leaves_no_folder(tmp_path, capsys):
     assert main(["programming-study", "--task", "fashion-mnist", "--out", str(out)]) == 1
     assert "--data-dir" in capsys.readouterr().err
     assert not out.exists() and list(tmp_path.iterdir()) == []
+
+
+def test_segmentation_pr_auc_equals_independent_evaluation():
+    from rramsim import nn
+    from rramsim.nn.drive import pr_auc
+    from rramsim.studies.loading import Data
+
+    rng = np.random.default_rng(2)
+    net = nn.Network([nn.Conv2d(1, 4, 3, padding=1), nn.ReLU(), nn.Conv2d(4, 2, 3, padding=1)],
+                     input_shape=(1, 8, 8), name="tiny per-pixel net")
+    net.make_dense(rng=rng)
+    x = rng.random((12, 1, 8, 8))
+    y = (x[:, 0] > 0.5).astype(int)
+    data = Data(x_calib=x[:4], x_test=x, y_test=y, name="patches")
+    pr = ps.program_weights(net.effective_weights(), ps.Precision("write-verify", 4, 0.05),
+                            rng=np.random.default_rng(1))
+    lo = ps.baseline_loaded(net, data, pr, name="tiny")
+    cfg = load_config(None).replace("noise", repeats=2)
+    got = ps._evaluate(lo, cfg, ("ideal", "behavioural"))
+    w = pr.weights()
+    prob = nn.softmax(net.forward(x, matmul=lambda i, x2d, _w: x2d @ w[i]), axis=1)[:, 1]
+    assert got["ideal"]["pr_auc"] == pytest.approx(pr_auc(prob, y == 1), abs=1e-12)
+    assert got["ideal"]["accuracy"] == pytest.approx(np.mean((prob >= 0.5) == (y == 1)),
+                                                     abs=1e-12)
+    assert 0 < got["behavioural"]["pr_auc"] <= 1 and got["behavioural"]["pr_auc_std"] >= 0

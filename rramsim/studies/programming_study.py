@@ -340,12 +340,51 @@ class StudyResult:
 
 
 def _evaluate(loaded, cfg: StudyConfig, modes) -> dict:
+    """``{mode: {"accuracy", "accuracy_std", "pr_auc", "pr_auc_std"}}`` of ``loaded`` programmed
+    with the configured circuit (PR-AUC NaN for classifiers)."""
     from rramsim.studies import accuracy
     from rramsim.studies.programming import program
 
     hw = program(loaded, cfg)
+    if np.ndim(loaded.data.y_test) > 1:
+        return _evaluate_segmentation(hw, loaded, cfg, modes)
     ev = accuracy.evaluate(hw, loaded, cfg, modes=modes)
-    return {m: (float(ev.accuracy[m]), float(ev.accuracy_std.get(m, 0.0))) for m in modes}
+    nan = float("nan")
+    return {m: {"accuracy": float(ev.accuracy[m]),
+                "accuracy_std": float(ev.accuracy_std.get(m, 0.0)), "pr_auc": nan,
+                "pr_auc_std": nan} for m in modes}
+
+
+def _evaluate_segmentation(hw, loaded, cfg: StudyConfig, modes) -> dict:
+    """Pixel accuracy and PR-AUC (``rramsim.nn.drive.pr_auc`` of the class-1 softmax) of a
+    per-pixel classifier on the test patches, per mode, from the same passes: the converters,
+    read noise and its stream as :func:`rramsim.studies.accuracy.evaluate` uses them."""
+    from rramsim.nn.drive import pr_auc
+    from rramsim.nn.network import softmax
+    from rramsim.studies import accuracy, engine
+    from rramsim.studies.config import STREAM_NOISE
+
+    data = loaded.data
+    y = np.asarray(data.y_test)
+    calib = engine.record_inputs(loaded.forward, data.x_calib)
+    batch = accuracy.batch_size([len(c) // len(data.x_calib) for c in calib])
+    out = {}
+    for mode in modes:
+        prep = None if mode == "software" else engine.prepare(hw, mode)
+        noisy = mode in ("behavioural", "circuit")
+        conv = accuracy.calibrate(prep, calib, cfg) if noisy else None
+        rng = stream(cfg, STREAM_NOISE)
+        accs, aucs = [], []
+        for _ in range(cfg.noise.repeats if noisy and cfg.noise.read_noise_rel > 0 else 1):
+            mm = engine.make_matmul(prep, conv=conv, read_noise_rel=cfg.noise.read_noise_rel,
+                                    rng=rng)
+            prob = np.concatenate([softmax(loaded.forward(data.x_test[i:i + batch], matmul=mm),
+                                           axis=1)[:, 1] for i in range(0, len(y), batch)])
+            accs.append(float(np.mean((prob >= 0.5) == (y == 1))))
+            aucs.append(float(pr_auc(prob, y == 1)))
+        out[mode] = {"accuracy": float(np.mean(accs)), "accuracy_std": float(np.std(accs)),
+                     "pr_auc": float(np.mean(aucs)), "pr_auc_std": float(np.std(aucs))}
+    return out
 
 
 def _rows(network: str, prec: str, method: str, max_pulses, tolerance, n_cells: int,
@@ -356,8 +395,7 @@ def _rows(network: str, prec: str, method: str, max_pulses, tolerance, n_cells: 
              "pulses": pulses, "pulses_per_cell": pulses / n_cells, "energy_J": energy,
              "verify_reads": reads, "converged_fraction": converged,
              "programming_error_rel": error_rel, "programming_error_median_rel": error_median,
-             "mode": mode, "accuracy": acc,
-             "accuracy_std": std} for mode, (acc, std) in accs.items()]
+             "mode": mode, **metrics} for mode, metrics in accs.items()]
 
 
 def programming_study(cfg: StudyConfig, task: str = "digits", *,
@@ -385,13 +423,11 @@ def programming_study(cfg: StudyConfig, task: str = "digits", *,
         n_cells = 2 * sum(int(np.size(w)) for w in pruned.weights)
         t0 = time.perf_counter()
         accs = _evaluate(pruned, cfg, ("software",) + POINT_MODES)
-        software = {"pruned": accs.pop("software")[0]}
+        software = {"pruned": accs.pop("software")["accuracy"]}
         rows = _rows("pruned", "forming + RESET of pruned pairs", "prune", None, None, n_cells,
                      networks.prune_pulses, networks.prune_energy_J, 0, None, None, None, accs)
         secs["evaluate_pruned"] = time.perf_counter() - t0
         base_w = networks.baseline.effective_weights()
-        software["baseline"] = float(networks.baseline.accuracy(pruned.data.x_test,
-                                                                pruned.data.y_test))
         programmed = {}
         it = pts
         if progress:
@@ -404,7 +440,10 @@ def programming_study(cfg: StudyConfig, task: str = "digits", *,
                 np.random.SeedSequence(cfg.run.seed).spawn(8)[STREAM_PROGRAM].spawn(i + 1)[i])
             pr = program_weights(base_w, p, rng=rng, mapping=mapping)
             lo = baseline_loaded(networks.baseline, pruned.data, pr, name=f"baseline, {p.label}")
-            accs = _evaluate(lo, cfg, POINT_MODES)
+            # software mode on the baseline's own (trained) weights, once
+            accs = _evaluate(lo, cfg, (("software",) if i == 0 else ()) + POINT_MODES)
+            if i == 0:
+                software["baseline"] = accs.pop("software")["accuracy"]
             rows += _rows("baseline", p.label, p.method, p.max_pulses, p.tolerance, n_cells,
                           pr.pulses, pr.energy_J, pr.reads, pr.converged, pr.error_rel,
                           pr.error_median_rel, accs)
@@ -419,6 +458,15 @@ def programming_study(cfg: StudyConfig, task: str = "digits", *,
 # --------------------------------------------------------------------------------------------
 # what the numbers say
 # --------------------------------------------------------------------------------------------
+def _metric(rows: Sequence[dict], task: str) -> tuple[str, str]:
+    """(row key, name) of the figure the task's claim is about: PR-AUC for DRIVE when the rows
+    carry it, accuracy otherwise."""
+    claim = STUDY_CLAIMS.get(task)
+    if claim and claim[0] == "PR-AUC" and all(np.isfinite(r.get("pr_auc", np.nan)) for r in rows):
+        return "pr_auc", "PR-AUC"
+    return "accuracy", "accuracy"
+
+
 def comparison_text(rows: Sequence[dict], task: str, *, mode: str = "circuit") -> list[str]:
     """Markdown lines comparing pruning with every baseline precision in ``mode``, and with the
     study's claim for ``task`` (:data:`STUDY_CLAIMS`), generated from ``rows``."""
@@ -428,17 +476,22 @@ def comparison_text(rows: Sequence[dict], task: str, *, mode: str = "circuit") -
     if len(pr) != 1 or not base:
         raise ProgrammingStudyError(f"the rows need one pruned point and baseline points in mode "
                                     f"{mode!r}")
+    key, name = _metric(sel, task)
     p = pr[0]
-    pa = 100 * p["accuracy"]
-    lines = [f"In {mode} mode the pruned network scores {pa:.1f} % with "
+    pa = 100 * p[key]
+
+    def margin(r) -> float:
+        return pa - 100 * r[key]
+
+    lines = [f"In {mode} mode the pruned network scores {pa:.1f} % {name} with "
              f"{p['pulses_per_cell']:.2f} programming pulses per cell "
              f"({p['energy_J']:.3g} J for the whole network)."]
-    wins = [r for r in base if r["accuracy"] < p["accuracy"]]
-    losses = [r for r in base if r["accuracy"] >= p["accuracy"]]
+    wins = [r for r in base if margin(r) > 0]
+    losses = [r for r in base if margin(r) <= 0]
     for r in base:
-        d = pa - 100 * r["accuracy"]
+        d = margin(r)
         who = "pruning better" if d > 0 else ("equal" if d == 0 else "baseline better")
-        lines.append(f"- {r['programming']}: baseline {100 * r['accuracy']:.1f} % at "
+        lines.append(f"- {r['programming']}: baseline {100 * r[key]:.1f} % at "
                      f"{r['pulses_per_cell']:.2f} pulses/cell, {r['energy_J']:.3g} J "
                      f"({r['pulses'] / max(p['pulses'], 1):.2f}x the pruned network's pulses): "
                      f"{who} by {abs(d):.1f} points.")
@@ -457,30 +510,25 @@ def comparison_text(rows: Sequence[dict], task: str, *, mode: str = "circuit") -
                      + ".")
         return lines
     metric, pts = claim
-    held = [r for r in base if pa - 100 * r["accuracy"] >= pts]
-    metric_note = ("" if metric == "accuracy" else
-                   f" (rramsim's number here is pixel accuracy on test patches, not {metric}: "
-                   "compare the direction, not the size)")
+    held = [r for r in base if margin(r) >= pts]
+    note = "" if metric == name else (f" (rramsim's figure here is {name}, not {metric}: "
+                                      "compare the direction, not the size)")
+    said = f"the study's claim (pruning better by +{pts:g} points {metric}){note}"
     if held and len(held) == len(base):
-        lines.append(f"The study's claim (pruning better by +{pts:g} points {metric}) holds at "
-                     f"every precision tried{metric_note}.")
+        lines.append(f"{said[0].upper()}{said[1:]} holds at every precision tried.")
     elif held:
         rest = [r for r in base if r not in held]
         hi = max(r["pulses_per_cell"] for r in held)
         where = (f"baseline programming with at most {hi:.2f} pulses per cell"
-                 if hi < min(r["pulses_per_cell"] for r in rest) else
-                 "those precisions only")
-        lines.append(f"rramsim differs from the study's claim (pruning better by +{pts:g} points "
-                     f"{metric}){metric_note}: the claim holds against "
+                 if hi < min(r["pulses_per_cell"] for r in rest) else "those precisions only")
+        lines.append(f"rramsim differs from {said}: the claim holds against "
                      f"{', '.join(r['programming'] for r in held)} ({where}); against "
-                     + ", ".join(f"{r['programming']} ({pa - 100 * r['accuracy']:+.1f})"
-                                 for r in rest)
+                     + ", ".join(f"{r['programming']} ({margin(r):+.1f})" for r in rest)
                      + " pruning's margin is smaller.")
     else:
-        best = max(pa - 100 * r["accuracy"] for r in base)
-        lines.append(f"rramsim differs from the study's claim (pruning better by +{pts:g} points "
-                     f"{metric}){metric_note}: at no programming precision tried does pruning "
-                     f"win by that much (its largest margin is {best:+.1f} points).")
+        lines.append(f"rramsim differs from {said}: at no programming precision tried does "
+                     f"pruning win by that much (its largest margin is "
+                     f"{max(margin(r) for r in base):+.1f} points).")
     return lines
 
 
@@ -512,6 +560,7 @@ def plot(res: StudyResult):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    key, name = _metric(res.rows, res.task)
     fig, axes = plt.subplots(1, 2, figsize=(13, 4.8), sharey=True)
     for ax, x, xl in ((axes[0], "pulses_per_cell", "programming pulses per cell (forming included)"),
                       (axes[1], "energy_J", "programming energy of the network (J)")):
@@ -527,26 +576,26 @@ def plot(res: StudyResult):
                      lambda r: f"{r['tolerance_rel'] * 100:g}%")):
                 if not ser:
                     continue
-                ax.plot([r[x] for r in ser], [100 * r["accuracy"] for r in ser], "o-",
+                ax.plot([r[x] for r in ser], [100 * r[key] for r in ser], "o-",
                         color=colour, lw=1 if face else 1.6, alpha=0.6 if face else 1, **kw,
                         label=f"{name} ({m})")
                 if face is None:
                     for r in ser:
-                        ax.annotate(short(r), (r[x], 100 * r["accuracy"]), fontsize=7,
+                        ax.annotate(short(r), (r[x], 100 * r[key]), fontsize=7,
                                     xytext=(3, -9), textcoords="offset points", color=colour)
             for r in rows:
                 if r["method"] == "one-shot":
-                    ax.plot(r[x], 100 * r["accuracy"], "v", color="tab:purple", **kw,
+                    ax.plot(r[x], 100 * r[key], "v", color="tab:purple", **kw,
                             label=f"one-shot ({m})")
                 if r["network"] == "pruned":
-                    ax.plot(r[x], 100 * r["accuracy"], "*", color="tab:red",
+                    ax.plot(r[x], 100 * r[key], "*", color="tab:red",
                             **{**kw, "ms": 14}, label=f"pruned ({m})")
                     if lab:
-                        ax.axhline(100 * r["accuracy"], color="tab:red", ls=":", lw=1)
+                        ax.axhline(100 * r[key], color="tab:red", ls=":", lw=1)
         ax.set_xscale("log")
         ax.set_xlabel(xl)
         ax.grid(True, which="both", alpha=0.3)
-    axes[0].set_ylabel("test accuracy (%)")
+    axes[0].set_ylabel(f"test {name} (%)")
     axes[0].legend(fontsize=7, loc="lower right")
     claims = "\n".join(f"{t}: +{v:g} points {m}" for t, (m, v) in STUDY_CLAIMS.items())
     axes[1].text(1.02, 0.98, "study (arXiv 2311.07164):\npruning better than precise\n"
@@ -563,6 +612,7 @@ def report_text(res: StudyResult, cfg: StudyConfig, *, command: str) -> str:
     from rramsim.studies.config import to_toml
 
     nw = res.networks
+    key, name = _metric(res.rows, res.task)
     lines = [f"# Programming study: {res.task}", "", f"Command: `{command}`", "",
              "Pruned random network (edge-popup on electroformed pairs; deployment = forming + "
              "RESET of the pruned pairs) against the conventionally trained network of the same "
@@ -581,7 +631,7 @@ def report_text(res: StudyResult, cfg: StudyConfig, *, command: str) -> str:
              *[f"| {t} | {m} | +{v:g} points |" for t, (m, v) in STUDY_CLAIMS.items()], "",
              "## Points", "",
              "| network | programming | pulses/cell | energy (J) | converged | G error (median, rms) "
-             "| ideal | behavioural | circuit |",
+             f"| ideal {name} | behavioural | circuit |",
              "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
     by = {}
     for r in res.rows:
@@ -591,8 +641,7 @@ def report_text(res: StudyResult, cfg: StudyConfig, *, command: str) -> str:
         conv = "" if r["converged_fraction"] is None else f"{r['converged_fraction']:.3f}"
         err = ("" if r["programming_error_rel"] is None else
                f"{r['programming_error_median_rel']:.3f}, {r['programming_error_rel']:.3f}")
-        acc = " | ".join(f"{100 * ms[m]['accuracy']:.2f} %" if m in ms else ""
-                         for m in POINT_MODES)
+        acc = " | ".join(f"{100 * ms[m][key]:.2f} %" if m in ms else "" for m in POINT_MODES)
         lines.append(f"| {net} | {prog} | {r['pulses_per_cell']:.2f} | {r['energy_J']:.3g} | "
                      f"{conv} | {err} | {acc} |")
     lines += ["", "Pulses and energy count the programming pulses (forming included); verify "
