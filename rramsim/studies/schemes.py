@@ -87,14 +87,14 @@ def pareto_plot(rows, path, *, title: str, preset: str = "integrated",
     a = np.array([r["acc_circuit"] for r in rows]) * 100
     front = pareto_front(rows, energy=f"{preset}_energy_J", lat=f"{preset}_latency_s")
     markers = {"amplitude": "o", "bit-serial": "s", "pwm": "^"}
+    lo, hi = float(a.min()), float(max(a.max(), a.min() + 1.0))
     fig, ax = plt.subplots(figsize=(7.5, 5.2))
     sc = None
     for enc, mk in markers.items():
         idx = [i for i, r in enumerate(rows) if r["encoding"] == enc]
         if idx:
-            sc = ax.scatter(e[idx], t[idx], c=a[idx], cmap="viridis", vmin=min(a.min(), 10),
-                            vmax=100, marker=mk, s=60, label=enc, edgecolors="k",
-                            linewidths=0.4)
+            sc = ax.scatter(e[idx], t[idx], c=a[idx], cmap="viridis", vmin=lo, vmax=hi,
+                            marker=mk, s=60, label=enc, edgecolors="k", linewidths=0.4)
     for i, r in enumerate(rows):
         ax.annotate(str(r["rows_per_read"]), (e[i], t[i]), textcoords="offset points",
                     xytext=(4, 4), fontsize=7)
