@@ -150,9 +150,9 @@ class SweepStore:
 
     def write_table(self, points: list[SweepPoint], *, force: bool = True,
                     failed: dict | None = None):
-        """Rewrite results.csv (+ Parquet) from the records; unless ``force``, at most every
-        couple of seconds. ``failed`` (point id -> error) goes to ``failed.json`` (removed when
-        empty). Returns the table."""
+        """Rewrite results.csv from the records (and results.parquet when ``force``); unless
+        ``force``, at most every couple of seconds. ``failed`` (point id -> error) goes to
+        ``failed.json`` (removed when empty). Returns the table."""
         now = time.monotonic()
         if self.dir is None or (not force and now - self._written < TABLE_EVERY_S):
             return None
@@ -166,7 +166,7 @@ class SweepStore:
         elif failed is not None:
             (self.dir / "failed.json").unlink(missing_ok=True)
         atomic_write_text(self.dir / "results.csv", frame.to_csv(index=False))
-        if self.spec.parquet:
+        if self.spec.parquet and force:     # Parquet at the end (and on an interrupt) only
             try:
                 import pyarrow  # noqa: F401
             except ImportError:
