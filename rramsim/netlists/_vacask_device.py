@@ -19,11 +19,10 @@ import numpy as np
 
 from rramsim.devmodel.params import K_B_EV, TAOX_40NM, FilamentParams
 from rramsim.errors import DeviceModelError, SpiceError
+from rramsim.netlists.device import instance_compliance
 
 #: Model name used in the netlists.
 MODEL = "rram"
-#: The "no limit" value of the ideal compliance (the module's default), amperes.
-NO_COMPLIANCE = 1e3
 
 _CONSTANTS = ("g0", "v0", "vel0", "a0", "tox", "gamma0", "beta", "t0", "rth", "gap_min", "gap_max",
               "dg0", "t_crit", "t_smth", "dt_noise")
@@ -57,12 +56,7 @@ def instance(name: str, te: str, be: str, *, i0: float, ea: float, gap: float,
     noise, seed :
         The stochastic term and its stream (a non-negative integer).
     """
-    for label, v in (("i0", i0), ("ea", ea), ("gap", gap)):
-        if not np.isfinite(v) or v <= 0:
-            raise DeviceModelError(f"instance {name}: {label} must be finite and > 0, got {v}")
-    icc = NO_COMPLIANCE if compliance is None else float(compliance)
-    if not np.isfinite(icc) or icc <= 0:
-        raise DeviceModelError(f"instance {name}: compliance must be > 0 A, got {compliance}")
+    icc = instance_compliance(name, i0=i0, ea=ea, gap=gap, compliance=compliance)
     if int(seed) < 0 or int(seed) >= 2**31:
         raise DeviceModelError(f"instance {name}: seed must be in [0, 2^31), got {seed}")
     return (f"{name} ({te} {be}) {model} i0={_f(i0)} ea={_f(ea)} gap={_f(gap)} icc={_f(icc)} "

@@ -77,6 +77,23 @@ def subcircuit(params: FilamentParams = TAOX_40NM, *, name: str = SUBCKT) -> str
     return "\n".join(lines) + "\n"
 
 
+def instance_compliance(name: str, *, i0: float, ea: float, gap: float,
+                        compliance: float | None) -> float:
+    """Check one model instance's parameters; return its current limit (amperes).
+
+    Shared by the ngspice subcircuit and the Verilog-A instances
+    (:mod:`rramsim.netlists._vacask_device`): ``i0``, ``ea`` and ``gap`` must be finite and
+    positive, ``compliance`` positive or None (no limit: :data:`NO_COMPLIANCE`).
+    """
+    for label, v in (("i0", i0), ("ea", ea), ("gap", gap)):
+        if not np.isfinite(v) or v <= 0:
+            raise DeviceModelError(f"instance {name}: {label} must be finite and > 0, got {v}")
+    icc = NO_COMPLIANCE if compliance is None else float(compliance)
+    if not np.isfinite(icc) or icc <= 0:
+        raise DeviceModelError(f"instance {name}: compliance must be > 0 A, got {compliance}")
+    return icc
+
+
 def instance(name: str, te: str, be: str, *, i0: float, ea: float, gap: float,
              compliance: float | None = None, dynamic: bool = True, subckt: str = SUBCKT) -> str:
     """One instance line of the subcircuit (``name`` without the leading X is fine).
@@ -90,12 +107,7 @@ def instance(name: str, te: str, be: str, *, i0: float, ea: float, gap: float,
     dynamic : bool
         False freezes the gap (for DC analyses).
     """
-    for label, v in (("i0", i0), ("ea", ea), ("gap", gap)):
-        if not np.isfinite(v) or v <= 0:
-            raise DeviceModelError(f"instance {name}: {label} must be finite and > 0, got {v}")
-    icc = NO_COMPLIANCE if compliance is None else float(compliance)
-    if not np.isfinite(icc) or icc <= 0:
-        raise DeviceModelError(f"instance {name}: compliance must be > 0 A, got {compliance}")
+    icc = instance_compliance(name, i0=i0, ea=ea, gap=gap, compliance=compliance)
     xname = name if name.lower().startswith("x") else "x" + name
     return (f"{xname} {te} {be} {subckt} i0={_f(i0)} ea={_f(ea)} gap={_f(gap)} icc={_f(icc)} "
             f"dyn={1 if dynamic else 0}")

@@ -170,8 +170,24 @@ class TileLayout:
     far_sources: list[str | None] | None
 
 
-def _layout_and_elements(xb: Crossbar) -> tuple[TileLayout, list[str]]:
-    check_deck_values(xb)
+def wire_network(xb: Crossbar) -> tuple[_Nodes, list[tuple[str, str, str, float]],
+                                         list[str | None] | None]:
+    """The tile's drivers, word lines and bit lines as named resistors between named nodes.
+
+    Zero resistances merge their nodes (``nodes.find`` gives a merged node's name), so a deck never
+    holds a 0-ohm resistor. Shared by every netlist syntax (ngspice here, VACASK in
+    :mod:`rramsim.netlists.vacask`), so both engines see the same nodes and element names.
+
+    Returns
+    -------
+    nodes : _Nodes
+        The node names with their merges.
+    resistors : list of (name, node_a, node_b, ohms)
+        The non-zero resistors, in naming-priority order.
+    far_sources : list of (str or None), or None
+        With ``drive="both"``, each row's far-end source name, None where it merged with the
+        near-end source; None for one-sided drive.
+    """
     m, n = xb.shape
     rw, rb, rd = xb.r_wordline, xb.r_bitline, xb.r_driver
     both = xb.drive == "both"
@@ -207,6 +223,14 @@ def _layout_and_elements(xb: Crossbar) -> tuple[TileLayout, list[str]]:
     if both:
         far_sources = [None if nodes.find(f"inr_{i}") == nodes.find(f"in_{i}") else f"vinr_{i}"
                        for i in range(m)]
+
+    return nodes, resistors, far_sources
+
+
+def _layout_and_elements(xb: Crossbar) -> tuple[TileLayout, list[str]]:
+    check_deck_values(xb)
+    m, n = xb.shape
+    nodes, resistors, far_sources = wire_network(xb)
 
     lines: list[str] = []
     lines.append("* sources (values are replaced per input with 'alter')")

@@ -40,7 +40,7 @@ import numpy as np
 
 from rramsim.crossbar import Crossbar, FiniteGainTIA, IdealTIA, SenseResistor
 from rramsim.errors import SpiceError
-from rramsim.netlists.tile import TileLayout, _Nodes
+from rramsim.netlists.tile import TileLayout, wire_network
 from rramsim.solution import Solution
 
 __all__ = ["PACKAGE", "INSTALL_HINT", "Tools", "tools", "available", "render", "render_tile",
@@ -467,37 +467,7 @@ def _layout_and_elements(xb: Crossbar, source_values: list[str],
     the cells as frozen filament-model instances ``fc_<i>_<j>``.
     """
     m, n = xb.shape
-    rw, rb, rd = xb.r_wordline, xb.r_bitline, xb.r_driver
-    both = xb.drive == "both"
-    nodes = _Nodes()
-    resistors: list[tuple[str, str, str, float]] = []
-
-    def res(name: str, a: str, b: str, ohms: float) -> None:
-        nodes.add(a)
-        nodes.add(b)
-        if ohms == 0.0:
-            nodes.union(a, b)
-        else:
-            resistors.append((name, a, b, ohms))
-
-    for i in range(m):
-        res(f"rd_{i}", f"in_{i}", f"dr_{i}", rd)
-        res(f"rw_{i}_0", f"dr_{i}", f"wl_{i}_0", rw)
-        for k in range(1, n):
-            res(f"rw_{i}_{k}", f"wl_{i}_{k - 1}", f"wl_{i}_{k}", rw)
-        if both:
-            res(f"rdr_{i}", f"inr_{i}", f"drr_{i}", rd)
-            res(f"rw_{i}_{n}", f"drr_{i}", f"wl_{i}_{n - 1}", rw)
-    for j in range(n):
-        nodes.add(f"s_{j}")
-        for k in range(m - 1, -1, -1):
-            upper = f"s_{j}" if k == m - 1 else f"bl_{k + 1}_{j}"
-            res(f"rb_{k + 1}_{j}", upper, f"bl_{k}_{j}", rb)
-
-    far_sources: list[str | None] | None = None
-    if both:
-        far_sources = [None if nodes.find(f"inr_{i}") == nodes.find(f"in_{i}") else f"vinr_{i}"
-                       for i in range(m)]
+    nodes, resistors, far_sources = wire_network(xb)
     find = nodes.find
     lines = ["// sources"]
     for i in range(m):
