@@ -6,8 +6,9 @@ demo's other settings. The points of one chip and wire share their programmed ti
 LocalCluster (single-threaded worker processes) is started first and timed apart; then the same
 sweep runs on it into its own folder. Printed side by side: wall time of each, the speed-up
 (target >= 1.7x on 2 cores) and whether the two results.csv are byte for byte identical. The
-workers' CPU time and the load average are printed too: when other work holds the cores, the
-workers are busy for less than their wall time and the speed-up says more about the machine.
+workers' CPU time, the load average and what two plain CPU-bound processes gain side by side
+(before and after the sweeps) are printed too: when other work holds the cores, the workers are
+busy for less than their wall time and the speed-up says more about the machine.
 
     python scripts/bench_sweep.py [--rounds N] [--keep DIR]
 """
@@ -29,6 +30,26 @@ SWEEP = {
     "monte_carlo": {"device_seeds": 4, "noise_seeds": 1},
     "output": {"plots": False},
 }
+
+
+_BURN = "x = 0\nfor i in range(20_000_000):\n    x += i\n"
+
+
+def machine_parallelism() -> float:
+    """What two cores give right now: the throughput of two CPU-bound processes side by side over
+    one alone (2.0 on an idle 2-core machine; less when other work holds the cores)."""
+    import subprocess
+
+    def run(n: int) -> float:
+        t0 = time.perf_counter()
+        procs = [subprocess.Popen([sys.executable, "-c", _BURN]) for _ in range(n)]
+        for p in procs:
+            p.wait()
+        return time.perf_counter() - t0
+
+    one = run(1)
+    two = run(2)
+    return 2 * one / two
 
 
 def _cpu_seconds() -> float:
@@ -74,6 +95,8 @@ def main(argv=None) -> int:
         for r in range(args.rounds):
             times = {}
             tables = {}
+            print(f"  round {r}: two CPU-bound processes side by side run "
+                  f"{machine_parallelism():.2f}x as fast as one (the most 2 workers can give now)")
             for n in (1, 2):
                 out = root / f"round{r}_workers{n}"
                 shutil.rmtree(out, ignore_errors=True)
@@ -92,6 +115,8 @@ def main(argv=None) -> int:
             rows.append((times[1], times[2], same))
             print(f"  round {r}: speed-up 2 workers vs 1: {times[1] / times[2]:.2f}x "
                   f"(target >= 1.7x); results.csv identical: {same}")
+            print(f"  round {r}: two CPU-bound processes side by side, after the sweeps: "
+                  f"{machine_parallelism():.2f}x")
     finally:
         if not args.keep:
             shutil.rmtree(root, ignore_errors=True)
