@@ -1,6 +1,6 @@
 """The crossbar tile: one circuit description shared by the netlists and the solver.
 
-Circuit contract (see DESIGN.md), for a tile of M word lines (rows, inputs) and N bit lines (columns,
+Circuit contract (the README's "The tile circuit"), for a tile of M word lines (rows, inputs) and N bit lines (columns,
 outputs):
 
 * Cell (i, j) joins word-line node WL(i, j) to bit-line node BL(i, j). It is a linear conductance
