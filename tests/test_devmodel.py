@@ -102,7 +102,8 @@ def test_relaxation_spread_grows_with_log_time_and_keeps_bounds():
 
 # ----------------------------------------------------------------------------- forming statistics
 def test_forming_statistics_match_the_macro(formed10k):
-    # TAOX_40NM calibration: formed cells N(14.2 uS, 2.46 uS); mean within 3 %, std within 10 % over 10,000 cells
+    # TAOX_40NM calibration: formed cells N(14.2 uS, 2.46 uS); mean within 3 %, std within 10 %
+    # over 10,000 cells
     res = formed10k
     g = res.conductance[res.formed]
     assert res.formed.mean() > 0.99
