@@ -1,7 +1,7 @@
 """The crossbar tile: one circuit description shared by the netlists and the solver.
 
-Circuit contract (see DESIGN.md), for a tile of M word lines (rows, inputs) and N bit lines (columns,
-outputs):
+Circuit contract (the README's "The tile circuit"), for a tile of M word lines (rows, inputs) and
+N bit lines (columns, outputs):
 
 * Cell (i, j) joins word-line node WL(i, j) to bit-line node BL(i, j). It is a linear conductance
   ``conductance[i, j]`` or, when ``sinh_v0`` is set, the filament model's read I-V

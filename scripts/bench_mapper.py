@@ -62,7 +62,8 @@ def drive_sized_channels(target: float) -> tuple[int, ...]:
 
 
 def random_arrays(shapes, density: float, seed: int):
-    """Study-like arrays: G+, G- ~ N(14.2 uS, 2.46 uS) (BRIEF.md), random signs, w = s (G+ - G-) / 1 uS,
+    """Study-like arrays: G+, G- ~ N(14.2 uS, 2.46 uS) (the formed statistics of
+    rramsim.devmodel.TAOX_40NM), random signs, w = s (G+ - G-) / 1 uS,
     masks kept with probability ``density``."""
     rng = np.random.default_rng(seed)
     ws, ms, cs = [], [], []

@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""Benchmark of rramsim.solver against ngspice and SciPy's default sparse solve (issue 3).
+"""Benchmark of rramsim.solver against ngspice and SciPy's default sparse solve.
 
 Prints one side-by-side table:
 

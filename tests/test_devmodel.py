@@ -35,7 +35,7 @@ def test_params_validation_names_the_field():
 
 
 def test_pristine_cell_reads_about_0p1_uS():
-    # BRIEF: pristine cell ~10 MOhm (0.1 uS); median device at the mean pristine gap
+    # TAOX_40NM calibration: pristine cell ~10 MOhm (0.1 uS); median device at the mean pristine gap
     st = devmodel.pristine((2000,), rng=1)
     g = devmodel.read_conductance(st)
     assert np.median(g) == pytest.approx(0.1e-6, rel=0.15)
@@ -102,7 +102,8 @@ def test_relaxation_spread_grows_with_log_time_and_keeps_bounds():
 
 # ----------------------------------------------------------------------------- forming statistics
 def test_forming_statistics_match_the_macro(formed10k):
-    # BRIEF: formed cells N(14.2 uS, 2.46 uS); mean within 3 %, std within 10 % over 10,000 cells
+    # TAOX_40NM calibration: formed cells N(14.2 uS, 2.46 uS); mean within 3 %, std within 10 %
+    # over 10,000 cells
     res = formed10k
     g = res.conductance[res.formed]
     assert res.formed.mean() > 0.99

@@ -1,4 +1,4 @@
-"""Import hygiene: ``import rramsim`` stays light (STYLE.md item 10)."""
+"""Import hygiene: ``import rramsim`` stays light: no PySpice, matplotlib or pandas at import."""
 
 import subprocess
 import sys

@@ -180,3 +180,28 @@ def test_segmentation_pr_auc_equals_independent_evaluation():
     assert got["ideal"]["accuracy"] == pytest.approx(np.mean((prob >= 0.5) == (y == 1)),
                                                      abs=1e-12)
     assert 0 < got["behavioural"]["pr_auc"] <= 1 and got["behavioural"]["pr_auc_std"] >= 0
+
+
+@pytest.mark.slow
+def test_cli_writes_the_run_folder(tmp_path, capsys):
+    import json
+
+    from rramsim.cli import main
+
+    toml = tmp_path / "s.toml"
+    toml.write_text("[run]\ntest_samples = 60\n[train]\nhidden = [16]\nmax_train = 300\n"
+                    "[noise]\nrepeats = 1\n")
+    out = tmp_path / "ps"
+    assert main(["programming-study", "--config", str(toml), "--epochs", "1", "--iterations",
+                 "1,2", "--tolerances", "0.2,0.1", "--out", str(out), "--no-progress"]) == 0
+    printed = capsys.readouterr().out
+    man = json.loads((out / "run.json").read_text())
+    assert {f["path"] for f in man["files"]} == {
+        "points.csv", "programming_study.png", "report.md"}
+    with open(out / "points.csv", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    assert len({r["programming"] for r in rows if r["network"] == "baseline"}) == 5
+    circuit = [r for r in rows if r["mode"] == "circuit"]
+    pruned = next(r for r in circuit if r["network"] == "pruned")
+    # the printed comparison carries the table's numbers
+    assert f"scores {100 * float(pruned['accuracy']):.1f} % accuracy" in printed

@@ -361,3 +361,26 @@ def test_rerange_sets_each_dac_range_from_its_circuit_mode_inputs():
     soft = engine.record_inputs(lo.forward, lo.data.x_calib)
     assert conv.conv.x_full_scale[0] == full_scale(soft[0])
     assert conv.conv.x_full_scale[1] < 0.95 * full_scale(soft[1])
+
+
+def test_evaluate_point_reports_the_configured_scheme():
+    from rramsim.studies.pipeline import evaluate_point
+
+    net = nn.mlp(6, (4,), 3, input_bits=None)
+    x = np.random.default_rng(0).uniform(0, 1, size=(40, 6))
+    lo = loaded(net, x, n_calib=20)
+    cfg = config(tile=(8, 8)).replace("noise", repeats=1, read_noise_rel=0.0)
+    cache: dict = {}
+    from rramsim.studies.pipeline import network_key
+
+    cache[network_key(cfg)] = lo
+    assert "acc_scheme" not in evaluate_point(cfg, cache=cache)
+    cfg2 = cfg.replace("readout", rows_per_read=2, encoding="bit-serial", columns_per_adc=4)
+    cache[network_key(cfg2)] = lo
+    got = evaluate_point(cfg2, cache=cache)
+    assert 0 <= got["acc_scheme"] <= 1 and got["scheme_latency_s"] > 0
+    # per inference (the toy's layout): layer 0: 3 groups of 2 rows, 4 bit planes, 8 columns
+    # on 2 ADCs -> 4 slots; layer 1: 2 groups, 6 columns -> 4 slots (columns 0-3 on ADC 0)
+    t = latency.TIMINGS[cfg.converters.preset]
+    want = (3 + 2) * 4 * (t.t_settle_s + 4 * t.t_conversion_s)
+    assert got["scheme_latency_s"] == pytest.approx(want, rel=1e-12)

@@ -1,8 +1,8 @@
 """The fast solver against ngspice (`rramsim.netlists.simulate`) on random tiles, every option.
 
-Tolerance: max |difference| / max |i_out| <= 1e-9 (issue 3); ngspice runs with reltol 1e-12 and
+Tolerance: max |difference| / max |i_out| <= 1e-9; ngspice runs with reltol 1e-12 and
 17 printed digits, the solver to relative residual 1e-12, so the observed differences are ~1e-12.
-Node voltages are compared to 1e-9 V. Sinh tiles: 1e-6 (issue 4).
+Node voltages are compared to 1e-9 V. Sinh tiles: 1e-6.
 """
 
 from __future__ import annotations

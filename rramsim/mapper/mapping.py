@@ -73,7 +73,8 @@ PLACEMENTS: tuple[str, ...] = ("naive", "ir_aware")
 Sharing = Literal["lines", "diagonal"]
 SHARINGS: tuple[str, ...] = ("lines", "diagonal")
 
-#: Conductance of a RESET (pruned) cell, siemens. Judgement: inside the 0.1-1 uS range of BRIEF.md.
+#: Conductance of a RESET (pruned) cell, siemens. Judgement: inside the 0.1-1 uS range
+#: of the device model's default RESET (0.14-0.56 uS, :data:`rramsim.devmodel.TAOX_40NM`).
 DEFAULT_G_RESET = 0.3e-6
 
 #: Cell states in :attr:`Mapping.state`.

@@ -139,7 +139,8 @@ class LinearConductanceMap:
         Conductance of the reference cell and of a zero weight, siemens (>= 0). Default 1 uS.
     g_max : float
         Conductance of the largest-magnitude weight, siemens (> g_min). Default 30 uS, about the top
-        of the formed-cell distribution N(14.2 uS, 2.46 uS) plus the differential spread (BRIEF.md).
+        of the formed-cell distribution N(14.2 uS, 2.46 uS) plus the differential spread (the
+        formed statistics of :data:`rramsim.devmodel.TAOX_40NM`).
     """
 
     g_min: float = 1e-6

@@ -17,7 +17,7 @@ solved by preconditioned CG (Hestenes & Stiefel 1952) with the tridiagonal preco
 ``A_B - diag(G^2 / diag(A_W))``. Every operator application is one LAPACK ``dpttrs`` sweep over all
 M*N word-line nodes at once (``dpttrf`` once), so an iteration is O(MN) with no Python loop over lines
 and memory stays O(MN): no fill. Iterations grow with the IR-drop number ``L = mean(G) r N^2``
-(SOLVER-NOTES: 4-16 from 64^2 to 1024^2 at 1 ohm). It wins over a sparse factorisation for one or a
+(measured: docs/solver.md). It wins over a sparse factorisation for one or a
 few inputs on large tiles (the factor alone costs more than ~10 CG solves), and whenever the factor
 would not fit in memory.
 

@@ -5,7 +5,7 @@ Two backends, chosen automatically (``backend="auto"``):
 * ``"cholmod"``: supernodal Cholesky from SuiteSparse CHOLMOD (Chen, Davis, Hager & Rajamanickam,
   ACM TOMS 35(3), 2008) through scikit-sparse, with ``ordering_method="natural"`` because the matrix
   arrives in geometric nested-dissection order. BLAS-3 supernodes make it the fastest exact method here
-  (SOLVER-NOTES: 0.7 s numeric at 512^2, 3-4 s at 1024^2), and refactoring a new matrix of the same
+  (figures: docs/benchmarks.md), and refactoring a new matrix of the same
   pattern (Newton) reuses the symbolic analysis.
 * ``"superlu"``: SciPy's SuperLU (Li, ACM TOMS 31(3), 2005) with ``permc_spec="NATURAL"`` on the same
   ordered matrix, ``SymmetricMode`` and ``diag_pivot_thresh=0`` so it keeps the diagonal pivots (the

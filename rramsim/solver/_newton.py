@@ -16,7 +16,7 @@ CHOLMOD's supernodal structure) is done once and each iteration is a numeric ref
 For a batch, refactoring per input and per iteration is wasteful: Newton-Krylov (Dembo, Eisenstat &
 Steihaug, SIAM J. Numer. Anal. 19, 1982) solves every input's Newton step by conjugate gradients on its
 own Jacobian, preconditioned by the one factor of the linear (0 V slope) matrix, for all inputs at
-once (SOLVER-NOTES: 4-5 outer, 8-18 inner iterations, 4-6x cheaper per input than full Newton).
+once (iteration counts and costs: docs/solver.md).
 Inputs that stall fall back to full Newton. On a grid tile (both wire resistances non-zero)
 :func:`solve_grid_newton` needs no factorisation at all, for any batch: the Jacobian is a grid matrix
 again, so each (inexact) Newton step is a Schur-complement CG solve (1024 x 1024 sinh tile at

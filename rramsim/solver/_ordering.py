@@ -6,7 +6,7 @@ finite element mesh", SIAM J. Numer. Anal. 10, 1973; Lipton, Rose & Tarjan, SIAM
 1979) splits the longer side of each box by a line of points, orders both halves recursively and the
 separator last. For a k x k grid it gives O(k^2 log k) factor entries and O(k^3) flops, the optimum
 for planar graphs; the general-purpose orderings (AMD, COLAMD, METIS inside CHOLMOD) cost seconds to
-compute at 1024 x 1024 and give more fill (SOLVER-NOTES.md).
+compute at 1024 x 1024 and give more fill (measured: docs/solver.md).
 
 The recursion is evaluated level by level for all points at once: every point carries a base-3 key
 (0 = in the first half, 1 = in the second half, 2 = on the separator) and separator and leaf points

@@ -11,6 +11,7 @@ design point reduced to flat metrics (for sweeps over configurations).
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -258,9 +259,25 @@ def evaluate_point(cfg: StudyConfig, *, cache: dict | None = None,
         fig = PRESETS[cfg.converters.preset]
         led = network_energy(hw, ev.records, ev.rows_per_inference, fig,
                              dac_bits=cfg.converters.dac_bits)
+        from rramsim.studies.config import ReadoutConfig
+
+        scheme = None
+        if dataclasses.replace(cfg.readout, pareto_rows_per_read=()) != ReadoutConfig():
+            from rramsim.studies.schemes import evaluate_scheme
+
+            scheme = evaluate_scheme(hw, loaded, cfg, cfg.readout.scheme(),
+                                     base=prepared.get("circuit"),
+                                     timings=(cfg.converters.preset,))
     out = {f"acc_{m}": float(ev.accuracy[m]) for m in accuracy.MODES}
     out.update(tile_error_rel=float(ev.tile_error_rel), ir_drop_worst_rel=float(drop.worst_rel),
                energy_per_inference_J=float(led.totals()["total_J"]))
+    if scheme is not None:   # the [readout] scheme: its accuracy and costs (converters.preset)
+        p = cfg.converters.preset
+        out.update(acc_scheme=float(scheme["acc_circuit"]),
+                   scheme_tile_error_rel=float(scheme["tile_error_rel"]),
+                   scheme_energy_per_inference_J=float(scheme[f"{p}_energy_J"]),
+                   scheme_latency_s=float(scheme[f"{p}_latency_s"]),
+                   scheme_tops_per_w=float(scheme[f"{p}_tops_per_w"]))
     return out
 
 

@@ -582,6 +582,7 @@ def plot(res: StudyResult):
     circuit-accurate points filled, behavioural ones open; the pruned network a star and a
     dotted line."""
     import matplotlib
+    import matplotlib.ticker
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -595,16 +596,16 @@ def plot(res: StudyResult):
             budget, tolser, tol, top = _series(rows)
             kw = dict(mfc=face, ms=5) if face else dict(ms=5)
             lab = m if face is None else None
-            for ser, colour, name, short in (
+            for ser, colour, series, short in (
                     (budget, "tab:blue", f"write-verify, pulse budget at {tol * 100:g} %",
-                     lambda r: f"{r['max_pulses_per_cell']}"),
+                     lambda r: f"{r['max_pulses_per_cell']:g}"),
                     (tolser, "tab:green", f"write-verify, tolerance at {top} pulses",
                      lambda r: f"{r['tolerance_rel'] * 100:g}%")):
                 if not ser:
                     continue
                 ax.plot([r[x] for r in ser], [100 * r[key] for r in ser], "o-",
                         color=colour, lw=1 if face else 1.6, alpha=0.6 if face else 1, **kw,
-                        label=f"{name} ({m})")
+                        label=f"{series} ({m})")
                 if face is None:
                     for r in ser:
                         ax.annotate(short(r), (r[x], 100 * r[key]), fontsize=7,
@@ -619,6 +620,9 @@ def plot(res: StudyResult):
                     if lab:
                         ax.axhline(100 * r[key], color="tab:red", ls=":", lw=1)
         ax.set_xscale("log")
+        if x == "pulses_per_cell":   # plain numbers: 2, 3, 4, 6, 10, 20
+            ax.xaxis.set_major_formatter(matplotlib.ticker.FormatStrFormatter("%g"))
+            ax.xaxis.set_minor_formatter(matplotlib.ticker.FormatStrFormatter("%g"))
         ax.set_xlabel(xl)
         ax.grid(True, which="both", alpha=0.3)
     axes[0].set_ylabel(f"test {name} (%)")
