@@ -1,8 +1,8 @@
 """The ``rramsim`` command.
 
 Subcommands live beside the code they drive; each module named in ``SUBCOMMANDS`` exposes
-``configure(parser)`` (adds its arguments) and ``run(args) -> int``. Modules are imported only when
-their subcommand runs, so ``rramsim --help`` stays fast.
+``configure(parser)`` (adds its arguments) and ``run(args) -> int``; an entry ``"module:stem"``
+names a module holding several commands as ``configure_<stem>`` and ``run_<stem>``.
 """
 
 from __future__ import annotations
@@ -19,10 +19,10 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "tile": ("rramsim.netlists.cli", "simulate one crossbar tile in ngspice and check it"),
     "prune": ("rramsim.nn.cli", "train a pruned random-weight network (edge-popup)"),
     "standins": ("rramsim.nn.cli_standins", "generate stand-in data sets (real size and format)"),
-    "demo": ("rramsim.studies.cli_demo", "run the whole pipeline on the embedded default"),
-    "irdrop": ("rramsim.studies.cli_irdrop", "IR-drop analysis of a network file"),
-    "compare": ("rramsim.studies.cli_compare", "behavioural vs circuit simulation of a network"),
-    "netlist": ("rramsim.studies.cli_netlist", "write one tile's ngspice deck"),
+    "demo": ("rramsim.studies.cli:demo", "run the whole pipeline on the embedded default"),
+    "irdrop": ("rramsim.studies.cli:irdrop", "IR-drop analysis of a network file"),
+    "compare": ("rramsim.studies.cli:compare", "behavioural vs circuit simulation of a network"),
+    "netlist": ("rramsim.studies.cli:netlist", "write one tile's ngspice deck"),
     "sweep": ("rramsim.studies.sweep_cli", "design-space sweep and Monte Carlo on Dask"),
     "programming-study": ("rramsim.studies.cli_programming",
                           "pruned random network vs precise programming at many precisions"),
@@ -31,10 +31,16 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
 
 def _available() -> dict[str, tuple[str, str]]:
     out = {}
-    for name, (module, help_) in SUBCOMMANDS.items():
-        if importlib.util.find_spec(module) is not None:
-            out[name] = (module, help_)
+    for name, (entry, help_) in SUBCOMMANDS.items():
+        if importlib.util.find_spec(entry.partition(":")[0]) is not None:
+            out[name] = (entry, help_)
     return out
+
+
+def _command(entry: str, what: str):
+    """The ``configure`` or ``run`` function of a SUBCOMMANDS entry (``module`` or ``module:stem``)."""
+    module, _, stem = entry.partition(":")
+    return getattr(importlib.import_module(module), f"{what}_{stem}" if stem else what)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -48,7 +54,7 @@ def build_parser() -> argparse.ArgumentParser:
     for name, (module, help_) in _available().items():
         p = sub.add_parser(name, help=help_, description=help_)
         p.set_defaults(_module=module)
-        importlib.import_module(module).configure(p)
+        _command(module, "configure")(p)
     return parser
 
 
@@ -89,7 +95,7 @@ def main(argv: list[str] | None = None) -> int:
     old_term = signal.signal(signal.SIGTERM, _raise_terminated) if in_main else None
     code = 0
     try:
-        code = int(importlib.import_module(args._module).run(args) or 0)
+        code = int(_command(args._module, "run")(args) or 0)
     except RramsimError as exc:
         print(f"rramsim {args.command}: error: {exc}", file=sys.stderr)
         code = 1

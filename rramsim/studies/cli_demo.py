@@ -1,7 +1,0 @@
-"""``rramsim demo``: registered by :mod:`rramsim.cli` under this module name; the command lives in
-:mod:`rramsim.studies.cli` with the other study subcommands."""
-
-from rramsim.studies.cli import configure_demo as configure
-from rramsim.studies.cli import run_demo as run
-
-__all__ = ["configure", "run"]
