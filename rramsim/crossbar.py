@@ -185,6 +185,16 @@ class Crossbar:
     sinh_v0 : None, float or ndarray (M, N)
         When set, cells are non-linear, ``I = G v0 sinh(V / v0)`` with ``v0`` in volts (> 0), the read
         I-V of the filament model (:mod:`rramsim.devmodel`). None means linear cells.
+
+    Examples
+    --------
+    A 2 x 3 tile of 10 uS cells with 1-ohm segments on both lines, read by ideal TIAs:
+
+    >>> import numpy as np
+    >>> from rramsim.crossbar import Crossbar
+    >>> xb = Crossbar(conductance=np.full((2, 3), 10e-6), r_wordline=1.0, r_bitline=1.0)
+    >>> xb.shape, xb.is_linear
+    ((2, 3), True)
     """
 
     conductance: np.ndarray

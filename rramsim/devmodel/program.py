@@ -303,6 +303,19 @@ def form(shape, *, rng, params: FilamentParams = TAOX_40NM, amplitude=None, widt
     ProgramResult
         ``conductance`` (siemens, at ``params.v_read``), ``formed`` mask, ``cost`` (one pulse per
         cell and its energy), ``state``.
+
+    Examples
+    --------
+    Electroform a 64 x 64 array with the default pulse: the formed cells' conductances are random,
+    about 14 uS on average (the preset's calibration):
+
+    >>> import numpy as np
+    >>> from rramsim import devmodel
+    >>> res = devmodel.form((64, 64), rng=np.random.default_rng(0))
+    >>> res.conductance.shape
+    (64, 64)
+    >>> bool(10e-6 < res.conductance[res.formed].mean() < 20e-6)
+    True
     """
     gen = as_rng(rng)
     state = pristine(shape, rng=gen, params=params)

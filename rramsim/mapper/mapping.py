@@ -406,6 +406,24 @@ def map_network(
     MappingError
         Bad graph (see :func:`network_from_graph`), unknown option, tile too small for a pair, invalid
         tile options or activities.
+
+    Examples
+    --------
+    Two pruned dense layers (64 -> 32 -> 10, half the weights kept) on 32 x 32 tiles, each weight a
+    differential pair in two columns:
+
+    >>> import numpy as np
+    >>> from rramsim import mapper
+    >>> rng = np.random.default_rng(0)
+    >>> weights = [rng.normal(size=(64, 32)), rng.normal(size=(32, 10))]
+    >>> masks = [rng.random(w.shape) < 0.5 for w in weights]
+    >>> net = mapper.network_from_layers(weights, masks)
+    >>> mapping = mapper.map_network(net, tile_shape=(32, 32))
+    >>> mapping.n_tiles    # 64 rows x 64 columns in four tiles, 32 rows x 20 columns in one more
+    5
+    >>> w0 = mapping.layer_weights(0)
+    >>> bool(np.allclose(w0, weights[0] * masks[0], rtol=1e-9, atol=1e-9))
+    True
     """
     if not isinstance(network, LayeredNetwork):
         network = network_from_graph(network)
