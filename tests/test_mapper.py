@@ -8,25 +8,11 @@ import sys
 import networkx as nx
 import numpy as np
 import pytest
+from helpers import check_mapping, random_net_arrays
 
 from rramsim import mapper
 from rramsim.errors import DataError, MappingError
-from rramsim.mapper.mapping import RESET, SET, UNUSED
-
-
-def random_net_arrays(shapes, density=0.5, seed=0):
-    """Weights, masks and study-like conductance pairs N(14.2 uS, 2.46 uS) for the given shapes."""
-    rng = np.random.default_rng(seed)
-    ws, ms, cs = [], [], []
-    for s in shapes:
-        gp = np.clip(rng.normal(14.2e-6, 2.46e-6, s), 0, None)
-        gm = np.clip(rng.normal(14.2e-6, 2.46e-6, s), 0, None)
-        sg = rng.choice([-1, 1], s)
-        ws.append(sg * (gp - gm) / 1e-6)
-        ms.append(rng.random(s) < density)
-        cs.append((gp, gm))
-    return ws, ms, cs
-
+from rramsim.mapper.mapping import RESET, SET
 
 SHAPES = [(4, 2, 3, 3), (18, 7), (7, 5)]  # conv (out 4, in 2, 3x3) -> 18 rows, then dense
 
@@ -140,55 +126,6 @@ def test_round_trip_and_exact_placement(scheme, placement, pack_sparse):
     m = mapper.map_network(net, tile_shape=(8, 10), scheme=scheme, placement=placement,
                            pack_sparse=pack_sparse)
     check_mapping(m, ws, ms)
-
-
-def check_mapping(m, ws, ms):
-    """Every Must-show invariant of a mapping of the network (ws, ms)."""
-    net = m.network
-    R, C = m.tile_shape
-    # logical weights from the placement alone, exactly
-    for lw, w, mk in zip(m.layer_weights(), ws, ms, strict=True):
-        np.testing.assert_array_equal(lw, np.where(mk, w, 0.0))
-    # tiles never exceed their shape
-    assert all(xb.shape == (R, C) for xb in m.tiles)
-    t = m.table
-    assert t["row"].between(0, R - 1).all() and t["column"].between(0, C - 1).all()
-    assert not t.duplicated(["tile", "row", "column"]).any()
-    # every kept edge exactly once per polarity; pruned edges are reset cells
-    for k, ly in enumerate(net.layers):
-        sub = t[t["layer"] == ly.name]
-        kept = sub[sub["state"] == "set"]
-        for pol in (1, -1):
-            kp = kept[kept["polarity"] == pol]
-            assert len(kp) == int(ly.mask.sum())
-            idx = kp["source"].to_numpy() * ly.shape[1] + kp["target"].to_numpy()
-            assert np.unique(idx).size == idx.size
-            assert ly.mask.ravel()[idx].all()
-        reset = sub[sub["state"] == "reset"]
-        assert not ly.mask[reset["source"], reset["target"]].any()
-        if m.g_reset is not None:
-            assert (reset["conductance"] == m.g_reset).all()
-        if not m.pack_sparse:
-            assert len(sub) == 2 * ly.weight.size
-        # hardware differential = sign (G+ - G-) on kept weights, exactly
-        gd = m.layer_conductances(k, original_layout=False)
-        np.testing.assert_array_equal(
-            gd[ly.mask], (ly.sign * (ly.g_plus - ly.g_minus))[ly.mask])
-    # the state array agrees with the table
-    assert int((m.state != UNUSED).sum()) == len(t)
-    # pieces never overlap; with share_tiles="diagonal" they share no word or bit line either
-    for tile in range(m.n_tiles):
-        ps = [p for p in m.pieces if p.tile == tile]
-        rows = [set(np.r_[p.rows_pos, p.rows_neg].tolist()) for p in ps]
-        cols = [set(np.r_[p.cols_pos, p.cols_neg].tolist()) for p in ps]
-        for a in range(len(ps)):
-            for b in range(a):
-                shared_r, shared_c = rows[a] & rows[b], cols[a] & cols[b]
-                assert not (shared_r and shared_c)
-                if m.share_tiles == "diagonal":
-                    assert not shared_r and not shared_c
-                if m.share_tiles is None:
-                    raise AssertionError("two pieces on one tile with share_tiles=False")
 
 
 def test_run_layer_sums_partial_currents_across_tiles():
@@ -346,7 +283,7 @@ def test_save_load_round_trip(tmp_path):
     np.testing.assert_array_equal(mapper.load_network(p2).layers[1].weight, ws[1])
 
 
-def test_load_errors(tmp_path):
+def test_load_network_rejects_missing_corrupt_and_foreign_files(tmp_path):
     with pytest.raises(DataError, match="does not exist"):
         mapper.load_network(tmp_path / "nope.npz")
     bad = tmp_path / "bad.npz"

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from test_mapper import random_net_arrays
+from helpers import random_net_arrays
 
 from rramsim import mapper, solver
 

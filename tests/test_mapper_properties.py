@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import numpy as np
+from helpers import check_mapping, random_net_arrays
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from test_mapper import check_mapping, random_net_arrays
 
 from rramsim import mapper
 

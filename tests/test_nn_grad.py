@@ -8,50 +8,18 @@ the backward passes of dense, convolution, pooling, batch-norm and recurrent lay
 
 import numpy as np
 import pytest
+from helpers import EPS, check_score_gradients, prepare_net, train_loss
 
 from rramsim.nn import architectures
 from rramsim.nn.layers import Conv2d, Flatten
 from rramsim.nn.network import Network, softmax_cross_entropy
 
-EPS = 1e-6
-RTOL = 1e-5
-
-
-def _prepare(net, rng, weights="random"):
-    net.set_weights([rng.normal(0, np.sqrt(2 / a), size=(a, b)) for a, b in net.shapes])
-    net.init_scores(rng=rng)
-    return net
-
-
-def _loss(net, x, y):
-    return softmax_cross_entropy(net.forward(x, train=True), y)[0]
-
-
-def _check_scores(net, x, y, rng, n_entries=12):
-    net.loss_and_grad(x, y)
-    for la in net.weight_layers:
-        analytic = la.grad.copy()
-        base = la.mask.astype(float)
-        idx = rng.choice(la.n_weights, size=min(n_entries, la.n_weights), replace=False)
-        for flat in idx:
-            i, j = np.unravel_index(flat, base.shape)
-            vals = []
-            for d in (EPS, -EPS):
-                m = base.copy()
-                m[i, j] += d
-                la.mask = m
-                vals.append(_loss(net, x, y))
-            la.mask = base.astype(bool)
-            fd = np.sign(la.scores[i, j]) * (vals[0] - vals[1]) / (2 * EPS)
-            scale = max(np.abs(analytic).max(), 1e-12)
-            assert abs(analytic[i, j] - fd) <= RTOL * scale + 1e-9, (la.index, i, j)
-
 
 def test_score_gradient_mlp():
     rng = np.random.default_rng(0)
-    net = _prepare(architectures.mlp(12, (16, 8), 5, input_bits=None), rng)
+    net = prepare_net(architectures.mlp(12, (16, 8), 5, input_bits=None), rng)
     x, y = rng.random((7, 12)), rng.integers(0, 5, 7)
-    _check_scores(net, x, y, rng)
+    check_score_gradients(net, x, y, rng)
 
 
 def test_score_gradient_conv_bn_pool():
@@ -71,16 +39,16 @@ def test_score_gradient_conv_bn_pool():
         input_shape=(2, 8, 8),
         name="tiny-cnn",
     )
-    _prepare(net, rng)
+    prepare_net(net, rng)
     x, y = rng.random((5, 2, 8, 8)), rng.integers(0, 4, 5)
-    _check_scores(net, x, y, rng)
+    check_score_gradients(net, x, y, rng)
 
 
 def test_score_gradient_spoken_digit_net_rnn():
     rng = np.random.default_rng(2)
-    net = _prepare(architectures.spoken_digit_net(input_bits=None), rng)
+    net = prepare_net(architectures.spoken_digit_net(input_bits=None), rng)
     x, y = rng.random((3, 1, 23, 20)), rng.integers(0, 10, 3)
-    _check_scores(net, x, y, rng, n_entries=6)
+    check_score_gradients(net, x, y, rng, n_entries=6)
 
 
 def test_weight_gradient_baseline_mode():
@@ -96,9 +64,9 @@ def test_weight_gradient_baseline_mode():
                 w0 = la.weight.copy()
                 la.weight = w0.copy()
                 la.weight[i, j] += EPS
-                lp = _loss(net, x, y)
+                lp = train_loss(net, x, y)
                 la.weight[i, j] -= 2 * EPS
-                lm = _loss(net, x, y)
+                lm = train_loss(net, x, y)
                 la.weight = w0
                 assert g[i, j] == pytest.approx((lp - lm) / (2 * EPS), abs=1e-7)
 

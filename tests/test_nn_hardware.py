@@ -96,7 +96,7 @@ def test_program_precise_baseline_within_tolerance():
     assert np.abs(err).max() < 0.2 * np.abs(w).max()
 
 
-def test_scaling_validation():
+def test_scaling_and_programming_reject_nonpositive_gain_and_tolerance():
     from rramsim.errors import DeviceModelError
 
     with pytest.raises(DeviceModelError, match="gain"):

@@ -39,7 +39,7 @@ def test_topk_exact_with_ties():
 
 
 @pytest.mark.parametrize("k", [0.0, -0.1, 1.5])
-def test_bad_k(k):
+def test_n_kept_rejects_fraction_outside_zero_one(k):
     with pytest.raises(MaskError, match="k must be"):
         n_kept(10, k)
 
@@ -57,7 +57,7 @@ def test_limiter_threshold_decays_linearly():
 
 
 @pytest.mark.parametrize("bad", [{"start": -0.1}, {"end": 1.0}, {"start": float("nan")}])
-def test_limiter_validation(bad):
+def test_flip_limiter_rejects_thresholds_outside_zero_one(bad):
     with pytest.raises(MaskError):
         FlipLimiter(**bad)
 

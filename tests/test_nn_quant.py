@@ -26,20 +26,20 @@ def test_level_count_and_max_error(bits):
 
 @settings(max_examples=50, deadline=None)
 @given(st.lists(st.floats(-5, 5), min_size=1, max_size=30), st.integers(1, 8))
-def test_values_on_grid(values, bits):
+def test_quantized_values_are_grid_points_within_zero_and_x_max(values, bits):
     q = quantize(np.array(values), bits, 1.5)
     j = q * (2**bits - 1) / 1.5
     np.testing.assert_allclose(j, np.round(j), atol=1e-9)
     assert q.min() >= 0 and q.max() <= 1.5
 
 
-def test_ste_gradient():
+def test_ste_gradient_passes_inside_zero_one_and_blocks_outside():
     x = np.array([-0.1, 0.0, 0.5, 1.0, 1.1])
     np.testing.assert_array_equal(quantize_grad(x, np.ones(5)), [0, 1, 1, 1, 0])
 
 
 @pytest.mark.parametrize("bits,x_max", [(0, 1.0), (2.5, 1.0), (4, 0.0), (4, float("inf"))])
-def test_invalid(bits, x_max):
+def test_quantize_rejects_bad_bit_width_or_full_scale(bits, x_max):
     with pytest.raises(QuantizationError):
         quantize(np.zeros(2), bits, x_max)
 

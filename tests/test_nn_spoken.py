@@ -4,7 +4,7 @@ that beats a logistic-regression reference on the same features."""
 
 import numpy as np
 import pytest
-from test_nn_grad import _check_scores, _prepare
+from helpers import check_score_gradients, prepare_net
 
 from rramsim.nn import architectures
 from rramsim.nn.hardware import DeviceNetwork
@@ -17,7 +17,7 @@ def test_scaled_state_rnn_gradients_match_finite_differences():
     net = Network([ReLURNN(3, 5, state_scale=0.3), TimeMean(), Dense(5, 4)],
                   input_shape=(6, 3), name="rnn")
     x, y = rng.random((4, 6, 3)), rng.integers(0, 4, 4)
-    _check_scores(_prepare(net, rng), x, y, rng, n_entries=10)
+    check_score_gradients(prepare_net(net, rng), x, y, rng, n_entries=10)
 
 
 def test_state_quantiser_straight_through():

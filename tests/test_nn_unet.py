@@ -3,7 +3,7 @@ cross-entropy; gradients against central differences, the architecture's weight 
 
 import numpy as np
 import pytest
-from test_nn_grad import _check_scores, _prepare
+from helpers import check_score_gradients, prepare_net
 
 from rramsim.nn import architectures
 from rramsim.nn.layers import (
@@ -78,7 +78,7 @@ def test_skip_network_gradients_match_finite_differences():
     rng = np.random.default_rng(1)
     net = _tiny_skip_net()
     x, y = rng.random((3, 1, 8, 8)), rng.integers(0, 2, (3, 8, 8))
-    _check_scores(_prepare(net, rng), x, y, rng, n_entries=8)
+    check_score_gradients(prepare_net(net, rng), x, y, rng, n_entries=8)
 
 
 def test_input_gradient_through_upsample_and_concat():
@@ -107,7 +107,7 @@ def test_small_unet_score_gradients():
     rng = np.random.default_rng(3)
     net = architectures.unet(base=2, patch=16, input_bits=None)
     x, y = rng.random((2, 1, 16, 16)), rng.integers(0, 2, (2, 16, 16))
-    _check_scores(_prepare(net, rng), x, y, rng, n_entries=3)
+    check_score_gradients(prepare_net(net, rng), x, y, rng, n_entries=3)
 
 
 def test_unet_weight_count_and_layout():

@@ -4,11 +4,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from rramsim import mapper
 from rramsim.cli import main
-
-mapper = pytest.importorskip("rramsim.mapper")
-if not hasattr(mapper, "save_network"):
-    pytest.skip("rramsim.mapper.save_network not available yet", allow_module_level=True)
 
 
 @pytest.fixture()

@@ -55,7 +55,7 @@ def test_invalid_values_name_the_key(data, match):
         config_from_dict(data)
 
 
-def test_bad_files(tmp_path):
+def test_load_config_rejects_missing_and_malformed_toml(tmp_path):
     with pytest.raises(ConfigError, match="cannot read"):
         load_config(tmp_path / "missing.toml")
     p = tmp_path / "bad.toml"

@@ -172,7 +172,7 @@ def test_nonlinear_cells_use_newton_solves(mlp):
     assert errs["nl"] > errs["lin"] and 0.02 < errs["nl"] < 0.3
 
 
-def test_errors(mlp):
+def test_engine_errors_name_mode_weight_shape_and_input_width(mlp):
     net, x, lo = mlp
     hw = hardware(lo, config(tile=(5, 6)))
     with pytest.raises(engine.InferenceError, match="mode"):

@@ -96,7 +96,7 @@ def test_bad_quantiser_parameters(kwargs):
         quantize_uniform([0.5], **kwargs)
 
 
-def test_bad_calibration():
+def test_full_scale_and_readout_reject_empty_zero_nan_and_unknown_method():
     with pytest.raises(QuantizerError, match="empty"):
         full_scale([])
     with pytest.raises(QuantizerError, match="zero full scale"):
