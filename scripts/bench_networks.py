@@ -33,9 +33,9 @@ from pathlib import Path
 import numpy as np
 
 from rramsim import nn
+from rramsim._threads import blas_threads
 from rramsim.studies import accuracy, engine, loading
 from rramsim.studies.config import StudyConfig
-from rramsim.studies.pipeline import blas_threads
 from rramsim.studies.programming import program
 
 

@@ -38,10 +38,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_networks import standin, train_briefly  # noqa: E402
 
 from rramsim import nn  # noqa: E402
+from rramsim._threads import blas_threads  # noqa: E402
 from rramsim.studies import accuracy, engine, latency, loading, readout, schemes  # noqa: E402
 from rramsim.studies.config import StudyConfig  # noqa: E402
 from rramsim.studies.energy import GPUBaseline  # noqa: E402
-from rramsim.studies.pipeline import blas_threads  # noqa: E402
 from rramsim.studies.programming import program  # noqa: E402
 
 

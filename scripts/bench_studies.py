@@ -18,9 +18,9 @@ import time
 
 
 def main(argv: list[str] | None = None) -> int:
-    from rramsim.studies.pipeline import blas_threads
+    from rramsim._threads import blas_threads
 
-    with blas_threads(1):     # as the studies run (see rramsim.studies.pipeline.blas_threads)
+    with blas_threads(1):     # as the studies run (see rramsim._threads.blas_threads)
         return _main(argv)
 
 

@@ -30,8 +30,8 @@ import time
 import numpy as np
 
 from rramsim import nn
+from rramsim._threads import blas_threads
 from rramsim.nn.export import write_json
-from rramsim.nn.train import blas_threads
 
 EPOCH_IMAGES = 60_000
 BATCH = 60

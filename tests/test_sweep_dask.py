@@ -20,8 +20,8 @@ import pytest
 
 distributed = pytest.importorskip("distributed")
 
+from rramsim._threads import blas_threads  # noqa: E402
 from rramsim.studies import _sweep_worker as worker_side  # noqa: E402
-from rramsim.studies.pipeline import blas_threads  # noqa: E402
 from rramsim.studies.sweep import METRICS, expand, load_sweep, sweep  # noqa: E402
 
 pytestmark = pytest.mark.slow

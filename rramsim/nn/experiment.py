@@ -19,13 +19,14 @@ from typing import Literal
 
 import numpy as np
 
+from rramsim._threads import blas_threads
 from rramsim.errors import DataError, RramsimError
 from rramsim.nn import architectures, data
 from rramsim.nn.hardware import DeviceNetwork, PreciseProgramming, program_precise
 from rramsim.nn.layers import ReLURNN
 from rramsim.nn.masks import FlipLimiter
 from rramsim.nn.network import Network
-from rramsim.nn.train import TrainConfig, TrainState, blas_threads, train
+from rramsim.nn.train import TrainConfig, TrainState, train
 
 DatasetName = Literal["digits", "fashion-mnist", "fsdd", "drive"]
 DATASETS: tuple[str, ...] = ("digits", "fashion-mnist", "fsdd", "drive")

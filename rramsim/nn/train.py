@@ -9,12 +9,12 @@ The same loop trains the conventional baseline when the layers are in ``"weights
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 
+from rramsim._threads import blas_threads
 from rramsim.errors import RramsimError
 from rramsim.nn.masks import FlipLimiter, limited_update, topk_mask
 from rramsim.nn.network import Network
@@ -86,21 +86,6 @@ class TrainConfig:
             raise TrainError(f"momentum must be in [0, 1), got {self.momentum!r}")
         if not np.isfinite(self.weight_decay) or self.weight_decay < 0:
             raise TrainError(f"weight_decay must be >= 0, got {self.weight_decay!r}")
-
-
-@contextmanager
-def blas_threads(n: int | None) -> Iterator[None]:
-    """Limit BLAS to ``n`` threads inside the block (no-op for None or without threadpoolctl)."""
-    if n is None:
-        yield
-        return
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:  # pragma: no cover - threadpoolctl ships with scikit-learn
-        yield
-        return
-    with threadpool_limits(limits=n, user_api="blas"):
-        yield
 
 
 def cosine_lr(step: int, total_steps: int, lr: float) -> float:

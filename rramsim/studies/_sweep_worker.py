@@ -101,8 +101,8 @@ def ship(obj):
 
 def load_network(cfg):
     """The network of one device seed (``cfg.run.seed``) and its data set."""
+    from rramsim._threads import blas_threads
     from rramsim.studies.loading import load
-    from rramsim.studies.pipeline import blas_threads
 
     with blas_threads(1):
         return load(cfg)
@@ -147,7 +147,7 @@ def run_group(loaded, group_key: str, items: list, topic: str) -> list[dict]:
 
     from distributed import get_worker
 
-    from rramsim.studies.pipeline import blas_threads
+    from rramsim._threads import blas_threads
 
     try:
         worker = get_worker()

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from rramsim._threads import blas_threads
 from rramsim.studies import accuracy, cosim, irdrop, sweeps
 from rramsim.studies.config import STREAM_COSIM, STREAM_SWEEP, StudyConfig, stream
 from rramsim.studies.energy import PRESETS, GPUBaseline, network_energy
@@ -123,24 +124,6 @@ def cosim_step(hw, cfg: StudyConfig, *, progress: bool = False):
                                 engine=c.engine, inputs=c.inputs, tolerance_rel=c.tolerance_rel,
                                 v_read_V=cfg.converters.v_read_V, rng=stream(cfg, STREAM_COSIM),
                                 progress=progress)
-
-
-def blas_threads(n: int | None = 1):
-    """Context limiting BLAS to ``n`` threads (threadpoolctl, shipped with scikit-learn).
-
-    The studies' products are many small matrices: on a shared 2-core machine multi-threaded
-    OpenBLAS spins and slows them several-fold, and a fixed thread count keeps floating-point
-    summation order, hence the numbers, the same on every machine. No-op without threadpoolctl.
-    """
-    import contextlib
-
-    if n is None:
-        return contextlib.nullcontext()
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:  # pragma: no cover
-        return contextlib.nullcontext()
-    return threadpool_limits(limits=int(n), user_api="blas")
 
 
 def run_pipeline(cfg: StudyConfig, out_dir: str | Path, *, command: str, loaded=None,

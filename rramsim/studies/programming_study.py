@@ -433,7 +433,7 @@ def programming_study(cfg: StudyConfig, task: str = "digits", *,
     baseline at every precision of ``points`` (default :func:`precisions`), evaluate every
     point. ``epochs``, ``batch_size``, ``max_train`` override the task's training defaults
     (:func:`experiment_for`). Seeded by ``cfg.run.seed``; single-threaded BLAS."""
-    from rramsim.studies.pipeline import blas_threads
+    from rramsim._threads import blas_threads
 
     pts = list(points) if points is not None else precisions()
     if len(pts) == 0:
