@@ -20,7 +20,7 @@ from typing import Literal
 import numpy as np
 
 from rramsim._threads import blas_threads
-from rramsim.errors import DataError, RramsimError
+from rramsim.errors import DataError, ExperimentError, RramsimError
 from rramsim.nn import architectures, data
 from rramsim.nn.hardware import DeviceNetwork, PreciseProgramming, program_precise
 from rramsim.nn.layers import ReLURNN
@@ -67,10 +67,6 @@ def task_train_configs(dataset: str, *, flip_limiter: FlipLimiter | None = FlipL
 
 class TrainingStopped(RramsimError):
     """Training stopped on request after a checkpoint (``stop_after_epochs``); resume continues it."""
-
-
-class ExperimentError(RramsimError, ValueError):
-    """An experiment option is invalid."""
 
 
 @dataclass(frozen=True)

@@ -24,16 +24,12 @@ from typing import Literal
 
 import numpy as np
 
-from rramsim.errors import RramsimError
+from rramsim.errors import LayerError
 from rramsim.nn.masks import topk_mask
 from rramsim.nn.quant import quantize, quantize_grad
 
 MatMul = Callable[[int, np.ndarray, np.ndarray], np.ndarray]
 Trainable = Literal["scores", "weights"]
-
-
-class LayerError(RramsimError, ValueError):
-    """A layer parameter or an input shape is invalid."""
 
 
 def ideal_matmul(layer_index: int, x2d: np.ndarray, w: np.ndarray) -> np.ndarray:

@@ -12,11 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from rramsim.errors import RramsimError
-
-
-class MaskError(RramsimError, ValueError):
-    """A mask parameter (k, threshold) or input is invalid."""
+from rramsim.errors import MaskError
 
 
 def n_kept(size: int, k: float) -> int:

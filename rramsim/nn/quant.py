@@ -14,11 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from rramsim.errors import RramsimError
-
-
-class QuantizationError(RramsimError, ValueError):
-    """A quantiser parameter is invalid (bits < 1, non-positive or non-finite range)."""
+from rramsim.errors import QuantizationError
 
 
 def _check(bits: int, x_max: float) -> None:

@@ -15,13 +15,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from rramsim._threads import blas_threads
-from rramsim.errors import RramsimError
+from rramsim.errors import TrainError
 from rramsim.nn.masks import FlipLimiter, limited_update, topk_mask
 from rramsim.nn.network import Network
-
-
-class TrainError(RramsimError, ValueError):
-    """A training parameter or the training data is invalid."""
 
 
 @dataclass(frozen=True)

@@ -97,7 +97,7 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from rramsim.errors import DataError
+from rramsim.errors import ConfigError
 
 DRIVES = ("left", "both")
 SENSES = ("ideal_tia", "finite_gain_tia", "resistor")
@@ -109,10 +109,6 @@ DATASETS = ("digits", "fashion-mnist", "fsdd", "drive")
 TASK_ARCHITECTURE = {"digits": "mlp", "fashion-mnist": "fashion-mnist-cnn",
                      "fsdd": "spoken-digit-net"}
 ENGINES = ("ngspice", "vacask")
-
-
-class ConfigError(DataError):
-    """A configuration file or value is invalid; the message names ``section.key``."""
 
 
 def _load_toml_bytes(data: bytes, where: str) -> dict:

@@ -21,11 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from rramsim.errors import RramsimError
-
-
-class CosimError(RramsimError):
-    """The fast solver and ngspice disagree beyond the study's tolerance."""
+from rramsim.errors import CosimError
 
 
 @dataclass(frozen=True)

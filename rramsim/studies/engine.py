@@ -39,7 +39,7 @@ from typing import Literal
 
 import numpy as np
 
-from rramsim.errors import RramsimError
+from rramsim.errors import InferenceError
 from rramsim.studies.quantize import DAC, Readout, calibrate_readout, full_scale
 
 Mode = Literal["software", "ideal", "behavioural", "circuit"]
@@ -47,10 +47,6 @@ MODES: tuple[str, ...] = ("software", "ideal", "behavioural", "circuit")
 
 #: Drive records kept per layer (rows of x2d) for the energy, tile-error and saturation figures.
 RECORD_ROWS = 8192
-
-
-class InferenceError(RramsimError, ValueError):
-    """A mode, a plan or the inputs of a product are inconsistent."""
 
 
 @dataclass

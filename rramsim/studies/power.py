@@ -26,11 +26,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from rramsim.errors import RramsimError
-
-
-class EnergyError(RramsimError, ValueError):
-    """Inconsistent inputs to the energy bookkeeping (shapes, non-positive times or figures)."""
+from rramsim.errors import EnergyError
 
 
 # ---------------------------------------------------------------------------------------------

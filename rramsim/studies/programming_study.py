@@ -35,7 +35,7 @@ from pathlib import Path
 
 import numpy as np
 
-from rramsim.errors import RramsimError
+from rramsim.errors import ProgrammingStudyError
 from rramsim.studies.config import STREAM_PROGRAM, STREAM_TRAIN, StudyConfig, stream
 
 TASKS = ("digits", "fashion-mnist", "fsdd", "drive")
@@ -50,10 +50,6 @@ STUDY_CLAIMS: dict[str, tuple[str, float]] = {
 
 #: Modes every point is evaluated in (software only once: it is the same for every programming).
 POINT_MODES = ("ideal", "behavioural", "circuit")
-
-
-class ProgrammingStudyError(RramsimError, ValueError):
-    """An option of the programming study is invalid."""
 
 
 @dataclass(frozen=True)

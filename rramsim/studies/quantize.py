@@ -35,14 +35,10 @@ from typing import Literal
 
 import numpy as np
 
-from rramsim.errors import RramsimError
+from rramsim.errors import QuantizerError
 
 Calibration = Literal["max", "percentile"]
 CALIBRATIONS: tuple[str, ...] = ("max", "percentile")
-
-
-class QuantizerError(RramsimError, ValueError):
-    """A converter parameter or a calibration batch is invalid."""
 
 
 def _check_bits(name: str, bits) -> int:

@@ -61,17 +61,13 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from rramsim.errors import RramsimError
+from rramsim.errors import ReadSchemeError
 from rramsim.studies import engine
 from rramsim.studies.quantize import DAC, calibrate_readout, full_scale
 
 ENCODINGS: tuple[str, ...] = ("amplitude", "bit-serial", "pwm")
 INACTIVE: tuple[str, ...] = ("grounded", "floating")
 CALIBRATIONS: tuple[str, ...] = ("ideal_scale", "column", "rerange", "column_rerange")
-
-
-class ReadSchemeError(RramsimError, ValueError):
-    """A read scheme is invalid or cannot be modelled for this tile."""
 
 
 @dataclass(frozen=True)

@@ -59,7 +59,7 @@ from pathlib import Path
 
 import numpy as np
 
-from rramsim.errors import RramsimError
+from rramsim.errors import SweepError
 from rramsim.studies.config import ConfigError, StudyConfig, config_from_dict, load_config, to_toml
 
 __all__ = ["SweepError", "SweepSpec", "SweepPoint", "SweepResult", "load_sweep", "expand",
@@ -75,10 +75,6 @@ NOT_SWEPT = {"run.seed": "the device seed: use [monte_carlo] device_seeds",
              "cosim": "the co-simulation check is not part of a sweep point",
              "sweep": "the demo's built-in sweeps are not part of a sweep point"}
 _TAG_DEVICE, _TAG_NOISE = 1, 2
-
-
-class SweepError(RramsimError):
-    """A sweep cannot run or finish: its folder, its engine or failed points (named)."""
 
 
 @dataclass(frozen=True)
