@@ -31,7 +31,7 @@ How each case is solved (figures measured on the shared 2-core machine with
   (:mod:`rramsim.solver._factor`); one factorisation for the whole batch, solves in blocks of 32
   inputs (27 ms per input at 512 x 512 for the triangular solves).
 * **Transfer matrix** of a grid tile from 180 x 180 cells: multifrontal Schur complements in
-  geometric nested-dissection order (:mod:`rramsim.solver._schur`). The rectangle of cells is cut
+  geometric nested-dissection order (:mod:`rramsim.solver._multifrontal`). The rectangle of cells is cut
   recursively along word-line columns and bit-line rows; each front is eliminated densely and only
   its contribution on the surrounding separators moves up, so no factor is stored and nothing is
   assembled sparsely: 1.0-1.5 s at 512 x 512, 4.1-5.8 s and 0.7 GB at 1024 x 1024 (11-13 s while the
@@ -83,7 +83,7 @@ import numpy as np
 from rramsim.crossbar import Crossbar
 from rramsim.errors import CrossbarError, SolverError
 from rramsim.solution import Solution
-from rramsim.solver._core import RTOL, Factorized, solution_from_voltages
+from rramsim.solver._direct import RTOL, Factorized, solution_from_voltages
 from rramsim.solver._factor import (
     available_backends,
     factor_memory_bytes,
@@ -168,7 +168,7 @@ def memory_estimate(xb: Crossbar, *, method: str = "direct", backend: str = "aut
 def _estimate(xb, method: str, batch: int, backend: str) -> float:
     """Bytes for ``method`` in {"direct", "cg", "newton", "multifrontal", "ports-factor"}; ``xb``
     needs only the shape and circuit options (any object with them, for tiles of other sizes)."""
-    from rramsim.solver._network import count_unknowns
+    from rramsim.solver._nodal import count_unknowns
 
     m, n = xb.shape
     n_unk, kind = count_unknowns(xb)
@@ -187,9 +187,9 @@ def _estimate(xb, method: str, batch: int, backend: str) -> float:
         fac = factor_memory_bytes(n_unk, kind, pick_backend(backend))
         return 2 * fac + 8.0 * n_unk * 16 * batch + out
     if method == "multifrontal":
-        from rramsim.solver import _schur
+        from rramsim.solver import _multifrontal
 
-        return _schur.memory_bytes(m, n, xb.drive == "both")
+        return _multifrontal.memory_bytes(m, n, xb.drive == "both")
     if method == "ports-factor":
         return factor_memory_bytes(n_unk, kind, pick_backend(backend), ports_last=True)
     return factor_memory_bytes(n_unk, kind, pick_backend(backend)) + out
@@ -375,7 +375,7 @@ def _expand(s: Solution, inverse: np.ndarray, batched: bool) -> Solution:
                    backend=s.backend)
     if batched:
         return out
-    from rramsim.solver._core import _unbatch
+    from rramsim.solver._direct import _unbatch
 
     return _unbatch(out)
 
@@ -415,7 +415,7 @@ def transfer_matrix(xb: Crossbar, *, backend: str = "auto", method: str = "auto"
     ----------
     method : {"auto", "multifrontal", "factor"}
         ``"multifrontal"`` (grid tiles: both wire resistances > 0): geometric nested dissection with
-        dense fronts that never stores a factor (:mod:`rramsim.solver._schur`); 1024 x 1024 in
+        dense fronts that never stores a factor (:mod:`rramsim.solver._multifrontal`); 1024 x 1024 in
         4.1-5.8 s and 0.7 GB, against 9-16 s and 2.8 GB for the factor, whose extraction copies the
         whole factor. ``"factor"``: one sparse Cholesky factorisation (``backend``) with the ports
         numbered last, whose trailing block is the factor of the Schur complement; it also serves
@@ -446,9 +446,9 @@ def transfer_matrix(xb: Crossbar, *, backend: str = "auto", method: str = "auto"
         raise SolverError("transfer_matrix needs a linear tile; sinh cells make i_out non-linear "
                           "in v (use solve)")
     if _transfer_method(xb, method, backend) == "multifrontal":
-        from rramsim.solver import _schur
+        from rramsim.solver import _multifrontal
 
-        return _schur.transfer_matrix_grid(xb)
+        return _multifrontal.transfer_matrix_grid(xb)
     with small_system_threads(2 * xb.n_rows * xb.n_cols):
         return Factorized(xb, backend=backend, ports_last=True).transfer_matrix()
 
@@ -477,7 +477,7 @@ def port_matrices(xb: Crossbar, *, backend: str = "auto", method: str = "auto") 
     """Transfer matrix T and input admittance Y of a linear tile from one elimination.
 
     Both are read from the Schur complement of the nodal matrix on the ports (sources and sense
-    nodes): the multifrontal pass (:mod:`rramsim.solver._schur`) yields it for grid tiles, the
+    nodes): the multifrontal pass (:mod:`rramsim.solver._multifrontal`) yields it for grid tiles, the
     ports-last factorisation (its trailing block) for the others; ``method`` and ``backend`` as for
     :func:`transfer_matrix`. Costs about one :func:`transfer_matrix`, against two for calling
     :func:`transfer_matrix` and :func:`input_admittance` separately.
@@ -508,9 +508,9 @@ def port_matrices(xb: Crossbar, *, backend: str = "auto", method: str = "auto") 
                           "the port currents are not linear in v (use solve)")
     used = _transfer_method(xb, method, backend)
     if used == "multifrontal":
-        from rramsim.solver import _schur
+        from rramsim.solver import _multifrontal
 
-        t, y = _schur.port_maps(xb, admittance=True)
+        t, y = _multifrontal.port_maps(xb, admittance=True)
     else:
         with small_system_threads(2 * xb.n_rows * xb.n_cols):
             t, y = Factorized(xb, backend=backend, ports_last=True).port_matrices()

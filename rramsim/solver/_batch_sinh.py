@@ -44,7 +44,7 @@ from scipy.linalg import blas
 from rramsim.crossbar import Crossbar
 from rramsim.errors import ConvergenceError, SolverError
 from rramsim.solution import Solution
-from rramsim.solver._network import sense_conductance
+from rramsim.solver._nodal import sense_conductance
 
 log = logging.getLogger("rramsim.solver")
 
@@ -315,7 +315,7 @@ def applies(xb: Crossbar) -> bool:
 
 def solve_batch(xb: Crossbar, v: np.ndarray, batched: bool) -> Solution:
     """Solve a sinh grid tile for inputs v (B, M) (see the module docstring)."""
-    from rramsim.solver._core import _fill, _unbatch, solution_from_voltages
+    from rramsim.solver._direct import _fill, _unbatch, solution_from_voltages
     from rramsim.solver._newton import _grid_residual
 
     if not applies(xb):

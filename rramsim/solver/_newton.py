@@ -39,7 +39,7 @@ from rramsim.crossbar import Crossbar
 from rramsim.errors import ConvergenceError, SolverError
 from rramsim.solution import Solution
 from rramsim.solver import _factor
-from rramsim.solver._core import Factorized, SymOp, assemble_solution
+from rramsim.solver._direct import Factorized, SymOp, assemble_solution
 
 log = logging.getLogger("rramsim.solver")
 
@@ -295,7 +295,7 @@ def _grid_residual(gs0, xb: Crossbar, xw: np.ndarray, xbl: np.ndarray, v: np.nda
 
     scale = norm(ww) + norm(wb) + np.sqrt(2.0) * norm(cur)
     if gs0.has_s:
-        from rramsim.solver._network import sense_conductance
+        from rramsim.solver._nodal import sense_conductance
 
         rs = gb * (vs - vb[:, -1, :]) + sense_conductance(xb) * vs
         fb[:, :, m] = rs
@@ -331,7 +331,7 @@ def _trial(gs0, xb, xw, xbl, v):
 
 def grid_newton_chunk(m: int, n: int, batch: int) -> int:
     """Inputs that :func:`solve_grid_newton` takes through Newton together (see there)."""
-    from rramsim.solver._core import CHUNK_BYTES
+    from rramsim.solver._direct import CHUNK_BYTES
 
     return int(max(1, min(batch, GRID_NEWTON_CHUNK_CELLS // (m * n),
                           CHUNK_BYTES // (8.0 * 16 * 2 * m * n))))
@@ -345,7 +345,7 @@ def solve_grid_newton(xb: Crossbar, v: np.ndarray, batched: bool) -> Solution:
     no factorisation, O(MN) memory per input. Used for every batch on grid tiles; same line search
     (per input) and tolerance as the direct Newton.
     """
-    from rramsim.solver._core import _fill
+    from rramsim.solver._direct import _fill
 
     m, n = xb.shape
     # Inputs go through Newton together in chunks of GRID_NEWTON_CHUNK_CELLS // (M N) (one CG
@@ -365,7 +365,7 @@ def solve_grid_newton(xb: Crossbar, v: np.ndarray, batched: bool) -> Solution:
 def _grid_newton_chunk(xb: Crossbar, v: np.ndarray, batched: bool) -> Solution:
     """Newton with CG steps for a chunk of inputs, all inputs' steps in one batched CG solve."""
     from rramsim.solver._cg import GridSchur
-    from rramsim.solver._core import solution_from_voltages
+    from rramsim.solver._direct import solution_from_voltages
 
     m, n = xb.shape
     gs0 = GridSchur(xb, xb.effective_conductance())

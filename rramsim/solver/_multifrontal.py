@@ -584,7 +584,7 @@ def port_maps(xb: Crossbar, g: np.ndarray | None = None, *,
     ``Y = P^T U_pp P``; sense conductance g_s: ``K = U_ss + g_s I``, ``T = -g_s P^T U_ps K^-1``,
     ``Y = P^T U_pp P - P^T U_ps K^-1 U_sp P``.
     """
-    from rramsim.solver._network import sense_conductance
+    from rramsim.solver._nodal import sense_conductance
 
     m, n = xb.shape
     u, off = port_schur(xb, g)

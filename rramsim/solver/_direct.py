@@ -12,7 +12,7 @@ from rramsim.crossbar import Crossbar, FiniteGainTIA, IdealTIA
 from rramsim.errors import SolverError
 from rramsim.solution import Solution
 from rramsim.solver import _factor
-from rramsim.solver._network import Network, build_network, check_connected, count_unknowns
+from rramsim.solver._nodal import NodalSystem, build_network, check_connected, count_unknowns
 
 log = logging.getLogger("rramsim.solver")
 
@@ -50,7 +50,7 @@ def _relres(r: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.where(nb > 0, nr / np.where(nb > 0, nb, 1.0), nr)
 
 
-def output_rows(net: Network) -> sp.csr_array:
+def output_rows(net: NodalSystem) -> sp.csr_array:
     """C (N, n): ``i_out = C x`` through the sense element (ports only); not for "cells" tiles."""
     m, n_cols = net.shape
     rows, cols, vals = [], [], []
@@ -79,7 +79,7 @@ def output_rows(net: Network) -> sp.csr_array:
     return sp.coo_array((v[keep], (r[keep], c[keep])), shape=(n_cols, net.n)).tocsr()
 
 
-def assemble_solution(xb: Crossbar, net: Network, x: np.ndarray, v: np.ndarray, batched: bool,
+def assemble_solution(xb: Crossbar, net: NodalSystem, x: np.ndarray, v: np.ndarray, batched: bool,
                       backend: str, cell_current) -> Solution:
     """Fill a Solution from unknowns x (B, n) and inputs v (B, M)."""
     vw = net.expand(x, v, net.wl)
@@ -99,7 +99,7 @@ def solution_from_voltages(xb: Crossbar, vw: np.ndarray, vb: np.ndarray, vs: np.
     ``g_s V_S`` with ``g_s``. So a large R (where the cell currents are differences of nearly equal
     voltages) reads ``V_S / R``, exactly; a small R the cells.
     """
-    from rramsim.solver._network import sense_conductance
+    from rramsim.solver._nodal import sense_conductance
 
     gs = sense_conductance(xb)
     i_out = cur.sum(axis=1)
@@ -128,7 +128,7 @@ def grid_relres(xb: Crossbar, g: np.ndarray, vw: np.ndarray, vb: np.ndarray, vs:
     Each node's residual is the net current leaving it through its elements (KCL); the driver
     terms of b are ``g_drv v`` at WL(i, 0) (and WL(i, N-1) for two-sided drive).
     """
-    from rramsim.solver._network import sense_conductance
+    from rramsim.solver._nodal import sense_conductance
 
     gw, gb = 1.0 / float(xb.r_wordline), 1.0 / float(xb.r_bitline)
     gdrv = 1.0 / (float(xb.r_driver) + float(xb.r_wordline))
