@@ -60,8 +60,8 @@ MAX_CG = 400
 #: ||g_d F|| / ||I||)``, so the iteration converges quadratically at the end.
 ETA_MAX = 1e-2
 #: Cells times inputs handled at once: the batch is split into chunks of about this many entries of
-#: each (B, M, N) work array (512 KB; a dozen are alive), small enough to stay in cache (measured:
-#: 256 inputs at 64 x 64 in 0.9 s in chunks of 16 inputs, 3.0 s all at once).
+#: each (B, M, N) work array (512 KB; a dozen are alive), small enough to stay in cache (measured
+#: timings of chunked and unchunked batches: docs/benchmarks.md).
 CHUNK_ENTRIES = 65_536
 
 

@@ -19,9 +19,8 @@ own Jacobian, preconditioned by the one factor of the linear (0 V slope) matrix,
 once (iteration counts and costs: docs/solver.md).
 Inputs that stall fall back to full Newton. On a grid tile (both wire resistances non-zero)
 :func:`solve_grid_newton` needs no factorisation at all, for any batch: the Jacobian is a grid matrix
-again, so each (inexact) Newton step is a Schur-complement CG solve (1024 x 1024 sinh tile at
-0.2 V: 3.0 s and 0.44 GB; 256 x 256: 0.24 s against 2.3 s with refactorisation; 100 inputs at
-256 x 256: 9.8 s against 27 s with Newton-Krylov). Small tiles take their inputs' Newton steps
+again, so each (inexact) Newton step is a Schur-complement CG solve in O(MN) memory (timings
+against refactorisation and Newton-Krylov: docs/benchmarks.md). Small tiles take their inputs' Newton steps
 together, one CG solve over K Jacobians (:class:`~rramsim.solver._cg.GridSchur` with (K, M, N)
 conductances).
 
