@@ -39,6 +39,7 @@ from rramsim.errors import ConvergenceError, SolverError
 from rramsim.solution import Solution
 from rramsim.solver import _factor
 from rramsim.solver._direct import Factorized, SymOp, assemble_solution
+from rramsim.solver._grid import grid_kcl
 
 log = logging.getLogger("rramsim.solver")
 
@@ -267,40 +268,26 @@ def _grid_residual(gs0, xb: Crossbar, xw: np.ndarray, xbl: np.ndarray, v: np.nda
     Returns (F_W (B, M, N), F_B (B, N, mc), scale (B,), g_d (B, M, N), cell current (B, M, N)); F is
     the current leaving each node, ``scale`` the size of the terms that balance in it.
     """
+    from rramsim.solver._nodal import sense_conductance
+
     m, n = xb.shape
-    gw, gb = 1.0 / float(xb.r_wordline), 1.0 / float(xb.r_bitline)
-    gdrv = gs0.gdrv
     vb = xbl[:, :, :m].transpose(0, 2, 1)
     vs = xbl[:, :, m] if gs0.has_s else np.zeros((xw.shape[0], n))
     cur, gd = cell_iv(xw - vb, xb.conductance, xb.sinh_v0, xb.r_access)
-    ww = np.zeros_like(xw)
-    ww[:, :, 0] += gdrv * (xw[:, :, 0] - v)
-    if gs0.both:
-        ww[:, :, -1] += gdrv * (xw[:, :, -1] - v)
-    dw = gw * (xw[:, :, 1:] - xw[:, :, :-1])
-    ww[:, :, 1:] += dw
-    ww[:, :, :-1] -= dw
-    wb = np.zeros_like(xw)
-    db = gb * (vb[:, 1:, :] - vb[:, :-1, :])
-    wb[:, 1:, :] += db
-    wb[:, :-1, :] -= db
-    wb[:, -1, :] += gb * (vb[:, -1, :] - vs)
+    k = grid_kcl(xb, xw, vb, vs, v, cur, gs0.gdrv, sense_conductance(xb) if gs0.has_s else None)
     fb = np.zeros((xw.shape[0], n, gs0.mc))
-    fb[:, :, :m] = (wb - cur).transpose(0, 2, 1)
+    fb[:, :, :m] = k.bit.transpose(0, 2, 1)
 
     def norm(a):
         a = a.reshape(a.shape[0], -1)
         return np.sqrt(np.einsum("bi,bi->b", a, a))
 
-    scale = norm(ww) + norm(wb) + np.sqrt(2.0) * norm(cur)
+    scale = norm(k.wire_word) + norm(k.wire_bit) + np.sqrt(2.0) * norm(cur)
     if gs0.has_s:
-        from rramsim.solver._nodal import sense_conductance
-
-        rs = gb * (vs - vb[:, -1, :]) + sense_conductance(xb) * vs
-        fb[:, :, m] = rs
-        scale += norm(rs)
-    scale += gdrv * norm(v) * (np.sqrt(2.0) if gs0.both else 1.0)
-    return ww + cur, fb, scale, gd, cur
+        fb[:, :, m] = k.sense
+        scale += norm(k.sense)
+    scale += k.drive
+    return k.word, fb, scale, gd, cur
 
 
 def _residual_norm(fw: np.ndarray, fb: np.ndarray) -> np.ndarray:
