@@ -84,7 +84,7 @@ def case_spsolve(k: int) -> dict:
     import scipy.sparse as sp
     from scipy.sparse.linalg import spsolve
 
-    from rramsim.solver._network import build_network
+    from rramsim.solver._nodal import build_network
 
     xb, v = tile(k)
     net = build_network(xb)

@@ -18,7 +18,7 @@ from scipy.optimize import brentq
 from rramsim import solver
 from rramsim.crossbar import Crossbar, FiniteGainTIA, IdealTIA, SenseResistor
 from rramsim.errors import ConvergenceError, CrossbarError, SolverError
-from rramsim.solver import _factor, _network, _newton
+from rramsim.solver import _factor, _newton, _nodal
 from rramsim.solver._ordering import nested_dissection
 
 SENSES = [IdealTIA(2e3), FiniteGainTIA(1e3, 100.0), SenseResistor(500.0)]
@@ -335,9 +335,9 @@ def test_batch_equals_single_inputs(rng):
 
 
 def test_chunked_batch_fills_every_row(rng, monkeypatch):
-    from rramsim.solver import _core
+    from rramsim.solver import _direct
 
-    monkeypatch.setattr(_core, "CHUNK_BYTES", 1.0)  # one input per chunk
+    monkeypatch.setattr(_direct, "CHUNK_BYTES", 1.0)  # one input per chunk
     xb = _random_tile(rng, 6, 5, r_wordline=1.0, r_bitline=1.0)
     v = rng.uniform(0, 0.2, (4, 6))
     s = solver.factorize(xb).solve(v)
@@ -435,13 +435,13 @@ def test_newton_krylov_batch_equals_full_newton(rng):
 
 def test_sinh_grid_batches_use_newton_cg_in_bounded_chunks(rng, monkeypatch):
     """Any batch on a sinh grid tile: Newton with CG steps; chunked, every row equals Newton-Krylov."""
-    from rramsim.solver import _core
+    from rramsim.solver import _direct
 
     xb = Crossbar(rng.uniform(1e-6, 1e-4, (9, 11)), r_wordline=1.0, r_bitline=3.0, sinh_v0=0.25,
                   drive="both", sense=SenseResistor(300.0))
     v = rng.uniform(0, 0.6, (solver.CG_MAX_BATCH + 5, 9))
     ref = solver.solve(xb, v, method="newton-krylov")
-    monkeypatch.setattr(_core, "CHUNK_BYTES", 8.0 * 16 * 2 * 9 * 11 * 4)  # chunks of 4 inputs
+    monkeypatch.setattr(_direct, "CHUNK_BYTES", 8.0 * 16 * 2 * 9 * 11 * 4)  # chunks of 4 inputs
     got = solver.solve(xb, v, method="newton-cg")
     assert got.backend == "schur-cg+newton" and got.i_out.shape == (v.shape[0], 11)
     assert rel(got.i_out, ref.i_out) <= 1e-10
@@ -493,7 +493,7 @@ def test_sinh_overflow_is_a_convergence_error(rng):
 # ---------------------------------------------------------------------- errors
 def test_floating_node_is_named():
     xb = Crossbar(np.full((3, 4), 1e-5), r_wordline=1.0, r_bitline=1.0)
-    net = _network.build_network(xb)
+    net = _nodal.build_network(xb)
     a, b, g = net.g_wire_edges
     g = g.copy()
     # cut every wire of word line 1 except nothing: WL(1, *) then hangs on its cells only
@@ -501,8 +501,8 @@ def test_floating_node_is_named():
     g[row1] = 0.0
     net.g_wire_edges = (a, b, g)
     with pytest.raises(SolverError, match=r"floating node wl_1_\d"):
-        _network.check_connected(net)  # cells not counted: a word line alone floats
-    _network.check_connected(net, np.full((3, 4), 1e-5))  # through its cells it is connected
+        _nodal.check_connected(net)  # cells not counted: a word line alone floats
+    _nodal.check_connected(net, np.full((3, 4), 1e-5))  # through its cells it is connected
 
 
 def test_overflowing_conductance_is_an_error_not_nan():

@@ -20,7 +20,7 @@ import pytest
 from rramsim import solver
 from rramsim.crossbar import Crossbar, FiniteGainTIA, SenseResistor
 from rramsim.errors import SolverError
-from rramsim.solver import _factor, _schur
+from rramsim.solver import _factor, _multifrontal
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -29,8 +29,8 @@ ROOT = Path(__file__).resolve().parents[1]
                                       (64, 64, False), (300, 170, True), (1024, 1024, False)])
 def test_shape_counts_equal_the_plan(m, n, both):
     """The arithmetic plan (shapes and counts) has exactly the fronts of the per-rectangle plan."""
-    plan = _schur._plan(m, n, both)
-    counts = _schur.shape_counts(m, n, both)
+    plan = _multifrontal._plan(m, n, both)
+    counts = _multifrontal.shape_counts(m, n, both)
     assert len(plan) == len(counts)
     for level, lev in zip(plan, counts, strict=True):
         want = sorted((g[1].size, g[2], g[3]) for g in level[0])

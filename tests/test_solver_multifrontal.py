@@ -1,4 +1,4 @@
-"""The multifrontal transfer matrix (rramsim.solver._schur) against independent references.
+"""The multifrontal transfer matrix (rramsim.solver._multifrontal) against independent references.
 
 References: the dense MNA system of tests/test_solver.py (LAPACK on every element stamped by hand),
 column-by-column solves, and the ports-last sparse factorisation. The multifrontal method is exact
@@ -20,7 +20,7 @@ from test_solver import dense_mna, rel
 from rramsim import solver
 from rramsim.crossbar import Crossbar, FiniteGainTIA, IdealTIA, SenseResistor
 from rramsim.errors import SolverError
-from rramsim.solver import _factor, _schur
+from rramsim.solver import _factor, _multifrontal
 
 SENSES = [IdealTIA(2e3), FiniteGainTIA(1e3, 100.0), SenseResistor(500.0)]
 
@@ -86,13 +86,13 @@ def test_every_elimination_path_gives_the_same_matrix(rng, monkeypatch):
             (50, 100, 100, 1 << 20, 1, 10**6, 128),  # element-wise pivots, flat scatter
             (0, 100, 100, 64, 2, 0, 128),  # batched LU everywhere, chunks of one front
     ]:
-        monkeypatch.setattr(_schur, "ELEMENTWISE_K", elementwise)
-        monkeypatch.setattr(_schur, "PER_FRONT_K", per_front)
-        monkeypatch.setattr(_schur, "THREADED_K", threaded)
-        monkeypatch.setattr(_schur, "CHUNK_ENTRIES", chunk)
-        monkeypatch.setattr(_schur, "WORKERS", workers)
-        monkeypatch.setattr(_schur, "FLAT_SCATTER_F", flat)
-        monkeypatch.setattr(_schur, "SYRK_K", syrk)
+        monkeypatch.setattr(_multifrontal, "ELEMENTWISE_K", elementwise)
+        monkeypatch.setattr(_multifrontal, "PER_FRONT_K", per_front)
+        monkeypatch.setattr(_multifrontal, "THREADED_K", threaded)
+        monkeypatch.setattr(_multifrontal, "CHUNK_ENTRIES", chunk)
+        monkeypatch.setattr(_multifrontal, "WORKERS", workers)
+        monkeypatch.setattr(_multifrontal, "FLAT_SCATTER_F", flat)
+        monkeypatch.setattr(_multifrontal, "SYRK_K", syrk)
         assert rel(solver.transfer_matrix(xb, method="multifrontal"), ref) <= 1e-10
 
 
@@ -100,7 +100,7 @@ def test_every_elimination_path_gives_the_same_matrix(rng, monkeypatch):
 def test_mirror_lower_makes_the_matrix_symmetric(r, block, rng):
     a = rng.standard_normal((r, r))
     low = np.tril(a)
-    _schur._mirror_lower(a, block)
+    _multifrontal._mirror_lower(a, block)
     np.testing.assert_array_equal(a, low + np.tril(low, -1).T)
 
 
@@ -131,8 +131,8 @@ def test_uniform_single_column_against_the_ladder_formula():
 
 def test_auto_uses_multifrontal_for_large_grid_tiles(rng, monkeypatch, caplog):
     calls = []
-    real = _schur.transfer_matrix_grid
-    monkeypatch.setattr(_schur, "transfer_matrix_grid", lambda xb: calls.append(1) or real(xb))
+    real = _multifrontal.transfer_matrix_grid
+    monkeypatch.setattr(_multifrontal, "transfer_matrix_grid", lambda xb: calls.append(1) or real(xb))
     monkeypatch.setitem(solver.MULTIFRONTAL_MIN_CELLS, "cholmod", 100)
     monkeypatch.setitem(solver.MULTIFRONTAL_MIN_CELLS, "superlu", 100)
     xb = tile(rng, 10, 12)
@@ -191,10 +191,10 @@ def test_singular_separator_is_an_error_not_nan(k):
     big = np.zeros((2, f, f))
     big[:, k:, k:] = np.eye(3)
     with pytest.raises(SolverError, match="separator"):
-        _schur._eliminate(big, k)
+        _multifrontal._eliminate(big, k)
 
 
 def test_memory_estimate_is_calibrated():
     """The estimate covers the measured peak (0.74 GB resident at 1024 x 1024, with Python)."""
-    assert 0.6e9 < _schur.memory_bytes(1024, 1024, False) < 1.0e9
-    assert _schur.memory_bytes(512, 512, True) < _schur.memory_bytes(1024, 1024, True)
+    assert 0.6e9 < _multifrontal.memory_bytes(1024, 1024, False) < 1.0e9
+    assert _multifrontal.memory_bytes(512, 512, True) < _multifrontal.memory_bytes(1024, 1024, True)

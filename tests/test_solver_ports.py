@@ -85,11 +85,11 @@ def test_agrees_with_transfer_matrix_and_input_admittance(m, n, drive, sense, ba
 
 def test_one_multifrontal_pass(rng, monkeypatch):
     """Both matrices come from a single Schur complement on the ports."""
-    from rramsim.solver import _schur
+    from rramsim.solver import _multifrontal
 
     calls = []
-    real = _schur.port_schur
-    monkeypatch.setattr(_schur, "port_schur", lambda *a, **k: calls.append(1) or real(*a, **k))
+    real = _multifrontal.port_schur
+    monkeypatch.setattr(_multifrontal, "port_schur", lambda *a, **k: calls.append(1) or real(*a, **k))
     pm = solver.port_matrices(tile(rng, 20, 30), method="multifrontal")
     assert len(calls) == 1
     assert not pm.transfer.flags.writeable and not pm.admittance.flags.writeable
@@ -108,12 +108,12 @@ def test_errors(rng):
 def test_long_transfer_matrix_announces_its_cost_and_shows_progress(rng, monkeypatch, caplog, capsys):
     """A transfer matrix estimated to take long logs time and memory first and runs a progress
     bar over its levels; the matrix is the same."""
-    from rramsim.solver import _schur
+    from rramsim.solver import _multifrontal
 
     xb = tile(rng, 40, 30)
     ref = solver.transfer_matrix(xb, method="multifrontal")
-    monkeypatch.setattr(_schur, "FLOP_RATE", 1.0)  # every tile now "takes long"
-    monkeypatch.setattr(_schur, "PROGRESS_SECONDS", 0.0)
+    monkeypatch.setattr(_multifrontal, "FLOP_RATE", 1.0)  # every tile now "takes long"
+    monkeypatch.setattr(_multifrontal, "PROGRESS_SECONDS", 0.0)
     with caplog.at_level("INFO", logger="rramsim.solver"):
         got = solver.transfer_matrix(xb, method="multifrontal")
     assert np.array_equal(got, ref)

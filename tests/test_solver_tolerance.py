@@ -21,7 +21,7 @@ from rramsim import netlists, solver
 from rramsim.crossbar import Crossbar, IdealTIA, SenseResistor
 from rramsim.devmodel import program
 from rramsim.errors import SolverError
-from rramsim.solver import _core
+from rramsim.solver import _direct
 
 MERGED = [dict(r_wordline=0.0, r_bitline=1.0),  # rows pinned to their sources
           dict(r_wordline=0.0, r_bitline=1.0, r_driver=10.0),  # one node per word line
@@ -71,7 +71,7 @@ def test_a_solution_off_the_floor_is_still_refused(monkeypatch):
 
 def test_floor_acceptance_keeps_the_answer_exact(monkeypatch):
     """With RTOL out of reach on purpose, the accepted solution still equals the dense reference."""
-    monkeypatch.setattr(_core, "RTOL", 1e-30)
+    monkeypatch.setattr(_direct, "RTOL", 1e-30)
     g = program.form((6, 5), rng=3).conductance
     xb = Crossbar(g, r_wordline=0.0, r_bitline=1.0, r_driver=3.0, drive="both")
     v = np.linspace(0.05, 0.2, 6)

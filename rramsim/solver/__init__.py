@@ -17,48 +17,39 @@ memory_estimate(xb, *, method="direct") -> float
     Bytes a solve will need; solves refuse with :class:`~rramsim.errors.SolverError` when it exceeds
     the available memory.
 
-How each case is solved (figures measured on the shared 2-core machine with
-``scripts/bench_solver.py``; timings there moved by 2x with the load of other jobs):
+How each case is solved (measured timings of each path: ``docs/benchmarks.md``, Solver section,
+produced by ``scripts/bench_solver.py`` and ``scripts/bench_nonlinear.py``):
 
 * **Linear grid tile** (both wire resistances > 0), **few inputs** (B <= ``CG_MAX_BATCH``):
   Schur-complement conjugate gradients on the bit lines, word lines eliminated exactly by tridiagonal
-  solves (:mod:`rramsim.solver._cg`). No factorisation and O(MN) memory: 1.2 ms at 64 x 64 (ngspice:
-  2.9 s), 0.18 s at 512 x 512 (SciPy ``spsolve`` with defaults: 10.5 s; a Cholesky factorisation
-  alone 1.3-3 s), 1.1 s and 0.25 GB at 1024 x 1024.
+  solves (:mod:`rramsim.solver._cg`). No factorisation and O(MN) memory.
 * **Linear tile, many inputs, or any merged-node tile** (a zero wire resistance): sparse Cholesky of
   the nodal matrix in geometric nested-dissection order (:mod:`rramsim.solver._ordering`, separators
   of one line layer), CHOLMOD if scikit-sparse is installed, else SciPy SuperLU
-  (:mod:`rramsim.solver._factor`); one factorisation for the whole batch, solves in blocks of 32
-  inputs (27 ms per input at 512 x 512 for the triangular solves).
+  (:mod:`rramsim.solver._factor`); one factorisation for the whole batch, triangular solves in
+  blocks of inputs.
 * **Transfer matrix** of a grid tile from 180 x 180 cells: multifrontal Schur complements in
-  geometric nested-dissection order (:mod:`rramsim.solver._schur`). The rectangle of cells is cut
+  geometric nested-dissection order (:mod:`rramsim.solver._multifrontal`). The rectangle of cells is cut
   recursively along word-line columns and bit-line rows; each front is eliminated densely and only
   its contribution on the surrounding separators moves up, so no factor is stored and nothing is
-  assembled sparsely: 1.0-1.5 s at 512 x 512, 4.1-5.8 s and 0.7 GB at 1024 x 1024 (11-13 s while the
-  host took ~40 % of this VM's CPU time; the default SciPy solve slowed as much). Smaller tiles and
+  assembled sparsely. Smaller tiles and
   tiles with a zero wire resistance use the factorisation above with the ports (driven and sensed
   nodes) numbered last, whose trailing block is the Cholesky factor of the Schur complement on the
-  ports (:meth:`Factorized.transfer_matrix`; 2.4-2.7 s at 512 x 512, 9-16 s and 2.8 GB at
-  1024 x 1024, where extracting the block copies the whole factor). After that a batch costs one
-  matrix product.
+  ports (:meth:`Factorized.transfer_matrix`; extracting the block copies the whole factor). After
+  that a batch costs one matrix product.
 * **Sinh cells**: batches on grid tiles up to ``BATCH_SINH_MAX_CELLS`` (256 x 256) are solved in
   cell-current space (:mod:`rramsim.solver._batch_sinh`, ``method="newton-batch"``): given the
   cell currents, word and bit lines are independent resistor chains, so Newton runs on the MN cell
   currents alone, every input of the batch at once, with CG steps whose line sweeps are one BLAS
-  call per node across all lines (1.3-1.7x faster than per-input Newton at 64-256, and 1e-15 to
-  1e-13 from a fully converged Newton). Otherwise Newton's method with line search
+  call per node across all lines. Otherwise Newton's method with line search
   (:mod:`rramsim.solver._newton`): on a grid tile every Newton step is a Schur-complement CG
   solve on the Jacobian (a grid matrix with the cells' small-signal conductances), no
-  factorisation, whatever the batch: against
-  Newton-Krylov with the linear factor as preconditioner it took 0.56 vs 0.96 s for 100 inputs at
-  64 x 64, 9.8 vs 27 s at 256 x 256, 10.6 vs 15.8 s for 16 inputs at 512 x 512 (measured here,
-  v0 = 0.25 V, 2 ohm). Tiles with merged nodes refactor the Jacobian reusing the symbolic analysis
-  (one input), and batches use Newton-Krylov preconditioned with the linear factor. Repeated inputs
-  of a batch are solved once.
+  factorisation, whatever the batch. Tiles with merged nodes refactor the Jacobian reusing the
+  symbolic analysis (one input), and batches use Newton-Krylov preconditioned with the linear
+  factor. Repeated inputs of a batch are solved once.
 
-CHOLMOD's supernodal factorisation spends its time in BLAS: with Debian's reference BLAS it ran 2-3x
-slower than with OpenBLAS (``apt-get install libopenblas0-pthread``, which Debian then selects for
-``libblas.so.3``).
+CHOLMOD's supernodal factorisation spends its time in BLAS, so an optimised BLAS matters
+(``apt-get install libopenblas0-pthread``, which Debian then selects for ``libblas.so.3``).
 
 All methods stop at a relative residual ``||b - A x|| / ||b|| <= 1e-12`` (direct solves are checked
 and refined until they do); they never return NaN: a singular system or floating node raises
@@ -83,7 +74,7 @@ import numpy as np
 from rramsim.crossbar import Crossbar
 from rramsim.errors import CrossbarError, SolverError
 from rramsim.solution import Solution
-from rramsim.solver._core import RTOL, Factorized, solution_from_voltages
+from rramsim.solver._direct import RTOL, Factorized, solution_from_voltages
 from rramsim.solver._factor import (
     available_backends,
     factor_memory_bytes,
@@ -98,14 +89,13 @@ __all__ = ["solve", "transfer_matrix", "input_admittance", "port_matrices", "Por
 
 log = logging.getLogger("rramsim.solver")
 
-#: Largest batch solved by Schur-complement CG under ``method="auto"``: a factorisation costs about
-#: 10-15 CG solves and each further direct solve about a quarter of one (measured 64^2..512^2).
+#: Largest batch solved by Schur-complement CG under ``method="auto"``: beyond it one factorisation
+#: and a triangular solve per input cost less than a CG solve per input (docs/benchmarks.md).
 CG_MAX_BATCH = 8
 METHODS = ("auto", "direct", "cg", "newton", "newton-krylov", "newton-cg", "newton-batch")
 #: Largest sinh grid tile (cells) whose batches ``method="auto"`` solves in cell-current space
 #: (:mod:`rramsim.solver._batch_sinh`); larger ones take Newton with Schur-complement CG steps.
-#: Measured (scripts/bench_nonlinear.py): 1.3-1.7x faster from 64 x 64 to 256 x 256, even at
-#: 512 x 512 (where its CG needs more steps than the per-input Newton's).
+#: The bound is measured (scripts/bench_nonlinear.py; docs/benchmarks.md).
 BATCH_SINH_MAX_CELLS = 256 * 256
 
 
@@ -168,7 +158,7 @@ def memory_estimate(xb: Crossbar, *, method: str = "direct", backend: str = "aut
 def _estimate(xb, method: str, batch: int, backend: str) -> float:
     """Bytes for ``method`` in {"direct", "cg", "newton", "multifrontal", "ports-factor"}; ``xb``
     needs only the shape and circuit options (any object with them, for tiles of other sizes)."""
-    from rramsim.solver._network import count_unknowns
+    from rramsim.solver._nodal import count_unknowns
 
     m, n = xb.shape
     n_unk, kind = count_unknowns(xb)
@@ -187,9 +177,9 @@ def _estimate(xb, method: str, batch: int, backend: str) -> float:
         fac = factor_memory_bytes(n_unk, kind, pick_backend(backend))
         return 2 * fac + 8.0 * n_unk * 16 * batch + out
     if method == "multifrontal":
-        from rramsim.solver import _schur
+        from rramsim.solver import _multifrontal
 
-        return _schur.memory_bytes(m, n, xb.drive == "both")
+        return _multifrontal.memory_bytes(m, n, xb.drive == "both")
     if method == "ports-factor":
         return factor_memory_bytes(n_unk, kind, pick_backend(backend), ports_last=True)
     return factor_memory_bytes(n_unk, kind, pick_backend(backend)) + out
@@ -375,7 +365,7 @@ def _expand(s: Solution, inverse: np.ndarray, batched: bool) -> Solution:
                    backend=s.backend)
     if batched:
         return out
-    from rramsim.solver._core import _unbatch
+    from rramsim.solver._direct import _unbatch
 
     return _unbatch(out)
 
@@ -397,8 +387,8 @@ def _solve_cg(xb: Crossbar, v: np.ndarray, batched: bool) -> Solution:
 
 
 #: Tiles with at least this many cells get the multifrontal transfer matrix under ``method="auto"``
-#: (per factorisation backend). Its Python overhead loses on small tiles: 128 x 128 took 92 ms
-#: against CHOLMOD's 63 ms, 256 x 256 0.27 s against 0.42 s (measured here).
+#: (per factorisation backend). Its Python overhead loses on small tiles; the bounds are where it
+#: began to win in measurements (docs/benchmarks.md).
 MULTIFRONTAL_MIN_CELLS = {"cholmod": 180 * 180, "superlu": 64 * 64}
 TRANSFER_METHODS = ("auto", "multifrontal", "factor")
 
@@ -415,9 +405,9 @@ def transfer_matrix(xb: Crossbar, *, backend: str = "auto", method: str = "auto"
     ----------
     method : {"auto", "multifrontal", "factor"}
         ``"multifrontal"`` (grid tiles: both wire resistances > 0): geometric nested dissection with
-        dense fronts that never stores a factor (:mod:`rramsim.solver._schur`); 1024 x 1024 in
-        4.1-5.8 s and 0.7 GB, against 9-16 s and 2.8 GB for the factor, whose extraction copies the
-        whole factor. ``"factor"``: one sparse Cholesky factorisation (``backend``) with the ports
+        dense fronts that never stores a factor (:mod:`rramsim.solver._multifrontal`), so it needs
+        a fraction of the memory of the factor route, whose extraction copies the whole factor.
+        ``"factor"``: one sparse Cholesky factorisation (``backend``) with the ports
         numbered last, whose trailing block is the factor of the Schur complement; it also serves
         tiles with a zero wire resistance. ``"auto"``: multifrontal for grid tiles from
         ``MULTIFRONTAL_MIN_CELLS`` cells, the factor otherwise.
@@ -446,9 +436,9 @@ def transfer_matrix(xb: Crossbar, *, backend: str = "auto", method: str = "auto"
         raise SolverError("transfer_matrix needs a linear tile; sinh cells make i_out non-linear "
                           "in v (use solve)")
     if _transfer_method(xb, method, backend) == "multifrontal":
-        from rramsim.solver import _schur
+        from rramsim.solver import _multifrontal
 
-        return _schur.transfer_matrix_grid(xb)
+        return _multifrontal.transfer_matrix_grid(xb)
     with small_system_threads(2 * xb.n_rows * xb.n_cols):
         return Factorized(xb, backend=backend, ports_last=True).transfer_matrix()
 
@@ -477,7 +467,7 @@ def port_matrices(xb: Crossbar, *, backend: str = "auto", method: str = "auto") 
     """Transfer matrix T and input admittance Y of a linear tile from one elimination.
 
     Both are read from the Schur complement of the nodal matrix on the ports (sources and sense
-    nodes): the multifrontal pass (:mod:`rramsim.solver._schur`) yields it for grid tiles, the
+    nodes): the multifrontal pass (:mod:`rramsim.solver._multifrontal`) yields it for grid tiles, the
     ports-last factorisation (its trailing block) for the others; ``method`` and ``backend`` as for
     :func:`transfer_matrix`. Costs about one :func:`transfer_matrix`, against two for calling
     :func:`transfer_matrix` and :func:`input_admittance` separately.
@@ -508,9 +498,9 @@ def port_matrices(xb: Crossbar, *, backend: str = "auto", method: str = "auto") 
                           "the port currents are not linear in v (use solve)")
     used = _transfer_method(xb, method, backend)
     if used == "multifrontal":
-        from rramsim.solver import _schur
+        from rramsim.solver import _multifrontal
 
-        t, y = _schur.port_maps(xb, admittance=True)
+        t, y = _multifrontal.port_maps(xb, admittance=True)
     else:
         with small_system_threads(2 * xb.n_rows * xb.n_cols):
             t, y = Factorized(xb, backend=backend, ports_last=True).port_matrices()

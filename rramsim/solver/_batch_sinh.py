@@ -44,7 +44,7 @@ from scipy.linalg import blas
 from rramsim.crossbar import Crossbar
 from rramsim.errors import ConvergenceError, SolverError
 from rramsim.solution import Solution
-from rramsim.solver._network import sense_conductance
+from rramsim.solver._nodal import sense_conductance
 
 log = logging.getLogger("rramsim.solver")
 
@@ -60,8 +60,8 @@ MAX_CG = 400
 #: ||g_d F|| / ||I||)``, so the iteration converges quadratically at the end.
 ETA_MAX = 1e-2
 #: Cells times inputs handled at once: the batch is split into chunks of about this many entries of
-#: each (B, M, N) work array (512 KB; a dozen are alive), small enough to stay in cache (measured:
-#: 256 inputs at 64 x 64 in 0.9 s in chunks of 16 inputs, 3.0 s all at once).
+#: each (B, M, N) work array (512 KB; a dozen are alive), small enough to stay in cache (measured
+#: timings of chunked and unchunked batches: docs/benchmarks.md).
 CHUNK_ENTRIES = 65_536
 
 
@@ -315,7 +315,7 @@ def applies(xb: Crossbar) -> bool:
 
 def solve_batch(xb: Crossbar, v: np.ndarray, batched: bool) -> Solution:
     """Solve a sinh grid tile for inputs v (B, M) (see the module docstring)."""
-    from rramsim.solver._core import _fill, _unbatch, solution_from_voltages
+    from rramsim.solver._direct import _fill, _unbatch, solution_from_voltages
     from rramsim.solver._newton import _grid_residual
 
     if not applies(xb):

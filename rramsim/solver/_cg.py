@@ -36,7 +36,7 @@ from scipy.linalg import lapack
 
 from rramsim.crossbar import Crossbar
 from rramsim.errors import ConvergenceError, SolverError
-from rramsim.solver._network import _conductance, sense_conductance
+from rramsim.solver._nodal import _conductance, sense_conductance
 
 #: Iterations without halving the residual that mark CG's rounding floor.
 STALL = 4

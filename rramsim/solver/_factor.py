@@ -125,8 +125,7 @@ def small_system_threads(n_unknowns: int):
     """A context that runs small systems with one BLAS/OpenMP thread.
 
     On the shared 2-core machine, waking and spinning BLAS/OpenMP worker threads costs more than the
-    work of a small system: 42 transfer matrices of 64 x 64 tiles took 124 ms each with the default
-    threads and 24 ms each with one (measured here). Large systems keep every thread.
+    work of a small system (measured: docs/benchmarks.md). Large systems keep every thread.
     """
     import contextlib
 

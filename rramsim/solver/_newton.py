@@ -19,9 +19,8 @@ own Jacobian, preconditioned by the one factor of the linear (0 V slope) matrix,
 once (iteration counts and costs: docs/solver.md).
 Inputs that stall fall back to full Newton. On a grid tile (both wire resistances non-zero)
 :func:`solve_grid_newton` needs no factorisation at all, for any batch: the Jacobian is a grid matrix
-again, so each (inexact) Newton step is a Schur-complement CG solve (1024 x 1024 sinh tile at
-0.2 V: 3.0 s and 0.44 GB; 256 x 256: 0.24 s against 2.3 s with refactorisation; 100 inputs at
-256 x 256: 9.8 s against 27 s with Newton-Krylov). Small tiles take their inputs' Newton steps
+again, so each (inexact) Newton step is a Schur-complement CG solve in O(MN) memory (timings
+against refactorisation and Newton-Krylov: docs/benchmarks.md). Small tiles take their inputs' Newton steps
 together, one CG solve over K Jacobians (:class:`~rramsim.solver._cg.GridSchur` with (K, M, N)
 conductances).
 
@@ -39,7 +38,8 @@ from rramsim.crossbar import Crossbar
 from rramsim.errors import ConvergenceError, SolverError
 from rramsim.solution import Solution
 from rramsim.solver import _factor
-from rramsim.solver._core import Factorized, SymOp, assemble_solution
+from rramsim.solver._direct import Factorized, SymOp, assemble_solution
+from rramsim.solver._grid import grid_kcl
 
 log = logging.getLogger("rramsim.solver")
 
@@ -268,40 +268,26 @@ def _grid_residual(gs0, xb: Crossbar, xw: np.ndarray, xbl: np.ndarray, v: np.nda
     Returns (F_W (B, M, N), F_B (B, N, mc), scale (B,), g_d (B, M, N), cell current (B, M, N)); F is
     the current leaving each node, ``scale`` the size of the terms that balance in it.
     """
+    from rramsim.solver._nodal import sense_conductance
+
     m, n = xb.shape
-    gw, gb = 1.0 / float(xb.r_wordline), 1.0 / float(xb.r_bitline)
-    gdrv = gs0.gdrv
     vb = xbl[:, :, :m].transpose(0, 2, 1)
     vs = xbl[:, :, m] if gs0.has_s else np.zeros((xw.shape[0], n))
     cur, gd = cell_iv(xw - vb, xb.conductance, xb.sinh_v0, xb.r_access)
-    ww = np.zeros_like(xw)
-    ww[:, :, 0] += gdrv * (xw[:, :, 0] - v)
-    if gs0.both:
-        ww[:, :, -1] += gdrv * (xw[:, :, -1] - v)
-    dw = gw * (xw[:, :, 1:] - xw[:, :, :-1])
-    ww[:, :, 1:] += dw
-    ww[:, :, :-1] -= dw
-    wb = np.zeros_like(xw)
-    db = gb * (vb[:, 1:, :] - vb[:, :-1, :])
-    wb[:, 1:, :] += db
-    wb[:, :-1, :] -= db
-    wb[:, -1, :] += gb * (vb[:, -1, :] - vs)
+    k = grid_kcl(xb, xw, vb, vs, v, cur, gs0.gdrv, sense_conductance(xb) if gs0.has_s else None)
     fb = np.zeros((xw.shape[0], n, gs0.mc))
-    fb[:, :, :m] = (wb - cur).transpose(0, 2, 1)
+    fb[:, :, :m] = k.bit.transpose(0, 2, 1)
 
     def norm(a):
         a = a.reshape(a.shape[0], -1)
         return np.sqrt(np.einsum("bi,bi->b", a, a))
 
-    scale = norm(ww) + norm(wb) + np.sqrt(2.0) * norm(cur)
+    scale = norm(k.wire_word) + norm(k.wire_bit) + np.sqrt(2.0) * norm(cur)
     if gs0.has_s:
-        from rramsim.solver._network import sense_conductance
-
-        rs = gb * (vs - vb[:, -1, :]) + sense_conductance(xb) * vs
-        fb[:, :, m] = rs
-        scale += norm(rs)
-    scale += gdrv * norm(v) * (np.sqrt(2.0) if gs0.both else 1.0)
-    return ww + cur, fb, scale, gd, cur
+        fb[:, :, m] = k.sense
+        scale += norm(k.sense)
+    scale += k.drive
+    return k.word, fb, scale, gd, cur
 
 
 def _residual_norm(fw: np.ndarray, fb: np.ndarray) -> np.ndarray:
@@ -331,7 +317,7 @@ def _trial(gs0, xb, xw, xbl, v):
 
 def grid_newton_chunk(m: int, n: int, batch: int) -> int:
     """Inputs that :func:`solve_grid_newton` takes through Newton together (see there)."""
-    from rramsim.solver._core import CHUNK_BYTES
+    from rramsim.solver._direct import CHUNK_BYTES
 
     return int(max(1, min(batch, GRID_NEWTON_CHUNK_CELLS // (m * n),
                           CHUNK_BYTES // (8.0 * 16 * 2 * m * n))))
@@ -345,7 +331,7 @@ def solve_grid_newton(xb: Crossbar, v: np.ndarray, batched: bool) -> Solution:
     no factorisation, O(MN) memory per input. Used for every batch on grid tiles; same line search
     (per input) and tolerance as the direct Newton.
     """
-    from rramsim.solver._core import _fill
+    from rramsim.solver._direct import _fill
 
     m, n = xb.shape
     # Inputs go through Newton together in chunks of GRID_NEWTON_CHUNK_CELLS // (M N) (one CG
@@ -365,7 +351,7 @@ def solve_grid_newton(xb: Crossbar, v: np.ndarray, batched: bool) -> Solution:
 def _grid_newton_chunk(xb: Crossbar, v: np.ndarray, batched: bool) -> Solution:
     """Newton with CG steps for a chunk of inputs, all inputs' steps in one batched CG solve."""
     from rramsim.solver._cg import GridSchur
-    from rramsim.solver._core import solution_from_voltages
+    from rramsim.solver._direct import solution_from_voltages
 
     m, n = xb.shape
     gs0 = GridSchur(xb, xb.effective_conductance())

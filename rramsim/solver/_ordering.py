@@ -11,7 +11,7 @@ compute at 1024 x 1024 and give more fill (measured: docs/solver.md).
 The recursion is evaluated level by level for all points at once: every point carries a base-3 key
 (0 = in the first half, 1 = in the second half, 2 = on the separator) and separator and leaf points
 stop descending, padded with 2s so that a separator sorts after both halves of its box. A stable sort
-of the keys is the ordering. About 0.1 s for a 1024 x 1024 grid.
+of the keys is the ordering: O(k^2 log k) work in NumPy array operations.
 """
 
 from __future__ import annotations

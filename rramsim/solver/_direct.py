@@ -12,7 +12,8 @@ from rramsim.crossbar import Crossbar, FiniteGainTIA, IdealTIA
 from rramsim.errors import SolverError
 from rramsim.solution import Solution
 from rramsim.solver import _factor
-from rramsim.solver._network import Network, build_network, check_connected, count_unknowns
+from rramsim.solver._grid import grid_kcl
+from rramsim.solver._nodal import NodalSystem, build_network, check_connected, count_unknowns
 
 log = logging.getLogger("rramsim.solver")
 
@@ -50,7 +51,7 @@ def _relres(r: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.where(nb > 0, nr / np.where(nb > 0, nb, 1.0), nr)
 
 
-def output_rows(net: Network) -> sp.csr_array:
+def output_rows(net: NodalSystem) -> sp.csr_array:
     """C (N, n): ``i_out = C x`` through the sense element (ports only); not for "cells" tiles."""
     m, n_cols = net.shape
     rows, cols, vals = [], [], []
@@ -79,7 +80,7 @@ def output_rows(net: Network) -> sp.csr_array:
     return sp.coo_array((v[keep], (r[keep], c[keep])), shape=(n_cols, net.n)).tocsr()
 
 
-def assemble_solution(xb: Crossbar, net: Network, x: np.ndarray, v: np.ndarray, batched: bool,
+def assemble_solution(xb: Crossbar, net: NodalSystem, x: np.ndarray, v: np.ndarray, batched: bool,
                       backend: str, cell_current) -> Solution:
     """Fill a Solution from unknowns x (B, n) and inputs v (B, M)."""
     vw = net.expand(x, v, net.wl)
@@ -99,7 +100,7 @@ def solution_from_voltages(xb: Crossbar, vw: np.ndarray, vb: np.ndarray, vs: np.
     ``g_s V_S`` with ``g_s``. So a large R (where the cell currents are differences of nearly equal
     voltages) reads ``V_S / R``, exactly; a small R the cells.
     """
-    from rramsim.solver._network import sense_conductance
+    from rramsim.solver._nodal import sense_conductance
 
     gs = sense_conductance(xb)
     i_out = cur.sum(axis=1)
@@ -125,33 +126,19 @@ def grid_relres(xb: Crossbar, g: np.ndarray, vw: np.ndarray, vb: np.ndarray, vs:
                 v: np.ndarray) -> np.ndarray:
     """Relative nodal residual ``||A x - b|| / ||b||`` per input of a grid tile, from its voltages.
 
-    Each node's residual is the net current leaving it through its elements (KCL); the driver
-    terms of b are ``g_drv v`` at WL(i, 0) (and WL(i, N-1) for two-sided drive).
+    Each node's residual is the net current leaving it through its elements (KCL,
+    :func:`rramsim.solver._grid.grid_kcl`); the driver terms of b are ``g_drv v`` at WL(i, 0) (and
+    WL(i, N-1) for two-sided drive).
     """
-    from rramsim.solver._network import sense_conductance
+    from rramsim.solver._nodal import sense_conductance
 
-    gw, gb = 1.0 / float(xb.r_wordline), 1.0 / float(xb.r_bitline)
     gdrv = 1.0 / (float(xb.r_driver) + float(xb.r_wordline))
-    both = xb.drive == "both"
-    cur = g * (vw - vb)
-    rw = cur.copy()
-    rw[:, :, 0] += gdrv * (vw[:, :, 0] - v)
-    if both:
-        rw[:, :, -1] += gdrv * (vw[:, :, -1] - v)
-    dw = gw * (vw[:, :, 1:] - vw[:, :, :-1])
-    rw[:, :, 1:] += dw
-    rw[:, :, :-1] -= dw
-    rb = -cur
-    db = gb * (vb[:, 1:, :] - vb[:, :-1, :])
-    rb[:, 1:, :] += db
-    rb[:, :-1, :] -= db
-    rb[:, -1, :] += gb * (vb[:, -1, :] - vs)
-    nr2 = np.einsum("bij,bij->b", rw, rw) + np.einsum("bij,bij->b", rb, rb)
     gs = sense_conductance(xb)
-    if gs is not None:
-        rs = gb * (vs - vb[:, -1, :]) + gs * vs
-        nr2 += np.einsum("bj,bj->b", rs, rs)
-    nb = gdrv * np.linalg.norm(v, axis=1) * (np.sqrt(2.0) if both else 1.0)
+    k = grid_kcl(xb, vw, vb, vs, v, g * (vw - vb), gdrv, gs)
+    nr2 = np.einsum("bij,bij->b", k.word, k.word) + np.einsum("bij,bij->b", k.bit, k.bit)
+    if k.sense is not None:
+        nr2 += np.einsum("bj,bj->b", k.sense, k.sense)
+    nb = k.drive
     return np.sqrt(nr2) / np.where(nb > 0, nb, 1.0)
 
 

@@ -68,7 +68,7 @@ def count_unknowns(xb: Crossbar) -> tuple[int, str]:
 
 
 @dataclass(eq=False)
-class Network:
+class NodalSystem:
     """Labelled, assembled nodal system of one tile.
 
     Attributes
@@ -173,7 +173,7 @@ class Network:
         return ext[:, idx]
 
 
-def build_network(xb: Crossbar, *, ports_last: bool = False) -> Network:
+def build_network(xb: Crossbar, *, ports_last: bool = False) -> NodalSystem:
     """Label the nodes of ``xb``, choose the elimination order and collect the wire elements.
 
     ``ports_last`` numbers the ports last (for the transfer matrix). It costs about twice the flops of
@@ -308,14 +308,14 @@ def build_network(xb: Crossbar, *, ports_last: bool = False) -> Network:
     wl_f, bl_f, s_f = relabel(wl), relabel(bl), relabel(s)
     ea_f, eb_f = relabel(ea), relabel(eb)
     shunt_f = relabel(shunt_nodes)
-    net = Network(shape=(m, n), n=int(n_unknown), wl=wl_f, bl=bl_f, s=s_f, rep=seq,
+    net = NodalSystem(shape=(m, n), n=int(n_unknown), wl=wl_f, bl=bl_f, s=s_f, rep=seq,
                   n_ports=n_ports, kind=kind, g_wire_edges=(ea_f, eb_f, eg),
                   shunt=(shunt_f, shunt_g), out_kind=out_kind,
                   out_g=gb if out_kind == "bitline" else (gs or 0.0), sense_g=gs or 0.0)
     return net
 
 
-def check_connected(net: Network, g_cell: np.ndarray | None = None) -> None:
+def check_connected(net: NodalSystem, g_cell: np.ndarray | None = None) -> None:
     """Raise SolverError naming a node that has no conducting path to a source or ground.
 
     With the :class:`~rramsim.crossbar.Crossbar` contract every node is connected through its wires

@@ -193,8 +193,8 @@ def flops(m: int, n: int, both: bool) -> float:
                      for lev in shape_counts(m, n, both) for c, k, f in lev))
 
 
-#: Sustained flop rate of the multifrontal elimination on this machine, flop/s (1024 x 1024:
-#: 3.7e10 counted flops in 4-6 s with two threads), for the time estimate logged up front.
+#: Sustained flop rate of the multifrontal elimination, flop/s, calibrated on the development
+#: machine (docs/benchmarks.md), for the time estimate logged up front.
 FLOP_RATE = 7e9
 
 
@@ -444,7 +444,7 @@ def _triu_indices(n: int):
 class _Scratch:
     """Work arrays reused between fronts, one set per thread, for one multifrontal run.
 
-    First touches of fresh memory are expensive on this machine (~3 ms per MB): a front that
+    First touches of fresh memory are expensive (page faults, docs/benchmarks.md): a front that
     allocated its own arrays paid that again and again for the large fronts at the top.
     """
 
@@ -584,7 +584,7 @@ def port_maps(xb: Crossbar, g: np.ndarray | None = None, *,
     ``Y = P^T U_pp P``; sense conductance g_s: ``K = U_ss + g_s I``, ``T = -g_s P^T U_ps K^-1``,
     ``Y = P^T U_pp P - P^T U_ps K^-1 U_sp P``.
     """
-    from rramsim.solver._network import sense_conductance
+    from rramsim.solver._nodal import sense_conductance
 
     m, n = xb.shape
     u, off = port_schur(xb, g)
