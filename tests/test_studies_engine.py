@@ -215,3 +215,30 @@ def test_sinh_cells_from_the_device_model_read_like_the_devices():
     expect = devmodel.read_current(la.state, 0.2)[idx, i_in, j_out]
     assert i == pytest.approx(expect, rel=1e-9)
     assert xb.sinh_v0[read.rows[a], read.cols[b]] == pytest.approx(devmodel.TAOX_40NM.v0)
+
+
+def test_calibration_inputs_keep_every_row_that_fits_and_sample_the_rest():
+    from rramsim import nn
+    from rramsim.studies import engine
+
+    net = nn.fashion_mnist_cnn()
+    net.init_scores(rng=np.random.default_rng(0))
+    for la in net.weight_layers:
+        la.weight = np.random.default_rng(la.index).normal(size=la.weight.shape)
+    x = np.random.default_rng(1).random((20, 1, 28, 28))
+    full = engine.record_inputs(net.forward, x)
+    got, per = engine.calibration_inputs(net.forward, x, rng=np.random.default_rng(2))
+    assert per == [len(c) // len(x) for c in full]          # 144, 100, 1 and 1 rows per image
+    assert all(np.array_equal(a, b) for a, b in zip(got, full, strict=True))
+    few, per2 = engine.calibration_inputs(net.forward, x, rng=np.random.default_rng(2),
+                                          max_rows=500)
+    assert per2 == per
+    for c, f, r in zip(few, full, per, strict=True):
+        if r * len(x) <= 500:
+            np.testing.assert_array_equal(c, f)
+        else:                                 # a sample of the rows, each one of the full set
+            assert 0.5 * 500 < len(c) < 1.5 * 500
+            rows = {tuple(v) for v in f}
+            assert all(tuple(v) in rows for v in c[:50])
+    with pytest.raises(engine.InferenceError, match="no calibration inputs"):
+        engine.calibration_inputs(net.forward, x[:0], rng=np.random.default_rng(0))

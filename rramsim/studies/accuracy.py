@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from rramsim.studies import engine
-from rramsim.studies.config import STREAM_NOISE, StudyConfig, stream
+from rramsim.studies.config import STREAM_CALIB, STREAM_NOISE, StudyConfig, stream
 from rramsim.studies.quantize import DAC
 
 MODES = engine.MODES
@@ -90,8 +90,8 @@ def evaluate(hw, loaded, cfg: StudyConfig, *,
     data = loaded.data
     acc, secs = {}, {}
     ev = Evaluation(accuracy=acc, seconds=secs, n_test=int(len(data.x_test)))
-    calib_inputs = engine.record_inputs(loaded.forward, data.x_calib)
-    ev.rows_per_inference = [len(c) // len(data.x_calib) for c in calib_inputs]
+    calib_inputs, ev.rows_per_inference = engine.calibration_inputs(
+        loaded.forward, data.x_calib, rng=stream(cfg, STREAM_CALIB))
     batch = batch_size(ev.rows_per_inference)
     cache = {} if prepared is None else prepared
     it = list(modes)

@@ -558,11 +558,12 @@ def config_from_toml(text: str) -> StudyConfig:
 
 
 # indices of the independent random streams spawned from the run seed
-STREAM_NOISE, STREAM_COSIM, STREAM_SWEEP, STREAM_PROGRAM, STREAM_TRAIN = range(5)
+STREAM_NOISE, STREAM_COSIM, STREAM_SWEEP, STREAM_PROGRAM, STREAM_TRAIN, STREAM_CALIB = range(6)
 
 
 def stream(cfg: StudyConfig, purpose: int):
-    """The independent generator for one purpose (noise, cosim, sweep, programming, training),
+    """The independent generator for one purpose (noise, cosim, sweep, programming, training,
+    calibration sample),
     spawned from ``run.seed`` with :class:`numpy.random.SeedSequence`."""
     import numpy as np
 

@@ -266,6 +266,34 @@ def record_inputs(forward_fn, x) -> list[np.ndarray]:
     return [np.concatenate(seen[k], axis=0) for k in sorted(seen)]
 
 
+#: Largest number of calibration rows kept per layer (a U-Net's im2col inputs of 256 patches of
+#: 64 x 64 are about 20 GB in all; the MLP and CNN of the study stay below it and keep every row).
+CALIBRATION_ROWS = 1 << 16
+
+
+def calibration_inputs(forward_fn, x, *, rng: np.random.Generator,
+                       max_rows: int = CALIBRATION_ROWS) -> tuple[list[np.ndarray], list[int]]:
+    """:func:`record_inputs` of a calibration set, at most about ``max_rows`` rows per layer.
+
+    Returns each weight layer's inputs and the rows each layer computes per input. Where every
+    layer fits, this is :func:`record_inputs` of the whole set; otherwise the set runs 8 inputs at
+    a time and the rows of the layers that do not fit are drawn uniformly (seeded by ``rng``), so
+    the converters are calibrated on that sample of the rows.
+    """
+    x = np.asarray(x)
+    if len(x) == 0:
+        raise InferenceError("no calibration inputs")
+    per = [len(c) for c in record_inputs(forward_fn, x[:1])]
+    keep = [min(1.0, max_rows / max(1, r * len(x))) for r in per]
+    if min(keep) >= 1.0:
+        return record_inputs(forward_fn, x), per
+    got: list[list] = [[] for _ in per]
+    for i in range(0, len(x), 8):
+        for k, c in enumerate(record_inputs(forward_fn, x[i:i + 8])):
+            got[k].append(c if keep[k] >= 1 else c[rng.random(len(c)) < keep[k]])
+    return [np.concatenate(g) for g in got], per
+
+
 def accuracy(logits: np.ndarray, labels) -> float:
     """Fraction of rows whose argmax equals the label."""
     return float(np.mean(np.argmax(logits, axis=1) == np.asarray(labels)))

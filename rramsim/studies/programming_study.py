@@ -351,30 +351,6 @@ def _evaluate(loaded, cfg: StudyConfig, modes) -> dict:
                 "pr_auc_std": nan} for m in modes}
 
 
-#: Largest number of calibration rows kept per layer for per-pixel networks (a U-Net's
-#: im2col inputs of 256 patches of 64 x 64 are about 20 GB in all).
-CALIBRATION_ROWS = 1 << 16
-
-
-def _calibration_inputs(forward, x, *, rng: np.random.Generator,
-                        max_rows: int = CALIBRATION_ROWS) -> tuple[list, list]:
-    """Each weight layer's inputs during ``forward`` of the calibration set, at most about
-    ``max_rows`` rows per layer (rows drawn uniformly, seeded, 8 inputs at a time), and the rows each
-    layer computes per input. The converters are then calibrated on that sample of the rows."""
-    from rramsim.studies import engine
-
-    x = np.asarray(x)
-    if len(x) == 0:
-        raise ProgrammingStudyError("no calibration inputs")
-    per = [len(c) for c in engine.record_inputs(forward, x[:1])]
-    keep = [min(1.0, max_rows / max(1, r * len(x))) for r in per]
-    got: list[list] = [[] for _ in per]
-    for i in range(0, len(x), 8):
-        for k, c in enumerate(engine.record_inputs(forward, x[i:i + 8])):
-            got[k].append(c if keep[k] >= 1 else c[rng.random(len(c)) < keep[k]])
-    return [np.concatenate(g) for g in got], per
-
-
 def _evaluate_segmentation(hw, loaded, cfg: StudyConfig, modes) -> dict:
     """Pixel accuracy and PR-AUC (``rramsim.nn.drive.pr_auc`` of the class-1 softmax) of a
     per-pixel classifier on the test patches, per mode, from the same passes: the converters,
@@ -386,8 +362,8 @@ def _evaluate_segmentation(hw, loaded, cfg: StudyConfig, modes) -> dict:
 
     data = loaded.data
     y = np.asarray(data.y_test)
-    calib, rows = _calibration_inputs(loaded.forward, data.x_calib,
-                                      rng=stream(cfg, STREAM_PROGRAM))
+    calib, rows = engine.calibration_inputs(loaded.forward, data.x_calib,
+                                            rng=stream(cfg, STREAM_PROGRAM))
     batch = accuracy.batch_size(rows)
     out = {}
     for mode in modes:
