@@ -1,0 +1,198 @@
+"""The documentation cannot rot silently: what README.md and docs/*.md point to exists.
+
+Checked, statically (nothing is imported):
+
+* every relative link ``[text](path)`` or image ``![alt](path)`` resolves to a file or folder of
+  the repository, and a ``#anchor`` on a Markdown target names one of its headings (GitHub's
+  heading slugs);
+* every repository path under ``rramsim/``, ``tests/``, ``scripts/`` or ``docs/`` (in code spans,
+  fenced blocks or prose) exists, and ``tests/x.py::name`` names a function of that file;
+* every dotted name ``rramsim.a.b`` in backticks is a module of the package, or a module followed
+  by a name defined (or imported) at its top level, and ``Class.attr`` a name in that class's body.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+from functools import cache
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+DOCS = sorted((ROOT / "docs").glob("*.md")) + [ROOT / "README.md"]
+
+_FENCE = re.compile(r"^```.*?^```", re.S | re.M)
+_INLINE = re.compile(r"`([^`\n]+)`")
+_LINK = re.compile(r"!?\[[^\]\n]*\]\(([^)\s]+)(?:\s+\"[^\"]*\")?\)")
+_PATH = re.compile(r"(?<![\w./-])((?:rramsim|tests|scripts|docs)/[\w./-]*\w)(?:::(\w+))?")
+_DOTTED = re.compile(r"(?<![\w.])(rramsim(?:\.\w+)+)")
+_SUFFIXES = {".py", ".md", ".va", ".toml", ".sh", ".png", ".npz", ".json", ".csv", ".txt"}
+
+
+def _ids(paths):
+    return [str(p.relative_to(ROOT)) for p in paths]
+
+
+def _code_spans(text: str) -> list[str]:
+    """The contents of fenced blocks and of inline code spans, in order of appearance."""
+    spans = [m.group(0) for m in _FENCE.finditer(text)]
+    rest = _FENCE.sub("", text)
+    return spans + [m.group(1) for m in _INLINE.finditer(rest)]
+
+
+def _slug(heading: str) -> str:
+    """GitHub's anchor of a heading: lower case, punctuation dropped, spaces to hyphens."""
+    text = re.sub(r"[`*_]", "", heading.strip().lower())
+    text = re.sub(r"[^\w\- ]", "", text)
+    return text.replace(" ", "-")
+
+
+@cache
+def _anchors(path: Path) -> frozenset[str]:
+    text = _FENCE.sub("", path.read_text())
+    return frozenset(_slug(h) for h in re.findall(r"^#{1,6}\s+(.+?)\s*#*\s*$", text, re.M))
+
+
+@cache
+def _module_file(dotted: str) -> Path | None:
+    base = ROOT.joinpath(*dotted.split("."))
+    for cand in (base.with_suffix(".py"), base / "__init__.py"):
+        if cand.is_file():
+            return cand
+    return None
+
+
+@cache
+def _top_names(path: Path) -> dict[str, ast.AST | None]:
+    """Names bound at a module's top level: definitions, assignments, imports (node or None)."""
+    names: dict[str, ast.AST | None] = {}
+    for node in ast.parse(path.read_text()).body:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            names[node.name] = node
+        elif isinstance(node, (ast.Assign, ast.AnnAssign)):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            for t in targets:
+                for n in ast.walk(t):
+                    if isinstance(n, ast.Name):
+                        names[n.id] = None
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            for a in node.names:
+                names[(a.asname or a.name).split(".")[0]] = None
+    return names
+
+
+def _class_names(cls: ast.ClassDef) -> set[str]:
+    out = set()
+    for node in cls.body:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            out.add(node.name)
+        elif isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
+            out.add(node.target.id)
+        elif isinstance(node, ast.Assign):
+            out.update(t.id for t in node.targets if isinstance(t, ast.Name))
+    return out
+
+
+def dotted_problem(dotted: str) -> str | None:
+    """Why ``rramsim.a.b...`` names nothing in the package, or None when it resolves."""
+    parts = dotted.split(".")
+    for k in range(len(parts), 0, -1):
+        path = _module_file(".".join(parts[:k]))
+        if path is None:
+            continue
+        rest = parts[k:]
+        if not rest:
+            return None
+        names = _top_names(path)
+        if rest[0] not in names:
+            return f"{'.'.join(parts[:k])} defines no {rest[0]!r}"
+        node = names[rest[0]]
+        if len(rest) > 1 and isinstance(node, ast.ClassDef) and rest[1] not in _class_names(node):
+            return f"class {'.'.join(parts[:k + 1])} has no {rest[1]!r}"
+        return None
+    return "no such module"
+
+
+def path_problem(path: str, func: str | None) -> str | None:
+    """Why a repository path (and optional ``::function``) does not exist, or None."""
+    target = ROOT / path
+    if Path(path).suffix not in _SUFFIXES and not target.is_dir():
+        return None if target.exists() else "no such file or folder"
+    if not target.exists():
+        return "no such file"
+    if func is not None and not re.search(rf"^\s*def {re.escape(func)}\(", target.read_text(),
+                                          re.M):
+        return f"no function {func}"
+    return None
+
+
+def link_problem(doc: Path, link: str) -> str | None:
+    """Why a relative link of ``doc`` does not resolve, or None (web and mail links are skipped)."""
+    if re.match(r"^[a-z][a-z0-9+.-]*:", link):
+        return None
+    target, _, anchor = link.partition("#")
+    dest = doc if not target else (doc.parent / target).resolve()
+    if not dest.exists():
+        return "no such file"
+    try:
+        dest.relative_to(ROOT)
+    except ValueError:
+        return "outside the repository"
+    if anchor and dest.suffix == ".md" and anchor not in _anchors(dest):
+        return f"no heading #{anchor}"
+    return None
+
+
+@pytest.mark.parametrize("doc", DOCS, ids=_ids(DOCS))
+def test_relative_links_resolve(doc):
+    text = _FENCE.sub("", doc.read_text())
+    bad = [f"({link}): {why}" for link in _LINK.findall(text)
+           if (why := link_problem(doc, link)) is not None]
+    assert not bad, f"{doc.relative_to(ROOT)} links to what is not there:\n" + "\n".join(bad)
+
+
+@pytest.mark.parametrize("doc", DOCS, ids=_ids(DOCS))
+def test_code_paths_and_module_names_exist(doc):
+    text = doc.read_text()
+    bad = [f"`{path}{'::' + func if func else ''}`: {why}"
+           for path, func in sorted(set(_PATH.findall(text)))
+           if (why := path_problem(path, func or None)) is not None]
+    for span in _code_spans(text):
+        for dotted in _DOTTED.findall(span):
+            if (why := dotted_problem(dotted)) is not None:
+                bad.append(f"`{dotted}`: {why}")
+    assert not bad, f"{doc.relative_to(ROOT)} names what is not there:\n" + "\n".join(bad)
+
+
+def test_every_page_is_in_the_index():
+    index = (ROOT / "docs" / "README.md").read_text()
+    linked = {(ROOT / "docs" / t).resolve() for t in _LINK.findall(index)}
+    missing = [p.name for p in DOCS if p.parent == ROOT / "docs" and p.name != "README.md"
+               and p.resolve() not in linked]
+    assert not missing, f"docs/README.md does not list {missing}"
+
+
+def test_the_checks_catch_what_they_are_for(tmp_path):
+    """Each check refuses a dead reference of its kind (so a pass above means something)."""
+    assert path_problem("rramsim/crossbar.py", None) is None
+    assert path_problem("rramsim/no_such_module.py", None) == "no such file"
+    assert path_problem("tests/test_docs.py", "test_relative_links_resolve") is None
+    assert path_problem("tests/test_docs.py", "test_no_such") == "no function test_no_such"
+    assert dotted_problem("rramsim.solver") is None
+    assert dotted_problem("rramsim.solver.port_matrices") is None
+    assert dotted_problem("rramsim.crossbar.Crossbar.effective_conductance") is None
+    assert dotted_problem("rramsim.crossbar.Crossbar.no_such") is not None
+    assert dotted_problem("rramsim.solver.no_such") is not None
+    assert dotted_problem("rramsim.no_such") == "rramsim defines no 'no_such'"
+    doc = ROOT / "docs" / "solver.md"
+    assert link_problem(doc, "studies.md") is None
+    assert link_problem(doc, "#memory") is None
+    assert link_problem(doc, "studies.md#the-pipeline") is None
+    assert link_problem(doc, "studies.md#no-such-heading") == "no heading #no-such-heading"
+    assert link_problem(doc, "no_such.md") == "no such file"
+    assert link_problem(doc, "https://arxiv.org/abs/2311.07164") is None
+    assert _slug("The nodal solver (`rramsim.solver`)") == "the-nodal-solver-rramsimsolver"
+    spans = _code_spans("a `rramsim/x.py` b\n```\npython scripts/y.py\n```\n")
+    assert [p for s in spans for p, _ in _PATH.findall(s)] == ["scripts/y.py", "rramsim/x.py"]
