@@ -8,7 +8,9 @@ Checked, statically (nothing is imported):
 * every repository path under ``rramsim/``, ``tests/``, ``scripts/`` or ``docs/`` (in code spans,
   fenced blocks or prose) exists, and ``tests/x.py::name`` names a function of that file;
 * every dotted name ``rramsim.a.b`` in backticks is a module of the package, or a module followed
-  by a name defined (or imported) at its top level, and ``Class.attr`` a name in that class's body.
+  by a name defined (or imported) at its top level, and ``Class.attr`` a name in that class's body;
+* the import table of ``docs/architecture.md`` is what the package's ``import`` statements
+  (inside functions too) say.
 """
 
 from __future__ import annotations
@@ -172,6 +174,53 @@ def test_every_page_is_in_the_index():
     missing = [p.name for p in DOCS if p.parent == ROOT / "docs" and p.name != "README.md"
                and p.resolve() not in linked]
     assert not missing, f"docs/README.md does not list {missing}"
+
+
+#: Modules every package may import; the architecture's import table leaves them out.
+FOUNDATION = {"errors", "solution", "_validate", "_io", "_rundir", "_threads", "__version__"}
+
+
+def measured_imports() -> dict[str, set[str]]:
+    """Per top-level part of the package (``crossbar``, ``solver``, ...), the other parts it
+    imports anywhere in its source, the foundation left out."""
+    out: dict[str, set[str]] = {}
+    for path in sorted((ROOT / "rramsim").rglob("*.py")):
+        rel = path.relative_to(ROOT / "rramsim").parts
+        src = rel[0].removesuffix(".py")
+        if src in ("__init__", "__main__") or src in FOUNDATION:
+            continue
+        deps = out.setdefault(src, set())
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+                names = ([f"rramsim.{a.name}" for a in node.names] if node.module == "rramsim"
+                         else [node.module])
+            else:
+                continue
+            for name in names:
+                parts = name.split(".")
+                if parts[0] == "rramsim" and len(parts) > 1 and parts[1] not in FOUNDATION:
+                    deps.add(parts[1])
+        deps.discard(src)
+    return out
+
+
+def documented_imports() -> dict[str, set[str]]:
+    """The rows ``| `package` | `a`, `b` (or none) | ... |`` of the architecture's Layering section."""
+    text = (ROOT / "docs" / "architecture.md").read_text()
+    section = text.split("## Layering", 1)[1].split("\n## ", 1)[0]
+    rows = re.findall(r"^\| `(\w+)` \| ([^|]*) \|", section, re.M)
+    return {pkg: set(re.findall(r"`(\w+)`", deps)) for pkg, deps in rows}
+
+
+def test_architecture_import_table_is_the_code():
+    doc, code = documented_imports(), measured_imports()
+    assert doc, "docs/architecture.md has no import table under ## Layering"
+    diff = {k: {"documented": sorted(doc.get(k, ())), "in the code": sorted(code.get(k, ()))}
+            for k in sorted(set(doc) | set(code)) if doc.get(k) != code.get(k)}
+    assert not diff, f"docs/architecture.md's import table is not what the code imports: {diff}"
+    assert not any("studies" in deps for k, deps in code.items() if k != "studies")
 
 
 def test_the_checks_catch_what_they_are_for(tmp_path):
