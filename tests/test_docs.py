@@ -28,7 +28,7 @@ DOCS = sorted((ROOT / "docs").glob("*.md")) + [ROOT / "README.md"]
 _FENCE = re.compile(r"^```.*?^```", re.S | re.M)
 _INLINE = re.compile(r"`([^`\n]+)`")
 _LINK = re.compile(r"!?\[[^\]\n]*\]\(([^)\s]+)(?:\s+\"[^\"]*\")?\)")
-_PATH = re.compile(r"(?<![\w./-])((?:rramsim|tests|scripts|docs)/[\w./-]*\w)(?:::(\w+))?")
+_PATH = re.compile(r"(?<![\w./-])((?:rramsim|tests|scripts|docs)/[\w./*-]*\w)(?:::(\w+))?")
 _DOTTED = re.compile(r"(?<![\w.])(rramsim(?:\.\w+)+)")
 _SUFFIXES = {".py", ".md", ".va", ".toml", ".sh", ".png", ".npz", ".json", ".csv", ".txt"}
 
@@ -118,7 +118,10 @@ def dotted_problem(dotted: str) -> str | None:
 
 
 def path_problem(path: str, func: str | None) -> str | None:
-    """Why a repository path (and optional ``::function``) does not exist, or None."""
+    """Why a repository path (and optional ``::function``) does not exist, or None; a path with
+    ``*`` must match at least one file."""
+    if "*" in path:
+        return None if any(ROOT.glob(path)) else "no file matches"
     target = ROOT / path
     if Path(path).suffix not in _SUFFIXES and not target.is_dir():
         return None if target.exists() else "no such file or folder"
@@ -176,8 +179,10 @@ def test_every_page_is_in_the_index():
     assert not missing, f"docs/README.md does not list {missing}"
 
 
-#: Modules every package may import; the architecture's import table leaves them out.
-FOUNDATION = {"errors", "solution", "_validate", "_io", "_rundir", "_threads", "__version__"}
+#: Modules every package may import (the shared types and every private top-level helper such as
+#: ``rramsim/_io.py``); the architecture's import table leaves them out.
+FOUNDATION = {"errors", "solution", "__version__"} | {
+    p.stem for p in (ROOT / "rramsim").glob("_*.py") if not p.stem.startswith("__")}
 
 
 def measured_imports() -> dict[str, set[str]]:
@@ -234,6 +239,8 @@ def test_the_checks_catch_what_they_are_for(tmp_path):
     assert path_problem("rramsim/no_such_module.py", None) == "no such file"
     assert path_problem("tests/test_docs.py", "test_relative_links_resolve") is None
     assert path_problem("tests/test_docs.py", "test_no_such") == "no function test_no_such"
+    assert path_problem("rramsim/_*.py", None) is None
+    assert path_problem("rramsim/no_such_*.py", None) == "no file matches"
     assert dotted_problem("rramsim.solver") is None
     assert dotted_problem("rramsim.solver.port_matrices") is None
     assert dotted_problem("rramsim.crossbar.Crossbar.effective_conductance") is None
