@@ -10,7 +10,9 @@ Checked, statically (nothing is imported):
 * every dotted name ``rramsim.a.b`` in backticks is a module of the package, or a module followed
   by a name defined (or imported) at its top level, and ``Class.attr`` a name in that class's body;
 * the import table of ``docs/architecture.md`` is what the package's ``import`` statements
-  (inside functions too) say.
+  (inside functions too) say;
+* no page refers to a tracker's issue or a planning note, in any spelling;
+* ``docs/README.md`` lists every page.
 """
 
 from __future__ import annotations
@@ -171,6 +173,19 @@ def test_code_paths_and_module_names_exist(doc):
     assert not bad, f"{doc.relative_to(ROOT)} names what is not there:\n" + "\n".join(bad)
 
 
+#: What a reader of the docs cannot follow, whatever its case: a tracker's issue by number, "the
+#: issue's" target, "the brief" (tests/test_references.py checks the exact names everywhere).
+_UNFOLLOWABLE = re.compile(r"(?i)\bissue\s*#?\d+|\bthe issue's\b|\bthe brief\b")
+
+
+@pytest.mark.parametrize("doc", DOCS, ids=_ids(DOCS))
+def test_docs_point_to_nothing_outside_the_repository(doc):
+    hits = [f"{n}: {line.strip()}" for n, line in enumerate(doc.read_text().splitlines(), 1)
+            if _UNFOLLOWABLE.search(line)]
+    assert not hits, f"{doc.relative_to(ROOT)} refers to what a reader cannot open:\n" + \
+        "\n".join(hits)
+
+
 def test_every_page_is_in_the_index():
     index = (ROOT / "docs" / "README.md").read_text()
     linked = {(ROOT / "docs" / t).resolve() for t in _LINK.findall(index)}
@@ -254,6 +269,8 @@ def test_the_checks_catch_what_they_are_for(tmp_path):
     assert link_problem(doc, "studies.md#no-such-heading") == "no heading #no-such-heading"
     assert link_problem(doc, "no_such.md") == "no such file"
     assert link_problem(doc, "https://arxiv.org/abs/2311.07164") is None
+    assert _UNFOLLOWABLE.search("as Issue 4 asks") and _UNFOLLOWABLE.search("the issue's target")
+    assert not _UNFOLLOWABLE.search("the tile's issue of current")
     assert _slug("The nodal solver (`rramsim.solver`)") == "the-nodal-solver-rramsimsolver"
     spans = _code_spans("a `rramsim/x.py` b\n```\npython scripts/y.py\n```\n")
     assert [p for s in spans for p, _ in _PATH.findall(s)] == ["scripts/y.py", "rramsim/x.py"]
