@@ -248,6 +248,22 @@ def test_architecture_import_table_is_the_code():
     assert not any("studies" in deps for k, deps in code.items() if k != "studies")
 
 
+@pytest.mark.ngspice
+def test_the_architecture_example_runs_and_agrees_with_ngspice():
+    """The data-flow example of docs/architecture.md, run as written: ngspice's currents equal
+    ``v @ T`` of the tile, and the layer's currents equal the plan's matrix product."""
+    import numpy as np
+
+    text = (ROOT / "docs" / "architecture.md").read_text()
+    (code,) = re.findall(r"```python\n(.*?)```", text, re.S)
+    ns: dict = {}
+    exec(compile(code, "docs/architecture.md", "exec"), ns)  # the page's own example, as written
+    ref, v, pm, y = ns["ref"], ns["v"], ns["pm"], ns["y"]
+    assert np.max(np.abs(ref.i_out - v @ pm.transfer)) <= 1e-9 * np.max(np.abs(ref.i_out))
+    want = ns["x"] @ ns["mapping"].layer_matrix(0, ns["mapping"].transfer_matrices())
+    np.testing.assert_allclose(y, want, rtol=1e-12, atol=1e-12 * np.abs(want).max())
+
+
 def test_the_checks_catch_what_they_are_for(tmp_path):
     """Each check refuses a dead reference of its kind (so a pass above means something)."""
     assert path_problem("rramsim/crossbar.py", None) is None
