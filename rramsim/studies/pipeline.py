@@ -119,21 +119,18 @@ def sweeps_step(loaded, cfg: StudyConfig, *, progress: bool = False) -> SweepRes
 
 def cosim_step(hw, cfg: StudyConfig, *, progress: bool = False):
     """The ngspice co-simulation check of a sample of the network's tiles."""
-    c = cfg.cosim
-    return cosim.check_hardware(hw, n_tiles=c.tiles, window=c.window, whole=c.whole_tiles,
-                                engine=c.engine, inputs=c.inputs, tolerance_rel=c.tolerance_rel,
-                                v_read_V=cfg.converters.v_read_V, rng=stream(cfg, STREAM_COSIM),
-                                progress=progress)
+    return cosim.check_hardware(hw, cfg.cosim, v_read_V=cfg.converters.v_read_V,
+                                rng=stream(cfg, STREAM_COSIM), progress=progress)
 
 
 def run_pipeline(cfg: StudyConfig, out_dir: str | Path, *, command: str, loaded=None,
-                 progress: bool = True, sweeps: bool = True, cosim: bool = True,
-                 programming: bool = True, max_drop_maps: int = MAX_DROP_MAPS
-                 ) -> PipelineResult:
+                 progress: bool = True, sweeps: bool = True, programming: bool = True,
+                 max_drop_maps: int = MAX_DROP_MAPS) -> PipelineResult:
     """Run every study on one network and write the outputs into ``out_dir``.
 
     ``loaded``: the network and data (default :func:`~rramsim.studies.loading.load` of ``cfg``).
-    ``sweeps``, ``cosim``, ``programming`` switch those steps off. Single-threaded BLAS.
+    ``sweeps`` and ``programming`` switch those steps off; the co-simulation check runs when
+    ``cfg.cosim.tiles > 0``. Single-threaded BLAS.
 
     Raises
     ------
@@ -173,7 +170,7 @@ def run_pipeline(cfg: StudyConfig, out_dir: str | Path, *, command: str, loaded=
                                  progress=progress)
         if sweeps:
             res.sweeps = timed("sweeps", sweeps_step, loaded, cfg, progress=progress)
-        if cosim and cfg.cosim.tiles > 0:
+        if cfg.cosim.tiles > 0:
             try:
                 res.cosim = timed("co-simulation", cosim_step, hw, cfg, progress=progress)
             except cosim_errors() as exc:   # report it, write the outputs, then fail loudly
