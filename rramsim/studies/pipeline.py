@@ -136,6 +136,33 @@ def run_pipeline(cfg: StudyConfig, out_dir: str | Path, *, command: str, loaded=
     ------
     rramsim.studies.cosim.CosimError
         When the co-simulation check fails or cannot run (after the report is written).
+
+    Examples
+    --------
+    The embedded digits network, trained small and briefly (seed 0), on 32 x 32 tiles with the
+    default 1-ohm wires, without the sweeps, the co-simulation and the programming comparison:
+
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> from rramsim.studies.config import config_from_dict
+    >>> cfg = config_from_dict({
+    ...     "run": {"seed": 0, "test_samples": 100},
+    ...     "train": {"hidden": [32], "epochs": 3, "baseline": False},
+    ...     "mapping": {"tile_rows": 32, "tile_cols": 32},
+    ...     "converters": {"calibration_samples": 20}, "noise": {"repeats": 1},
+    ...     "cosim": {"tiles": 0}})
+    >>> with tempfile.TemporaryDirectory() as out:
+    ...     res = run_pipeline(cfg, out, command="doctest", progress=False, sweeps=False,
+    ...                        programming=False, max_drop_maps=1)
+    ...     written = sorted(p.name for p in Path(out).iterdir())
+    >>> print(*written)
+    accuracy.csv config.toml energy.csv irdrop_tile0.png report.md tile0.cir timings.json
+    >>> {mode: round(acc, 2) for mode, acc in res.accuracy.items()}
+    {'software': 0.61, 'ideal': 0.61, 'behavioural': 0.53, 'circuit': 0.52}
+    >>> res.hardware.summary()["tiles"], f"{res.evaluation.tile_error_rel:.3f}"
+    (5, '0.011')
+    >>> sorted(res.energy.totals), res.energy.macs
+    (['board', 'integrated'], 2368)
     """
     from tqdm import tqdm
 
