@@ -271,18 +271,25 @@ def _load_file(cfg: StudyConfig, with_data: bool = True) -> LoadedNetwork:
 
 
 def experiment_config(cfg: StudyConfig, *, progress: bool = False):
-    """The :class:`rramsim.nn.ExperimentConfig` of ``[train]`` (and ``[network] data_dir``)."""
+    """The :class:`rramsim.nn.ExperimentConfig` of ``[train]`` (and ``[network] data_dir``).
+
+    The task's own training, as ``rramsim prune --dataset TASK`` runs it
+    (:func:`rramsim.nn.experiment.task_train_configs`: optimiser, precision, the conventional
+    baseline's settings; 3-bit activations for spoken digits), with ``[train]`` epochs, batch and
+    lr for the pruning (the scores) and its flip limiter, kept fraction and MLP sizes.
+    """
     from rramsim import nn
+    from rramsim.nn import experiment
 
     t = cfg.train
     limiter = (nn.FlipLimiter(t.limiter_start_rel, t.limiter_end_rel)
                if t.limiter_start_rel > 0 else None)
-    base = nn.ExperimentConfig()
-    return dataclasses.replace(
-        base, dataset=t.task, data_dir=cfg.network.data_dir or None, hidden=tuple(t.hidden),
-        k=t.k, baseline=t.baseline, max_train=t.max_train or None,
-        train=dataclasses.replace(base.train, epochs=t.epochs, batch_size=t.batch, lr=t.lr,
-                                  flip_limiter=limiter, progress=progress))
+    tr, base = experiment.task_train_configs(t.task, flip_limiter=limiter, progress=progress)
+    return nn.ExperimentConfig(
+        dataset=t.task, data_dir=cfg.network.data_dir or None, hidden=tuple(t.hidden), k=t.k,
+        train=dataclasses.replace(tr, epochs=t.epochs, batch_size=t.batch, lr=t.lr),
+        baseline=t.baseline, baseline_train=base, max_train=t.max_train or None,
+        activation_bits=3 if t.task == "fsdd" else None)
 
 
 def train_embedded(cfg: StudyConfig, *, progress: bool = False):

@@ -237,7 +237,7 @@ def experiment_for(cfg: StudyConfig, task: str, *, epochs: int | None = None,
         if v is not None and (int(v) != v or v < 1):
             raise ProgrammingStudyError(f"{name} must be an integer >= 1, got {v!r}")
     if task != "digits":
-        cfg = cfg.replace("train", task=task) if task != "drive" else cfg
+        cfg = cfg.replace("train", task=task)
     cfg = cfg.replace("network", dataset=task, path="")
     t = cfg.train
     limiter = (nn.FlipLimiter(t.limiter_start_rel, t.limiter_end_rel)
