@@ -7,8 +7,9 @@ Checked, statically (nothing is imported):
   heading slugs);
 * every repository path under ``rramsim/``, ``tests/``, ``scripts/`` or ``docs/`` (in code spans,
   fenced blocks or prose) exists, and ``tests/x.py::name`` names a function of that file;
-* every dotted name ``rramsim.a.b`` in backticks is a module of the package, or a module followed
-  by a name defined (or imported) at its top level, and ``Class.attr`` a name in that class's body;
+* every dotted name ``rramsim.a.b`` in backticks (or ``solver.solve``, ``devmodel.form``, ... as
+  the docs import them) is a module of the package, or a module followed by a name defined (or
+  imported) at its top level, and ``Class.attr`` a name in that class's body;
 * the import table of ``docs/architecture.md`` is what the package's ``import`` statements
   (inside functions too) say;
 * no page refers to a tracker's issue or a planning note, in any spelling;
@@ -32,6 +33,9 @@ _INLINE = re.compile(r"`([^`\n]+)`")
 _LINK = re.compile(r"!?\[[^\]\n]*\]\(([^)\s]+)(?:\s+\"[^\"]*\")?\)")
 _PATH = re.compile(r"(?<![\w./-])((?:rramsim|tests|scripts|docs)/[\w./*-]*\w)(?:::(\w+))?")
 _DOTTED = re.compile(r"(?<![\w.])(rramsim(?:\.\w+)+)")
+#: Names written the way the docs import them (``from rramsim import solver``): ``solver.solve``,
+#: ``devmodel.form``, ... (not ``nn.``, whose dotted names in the docs are network-file fields).
+_SHORT = re.compile(r"(?<![\w./])((?:crossbar|devmodel|mapper|netlists|solver)(?:\.\w+)+)")
 _SUFFIXES = {".py", ".md", ".va", ".toml", ".sh", ".png", ".npz", ".json", ".csv", ".txt"}
 
 
@@ -167,7 +171,9 @@ def test_code_paths_and_module_names_exist(doc):
            for path, func in sorted(set(_PATH.findall(text)))
            if (why := path_problem(path, func or None)) is not None]
     for span in _code_spans(text):
-        for dotted in _DOTTED.findall(span):
+        names = _DOTTED.findall(span) + [f"rramsim.{d}" for d in _SHORT.findall(span)
+                                         if not re.search(r"\.(py|md)$", d)]
+        for dotted in names:
             if (why := dotted_problem(dotted)) is not None:
                 bad.append(f"`{dotted}`: {why}")
     assert not bad, f"{doc.relative_to(ROOT)} names what is not there:\n" + "\n".join(bad)
@@ -288,5 +294,8 @@ def test_the_checks_catch_what_they_are_for(tmp_path):
     assert _UNFOLLOWABLE.search("as Issue 4 asks") and _UNFOLLOWABLE.search("the issue's target")
     assert not _UNFOLLOWABLE.search("the tile's issue of current")
     assert _slug("The nodal solver (`rramsim.solver`)") == "the-nodal-solver-rramsimsolver"
+    assert _SHORT.findall("`solver.solve(xb)`, `docs/solver.md`, `devmodel.form`") == [
+        "solver.solve", "devmodel.form"]
+    assert dotted_problem("rramsim.devmodel.write_verify") is None
     spans = _code_spans("a `rramsim/x.py` b\n```\npython scripts/y.py\n```\n")
     assert [p for s in spans for p, _ in _PATH.findall(s)] == ["scripts/y.py", "rramsim/x.py"]
