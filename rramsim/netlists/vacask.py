@@ -38,9 +38,9 @@ from pathlib import Path
 
 import numpy as np
 
-from rramsim.crossbar import Crossbar, FiniteGainTIA, IdealTIA, SenseResistor
+from rramsim.crossbar import Crossbar
 from rramsim.errors import SpiceError
-from rramsim.netlists.tile import TileLayout, wire_network
+from rramsim.netlists.tile import TileLayout, sense_elements, tile_layout, wire_network
 from rramsim.solution import Solution
 
 __all__ = ["PACKAGE", "INSTALL_HINT", "Tools", "tools", "available", "render", "render_tile",
@@ -459,6 +459,16 @@ def _conductance(name: str, a: str, b: str, siemens: float) -> str:
     return f"{name} ({a} {b} {a} {b}) g gain={fmt(siemens)}"
 
 
+#: VACASK instances of the sense circuits' elements, by :class:`rramsim.crossbar.SenseElement` kind.
+_SENSE_CARDS = {
+    "ammeter": lambda e: f"{e.name} ({e.nodes[0]} {e.nodes[1]}) vsource dc=0",
+    "resistor": lambda e: _conductance(e.name, e.nodes[0], e.nodes[1], 1.0 / e.value),
+    "ccvs": lambda e: (f"{e.name} ({e.nodes[0]} {e.nodes[1]}) ccvs ctlinst=\"{e.control}\" "
+                       f"gain={fmt(e.value)}"),
+    "vcvs": lambda e: f"{e.name} ({' '.join(e.nodes)}) vcvs gain={fmt(e.value)}",
+}
+
+
 def _layout_and_elements(xb: Crossbar, source_values: list[str],
                          cells=None) -> tuple[TileLayout, list[str]]:
     """Elements of a tile in VACASK syntax; the same merging and names as the ngspice deck.
@@ -500,27 +510,8 @@ def _layout_and_elements(xb: Crossbar, source_values: list[str],
             lines.append(f"bc_{i}_{j} ({a} {b}) rram_sinh g={fmt(g[i, j])} v0={fmt(v0[i, j])}")
 
     lines.append("// sense circuits")
-    sense = xb.sense
-    tia_nodes: list[str] | None = None
-    for j in range(n):
-        s = find(f"s_{j}")
-        if isinstance(sense, IdealTIA):
-            lines.append(f"vam_{j} ({s} 0) vsource dc=0")
-            lines.append(f"h_{j} (o_{j} 0) ccvs ctlinst=\"vam_{j}\" gain={fmt(-sense.r_feedback)}")
-        elif isinstance(sense, FiniteGainTIA):
-            lines.append(f"e_{j} (o_{j} 0 0 {s}) vcvs gain={fmt(sense.open_loop_gain)}")
-            lines.append(_conductance(f"rf_{j}", s, f"o_{j}", 1.0 / sense.r_feedback))
-        else:
-            lines.append(_conductance(f"rs_{j}", s, "0", 1.0 / sense.resistance))
-    if not isinstance(sense, SenseResistor):
-        tia_nodes = [f"o_{j}" for j in range(n)]
-
-    wl = np.array([[find(f"wl_{i}_{j}") for j in range(n)] for i in range(m)], dtype=object)
-    bl = np.array([[find(f"bl_{i}_{j}") for j in range(n)] for i in range(m)], dtype=object)
-    layout = TileLayout(wordline_nodes=wl, bitline_nodes=bl,
-                        sense_nodes=[find(f"s_{j}") for j in range(n)], tia_nodes=tia_nodes,
-                        sources=[f"vin_{i}" for i in range(m)], far_sources=far_sources)
-    return layout, lines
+    lines.extend(_SENSE_CARDS[el.kind](el) for el in sense_elements(xb, find))
+    return tile_layout(xb, find, far_sources), lines
 
 
 def render_tile(xb: Crossbar, v_in=None, *, title: str | None = None,
@@ -699,13 +690,7 @@ def solution_from_plot(xb: Crossbar, v_in, layout: TileLayout, plot: RawPlot) ->
     vb = nodes(layout.bitline_nodes.ravel()).reshape(bsz, m, n)
     vs = nodes(layout.sense_nodes)
     vt = None if layout.tia_nodes is None else nodes(layout.tia_nodes)
-    sense = xb.sense
-    if isinstance(sense, IdealTIA):
-        iout = np.stack([plot[f"vam_{j}:flow(br)"] for j in range(n)], axis=1)
-    elif isinstance(sense, FiniteGainTIA):
-        iout = (vs - vt) / sense.r_feedback
-    else:
-        iout = vs / sense.resistance
+    iout = xb.sense.measured_current(vs, vt, lambda name: plot[f"{name}:flow(br)"])
     iin = np.empty((bsz, m))
     for i in range(m):
         cur = -plot[f"vin_{i}:flow(br)"]
