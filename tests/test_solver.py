@@ -458,14 +458,14 @@ def test_line_search_trial_isolates_an_overflowing_input(rng):
     v = rng.uniform(0, 0.2, (3, 5))
     xw, xbl, _ = gs0.solve(v)
     xw[1] += 500.0  # sinh(5000) overflows
-    out, nrm = _newton._trial(gs0, xb, xw, xbl, v)
+    out, nrm = _newton._trial(gs0.stamps, xb, xw, xbl, v)
     assert np.isnan(nrm[1]) and np.all(np.isfinite(nrm[[0, 2]]))
     for b in (0, 2):
-        one, n1 = _newton._trial(gs0, xb, xw[b:b + 1], xbl[b:b + 1], v[b:b + 1])
+        one, n1 = _newton._trial(gs0.stamps, xb, xw[b:b + 1], xbl[b:b + 1], v[b:b + 1])
         assert n1[0] == nrm[b]
         np.testing.assert_array_equal(one[0][0], out[0][b])
     with pytest.raises(ConvergenceError, match="overflows"):
-        _newton._grid_residual(gs0, xb, xw, xbl, v)
+        _newton._grid_residual(gs0.stamps, xb, xw, xbl, v)
 
 
 def test_sinh_tile_tends_to_linear_for_large_v0(rng):

@@ -50,6 +50,7 @@ from rramsim.crossbar import Crossbar
 from rramsim.errors import SolverError
 from rramsim.solver import _factor
 from rramsim.solver._factor import blas_threads, check_memory
+from rramsim.solver._grid import GridStamps
 
 log = logging.getLogger("rramsim.solver")
 
@@ -204,10 +205,8 @@ class _Tile:
     def __init__(self, xb: Crossbar, g: np.ndarray):
         self.shape = xb.shape
         self.g = np.ascontiguousarray(g, dtype=float)
-        self.gw = 1.0 / float(xb.r_wordline)
-        self.gb = 1.0 / float(xb.r_bitline)
-        self.gdrv = 1.0 / (float(xb.r_driver) + float(xb.r_wordline))
-        self.both = xb.drive == "both"
+        st = GridStamps.from_crossbar(xb)
+        self.gw, self.gb, self.gdrv, self.both = st.word, st.bit, st.drive, st.both
 
     # ---------------------------------------------------------------- one group of equal fronts
     def front(self, big, key, r0, c0, kids, scratch=None, threaded=True, out=None) -> None:
@@ -584,14 +583,12 @@ def port_maps(xb: Crossbar, g: np.ndarray | None = None, *,
     ``Y = P^T U_pp P``; sense conductance g_s: ``K = U_ss + g_s I``, ``T = -g_s P^T U_ps K^-1``,
     ``Y = P^T U_pp P - P^T U_ps K^-1 U_sp P``.
     """
-    from rramsim.solver._nodal import sense_conductance
-
     m, n = xb.shape
     u, off = port_schur(xb, g)
     s = slice(off["bottom"], off["bottom"] + n)
     rows = [slice(off[side], off[side] + m) for side in ("left", "right") if side in off]
     u_ps = sum(u[r, s] for r in rows)
-    gs = sense_conductance(xb)
+    gs = GridStamps.from_crossbar(xb).sense
     y = None
     if admittance:
         y = sum(u[r1, r2] for r1 in rows for r2 in rows)
