@@ -41,6 +41,7 @@ import logging
 import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
+from typing import NamedTuple
 
 import numpy as np
 import scipy.linalg as sla
@@ -516,8 +517,21 @@ def _port_schur(tile: _Tile, plan, progress=None):
         return _run_plan(tile, plan, work, pool, progress)
 
 
-def _run_chunk(tile, scratch, out, key, k, f, r0, c0, sources, threaded, span) -> None:
+class _Group(NamedTuple):
+    """One group of equal fronts at a level: their ``key`` (see :meth:`_Tile.front`), front size
+    ``f``, the rectangles' first rows ``r0`` and columns ``c0``, and the children's contributions
+    ``sources`` (per side: None, or the level below's array and each rectangle's index in it)."""
+
+    key: tuple
+    f: int
+    r0: np.ndarray
+    c0: np.ndarray
+    sources: list
+
+
+def _run_chunk(tile, scratch, out, group: _Group, threaded, span) -> None:
     """Fronts ``span`` = (start, stop) of a group: assemble, eliminate, store their contributions."""
+    key, f, r0, c0, sources = group
     s, e = span
     if e - s == 1:  # one front (the large ones): its children's contributions as views, no copy
         kids = [None if src is None else src[0][src[1][s]][None] for src in sources]
@@ -556,8 +570,8 @@ def _run_plan(tile, plan, work, pool, progress=None):
             # several chunks: the workers take them side by side, each with one BLAS thread; a
             # single chunk (the large fronts at the top) gets every BLAS thread instead
             parallel = pool is not None and len(spans) > 1
-            run = functools.partial(_run_chunk, tile, scratch, out, key, k, f, r0[members],
-                                    c0[members], sources, not parallel)
+            run = functools.partial(_run_chunk, tile, scratch, out,
+                                    _Group(key, f, r0[members], c0[members], sources), not parallel)
             if parallel:
                 list(pool.map(run, spans))
             else:
