@@ -13,7 +13,9 @@ N bit lines (columns, outputs):
   segment ``r_wordline`` into WL(i, N-1).
 * Column j: a segment ``r_bitline`` between BL(i, j) and BL(i+1, j) and between BL(M-1, j) and the
   sense node S_j: M segments per column. S_j is held at virtual ground by an ideal TIA (default), by a
-  TIA of finite open-loop gain, or loaded by a sense resistor.
+  TIA of finite open-loop gain, or loaded by a sense resistor. Each is a :class:`SenseCircuit`,
+  whose methods give what the solver, the netlists and the power account need of it (its
+  conductance to ground, output voltage, netlist elements, current read back, power).
 * Any resistance may be 0: the nodes it joins are then one node.
 * ``i_out[j]`` is the current from the bit line into S_j, amperes, positive for positive inputs.
 
