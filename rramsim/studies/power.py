@@ -170,7 +170,6 @@ def array_power(xb, sol, v_in) -> ArrayPower:
 
     source = np.sum(v * i_in, axis=1)
 
-    zeros = np.zeros(b)
     cells, access = _cell_power(xb, vw - vb)
     driver, wordline = _wordline_power(xb, v, vw)
 
