@@ -124,14 +124,26 @@ class ConvGeometry:
 
 @dataclass(frozen=True)
 class LinearConductanceMap:
-    """The documented linear weight-to-conductance map used when no conductance pairs are given.
+    """The package's linear weight-to-conductance map: a layer's largest ``|w|`` at ``g_max``.
 
     Per layer, ``scale = (g_max - g_min) / max|w|`` in siemens per weight unit (``g_max - g_min``
-    when every weight is 0) and, for each weight,
+    when every weight is 0; :meth:`scale`) and, for each weight, the differential pair
+    (:meth:`pair`)
 
-    ``sign = +1 if w >= 0 else -1``,  ``G+ = g_min + |w| * scale``,  ``G- = g_min``,
+    ``G+ = g_min + scale * max(w, 0)``,  ``G- = g_min + scale * max(-w, 0)``,
 
-    so that ``sign * (G+ - G-) = w * scale`` (the study's ``w = sign (G+ - G-) / scale``).
+    so that ``(G+ - G-) / scale = w``. The mapper stores the pair with the sign folded out
+    (:meth:`program`): ``sign = +1 if w >= 0 else -1``, ``G+ = g_min + |w| * scale``, ``G- = g_min``,
+    so that ``sign * (G+ - G-) = w * scale`` (the study's ``w = sign (G+ - G-) / scale``,
+    arXiv 2311.07164).
+
+    Two callers use it with their own range (both judgements within the formed-cell statistics of
+    :data:`rramsim.devmodel.TAOX_40NM`, N(14.2 uS, 2.46 uS)):
+
+    * the mapper (:func:`network_from_layers` without conductance pairs): this class's defaults,
+      1 uS to 30 uS;
+    * the precise-tuning baseline (:class:`rramsim.nn.hardware.PreciseProgramming`): 1 uS to
+      28.4 uS, twice the formed mean, the pairs then programmed by write-and-verify.
 
     Attributes
     ----------
@@ -152,16 +164,33 @@ class LinearConductanceMap:
         if self.g_min < 0 or self.g_max <= self.g_min:
             raise MappingError(f"need 0 <= g_min < g_max (siemens), got {self}")
 
-    def program(self, weight: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
-        """Return (sign, g_plus, g_minus, scale) for one layer's weights (new arrays)."""
-        w = np.asarray(weight, dtype=float)
-        wmax = float(np.max(np.abs(w))) if w.size else 0.0
+    def scale(self, w_max: float) -> float:
+        """Siemens per weight unit that puts a weight of magnitude ``w_max`` at ``g_max``
+        (``g_max - g_min`` when ``w_max`` is 0)."""
         span = self.g_max - self.g_min
-        scale = span / wmax if wmax > 0 else span
+        return span / w_max if w_max > 0 else span
+
+    def pair(self, weight: np.ndarray, scale: float) -> tuple[np.ndarray, np.ndarray]:
+        """Differential pair ``(g_min + scale max(w, 0), g_min + scale max(-w, 0))`` (new arrays)."""
+        return self.g_min + scale * np.maximum(weight, 0), self.g_min + scale * np.maximum(-weight, 0)
+
+    def program(self, weight: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
+        """Return (sign, g_plus, g_minus, scale) for one layer's weights (new arrays), sign folded.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from rramsim.mapper import LinearConductanceMap
+        >>> sign, g_plus, g_minus, scale = LinearConductanceMap().program(np.array([[0.5, -1.0]]))
+        >>> sign.tolist(), (g_plus * 1e6).round(3).tolist(), g_minus.tolist(), round(scale * 1e6, 3)
+        ([[1, -1]], [[15.5, 30.0]], [[1e-06, 1e-06]], 29.0)
+        """
+        w = np.asarray(weight, dtype=float)
+        scale = self.scale(float(np.max(np.abs(w))) if w.size else 0.0)
         sign = np.where(w >= 0, 1, -1).astype(np.int8)
-        g_plus = self.g_min + np.abs(w) * scale
-        g_minus = np.full(w.shape, self.g_min)
-        return sign, g_plus, g_minus, scale
+        pos, neg = self.pair(w, scale)
+        positive = sign > 0
+        return sign, np.where(positive, pos, neg), np.where(positive, neg, pos), scale
 
 
 # ----------------------------------------------------------------------------- array form
