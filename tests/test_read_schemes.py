@@ -284,6 +284,39 @@ def test_column_calibration_recovers_a_uniform_shrinkage():
     np.testing.assert_allclose(o, [0.5, 0.0])
 
 
+def _layer0_error(sp, lo, calibration):
+    conv = _calibrate(sp, lo, adc_bits=None, calibration=calibration)
+    x = lo.data.x_test
+    y = readout.layer_product(sp, 0, x, conv=conv)
+    d, fs = conv.conv.dacs[0], conv.conv.x_full_scale[0]
+    ref = d.quantize(x, fs) @ readout.ideal_matrix(sp, 0)
+    return float(np.linalg.norm(y - ref) / np.linalg.norm(ref)), conv
+
+
+def test_group_calibration_with_one_row_per_read_undoes_any_linear_circuit():
+    """One row per read: each partial sum is v_i * T_ij, so the per-group gain G_ij / T_ij of
+    the calibration batch makes the corrected product the ideal one on any other input (ideal
+    converters), however strong the IR drop."""
+    lo, hw = _mlp_hw(tile=(16, 16), r_wire=40.0)
+    sp = readout.prepare(hw, "circuit", readout.ReadScheme(rows_per_read=1))
+    err, conv = _layer0_error(sp, lo, "group")
+    assert err < 1e-10
+    n_groups = sum(len(sp.groups(r)) for r in hw.plan[0].reads)
+    assert len([key for key in conv.group_gain if key[0] == 0]) == n_groups
+    err_ideal, _ = _layer0_error(sp, lo, "ideal_scale")
+    assert err_ideal > 0.05                       # the circuit is far from ideal
+
+
+def test_group_calibration_beats_one_gain_per_column_with_row_groups():
+    """Four rows per read on a lossy tile: the per-group gains follow the attenuation along
+    the bit lines that one gain per column averages away."""
+    lo, hw = _mlp_hw(tile=(16, 16), r_wire=40.0)
+    sp4 = readout.prepare(hw, "circuit", readout.ReadScheme(rows_per_read=4))
+    e_col, _ = _layer0_error(sp4, lo, "column")
+    e_grp, _ = _layer0_error(sp4, lo, "group")
+    assert e_grp < 0.5 * e_col
+
+
 def test_readout_section_of_the_configuration():
     cfg = StudyConfig().replace("readout", rows_per_read=64, encoding="bit-serial",
                                 calibration="column")

@@ -81,7 +81,7 @@ Example (all keys optional; these are the defaults)::
     inactive_rows = "grounded"   # or "floating"
     encoding = "amplitude"       # or "bit-serial", "pwm"
     columns_per_adc = 1          # columns sharing one ADC through a multiplexer
-    calibration = "ideal_scale"  # or "column", "rerange", "column_rerange"
+    calibration = "ideal_scale"  # or "column", "group", "rerange", "column_rerange"
     pareto_rows_per_read = []    # e.g. [512, 64, 8]: every encoding at each, for the Pareto plot
 
     [sweep]

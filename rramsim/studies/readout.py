@@ -42,6 +42,14 @@ Calibration (``calibration``, on a calibration batch of training inputs, in circ
     ``column``: as ``ideal_scale``, then per layer output a digital gain and offset fitted by
     least squares so that the circuit outputs of the calibration batch (layers before already
     corrected) match the ideal-conductance product of the same DAC-quantised inputs.
+    ``group``: as ``ideal_scale``, then a digital gain and offset per read group and column,
+    applied to each group's digitised partial sum before the digital addition, fitted by least
+    squares so that the partial sums of the calibration batch (layers before already corrected)
+    match the ideal-conductance currents of the same DAC-quantised drives; then the per-layer
+    fit of ``column`` on top (it absorbs what the groups share). With one group per
+    read (all rows at once) it is a per-column correction of each read; with smaller row groups
+    it follows the attenuation along the bit lines and from row group to row group, which one
+    gain per column cannot (it costs one digital multiply-add per partial sum).
     ``rerange``: each layer's DAC range (and TIA gain) set from the inputs it receives in circuit
     mode with the layers before it calibrated. ``column_rerange``: both.
 
@@ -67,7 +75,7 @@ from rramsim.studies.quantize import DAC, calibrate_readout, full_scale
 
 ENCODINGS: tuple[str, ...] = ("amplitude", "bit-serial", "pwm")
 INACTIVE: tuple[str, ...] = ("grounded", "floating")
-CALIBRATIONS: tuple[str, ...] = ("ideal_scale", "column", "rerange", "column_rerange")
+CALIBRATIONS: tuple[str, ...] = ("ideal_scale", "column", "group", "rerange", "column_rerange")
 
 
 @dataclass(frozen=True)
@@ -340,6 +348,20 @@ class SchemeConverters:
     gain: list = field(default_factory=list)
     offset: list = field(default_factory=list)
     calibration: str = "ideal_scale"
+    #: (layer, n-th read group of the layer) -> (gain, offset) per column of the read
+    group_gain: dict = field(default_factory=dict)
+
+
+def _digitised(encoding: str, sig, ro) -> np.ndarray:
+    """A read group's partial sums after the ADC (``ro`` None: ideal), bit planes shift-added."""
+    if encoding == "bit-serial":
+        acc = None
+        for w, i in sig:
+            q = i if ro is None else ro.quantize(i)
+            acc = w * q if acc is None else acc + w * q
+        return acc
+    acc = _adc_inputs(encoding, sig)[0]
+    return acc if ro is None else ro.quantize(acc)
 
 
 def _per_level(sp: SchemePrep, k: int) -> bool:
@@ -351,7 +373,8 @@ def layer_product(sp: SchemePrep, k: int, x2d, *, conv: SchemeConverters | None 
     """Layer k's product ``x2d @ W_k`` under the scheme (rows, fan_out).
 
     ``conv=None``: no converters, ``x2d`` are the voltages (amplitude, exact). ``corrected``:
-    apply the digital gain and offset of ``conv`` (when it has them).
+    apply the per-layer digital gain and offset of ``conv`` (when it has them; the per-group
+    gains of the ``group`` calibration are always applied).
     """
     lp = sp.plan[k]
     x = np.asarray(x2d, dtype=float)
@@ -369,16 +392,12 @@ def layer_product(sp: SchemePrep, k: int, x2d, *, conv: SchemeConverters | None 
     ro = conv.conv.readouts[k]
     pl = planes(enc, d, fs, x, per_level=_per_level(sp, k))
     y = np.zeros((x.shape[0], lp.fan_out))
-    for r, _, sig in read_signals(sp, k, pl, read_noise_rel=read_noise_rel, rng=rng):
-        if enc == "bit-serial":
-            acc = None
-            for w, i in sig:
-                q = i if ro is None else ro.quantize(i)
-                acc = w * q if acc is None else acc + w * q
-        else:
-            acc = _adc_inputs(enc, sig)[0]
-            if ro is not None:
-                acc = ro.quantize(acc)
+    sigs = read_signals(sp, k, pl, read_noise_rel=read_noise_rel, rng=rng)
+    for n_read, (r, _, sig) in enumerate(sigs):
+        acc = _digitised(enc, sig, ro)
+        gg = conv.group_gain.get((k, n_read))
+        if gg is not None:
+            acc = acc * gg[0] + gg[1]
         y += acc @ sp.prep.scatter(r, lp.fan_out)
     y = y / (scale * d.v_read_V / fs)
     if corrected and conv.gain and conv.gain[k] is not None:
@@ -449,14 +468,15 @@ def calibrate(sp: SchemePrep, forward, x_calib, *, dac_bits: int, v_read_V: floa
     soft = software_inputs if software_inputs is not None else engine.record_inputs(forward,
                                                                                     x_calib)
     rerange = calibration in ("rerange", "column_rerange")
-    column = calibration in ("column", "column_rerange")
+    column = calibration in ("column", "column_rerange", "group")
+    group = calibration == "group"
     n = len(sp.plan)
     out = SchemeConverters(conv=engine.Converters(dacs=[], x_full_scale=[], readouts=[]),
                            calibration=calibration)
     for k in range(n):
         x_soft = np.asarray(soft[k], dtype=float)
         x_circ = (_inputs_at(sp, forward, x_calib, k, out, soft)
-                  if (rerange or column) else x_soft)
+                  if (rerange or column or group) else x_soft)
         x_rng = x_circ if rerange else x_soft
         fs = full_scale(x_rng, method=method, percentile=percentile)
         d = DAC(bits=dac_bits, v_read_V=v_read_V, signed=bool(np.any(x_rng < 0)))
@@ -473,11 +493,27 @@ def calibrate(sp: SchemePrep, forward, x_calib, *, dac_bits: int, v_read_V: floa
         out.conv.readouts.append(ro)
         out.gain.append(None)
         out.offset.append(None)
+        if group:
+            fit_group_gains(sp, k, x_circ, out)
         if column:
             y_c = layer_product(sp, k, x_circ, conv=out, corrected=False)
             y_ref = d.quantize(x_circ, fs) @ ideal_matrix(sp, k)
             out.gain[k], out.offset[k] = fit_gain_offset(y_c, y_ref)
     return out
+
+
+def fit_group_gains(sp: SchemePrep, k: int, x, conv: SchemeConverters) -> None:
+    """Fit ``conv.group_gain`` of layer k: per read group and column, the digitised partial
+    sums of the inputs ``x`` against the ideal-conductance currents of their DAC-quantised
+    amplitude drives (least squares, :func:`fit_gain_offset`)."""
+    d, fs, ro = conv.conv.dacs[k], conv.conv.x_full_scale[k], conv.conv.readouts[k]
+    enc = sp.scheme.encoding
+    pl = planes(enc, d, fs, x, per_level=_per_level(sp, k))
+    v = d.voltages(x, fs)
+    for n_read, (r, g, sig) in enumerate(read_signals(sp, k, pl)):
+        drive = r.drive(v)
+        ideal = (drive if g.whole else drive[:, g.pos]) @ g.g
+        conv.group_gain[(k, n_read)] = fit_gain_offset(_digitised(enc, sig, ro), ideal)
 
 
 def fit_gain_offset(y, target) -> tuple[np.ndarray, np.ndarray]:
