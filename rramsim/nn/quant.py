@@ -12,8 +12,8 @@ variant clips to ``[-x_max, x_max]`` instead, so that 0 is exact and ``q(-x) = -
 is taken by the straight-through estimator: 1 inside ``[0, x_max]``, 0 outside.
 
 :func:`uniform_codes` is the arithmetic every quantiser of the package uses (this module's
-:func:`quantize`, and the DAC and ADC models of :mod:`rramsim.studies.quantize`); each caller checks
-its own parameters and raises its own error type.
+:func:`quantize`, and the input DAC and output ADC models of the studies, which sit above this
+package); each caller checks its own parameters and raises its own error type.
 """
 
 from __future__ import annotations
