@@ -12,10 +12,8 @@ from __future__ import annotations
 import argparse
 import os
 import signal
-import subprocess
 import sys
 import tempfile
-import threading
 import time
 import tracemalloc
 from pathlib import Path
@@ -35,20 +33,10 @@ def _rss_mb() -> float:
 
 
 def _interrupt(args: list[str], marker: bytes, sig: int, cwd: Path) -> tuple[int, float]:
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "PYTHONUNBUFFERED": "1"}
-    proc = subprocess.Popen([sys.executable, "-m", "rramsim", *args], cwd=cwd, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    seen = bytearray()
-    found = threading.Event()
+    from rramsim._child import OutputWatch, start
 
-    def reader():
-        while chunk := proc.stdout.read1(4096):
-            seen.extend(chunk)
-            if marker in seen:
-                found.set()
-
-    threading.Thread(target=reader, daemon=True).start()
-    if not found.wait(300):
+    proc = start(*args, cwd=cwd)
+    if not OutputWatch(proc, marker).wait(300):
         proc.kill()
         raise SystemExit(f"never saw {marker!r}")
     time.sleep(0.5)

@@ -9,7 +9,6 @@ half-written beside it.
 import os
 import signal
 import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -17,42 +16,23 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+from rramsim._child import OutputWatch
+from rramsim._child import start as _start
+
 STOP_WITHIN = 3.0  # seconds from the signal to the exit
 
 
-def _start(*args: str, cwd: Path) -> subprocess.Popen:
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "PYTHONUNBUFFERED": "1"}
-    return subprocess.Popen([sys.executable, "-m", "rramsim", *args], cwd=cwd, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-
-
 def _wait_for(proc: subprocess.Popen, marker: bytes, limit: float = 240.0):
-    """Read the command's output until ``marker`` appears (tqdm writes '\\r', so read bytes).
+    """Read the command's output until ``marker`` appears.
 
     Returns a function that, once the process has ended, gives its whole output.
     """
-    seen = bytearray()
-    found = threading.Event()
-
-    def reader():
-        while chunk := proc.stdout.read1(4096):
-            seen.extend(chunk)
-            if marker in seen:
-                found.set()
-
-    thread = threading.Thread(target=reader, daemon=True)
-    thread.start()
-    if not found.wait(limit):
+    watch = OutputWatch(proc, marker)
+    if not watch.wait(limit):
         proc.kill()
         proc.wait()
-        pytest.fail(f"never saw {marker!r}; output:\n{seen.decode(errors='replace')[-3000:]}")
-
-    def output() -> str:
-        thread.join(5)
-        return seen.decode(errors="replace")
-
-    return output
+        pytest.fail(f"never saw {marker!r}; output:\n{watch.text()[-3000:]}")
+    return watch.text
 
 
 def _check_clean_exit(text: str) -> None:

@@ -25,7 +25,7 @@ POINTS = ps.precisions((1, 2, 4), (0.2, 0.1))
 @pytest.fixture(scope="module")
 def study(tmp_path_factory):
     cfg = _small_cfg()
-    res = ps.programming_study(cfg, "digits", points=POINTS, epochs=2)
+    res = ps.programming_study(cfg, "digits", points=POINTS, training=ps.Training(epochs=2))
     out = tmp_path_factory.mktemp("ps")
     paths = ps.write_study(res, cfg, out, command="test")
     return cfg, res, paths

@@ -148,6 +148,41 @@ def test_train_section_round_trips_and_drives_the_experiment():
     assert (default.dataset, default.train.epochs, default.hidden) == ("digits", 20, (256, 256))
 
 
+@pytest.mark.parametrize("task, epochs, batch, lr, baseline, bits", [
+    # the source study's epochs and batch sizes (arXiv 2311.07164); rates and baselines as
+    # `rramsim prune --dataset TASK` trains them
+    ("digits", 20, 64, 0.1, (20, 64, 0.05), None),
+    ("fashion-mnist", 65, 60, 0.1, (65, 60, 0.05), None),
+    ("fsdd", 60, 30, 0.5, (60, 30, 0.05), 3),
+    ("drive", 60, 64, 0.1, (60, 64, 0.05), None),
+])
+def test_train_section_resolves_to_each_tasks_own_training(task, epochs, batch, lr, baseline,
+                                                           bits):
+    from rramsim.studies.loading import experiment_config
+
+    cfg = config_from_dict({"train": {"task": task}, "network": {"data_dir": "/data"}})
+    assert (cfg.train.epochs, cfg.train.batch, cfg.train.lr) == (epochs, batch, lr)
+    assert config_from_toml(to_toml(cfg)) == cfg
+    exp = experiment_config(cfg)
+    assert (exp.dataset, exp.train.epochs, exp.train.batch_size, exp.train.lr) == (
+        task, epochs, batch, lr)
+    b = exp.baseline_train
+    assert (b.epochs, b.batch_size, b.lr, b.flip_limiter) == (*baseline, None)
+    assert exp.activation_bits == bits
+    assert exp.train.flip_limiter.start == 0.01 and exp.train.flip_limiter.end == 0.007
+    if task == "fsdd":   # plain SGD for the scores, gradient clipping for the recurrent baseline
+        assert (exp.train.momentum, b.clip_grad_norm) == (0.0, 1.0)
+    if task != "digits":
+        assert exp.train.dtype == b.dtype == "float32"
+    # explicit keys override the task's defaults, for the pruning only; the rest stays the task's
+    over = config_from_dict({"train": {"task": task, "epochs": 3, "lr": 0.2},
+                             "network": {"data_dir": "/data"}})
+    assert (over.train.epochs, over.train.batch, over.train.lr) == (3, batch, 0.2)
+    exp = experiment_config(over)
+    assert (exp.train.epochs, exp.train.batch_size, exp.train.lr) == (3, batch, 0.2)
+    assert (exp.baseline_train.epochs, exp.baseline_train.lr) == (baseline[0], baseline[2])
+
+
 def test_studies_modules_import_only_modules_below_them():
     """Module-level imports inside rramsim.studies follow the package's order (no upward
     imports); the lower packages never import the studies."""

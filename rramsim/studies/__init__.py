@@ -26,8 +26,9 @@ PySpice only inside the functions that need them):
   that hold the network's cells; empty windows are refused.
 * :mod:`~rramsim.studies.report` -- the markdown report: every sentence of it, the CSVs and
   figures.
-* :mod:`~rramsim.studies.pipeline` -- the steps with typed results, :func:`run_pipeline`, and
-  :func:`evaluate_point` (one design point as flat metrics, with a cache).
+* :mod:`~rramsim.studies.pipeline` -- the steps with typed results, :func:`run_pipeline` (its
+  seeded example runs a small embedded network end to end), and :func:`evaluate_point` (one
+  design point as flat metrics, with a cache).
 * :mod:`~rramsim.studies.cli` -- the subcommands ``demo``, ``compare``, ``irdrop``, ``netlist``.
 * :func:`sweep` (module ``rramsim.studies.sweep``, above the pipeline) -- design-space sweeps and
   Monte Carlo over device and noise seeds on Dask.distributed (``rramsim sweep``).

@@ -89,8 +89,9 @@ def run(args: argparse.Namespace) -> int:
         cfg = load_config_from_args(args)
         record_config(folder, cfg)
         folder.record(task=args.task)
-        res = ps.programming_study(cfg, args.task, points=points, epochs=args.epochs,
-                                   batch_size=args.batch_size, max_train=args.max_train,
+        training = ps.Training(epochs=args.epochs, batch_size=args.batch_size,
+                               max_train=args.max_train)
+        res = ps.programming_study(cfg, args.task, points=points, training=training,
                                    progress=not args.no_progress)
         ps.write_study(res, cfg, folder.path, command=command_line())
     print(f"rramsim programming-study: wrote {folder.final}/report.md, points.csv, "

@@ -20,10 +20,10 @@ Example (all keys optional; these are the defaults)::
     data_dir = ""                # folder of the data set's files (IDX, recordings)
 
     [train]                      # the embedded network: rramsim.nn.run_prune
-    task = "digits"              # or "fashion-mnist", "fsdd" (from [network] data_dir)
-    architecture = ""            # "" = the task's own: mlp / fashion-mnist-cnn / spoken-digit-net
+    task = "digits"              # or "fashion-mnist", "fsdd", "drive" (from [network] data_dir)
+    architecture = ""            # "" = the task's own: mlp / fashion-mnist-cnn / spoken-digit-net / unet
     hidden = [256, 256]
-    epochs = 20
+    epochs = 20                  # epochs, batch, lr: default the task's own (digits: these)
     batch = 64
     lr = 0.1
     k = 0.5                      # kept fraction per layer
@@ -107,7 +107,7 @@ PRESETS = ("board", "integrated")
 CALIBRATIONS = ("max", "percentile")
 DATASETS = ("digits", "fashion-mnist", "fsdd", "drive")
 TASK_ARCHITECTURE = {"digits": "mlp", "fashion-mnist": "fashion-mnist-cnn",
-                     "fsdd": "spoken-digit-net"}
+                     "fsdd": "spoken-digit-net", "drive": "unet"}
 ENGINES = ("ngspice", "vacask")
 
 
@@ -176,18 +176,21 @@ class TrainConfig:
     ``[network] path`` is empty; the report embeds it, so the run can be reproduced."""
 
     task: str = "digits"
-    """Data set trained on: "digits" (embedded), "fashion-mnist" or "fsdd" (read from
+    """Data set trained on: "digits" (embedded), "fashion-mnist", "fsdd" or "drive" (read from
     ``[network] data_dir``)."""
     architecture: str = ""
-    """"mlp", "fashion-mnist-cnn" or "spoken-digit-net"; "" = the task's own (the study's)."""
+    """"mlp", "fashion-mnist-cnn", "spoken-digit-net" or "unet"; "" = the task's own (the
+    study's)."""
     hidden: tuple[int, ...] = (256, 256)
     """Hidden layer sizes of the MLP (neurons)."""
     epochs: int = 20
-    """Training epochs (count)."""
+    """Training epochs of the scores (count); read from a file, the task's own when not given
+    (:data:`rramsim.nn.experiment.TASK_DEFAULTS`; digits: 20)."""
     batch: int = 64
-    """Mini-batch size (inputs)."""
+    """Mini-batch size (inputs); the task's own when not given (digits: 64)."""
     lr: float = 0.1
-    """Learning rate of the scores (SGD with momentum; per unit gradient, no unit)."""
+    """Learning rate of the scores (per unit gradient, no unit); the task's own when not given
+    (digits: 0.1). The task also sets the optimiser and the baseline's training."""
     k: float = 0.5
     """Kept fraction of the weights per layer (fraction; the study: 0.5)."""
     limiter_start_rel: float = 0.01
@@ -201,8 +204,8 @@ class TrainConfig:
     """Also train the conventional baseline and program it by write-and-verify."""
 
     def __post_init__(self) -> None:
-        _need(self.task in ("digits", "fashion-mnist", "fsdd"), "train.task",
-              "must be 'digits', 'fashion-mnist' or 'fsdd'")
+        _need(self.task in TASK_ARCHITECTURE, "train.task",
+              "must be 'digits', 'fashion-mnist', 'fsdd' or 'drive'")
         own = TASK_ARCHITECTURE[self.task]
         _need(self.architecture in ("", own), "train.architecture",
               f"task {self.task!r} trains the study's {own!r} (or leave it empty), got "
@@ -216,6 +219,19 @@ class TrainConfig:
         _need(0 <= self.limiter_end_rel <= 1 and 0 <= self.limiter_start_rel <= 1,
               "train.limiter_start_rel", "limiter fractions must be in [0, 1]")
         _within("train", "max_train", self.max_train, 0, 10**8)
+
+    @classmethod
+    def for_task(cls, task: str = "digits", **keys) -> TrainConfig:
+        """``[train]`` of ``task`` with its own epochs, batch size and learning rate
+        (:data:`rramsim.nn.experiment.TASK_DEFAULTS`, as ``rramsim prune --dataset TASK``
+        trains), then ``keys`` over them (validated). An unknown task is refused."""
+        if task not in TASK_ARCHITECTURE:
+            return cls(task=task, **keys)   # refused, with the message of train.task
+        from rramsim.nn.experiment import TASK_DEFAULTS
+
+        own = TASK_DEFAULTS[task]["train"]
+        return cls(**{"task": task, "epochs": own["epochs"], "batch": own["batch_size"],
+                      "lr": own["lr"], **keys})
 
 
 @dataclass(frozen=True)
@@ -508,7 +524,8 @@ def config_from_dict(data: dict, *, where: str = "configuration") -> StudyConfig
                 raise ConfigError(f"{where}: unknown key {name}.{key}; known: {sorted(known)}")
             values[key] = _coerce(f"{name}.{key}", value, getattr(defaults, key))
         try:
-            kwargs[name] = cls(**values)
+            # [train]: the task's own training defaults under the keys given
+            kwargs[name] = cls.for_task(**values) if cls is TrainConfig else cls(**values)
         except ConfigError as exc:
             raise ConfigError(f"{where}: {exc}") from exc
     return StudyConfig(**kwargs)

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from rramsim.errors import CosimError
+from rramsim.studies.config import CosimConfig
 
 
 @dataclass(frozen=True)
@@ -113,12 +114,13 @@ def reference_solve(xb, v, engine: str = "ngspice"):
     return netlists.simulate(xb, v, engine=engine)
 
 
-def check_window(xb, used, *, tile: int, rows, cols, inputs: int, v_read_V: float,
-                 rng: np.random.Generator, engine: str = "ngspice") -> TileCheck:
+def check_window(xb, used, *, tile: int, rows, cols, cfg: CosimConfig, v_read_V: float,
+                 rng: np.random.Generator) -> TileCheck:
     """Solve one window (or whole tile) both ways; refuse it when it checks nothing.
 
     ``used`` is the tile's (M, N) boolean map of cells that hold the network's weights. The rows
-    of the window that hold used cells are driven with random voltages in ``(0, v_read_V]``.
+    of the window that hold used cells are driven with ``cfg.inputs`` random voltage vectors in
+    ``(0, v_read_V]``; ``cfg.engine`` is the reference simulator.
 
     Raises
     ------
@@ -134,9 +136,10 @@ def check_window(xb, used, *, tile: int, rows, cols, inputs: int, v_read_V: floa
         raise CosimError(f"co-simulation window rows {rows} cols {cols} of tile {tile} holds no "
                          "cell of the network: it would check nothing")
     sub = window_of(xb, rows, cols)
-    v = np.zeros((int(inputs), sub.n_rows))
+    engine = cfg.engine
+    v = np.zeros((int(cfg.inputs), sub.n_rows))
     live = np.flatnonzero(u.any(axis=1))
-    v[:, live] = rng.uniform(0.1 * v_read_V, v_read_V, size=(int(inputs), live.size))
+    v[:, live] = rng.uniform(0.1 * v_read_V, v_read_V, size=(int(cfg.inputs), live.size))
     ref = reference_solve(sub, v, engine)
     fast = solver.solve(sub, v)
     i_ref = np.asarray(ref.i_out).reshape(len(v), -1)
@@ -163,30 +166,28 @@ def _window_around(used: np.ndarray, window: int, rng: np.random.Generator):
     return (r0, r0 + wr), (c0, c0 + wc)
 
 
-def check_hardware(hw, *, n_tiles: int, window: int, inputs: int, tolerance_rel: float,
-                   v_read_V: float, rng: np.random.Generator, whole: bool = False,
-                   engine: str = "ngspice", progress: bool = False) -> CosimResult:
-    """Check ``n_tiles`` random tiles of a programmed network against the reference simulator.
+def check_hardware(hw, cfg: CosimConfig, *, v_read_V: float, rng: np.random.Generator,
+                   progress: bool = False) -> CosimResult:
+    """Check ``cfg.tiles`` random tiles of a programmed network against the reference simulator.
 
     Parameters
     ----------
     hw : rramsim.studies.programming.Hardware
-    n_tiles : int
-        Tiles to check (all used tiles if fewer; 0 skips).
-    window : int
-        Largest side checked with ngspice; bigger tiles are checked on a ``window x window``
-        window around a random cell of the network (ngspice 39 without KLU needs ~3.5 s at 64 x 64
-        and minutes at 128 x 128).
-    whole : bool
-        Check whole tiles whatever their size (always so with ``engine="vacask"``).
-    engine : {"ngspice", "vacask"}
-    inputs : int
-        Random input vectors per check.
+    cfg : rramsim.studies.config.CosimConfig
+        ``tiles``: tiles to check (all used tiles if fewer; 0 skips). ``window``: largest side
+        checked with ngspice; bigger tiles are checked on a ``window x window`` window around a
+        random cell of the network (ngspice 39 without KLU needs ~3.5 s at 64 x 64 and minutes at
+        128 x 128). ``whole_tiles``: check whole tiles whatever their size (always so with
+        ``engine="vacask"``). ``engine``: "ngspice" or "vacask". ``inputs``: random input
+        vectors per check. ``tolerance_rel``: the largest relative difference that passes.
+    v_read_V : float
+        Largest input voltage, volts.
     """
     used_tiles = hw.plan.used_tiles
-    k = min(int(n_tiles), len(used_tiles))
+    k = min(int(cfg.tiles), len(used_tiles))
     picks = sorted(rng.choice(used_tiles, size=k, replace=False).tolist()) if k else []
-    whole = whole or engine == "vacask"
+    engine = cfg.engine
+    whole = cfg.whole_tiles or engine == "vacask"
     it = picks
     if progress and picks:
         from tqdm import tqdm
@@ -199,10 +200,12 @@ def check_hardware(hw, *, n_tiles: int, window: int, inputs: int, tolerance_rel:
         if whole:
             rows, cols = (0, xb.n_rows), (0, xb.n_cols)
         else:
-            rows, cols = _window_around(used, int(window), rng)
-        checks.append(check_window(xb, used, tile=t, rows=rows, cols=cols, inputs=inputs,
-                                   v_read_V=v_read_V, rng=rng, engine=engine))
-    return CosimResult(checks=tuple(checks), tolerance_rel=float(tolerance_rel))
+            rows, cols = _window_around(used, int(cfg.window), rng)
+        checks.append(check_window(xb, used, tile=t, rows=rows, cols=cols, cfg=cfg,
+                                   v_read_V=v_read_V, rng=rng))
+    return CosimResult(checks=tuple(checks), tolerance_rel=float(cfg.tolerance_rel))
+
+
 def require(result: CosimResult) -> CosimResult:
     """Raise :class:`CosimError` (naming the worst tile) when the check failed; else return it."""
     if result.checks and not result.passed:

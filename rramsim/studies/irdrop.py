@@ -157,9 +157,12 @@ def sweep_wire_and_size(conductance_sampler, *, r_wire_ohm, tile_sizes, v_read_V
     return pd.DataFrame(rows)
 
 
-def plot_sweep(frame, path: str | Path, *, x: str, y: str, group: str, xlabel: str, ylabel: str,
+def plot_sweep(frame, path: str | Path, *, x: str, y: str, group: str, labels: tuple[str, str],
                title: str = "", logy: bool = False) -> Path:
-    """Line plot of ``y`` against ``x``, one line per value of ``group``; PNG at ``path``."""
+    """Line plot of ``y`` against ``x``, one line per value of ``group``; PNG at ``path``.
+
+    ``labels``: the (x, y) axis labels."""
+    xlabel, ylabel = labels
     import matplotlib
 
     matplotlib.use("Agg")

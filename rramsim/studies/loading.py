@@ -176,15 +176,16 @@ def _drive_data(cfg: StudyConfig, input_shape) -> Data:
                 name=f"drive ({size} x {size} test patches, pixel accuracy)")
 
 
-def from_network(network, data: Data, *, pairs, scales, keep_pairs: bool = False, signs=None,
-                 name: str | None = None, source: str = "in memory", metrics=None,
+def from_network(network, data: Data, *, pairs, scales, keep_pairs: bool = False,
+                 name: str | None = None, source: str = "in memory",
                  device=None) -> LoadedNetwork:
     """Wrap an in-memory :class:`rramsim.nn.Network` with its conductance pairs and scales.
 
     ``pairs[k] = (G_pos, G_neg)`` with signs folded in, such that ``(G_pos - G_neg) / scales[k]``
     is layer k's logical weight (e.g. :meth:`rramsim.nn.DeviceNetwork.conductance_pairs`, SET
     state: ``keep_pairs=False``). ``device`` (the :class:`rramsim.nn.DeviceNetwork`) gives the
-    cells' device states for their own sinh read I-V.
+    cells' device states for their own sinh read I-V. A training record goes into the result's
+    ``metrics`` (``dataclasses.replace(loaded, metrics=...)``).
     """
     wl = network.weight_layers
     weights = [np.asarray(la.weight, float) for la in wl]
@@ -194,8 +195,8 @@ def from_network(network, data: Data, *, pairs, scales, keep_pairs: bool = False
                            "scales")
     return LoadedNetwork(name=name or network.name, source=source, network=network, data=data,
                          weights=weights, masks=masks, pairs=[tuple(p) for p in pairs],
-                         scales=[float(s) for s in scales], keep_pairs=keep_pairs, signs=signs,
-                         metrics=dict(metrics or {}), layer_names=layer_names(network),
+                         scales=[float(s) for s in scales], keep_pairs=keep_pairs,
+                         layer_names=layer_names(network),
                          cell_states=None if device is None else
                          [(la.state, la.sign) for la in device.layers])
 
@@ -245,9 +246,8 @@ def _load_file(cfg: StudyConfig, with_data: bool = True) -> LoadedNetwork:
             scales = (list(nf.scales) if nf.scales is not None else
                       [_scale_fit(e, p[0] - p[1]) for e, p in zip(eff, pairs, strict=True)])
         lo = from_network(net, data, pairs=pairs, scales=scales, keep_pairs=False,
-                          name=f"{net.name} from {path}", source=f"file `{path}`",
-                          metrics=getattr(nf, "metadata", None))
-        return lo
+                          name=f"{net.name} from {path}", source=f"file `{path}`")
+        return dataclasses.replace(lo, metrics=dict(getattr(nf, "metadata", None) or {}))
     # legacy: dense layers through the mapper's file format
     lnet = mapper.load_network(path)
     if any(ly.kind != "dense" for ly in lnet.layers):
@@ -271,18 +271,25 @@ def _load_file(cfg: StudyConfig, with_data: bool = True) -> LoadedNetwork:
 
 
 def experiment_config(cfg: StudyConfig, *, progress: bool = False):
-    """The :class:`rramsim.nn.ExperimentConfig` of ``[train]`` (and ``[network] data_dir``)."""
+    """The :class:`rramsim.nn.ExperimentConfig` of ``[train]`` (and ``[network] data_dir``).
+
+    The task's own training, as ``rramsim prune --dataset TASK`` runs it
+    (:func:`rramsim.nn.experiment.task_train_configs`: optimiser, precision, the conventional
+    baseline's settings; 3-bit activations for spoken digits), with ``[train]`` epochs, batch and
+    lr for the pruning (the scores) and its flip limiter, kept fraction and MLP sizes.
+    """
     from rramsim import nn
+    from rramsim.nn import experiment
 
     t = cfg.train
     limiter = (nn.FlipLimiter(t.limiter_start_rel, t.limiter_end_rel)
                if t.limiter_start_rel > 0 else None)
-    base = nn.ExperimentConfig()
-    return dataclasses.replace(
-        base, dataset=t.task, data_dir=cfg.network.data_dir or None, hidden=tuple(t.hidden),
-        k=t.k, baseline=t.baseline, max_train=t.max_train or None,
-        train=dataclasses.replace(base.train, epochs=t.epochs, batch_size=t.batch, lr=t.lr,
-                                  flip_limiter=limiter, progress=progress))
+    tr, base = experiment.task_train_configs(t.task, flip_limiter=limiter, progress=progress)
+    return nn.ExperimentConfig(
+        dataset=t.task, data_dir=cfg.network.data_dir or None, hidden=tuple(t.hidden), k=t.k,
+        train=dataclasses.replace(tr, epochs=t.epochs, batch_size=t.batch, lr=t.lr),
+        baseline=t.baseline, baseline_train=base, max_train=t.max_train or None,
+        activation_bits=3 if t.task == "fsdd" else None)
 
 
 def train_embedded(cfg: StudyConfig, *, progress: bool = False):

@@ -119,26 +119,50 @@ def sweeps_step(loaded, cfg: StudyConfig, *, progress: bool = False) -> SweepRes
 
 def cosim_step(hw, cfg: StudyConfig, *, progress: bool = False):
     """The ngspice co-simulation check of a sample of the network's tiles."""
-    c = cfg.cosim
-    return cosim.check_hardware(hw, n_tiles=c.tiles, window=c.window, whole=c.whole_tiles,
-                                engine=c.engine, inputs=c.inputs, tolerance_rel=c.tolerance_rel,
-                                v_read_V=cfg.converters.v_read_V, rng=stream(cfg, STREAM_COSIM),
-                                progress=progress)
+    return cosim.check_hardware(hw, cfg.cosim, v_read_V=cfg.converters.v_read_V,
+                                rng=stream(cfg, STREAM_COSIM), progress=progress)
 
 
 def run_pipeline(cfg: StudyConfig, out_dir: str | Path, *, command: str, loaded=None,
-                 progress: bool = True, sweeps: bool = True, cosim: bool = True,
-                 programming: bool = True, max_drop_maps: int = MAX_DROP_MAPS
-                 ) -> PipelineResult:
+                 progress: bool = True, sweeps: bool = True, programming: bool = True,
+                 max_drop_maps: int = MAX_DROP_MAPS) -> PipelineResult:
     """Run every study on one network and write the outputs into ``out_dir``.
 
     ``loaded``: the network and data (default :func:`~rramsim.studies.loading.load` of ``cfg``).
-    ``sweeps``, ``cosim``, ``programming`` switch those steps off. Single-threaded BLAS.
+    ``sweeps`` and ``programming`` switch those steps off; the co-simulation check runs when
+    ``cfg.cosim.tiles > 0``. Single-threaded BLAS.
 
     Raises
     ------
     rramsim.studies.cosim.CosimError
         When the co-simulation check fails or cannot run (after the report is written).
+
+    Examples
+    --------
+    The embedded digits network, trained small and briefly (seed 0), on 32 x 32 tiles with the
+    default 1-ohm wires, without the sweeps, the co-simulation and the programming comparison:
+
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> from rramsim.studies.config import config_from_dict
+    >>> cfg = config_from_dict({
+    ...     "run": {"seed": 0, "test_samples": 100},
+    ...     "train": {"hidden": [32], "epochs": 3, "baseline": False},
+    ...     "mapping": {"tile_rows": 32, "tile_cols": 32},
+    ...     "converters": {"calibration_samples": 20}, "noise": {"repeats": 1},
+    ...     "cosim": {"tiles": 0}})
+    >>> with tempfile.TemporaryDirectory() as out:
+    ...     res = run_pipeline(cfg, out, command="doctest", progress=False, sweeps=False,
+    ...                        programming=False, max_drop_maps=1)
+    ...     written = sorted(p.name for p in Path(out).iterdir())
+    >>> print(*written)
+    accuracy.csv config.toml energy.csv irdrop_tile0.png report.md tile0.cir timings.json
+    >>> {mode: round(acc, 2) for mode, acc in res.accuracy.items()}
+    {'software': 0.61, 'ideal': 0.61, 'behavioural': 0.53, 'circuit': 0.52}
+    >>> res.hardware.summary()["tiles"], f"{res.evaluation.tile_error_rel:.3f}"
+    (5, '0.011')
+    >>> sorted(res.energy.totals), res.energy.macs
+    (['board', 'integrated'], 2368)
     """
     from tqdm import tqdm
 
@@ -173,7 +197,7 @@ def run_pipeline(cfg: StudyConfig, out_dir: str | Path, *, command: str, loaded=
                                  progress=progress)
         if sweeps:
             res.sweeps = timed("sweeps", sweeps_step, loaded, cfg, progress=progress)
-        if cosim and cfg.cosim.tiles > 0:
+        if cfg.cosim.tiles > 0:
             try:
                 res.cosim = timed("co-simulation", cosim_step, hw, cfg, progress=progress)
             except cosim_errors() as exc:   # report it, write the outputs, then fail loudly

@@ -97,6 +97,51 @@ def _sinh_cell_with_access(v: np.ndarray, g: np.ndarray, v0: np.ndarray,
     return np.sign(v) * (a - u) / ra
 
 
+def _cell_power(xb, vc: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(cells, access): power in the cells and in their access transistors, per input vector,
+    from the (B, M, N) voltages ``vc`` across each cell and its access transistor."""
+    g = xb.conductance
+    zeros = np.zeros(vc.shape[0])
+    if xb.sinh_v0 is None:
+        if xb.r_access is None:
+            return np.sum(g * vc**2, axis=(1, 2)), zeros
+        i_cell = xb.effective_conductance() * vc
+        with np.errstate(divide="ignore", invalid="ignore"):
+            p_cell = np.where(g > 0, i_cell**2 / np.where(g > 0, g, 1.0), 0.0)
+        return np.sum(p_cell, axis=(1, 2)), np.sum(i_cell**2 * xb.r_access, axis=(1, 2))
+    v0 = np.broadcast_to(xb.sinh_v0, g.shape)
+    if xb.r_access is None:
+        return np.sum(g * v0 * np.sinh(vc / v0) * vc, axis=(1, 2)), zeros
+    ra = np.broadcast_to(xb.r_access, g.shape)
+    i_cell = _sinh_cell_with_access(vc, g, v0, ra)
+    p_access = i_cell**2 * ra
+    return (np.sum(i_cell * vc, axis=(1, 2)) - np.sum(p_access, axis=(1, 2)),
+            np.sum(p_access, axis=(1, 2)))
+
+
+def _wordline_power(xb, v: np.ndarray, vw: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(driver, wordline): driver + first segment, then N-1 segments (and the far end for
+    ``drive="both"``), per input vector, from the sources ``v`` and word-line voltages ``vw``."""
+    rd, rw = xb.r_driver, xb.r_wordline
+    r_entry = rd + rw
+    zeros = np.zeros(v.shape[0])
+
+    def entry(dv: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        if r_entry == 0:
+            return zeros, zeros
+        i = dv / r_entry
+        return np.sum(i**2, axis=1) * rd, np.sum(i**2, axis=1) * rw
+
+    d_left, w_left = entry(v - vw[:, :, 0])
+    driver = d_left
+    wordline = w_left + _seg_power(np.diff(vw, axis=2), rw)
+    if xb.drive == "both":
+        d_right, w_right = entry(v - vw[:, :, -1])
+        driver = driver + d_right
+        wordline = wordline + w_right
+    return driver, wordline
+
+
 def array_power(xb, sol, v_in) -> ArrayPower:
     """Split the power the sources deliver into its dissipation in the tile's branches.
 
@@ -127,51 +172,12 @@ def array_power(xb, sol, v_in) -> ArrayPower:
 
     source = np.sum(v * i_in, axis=1)
 
-    # cells (and access transistors)
-    vc = vw - vb
-    g = xb.conductance
     zeros = np.zeros(b)
-    if xb.sinh_v0 is None:
-        if xb.r_access is None:
-            cells = np.sum(g * vc**2, axis=(1, 2))
-            access = zeros
-        else:
-            i_cell = xb.effective_conductance() * vc
-            with np.errstate(divide="ignore", invalid="ignore"):
-                p_cell = np.where(g > 0, i_cell**2 / np.where(g > 0, g, 1.0), 0.0)
-            cells = np.sum(p_cell, axis=(1, 2))
-            access = np.sum(i_cell**2 * xb.r_access, axis=(1, 2))
-    else:
-        v0 = np.broadcast_to(xb.sinh_v0, g.shape)
-        if xb.r_access is None:
-            cells = np.sum(g * v0 * np.sinh(vc / v0) * vc, axis=(1, 2))
-            access = zeros
-        else:
-            ra = np.broadcast_to(xb.r_access, g.shape)
-            i_cell = _sinh_cell_with_access(vc, g, v0, ra)
-            p_access = i_cell**2 * ra
-            cells = np.sum(i_cell * vc, axis=(1, 2)) - np.sum(p_access, axis=(1, 2))
-            access = np.sum(p_access, axis=(1, 2))
-
-    # word lines: driver + first segment, then N-1 segments (and the far end for drive="both")
-    rd, rw, rbl = xb.r_driver, xb.r_wordline, xb.r_bitline
-    r_entry = rd + rw
-
-    def entry(dv: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        if r_entry == 0:
-            return zeros, zeros
-        i = dv / r_entry
-        return np.sum(i**2, axis=1) * rd, np.sum(i**2, axis=1) * rw
-
-    d_left, w_left = entry(v - vw[:, :, 0])
-    driver = d_left
-    wordline = w_left + _seg_power(np.diff(vw, axis=2), rw)
-    if xb.drive == "both":
-        d_right, w_right = entry(v - vw[:, :, -1])
-        driver = driver + d_right
-        wordline = wordline + w_right
+    cells, access = _cell_power(xb, vw - vb)
+    driver, wordline = _wordline_power(xb, v, vw)
 
     # bit lines: M-1 segments between cells, one into the sense node
+    rbl = xb.r_bitline
     bitline = _seg_power(np.diff(vb, axis=1), rbl) + _seg_power(vb[:, -1, :] - vs, rbl)
 
     if isinstance(xb.sense, IdealTIA):

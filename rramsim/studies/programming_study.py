@@ -237,7 +237,7 @@ def experiment_for(cfg: StudyConfig, task: str, *, epochs: int | None = None,
         if v is not None and (int(v) != v or v < 1):
             raise ProgrammingStudyError(f"{name} must be an integer >= 1, got {v!r}")
     if task != "digits":
-        cfg = cfg.replace("train", task=task) if task != "drive" else cfg
+        cfg = cfg.replace("train", task=task)
     cfg = cfg.replace("network", dataset=task, path="")
     t = cfg.train
     limiter = (nn.FlipLimiter(t.limiter_start_rel, t.limiter_end_rel)
@@ -278,7 +278,8 @@ def train_networks(cfg: StudyConfig, task: str, *, epochs: int | None = None,
                           scales=[float(la.scale) for la in run.device.layers], keep_pairs=True,
                           name=f"{net.name} on {task}, pruned (edge-popup, k = {exp.k:g})",
                           source=f"rramsim.nn.run_prune({task}, seed={cfg.run.seed})",
-                          metrics=m, device=run.device)
+                          device=run.device)
+    pruned = dataclasses.replace(pruned, metrics=dict(m))
     t1 = time.perf_counter()
 
     base_cfg = exp.baseline_train
@@ -384,27 +385,49 @@ def _evaluate_segmentation(hw, loaded, cfg: StudyConfig, modes) -> dict:
     return out
 
 
-def _rows(network: str, prec: str, method: str, max_pulses, tolerance, n_cells: int,
-          pulses: int, energy: float, reads, converged, error_rel, error_median,
-          accs: dict) -> list[dict]:
-    return [{"network": network, "programming": prec, "method": method,
-             "max_pulses_per_cell": max_pulses, "tolerance_rel": tolerance, "cells": n_cells,
-             "pulses": pulses, "pulses_per_cell": pulses / n_cells, "energy_J": energy,
-             "verify_reads": reads, "converged_fraction": converged,
-             "programming_error_rel": error_rel, "programming_error_median_rel": error_median,
-             "mode": mode, **metrics} for mode, metrics in accs.items()]
+def _point(network: str, programming: str, method: str, n_cells: int, pulses: int,
+           energy: float) -> dict:
+    """The programming columns of a point's rows (no verify: the pruned network's)."""
+    return {"network": network, "programming": programming, "method": method,
+            "max_pulses_per_cell": None, "tolerance_rel": None, "cells": n_cells,
+            "pulses": pulses, "pulses_per_cell": pulses / n_cells, "energy_J": energy,
+            "verify_reads": 0, "converged_fraction": None, "programming_error_rel": None,
+            "programming_error_median_rel": None}
+
+
+def _baseline_point(p: Precision, pr: ProgrammedLayers, n_cells: int) -> dict:
+    """The programming columns of the baseline programmed at precision ``p``."""
+    return {**_point("baseline", p.label, p.method, n_cells, pr.pulses, pr.energy_J),
+            "max_pulses_per_cell": p.max_pulses, "tolerance_rel": p.tolerance,
+            "verify_reads": pr.reads, "converged_fraction": pr.converged,
+            "programming_error_rel": pr.error_rel,
+            "programming_error_median_rel": pr.error_median_rel}
+
+
+def _rows(point: dict, accs: dict) -> list[dict]:
+    """One row per mode: the point's programming columns, the mode, its metrics."""
+    return [{**point, "mode": mode, **metrics} for mode, metrics in accs.items()]
+
+
+@dataclass(frozen=True)
+class Training:
+    """Overrides of the task's training defaults for :func:`train_networks` (None: the task's
+    own; see :func:`experiment_for`)."""
+
+    epochs: int | None = None
+    batch_size: int | None = None
+    max_train: int | None = None
 
 
 def programming_study(cfg: StudyConfig, task: str = "digits", *,
                       points: Sequence[Precision] | None = None, mapping: Mapping = Mapping(),  # noqa: B008
-                      networks: Networks | None = None, epochs: int | None = None,
-                      batch_size: int | None = None, max_train: int | None = None,
+                      networks: Networks | None = None, training: Training = Training(),  # noqa: B008
                       progress: bool = False, log: Callable[[str], None] | None = None
                       ) -> StudyResult:
     """Run the comparison on ``task``: train both networks (or take ``networks``), program the
     baseline at every precision of ``points`` (default :func:`precisions`), evaluate every
-    point. ``epochs``, ``batch_size``, ``max_train`` override the task's training defaults
-    (:func:`experiment_for`). Seeded by ``cfg.run.seed``; single-threaded BLAS."""
+    point. ``training`` overrides the task's training defaults (epochs, batch size, training
+    inputs; :func:`experiment_for`). Seeded by ``cfg.run.seed``; single-threaded BLAS."""
     from rramsim._threads import blas_threads
 
     pts = list(points) if points is not None else precisions()
@@ -413,16 +436,16 @@ def programming_study(cfg: StudyConfig, task: str = "digits", *,
     secs: dict = {}
     with blas_threads(1):
         if networks is None:
-            networks = train_networks(cfg, task, epochs=epochs, batch_size=batch_size,
-                                      max_train=max_train, progress=progress, log=log)
+            networks = train_networks(cfg, task, **dataclasses.asdict(training),
+                                      progress=progress, log=log)
         secs.update(networks.seconds)
         pruned = networks.pruned
         n_cells = 2 * sum(int(np.size(w)) for w in pruned.weights)
         t0 = time.perf_counter()
         accs = _evaluate(pruned, cfg, ("software",) + POINT_MODES)
         software = {"pruned": accs.pop("software")["accuracy"]}
-        rows = _rows("pruned", "forming + RESET of pruned pairs", "prune", None, None, n_cells,
-                     networks.prune_pulses, networks.prune_energy_J, 0, None, None, None, accs)
+        rows = _rows(_point("pruned", "forming + RESET of pruned pairs", "prune", n_cells,
+                            networks.prune_pulses, networks.prune_energy_J), accs)
         secs["evaluate_pruned"] = time.perf_counter() - t0
         base_w = networks.baseline.effective_weights()
         programmed = {}
@@ -441,9 +464,7 @@ def programming_study(cfg: StudyConfig, task: str = "digits", *,
             accs = _evaluate(lo, cfg, (("software",) if i == 0 else ()) + POINT_MODES)
             if i == 0:
                 software["baseline"] = accs.pop("software")["accuracy"]
-            rows += _rows("baseline", p.label, p.method, p.max_pulses, p.tolerance, n_cells,
-                          pr.pulses, pr.energy_J, pr.reads, pr.converged, pr.error_rel,
-                          pr.error_median_rel, accs)
+            rows += _rows(_baseline_point(p, pr, n_cells), accs)
             pr.states = []   # the device states are only needed while the tiles are made
             programmed[p.label] = pr
             secs[f"point {p.label}"] = time.perf_counter() - t1

@@ -220,28 +220,12 @@ def energy_frame(res):
     return pd.concat(frames, ignore_index=True)
 
 
-def write_outputs(res, out_dir, *, command: str) -> Path:
-    """Write report.md, the CSVs, the figures, one tile's netlist, config.toml, timings.json.
-
-    All files are written atomically; wall times (machine-dependent) go only to timings.json so
-    the same command gives the same report.
-    """
-    import json
-
-    from rramsim import __version__, netlists
+def _write_figures(res, out: Path) -> list[tuple[str, int]]:
+    """The drop map of each mapped tile, the sweep's CSV and plots; returns (file, tile) of the maps."""
     from rramsim.studies import irdrop
     from rramsim.studies._io import atomic_write_csv
-    from rramsim.studies.config import to_toml
-    from rramsim.studies.energy import PRESETS
 
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    res.out_dir = out
-    cfg, ev, hw, loaded = res.cfg, res.evaluation, res.hardware, res.loaded
-    data = loaded.data
-    acc_df = accuracy_frame(res)
-    atomic_write_csv(out / "accuracy.csv", acc_df)
-    atomic_write_csv(out / "energy.csv", energy_frame(res))
+    cfg, ev, hw = res.cfg, res.evaluation, res.hardware
     c = cfg.circuit
     wires = f"{c.r_wordline_ohm:g}/{c.r_bitline_ohm:g} ohm"
     drop_imgs = []
@@ -257,35 +241,23 @@ def write_outputs(res, out_dir, *, command: str) -> Path:
         atomic_write_csv(out / "irdrop_sweep.csv", sw.formed)
         irdrop.plot_sweep(sw.formed, out / "irdrop_sweep_error.png", x="r_wire_ohm",
                           y="rel_output_error", group="tile_size",
-                          xlabel="wire resistance per segment (ohm)",
-                          ylabel="relative output error ||VT - VG|| / ||VG||",
+                          labels=("wire resistance per segment (ohm)",
+                                  "relative output error ||VT - VG|| / ||VG||"),
                           title="IR-drop output error, formed random tiles")
         long = sw.wire.melt(id_vars=["r_wire_ohm"], value_vars=["software", "behavioural",
                                                                   "circuit"],
                             var_name="evaluation", value_name="accuracy")
         irdrop.plot_sweep(long, out / "irdrop_sweep_accuracy.png", x="r_wire_ohm",
                           y="accuracy", group="evaluation",
-                          xlabel="wire resistance per segment (ohm)", ylabel="test accuracy",
-                          title=f"accuracy vs wire resistance ({data.name}; read-noise "
+                          labels=("wire resistance per segment (ohm)", "test accuracy"),
+                          title=f"accuracy vs wire resistance ({res.loaded.data.name}; read-noise "
                                 f"spread ~{max(ev.accuracy_std.values(), default=0) * 100:.1f} %)")
-    t_net = hw.plan.used_tiles[0]
-    xb0 = hw.tiles[t_net]
-    netlists.write_deck(out / f"tile{t_net}.cir",
-                        netlists.render(xb0, np.full(xb0.n_rows, cfg.converters.v_read_V)))
-    atomic_write_text(out / "config.toml", to_toml(cfg))
+    return drop_imgs
 
-    secs = dict(res.seconds)
-    if ev.seconds.get("behavioural"):
-        secs["circuit_over_behavioural"] = ev.seconds["circuit"] / ev.seconds["behavioural"]
-    res.headline = headline(res)
-    en = res.energy
+
+def _network_section(rep: Report, res) -> None:
+    cfg, ev, hw = res.cfg, res.evaluation, res.hardware
     summ = hw.summary()
-    rep = Report(title=f"rramsim study: {loaded.name}",
-                 provenance={"command": f"`{command}`", "rramsim version": __version__,
-                             "seed": cfg.run.seed, "network": loaded.source,
-                             "configuration": "`config.toml` (embedded below)"},
-                 config_toml=to_toml(cfg))
-    rep.headline(res.headline)
     layers = ", ".join(f"{lp.name} {lp.fan_in}x{lp.fan_out} ({ev.rows_per_inference[k]} "
                        f"read{'s' if ev.rows_per_inference[k] != 1 else ''} per inference)"
                        for k, lp in enumerate(hw.plan.layers))
@@ -297,6 +269,11 @@ def write_outputs(res, out_dir, *, command: str) -> Path:
         f"{summ['utilisation'] * 100:.1f} %. Convolutions run as im2col patches on the tiles, "
         "a recurrent layer's input and recurrent matrices as one stacked matrix, every time "
         "step through DAC, tiles and ADC; BN, pooling, activations and quantisers are digital."))
+
+
+def _accuracy_section(rep: Report, res, acc_df) -> None:
+    cfg, ev, data = res.cfg, res.evaluation, res.loaded.data
+    c = cfg.circuit
     rep.section("Accuracy", (
         f"Test set: {data.x_test.shape[0]} {data.name} samples; calibration: "
         f"{data.x_calib.shape[0]} training samples. *software*: float weights x masks; "
@@ -312,6 +289,12 @@ def write_outputs(res, out_dir, *, command: str) -> Path:
         f"{cfg.sweep.noise_repeats} passes each). ADC saturation in circuit mode: "
         f"{ev.adc_saturation * 100:.3f} % of column reads."))
     rep.table(acc_df)
+
+
+def _energy_section(rep: Report, res) -> None:
+    from rramsim.studies.energy import PRESETS
+
+    cfg, en = res.cfg, res.energy
     rep.section("Energy per inference", (
         "Array energy from the solved tiles (source power v^T Y v with each tile's input "
         "admittance, over the recorded test inputs, times the read time); DAC per driven row, "
@@ -332,10 +315,10 @@ def write_outputs(res, out_dir, *, command: str) -> Path:
                          if k != "balance_rel")
              + f". Energy balance (source vs dissipated): worst relative mismatch "
                f"{en.split['balance_rel']:.1e}.")
-    if getattr(res, "read_schemes", None):
-        from rramsim.studies.schemes import report_section
 
-        report_section(rep, res.read_schemes, cfg, out, reference=ev.accuracy["behavioural"])
+
+def _irdrop_section(rep: Report, res, drop_imgs) -> None:
+    hw, sw = res.hardware, res.sweeps
     rep.section("IR drop", (
         "Per-cell drop |V_ideal - V_cell| with every row at the read voltage (the worst case "
         "of non-negative inputs). Drivers at column 0, sense amplifiers below the last row."))
@@ -356,6 +339,9 @@ def write_outputs(res, out_dir, *, command: str) -> Path:
                  f"{pr['ir_aware']['tile_error_rel']:.3e} with the IR-aware placement (heavy rows "
                  "near the sense amplifiers, heavy columns near the drivers); circuit accuracy "
                  f"{pr['naive']['circuit'] * 100:.1f} % vs {pr['ir_aware']['circuit'] * 100:.1f} %.")
+
+
+def _cosim_section(rep: Report, res) -> None:
     cres = res.cosim
     rep.section("Co-simulation check", cres.summary() if cres is not None else
                 (f"**{res.cosim_error}**" if res.cosim_error else "not run (cosim.tiles = 0)"))
@@ -365,31 +351,96 @@ def write_outputs(res, out_dir, *, command: str) -> Path:
                   [[k.tile, f"{k.rows[0]}-{k.rows[1]}", f"{k.cols[0]}-{k.cols[1]}",
                     k.used_cells, k.currents, k.i_max_A, f"{k.rel_diff:.2e}",
                     f"{k.engine} ({k.spice_backend})"] for k in cres.checks])
-    prog = res.programming
-    if prog is not None:
-        m = prog["metrics"]
-        text = (f"From the training run (rramsim.nn.run_prune, seed {m['seed']}): "
-                f"{m['n_weights']} weights on {m['n_cells']} cells. Pruned network's test "
-                "accuracy with programmed conductances and read noise: "
-                f"{m['test_accuracy_programmed'] * 100:.1f} %.")
-        base = m.get("baseline")
-        if base:
-            text += (" Baseline (conventionally trained, write-and-verify): "
-                     f"{base['test_accuracy_programmed'] * 100:.1f} % programmed, "
-                     f"{base['test_accuracy_software'] * 100:.1f} % in software"
-                     + (" (write-verify stand-in)" if base.get("write_verify_stand_in") else "")
-                     + f". Deployment pulses including forming: pruning {prog['prune_pulses']}, "
-                       f"write-and-verify {prog['wv_pulses']}; energy "
-                       f"{prog['prune_energy_J'] * 1e6:.3g} uJ vs "
-                       f"{prog['wv_energy_J'] * 1e6:.3g} uJ.")
-        rep.section("Programming: pruning vs write-and-verify", text)
-        rep.table(["method", "cell operations", "pulses", "energy"],
-                  [[a, b, "" if p is None else p, "" if e is None else f"{e * 1e6:.3g} uJ"]
-                   for a, b, p, e in prog["rows"]])
-    rep.section("Netlist", f"One tile's ngspice deck: `tile{t_net}.cir` (inputs at "
+
+
+def _programming_section(rep: Report, prog: dict) -> None:
+    m = prog["metrics"]
+    text = (f"From the training run (rramsim.nn.run_prune, seed {m['seed']}): "
+            f"{m['n_weights']} weights on {m['n_cells']} cells. Pruned network's test "
+            "accuracy with programmed conductances and read noise: "
+            f"{m['test_accuracy_programmed'] * 100:.1f} %.")
+    base = m.get("baseline")
+    if base:
+        text += (" Baseline (conventionally trained, write-and-verify): "
+                 f"{base['test_accuracy_programmed'] * 100:.1f} % programmed, "
+                 f"{base['test_accuracy_software'] * 100:.1f} % in software"
+                 + (" (write-verify stand-in)" if base.get("write_verify_stand_in") else "")
+                 + f". Deployment pulses including forming: pruning {prog['prune_pulses']}, "
+                   f"write-and-verify {prog['wv_pulses']}; energy "
+                   f"{prog['prune_energy_J'] * 1e6:.3g} uJ vs "
+                   f"{prog['wv_energy_J'] * 1e6:.3g} uJ.")
+    rep.section("Programming: pruning vs write-and-verify", text)
+    rep.table(["method", "cell operations", "pulses", "energy"],
+              [[a, b, "" if p is None else p, "" if e is None else f"{e * 1e6:.3g} uJ"]
+               for a, b, p, e in prog["rows"]])
+
+
+def study_report(res, out: Path, *, command: str, acc_df, drop_imgs, netlist: str) -> Report:
+    """The study's report: provenance, headline, one section per step, the configuration.
+
+    ``netlist`` names the tile deck written beside it; a read-scheme section writes its plot
+    into ``out``.
+    """
+    from rramsim import __version__
+    from rramsim.studies.config import to_toml
+
+    cfg, ev, loaded = res.cfg, res.evaluation, res.loaded
+    rep = Report(title=f"rramsim study: {loaded.name}",
+                 provenance={"command": f"`{command}`", "rramsim version": __version__,
+                             "seed": cfg.run.seed, "network": loaded.source,
+                             "configuration": "`config.toml` (embedded below)"},
+                 config_toml=to_toml(cfg))
+    rep.headline(res.headline)
+    _network_section(rep, res)
+    _accuracy_section(rep, res, acc_df)
+    _energy_section(rep, res)
+    if getattr(res, "read_schemes", None):
+        from rramsim.studies.schemes import report_section
+
+        report_section(rep, res.read_schemes, cfg, out, reference=ev.accuracy["behavioural"])
+    _irdrop_section(rep, res, drop_imgs)
+    _cosim_section(rep, res)
+    if res.programming is not None:
+        _programming_section(rep, res.programming)
+    rep.section("Netlist", f"One tile's ngspice deck: `{netlist}` (inputs at "
                            f"{cfg.converters.v_read_V} V on every row). Wall times of each step "
                            "are in `timings.json` (machine-dependent, so kept out of this "
                            "report).")
-    rep.write(out / "report.md")
+    return rep
+
+
+def write_outputs(res, out_dir, *, command: str) -> Path:
+    """Write report.md, the CSVs, the figures, one tile's netlist, config.toml, timings.json.
+
+    All files are written atomically; wall times (machine-dependent) go only to timings.json so
+    the same command gives the same report.
+    """
+    import json
+
+    from rramsim import netlists
+    from rramsim.studies._io import atomic_write_csv
+    from rramsim.studies.config import to_toml
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    res.out_dir = out
+    cfg, ev, hw = res.cfg, res.evaluation, res.hardware
+    # the tables, the figures, one tile's deck and the configuration
+    acc_df = accuracy_frame(res)
+    atomic_write_csv(out / "accuracy.csv", acc_df)
+    atomic_write_csv(out / "energy.csv", energy_frame(res))
+    drop_imgs = _write_figures(res, out)
+    t_net = hw.plan.used_tiles[0]
+    xb0 = hw.tiles[t_net]
+    netlists.write_deck(out / f"tile{t_net}.cir",
+                        netlists.render(xb0, np.full(xb0.n_rows, cfg.converters.v_read_V)))
+    atomic_write_text(out / "config.toml", to_toml(cfg))
+    # the report, and the wall times beside it
+    secs = dict(res.seconds)
+    if ev.seconds.get("behavioural"):
+        secs["circuit_over_behavioural"] = ev.seconds["circuit"] / ev.seconds["behavioural"]
+    res.headline = headline(res)
+    study_report(res, out, command=command, acc_df=acc_df, drop_imgs=drop_imgs,
+                 netlist=f"tile{t_net}.cir").write(out / "report.md")
     atomic_write_text(out / "timings.json", json.dumps(secs, indent=2, sort_keys=True) + "\n")
     return out

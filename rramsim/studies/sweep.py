@@ -35,7 +35,7 @@ worker or 8. The device seed is the study's ``run.seed`` of the point (the forme
 and the pruning adapted to them: one chip); the noise seed seeds the read noise.
 
 **Engine.** Without a client, a Dask LocalCluster of one single-threaded process per core (BLAS at
-one thread); ``scheduler="tcp://host:8786"`` joins an existing cluster. The network of each device
+one thread); ``client="tcp://host:8786"`` joins an existing cluster. The network of each device
 seed is trained (or read) once by a task on one worker and copied to another worker at most once;
 points sharing the device seed, mapping and circuit (they differ only in converters, noise or
 noise seed) form groups that run on one worker and reuse the programmed tiles.
@@ -268,17 +268,8 @@ def _table(data: Mapping, name: str, known: set, where: str) -> dict:
     return dict(t)
 
 
-def load_sweep(config) -> SweepSpec:
-    """Read and validate a sweep: a TOML file path, a parsed mapping, or a :class:`SweepSpec`.
-
-    Raises
-    ------
-    rramsim.studies.config.ConfigError
-        Unknown section or key, a grid key that is not a study key (or cannot be swept), an empty
-        or repeated list, a value the study configuration rejects (named with its key), bad seeds.
-    """
-    if isinstance(config, SweepSpec):
-        return config
+def _read_source(config) -> tuple[dict, Path, str]:
+    """The sweep's parsed table, the folder its paths are relative to, and its name."""
     from rramsim.studies.config import _load_toml_bytes
 
     if isinstance(config, (str, os.PathLike)):
@@ -287,16 +278,15 @@ def load_sweep(config) -> SweepSpec:
             raw = path.read_bytes()
         except OSError as exc:
             raise ConfigError(f"cannot read sweep file {path}: {exc}") from exc
-        data, root, where = _load_toml_bytes(raw, str(path)), path.parent, str(path)
-    elif isinstance(config, Mapping):
-        data, root, where = dict(config), Path.cwd(), "sweep configuration"
-    else:
-        raise ConfigError(f"a sweep configuration is a TOML file or a mapping, got "
-                          f"{type(config).__name__}")
-    for sec in data:
-        if sec not in ("base", "grid", "monte_carlo", "output"):
-            raise ConfigError(f"{where}: unknown section [{sec}]; known: [base], [grid], "
-                              "[monte_carlo], [output]")
+        return _load_toml_bytes(raw, str(path)), path.parent, str(path)
+    if isinstance(config, Mapping):
+        return dict(config), Path.cwd(), "sweep configuration"
+    raise ConfigError(f"a sweep configuration is a TOML file or a mapping, got "
+                      f"{type(config).__name__}")
+
+
+def _base_config(data: Mapping, root: Path, where: str) -> StudyConfig:
+    """``[base]``: the study configuration of ``base.file`` (or the defaults), keys overridden."""
     base_t = data.get("base", {})
     if not isinstance(base_t, Mapping):
         raise ConfigError(f"{where}: [base] must be a table")
@@ -310,8 +300,11 @@ def load_sweep(config) -> SweepSpec:
         if not isinstance(content, Mapping):
             raise ConfigError(f"{where}: [base.{sec}] must be a table")
         merged.setdefault(sec, {}).update(content)
-    base = config_from_dict(merged, where=f"{where} [base]")
+    return config_from_dict(merged, where=f"{where} [base]")
 
+
+def _grid(data: Mapping, base: StudyConfig, where: str) -> list[tuple[tuple, tuple]]:
+    """``[grid]``: (keys set together, values as the study configuration reads them) per entry."""
     grid_t = data.get("grid", {})
     if not isinstance(grid_t, Mapping):
         raise ConfigError(f"{where}: [grid] must be a table")
@@ -333,7 +326,11 @@ def load_sweep(config) -> SweepSpec:
         if len(set(map(repr, checked))) != len(checked):
             raise ConfigError(f"{where}: [grid] {spec!r} lists a value twice: {values}")
         grid.append((keys, tuple(checked)))
+    return grid
 
+
+def _monte_carlo(data: Mapping, base: StudyConfig, swept: list[str], where: str) -> dict:
+    """``[monte_carlo]``: the SweepSpec fields of the device and noise seeds."""
     mc = _table(data, "monte_carlo", {"device_seeds", "noise_seeds", "seed", "paired"}, where)
     dcount, dseeds = _seeds(mc.get("device_seeds", 1), "device_seeds", where)
     ncount, nseeds = _seeds(mc.get("noise_seeds", 1), "noise_seeds", where)
@@ -343,20 +340,46 @@ def load_sweep(config) -> SweepSpec:
     paired = mc.get("paired", True)
     if not isinstance(paired, bool):
         raise ConfigError(f"{where}: monte_carlo.paired must be true or false")
-    if dcount > 1 and (base.network.path or any(k.startswith("network.") for k in seen)):
+    if dcount > 1 and (base.network.path or any(k.startswith("network.") for k in swept)):
         raise ConfigError(f"{where}: monte_carlo.device_seeds > 1 draws devices for the embedded "
                           "network; a network file fixes its conductances (use one device seed)")
     if not paired and (dseeds is not None or nseeds is not None):
         raise ConfigError(f"{where}: monte_carlo.paired = false derives seeds per point; it "
                           "cannot be combined with explicit lists of seeds")
+    return {"device_count": dcount, "noise_count": ncount, "device_seeds": dseeds,
+            "noise_seeds": nseeds, "seed": int(seed), "paired": paired}
+
+
+def _outputs(data: Mapping, where: str) -> dict:
+    """``[output]``: which files besides results.csv (plots, parquet)."""
     out = _table(data, "output", {"plots", "parquet"}, where)
     for k, v in out.items():
         if not isinstance(v, bool):
             raise ConfigError(f"{where}: output.{k} must be true or false, got {v!r}")
-    return SweepSpec(base=base, grid=tuple(grid), device_count=dcount, noise_count=ncount,
-                     device_seeds=dseeds, noise_seeds=nseeds, seed=int(seed), paired=paired,
-                     plots=out.get("plots", True), parquet=out.get("parquet", True),
-                     source=where)
+    return {"plots": out.get("plots", True), "parquet": out.get("parquet", True)}
+
+
+def load_sweep(config) -> SweepSpec:
+    """Read and validate a sweep: a TOML file path, a parsed mapping, or a :class:`SweepSpec`.
+
+    Raises
+    ------
+    rramsim.studies.config.ConfigError
+        Unknown section or key, a grid key that is not a study key (or cannot be swept), an empty
+        or repeated list, a value the study configuration rejects (named with its key), bad seeds.
+    """
+    if isinstance(config, SweepSpec):
+        return config
+    data, root, where = _read_source(config)
+    for sec in data:
+        if sec not in ("base", "grid", "monte_carlo", "output"):
+            raise ConfigError(f"{where}: unknown section [{sec}]; known: [base], [grid], "
+                              "[monte_carlo], [output]")
+    base = _base_config(data, root, where)
+    grid = _grid(data, base, where)
+    swept = [k for keys, _ in grid for k in keys]
+    return SweepSpec(base=base, grid=tuple(grid), **_monte_carlo(data, base, swept, where),
+                     **_outputs(data, where), source=where)
 
 
 def _get(cfg: StudyConfig, key: str):
@@ -424,9 +447,11 @@ def cores() -> int:
 class _Engine:
     """The Dask client of a sweep: given, joined by address, or a LocalCluster started here."""
 
-    def __init__(self, client=None, *, workers: int | None = None, scheduler: str | None = None,
+    def __init__(self, client=None, *, workers: int | None = None,
                  dashboard: str | None = ":8787", log=print):
-        if client is not None and (workers is not None or scheduler is not None):
+        scheduler = client if isinstance(client, str) else None
+        client = None if scheduler is not None else client
+        if client is not None and workers is not None:
             raise SweepError("give a client, or workers / a scheduler address, not both")
         if workers is not None and scheduler is not None:
             raise SweepError("--workers starts a local cluster; --scheduler joins an existing "
@@ -509,18 +534,18 @@ def _groups(points: list[SweepPoint], n_workers: int) -> list[list[SweepPoint]]:
     return out
 
 
-def sweep(config, client=None, *, out=None, workers: int | None = None,
-          scheduler: str | None = None, progress: bool = True, on_point=None,
-          dashboard: str | None = ":8787", log=None) -> SweepResult:
+def sweep(config, client=None, *, out=None, workers: int | None = None, progress: bool = True,
+          on_point=None, dashboard: str | None = ":8787", log=None) -> SweepResult:
     """Run a sweep on Dask and return its table (and write its folder when ``out`` is given).
 
     Parameters
     ----------
     config : path, mapping or SweepSpec
         The sweep (see the module docstring); validated by :func:`load_sweep`.
-    client : distributed.Client, optional
-        A client of the cluster to use. Default: a LocalCluster of ``workers`` single-threaded
-        processes (default one per core), or the cluster at ``scheduler``.
+    client : distributed.Client or str, optional
+        A client of the cluster to use, or the address of a running cluster's scheduler to join
+        (``"tcp://host:8786"``, as :class:`distributed.Client` takes it). Default: a LocalCluster
+        of ``workers`` single-threaded processes (default one per core).
     out : path, optional
         The sweep's folder: finished points are recorded there as they finish, and points found
         there are not computed again (the base configuration must be the same).
@@ -563,12 +588,11 @@ def sweep(config, client=None, *, out=None, workers: int | None = None,
             say(f"rramsim sweep: {len(res.skipped)} of {len(points)} points already finished "
                 f"in {store.dir}")
         if todo:
-            engine = _Engine(client, workers=workers, scheduler=scheduler, dashboard=dashboard,
-                             log=say)
+            engine = _Engine(client, workers=workers, dashboard=dashboard, log=say)
+            rec = _Recorder(points, todo, store, res, session=uuid.uuid4().hex,
+                            on_point=on_point)
             with engine as cl:
-                _run(cl, spec, points, todo, store, res, session=uuid.uuid4().hex,
-                     progress=progress, on_point=on_point, local=engine.cluster is not None,
-                     say=say)
+                _run(cl, rec, progress=progress, local=engine.cluster is not None, say=say)
         res.seconds = time.perf_counter() - t0
         res.table = store.table(points)
         store.write_table(points, failed=res.failed)
@@ -589,16 +613,155 @@ def sweep(config, client=None, *, out=None, workers: int | None = None,
     return res
 
 
-def _run(client, spec, points, todo, store, res, *, session, progress, on_point,
-         local: bool = False, say=print) -> None:
+class _Recorder:
+    """The points of one run as their events and their tasks' results arrive: each recorded
+    once (in ``store`` and ``res``), a point computed twice (its worker died) noted once."""
+
+    def __init__(self, points, todo, store, res: SweepResult, *, session: str, on_point=None):
+        self.points, self.todo, self.store, self.res = points, todo, store, res
+        self.session, self.on_point = session, on_point
+        self.by_id = {p.point_id: p for p in todo}
+        self.attempts: dict[str, set] = {}
+        self.bar = None
+
+    def open_bar(self, progress: bool) -> None:
+        from tqdm import tqdm
+
+        self.bar = tqdm(total=len(self.points), initial=len(self.points) - len(self.todo),
+                        desc="rramsim sweep", unit="point", disable=not progress, smoothing=0.1)
+
+    def handle(self, msg) -> None:
+        pid = msg.get("id")
+        if pid not in self.by_id:
+            return
+        res, store = self.res, self.store
+        runs = self.attempts.setdefault(pid, set())
+        if msg.get("attempt") not in runs:
+            runs.add(msg.get("attempt"))
+            if len(runs) == 2:          # a second execution of its task (a worker died)
+                res.repeated.append(pid)
+        if store.done(self.by_id[pid]) or pid in res.failed:
+            return     # recorded already: its event and its task's result both arrive
+        if msg.get("error"):
+            res.failed[pid] = msg["error"]
+        else:
+            store.record(self.by_id[pid], msg["values"], seconds=msg.get("seconds", 0.0),
+                         worker=msg.get("worker", ""), session=self.session)
+            res.computed.append(pid)
+            store.write_table(self.points, force=False)
+            if self.on_point is not None:
+                self.on_point(self.by_id[pid], msg["values"])
+        self.bar.update(1)
+
+
+@dataclass
+class _Tasks:
+    """The Dask futures of one run: a network per network key, the group tasks (future -> the
+    point ids it computes), the group tasks still to settle, and how many need each network."""
+
+    nets: dict = field(default_factory=dict)
+    groups: dict = field(default_factory=dict)
+    net_of: dict = field(default_factory=dict)
+    left: dict = field(default_factory=dict)
+    pending: set = field(default_factory=set)
+
+    def release(self, fut) -> None:
+        """A settled group task: not to be computed again; its network once no group needs it."""
+        fut.release()
+        self.left[self.net_of[fut]] -= 1
+        if not self.left[self.net_of[fut]]:
+            self.nets.pop(self.net_of[fut]).release()
+
+
+def _submit_networks(client, todo, tasks: _Tasks, session: str) -> None:
+    """One network per device seed (and data), first to run."""
+    from rramsim.studies import _sweep_worker as w
+
+    for p in todo:
+        if p.network_key in tasks.nets:
+            continue
+        key = f"rramsim-network-{p.network_key}-{session}"
+        if p.cfg.network.path:
+            # a network file is read here (workers need not see it) and goes into the task
+            # itself, so the scheduler can hand it to a new worker if its holder dies
+            import warnings
+
+            from rramsim.studies.loading import load
+
+            with warnings.catch_warnings():   # a large network file is sent once, on purpose
+                warnings.filterwarnings("ignore", message="Sending large graph")
+                tasks.nets[p.network_key] = client.submit(w.ship, load(p.cfg), key=key,
+                                                          priority=10)
+        else:   # the embedded default: trained by a worker
+            tasks.nets[p.network_key] = client.submit(w.load_network, p.cfg, key=key,
+                                                      priority=10)
+
+
+def _submit_groups(client, rec: _Recorder, tasks: _Tasks, topic: str, n_workers: int) -> None:
+    """One task per group of points sharing their tiles, on the group's network."""
+    from rramsim.studies import _sweep_worker as w
+
+    for i, members in enumerate(_groups(rec.todo, max(1, n_workers))):
+        items = [(p.point_id, p.cfg) for p in members]
+        net = members[0].network_key
+        fut = client.submit(w.run_group, tasks.nets[net], members[0].group_key, items, topic,
+                            key=f"rramsim-group-{i}-{rec.session}", retries=0)
+        tasks.groups[fut] = [p.point_id for p in members]
+        rec.res.tasks[fut.key] = tasks.groups[fut]
+        tasks.left[net] = tasks.left.get(net, 0) + 1
+        tasks.net_of[fut] = net
+
+
+def _settle(rec: _Recorder, tasks: _Tasks, fut) -> None:
+    """Record the points of a done group task from its result (or its error)."""
+    status = fut.status
+    if status not in ("finished", "error", "cancelled"):
+        return    # "lost": its worker died holding it; Dask computes it again
+    if status == "finished":
+        # (if its worker dies now, Dask computes it again before the result comes)
+        try:
+            msgs = fut.result()
+        except Exception as exc:  # lost in between: wait for it, else report it
+            if fut.status not in ("finished", "error", "cancelled"):
+                return
+            msgs = [{"id": pid, "error": f"{type(exc).__name__}: {exc}"}
+                    for pid in tasks.groups[fut]]
+    else:
+        exc = fut.exception() if status == "error" else None
+        why = f"{type(exc).__name__}: {exc}" if exc is not None else f"its task was {status}"
+        msgs = [{"id": pid, "error": why} for pid in tasks.groups[fut]]
+    tasks.pending.discard(fut)
+    for msg in msgs:
+        rec.handle(msg)
+    tasks.release(fut)    # its points are recorded
+
+
+def _collect(rec: _Recorder, inbox, tasks: _Tasks) -> None:
+    """Record points from their events and from their tasks' results until every task settled."""
+    import queue
+
+    tasks.pending.update(tasks.groups)
+    while tasks.pending:
+        try:
+            rec.handle(inbox.get(timeout=0.2))
+        except queue.Empty:
+            pass
+        for fut in [f for f in tasks.pending if f.done()]:
+            _settle(rec, tasks, fut)
+    while True:   # events that arrived after their group's result
+        try:
+            rec.handle(inbox.get_nowait())
+        except queue.Empty:
+            break
+
+
+def _run(client, rec: _Recorder, *, progress: bool, local: bool = False, say=print) -> None:
     """Submit the network tasks and the group tasks; record points as their events arrive.
 
     ``local``: the workers are this process's LocalCluster; they then ignore Ctrl-C (the
     terminal sends it to them too), and this process shuts them down after recording.
     """
     import queue
-
-    from tqdm import tqdm
 
     from rramsim.studies import _sweep_worker as w
 
@@ -608,113 +771,22 @@ def _run(client, spec, points, todo, store, res, *, session, progress, on_point,
     if n_workers == 0:
         say("rramsim sweep: the cluster has no workers yet; the points wait for `dask worker "
             "ADDRESS` to join")
-    topic = f"rramsim-sweep-{session}"
+    topic = f"rramsim-sweep-{rec.session}"
     inbox: queue.SimpleQueue = queue.SimpleQueue()
     client.subscribe_topic(topic, lambda event: inbox.put(event[1]))
-    by_id = {p.point_id: p for p in todo}
-    bar = tqdm(total=len(points), initial=len(points) - len(todo), desc="rramsim sweep",
-               unit="point", disable=not progress, smoothing=0.1)
-    nets: dict = {}
-    futures: dict = {}
-    net_of: dict = {}
-    pending: set = set()
+    rec.open_bar(progress)
+    tasks = _Tasks()
     try:
-        for p in todo:    # one network per device seed (and data), first to run
-            if p.network_key in nets:
-                continue
-            key = f"rramsim-network-{p.network_key}-{session}"
-            if p.cfg.network.path:
-                # a network file is read here (workers need not see it) and goes into the task
-                # itself, so the scheduler can hand it to a new worker if its holder dies
-                import warnings
-
-                from rramsim.studies.loading import load
-
-                with warnings.catch_warnings():   # a large network file is sent once, on purpose
-                    warnings.filterwarnings("ignore", message="Sending large graph")
-                    nets[p.network_key] = client.submit(w.ship, load(p.cfg), key=key,
-                                                        priority=10)
-            else:   # the embedded default: trained by a worker
-                nets[p.network_key] = client.submit(w.load_network, p.cfg, key=key, priority=10)
-        left: dict[str, int] = {}    # group tasks still to finish, per network
-        for i, members in enumerate(_groups(todo, max(1, n_workers))):
-            items = [(p.point_id, p.cfg) for p in members]
-            fut = client.submit(w.run_group, nets[members[0].network_key],
-                                members[0].group_key, items, topic,
-                                key=f"rramsim-group-{i}-{session}", retries=0)
-            futures[fut] = [p.point_id for p in members]
-            res.tasks[fut.key] = futures[fut]
-            left[members[0].network_key] = left.get(members[0].network_key, 0) + 1
-            net_of[fut] = members[0].network_key
-        attempts: dict[str, set] = {}
-
-        def handle(msg) -> None:
-            pid = msg.get("id")
-            if pid not in by_id:
-                return
-            runs = attempts.setdefault(pid, set())
-            if msg.get("attempt") not in runs:
-                runs.add(msg.get("attempt"))
-                if len(runs) == 2:          # a second execution of its task (a worker died)
-                    res.repeated.append(pid)
-            if store.done(by_id[pid]) or pid in res.failed:
-                return     # recorded already: its event and its task's result both arrive
-            if msg.get("error"):
-                res.failed[pid] = msg["error"]
-            else:
-                store.record(by_id[pid], msg["values"], seconds=msg.get("seconds", 0.0),
-                             worker=msg.get("worker", ""), session=session)
-                res.computed.append(pid)
-                store.write_table(points, force=False)
-                if on_point is not None:
-                    on_point(by_id[pid], msg["values"])
-            bar.update(1)
-
-        pending.update(futures)
-        while pending:
-            try:
-                handle(inbox.get(timeout=0.2))
-            except queue.Empty:
-                pass
-            for fut in [f for f in pending if f.done()]:
-                status = fut.status
-                if status not in ("finished", "error", "cancelled"):
-                    continue    # "lost": its worker died holding it; Dask computes it again
-                if status == "finished":
-                    # (if its worker dies now, Dask computes it again before the result comes)
-                    try:
-                        msgs = fut.result()
-                    except Exception as exc:  # lost in between: wait for it, else report it
-                        if fut.status not in ("finished", "error", "cancelled"):
-                            continue
-                        msgs = [{"id": pid, "error": f"{type(exc).__name__}: {exc}"}
-                                for pid in futures[fut]]
-                    pending.discard(fut)
-                    for msg in msgs:
-                        handle(msg)
-                else:
-                    pending.discard(fut)
-                    exc = fut.exception() if status == "error" else None
-                    why = (f"{type(exc).__name__}: {exc}" if exc is not None
-                           else f"its task was {status}")
-                    for pid in futures[fut]:
-                        handle({"id": pid, "error": why})
-                fut.release()    # its points are recorded: not to be computed again
-                left[net_of[fut]] -= 1
-                if not left[net_of[fut]]:       # no group needs this network any more
-                    nets.pop(net_of[fut]).release()
-        while True:   # events that arrived after their group's result
-            try:
-                handle(inbox.get_nowait())
-            except queue.Empty:
-                break
+        _submit_networks(client, rec.todo, tasks, rec.session)
+        _submit_groups(client, rec, tasks, topic, n_workers)
+        _collect(rec, inbox, tasks)
     finally:
-        bar.close()
+        rec.bar.close()
         try:
             client.unsubscribe_topic(topic)
         except ValueError:   # pragma: no cover
             pass
-        client.cancel(list(pending) + list(nets.values()), force=True)
+        client.cancel(list(tasks.pending) + list(tasks.nets.values()), force=True)
         try:
             client.unregister_worker_plugin(w.PLUGIN_NAME)
         except (ValueError, KeyError):   # pragma: no cover - already gone

@@ -27,7 +27,7 @@ def run(args: argparse.Namespace) -> int:
     from rramsim.studies.sweep import sweep
 
     try:
-        res = sweep(args.config, out=args.out, workers=args.workers, scheduler=args.scheduler,
+        res = sweep(args.config, args.scheduler, out=args.out, workers=args.workers,
                     progress=not args.no_progress, log=print)
     except KeyboardInterrupt:   # Ctrl-C, or SIGTERM (rramsim.cli gives the exit status)
         print(f"rramsim sweep: the finished points are recorded in {args.out} (results.csv); "
