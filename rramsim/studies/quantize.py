@@ -88,6 +88,12 @@ def quantize_uniform(x, *, bits: int, full_scale: float, signed: bool) -> np.nda
     signed : bool
         Symmetric signed range, else ``[0, full_scale]``.
     """
+    codes, n, fs = _uniform(x, bits=bits, full_scale=full_scale, signed=signed)
+    return codes * (fs / n)
+
+
+def _uniform(x, *, bits: int, full_scale: float, signed: bool) -> tuple[np.ndarray, int, float]:
+    """The checked quantiser: ``(codes as floats, steps n, full scale)``."""
     bits = _check_bits("bits", bits)
     fs = _check_positive("full_scale", full_scale)
     arr = _finite("x", x)
@@ -97,7 +103,7 @@ def quantize_uniform(x, *, bits: int, full_scale: float, signed: bool) -> np.nda
         n = 2 ** (bits - 1) - 1
     else:
         n = 2**bits - 1
-    return uniform_codes(arr, n, fs, signed=signed) * (fs / n)
+    return uniform_codes(arr, n, fs, signed=signed), n, fs
 
 
 @dataclass(frozen=True)
@@ -137,6 +143,12 @@ class DAC:
         """The activations the DAC actually represents, in the unit of ``x``."""
         fs = _check_positive("x_full_scale", x_full_scale)
         return quantize_uniform(x, bits=self.bits, full_scale=fs, signed=self.signed)
+
+    def codes(self, x, x_full_scale: float) -> np.ndarray:
+        """Integer DAC codes of activations ``x`` (``quantize(x) = codes * x_full_scale / n``
+        with ``n = 2**bits - 1``, signed ``2**(bits-1) - 1``)."""
+        fs = _check_positive("x_full_scale", x_full_scale)
+        return _uniform(x, bits=self.bits, full_scale=fs, signed=self.signed)[0].astype(np.int64)
 
 
 @dataclass(frozen=True)

@@ -148,7 +148,7 @@ def planes(encoding: str, dac: DAC, x_fs: float, x, *, per_level: bool) -> list[
     if encoding == "amplitude" or (encoding == "pwm" and not per_level):
         return [(1.0, dac.voltages(x, x_fs))]
     n = dac_levels(dac)
-    codes = np.rint(dac.quantize(x, x_fs) / x_fs * n).astype(np.int64)
+    codes = dac.codes(x, x_fs)
     mag, sgn = np.abs(codes), np.sign(codes).astype(float) * dac.v_read_V
     if encoding == "bit-serial":
         return [(2.0**b / n, sgn * ((mag >> b) & 1)) for b in range(magnitude_bits(dac))]
