@@ -13,7 +13,9 @@ N bit lines (columns, outputs):
   segment ``r_wordline`` into WL(i, N-1).
 * Column j: a segment ``r_bitline`` between BL(i, j) and BL(i+1, j) and between BL(M-1, j) and the
   sense node S_j: M segments per column. S_j is held at virtual ground by an ideal TIA (default), by a
-  TIA of finite open-loop gain, or loaded by a sense resistor.
+  TIA of finite open-loop gain, or loaded by a sense resistor. Each is a :class:`SenseCircuit`,
+  whose methods give what the solver, the netlists and the power account need of it (its
+  conductance to ground, output voltage, netlist elements, current read back, power).
 * Any resistance may be 0: the nodes it joins are then one node.
 * ``i_out[j]`` is the current from the bit line into S_j, amperes, positive for positive inputs.
 
@@ -22,8 +24,10 @@ SI units throughout.
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Literal, NamedTuple
 
 import numpy as np
 
@@ -43,9 +47,73 @@ def _check_resistance(name: str, value: float, *, positive: bool = False) -> flo
                        unit="ohms")
 
 
+class SenseElement(NamedTuple):
+    """One circuit element of a sense circuit, in terms every netlist writer can spell.
+
+    ``kind`` is one of
+    * ``"ammeter"``: a 0 V source from ``nodes[0]`` to ``nodes[1]``, whose branch current is read;
+    * ``"resistor"``: ``value`` ohms between ``nodes[0]`` and ``nodes[1]``;
+    * ``"ccvs"``: a source ``V(nodes[0]) - V(nodes[1]) = value * I(control)``, ``value`` in ohms and
+      ``control`` the name of an ammeter;
+    * ``"vcvs"``: a source ``V(nodes[0]) - V(nodes[1]) = value * (V(nodes[2]) - V(nodes[3]))``.
+    Node ``"0"`` is ground.
+    """
+
+    kind: str
+    name: str
+    nodes: tuple[str, ...]
+    value: float = 0.0
+    control: str | None = None
+
+
+class SenseCircuit(ABC):
+    """The circuit at each bit line's end, S_j: what the solver, the netlists and the power
+    account need to know of it.
+
+    Column j's circuit joins S_j (netlist node ``s``) to ground, and a TIA has an output node
+    ``o_j``. Arrays below are (..., N): the last axis runs over the columns.
+    """
+
+    @abstractmethod
+    def ground_conductance(self) -> float | None:
+        """Conductance from S_j to ground in the nodal equations, siemens; None where S_j is held
+        at exactly 0 V (then S_j is ground)."""
+
+    @abstractmethod
+    def output_voltage(self, i_out: np.ndarray, v_sense: np.ndarray) -> np.ndarray | None:
+        """The circuit's output voltage from the column currents and sense voltages (None: no
+        output node)."""
+
+    @abstractmethod
+    def output_node(self, j: int) -> str | None:
+        """Netlist name of column j's output node (None: the circuit has none)."""
+
+    @abstractmethod
+    def elements(self, j: int, s: str) -> tuple[SenseElement, ...]:
+        """The netlist elements of column j's circuit, whose sense node is named ``s``."""
+
+    @abstractmethod
+    def measured_current(self, v_sense: np.ndarray, v_out: np.ndarray | None,
+                         ammeter: Callable[[str], np.ndarray]) -> np.ndarray:
+        """``i_out`` from what a SPICE run reports: the sense and output voltages, and the branch
+        current of an ammeter element by name (``ammeter(name)``)."""
+
+    @abstractmethod
+    def power(self, i_out: np.ndarray, v_sense: np.ndarray) -> np.ndarray:
+        """Power the array delivers into the sense circuits, summed over the columns, watts."""
+
+    @abstractmethod
+    def max_transimpedance(self) -> float:
+        """The largest factor from a column current to a voltage of this circuit, ohms (bounds
+        the sense voltages a tile's inputs can produce)."""
+
+
 @dataclass(frozen=True)
-class IdealTIA:
+class IdealTIA(SenseCircuit):
     """Ideal transimpedance amplifier: S_j is held at exactly 0 V, output ``-r_feedback * i_out``.
+
+    In a netlist: an ammeter (0 V source) from S_j to ground and a current-controlled source of
+    gain ``-r_feedback`` at the output ``o_j``.
 
     Attributes
     ----------
@@ -58,13 +126,37 @@ class IdealTIA:
     def __post_init__(self) -> None:
         _check_resistance("IdealTIA.r_feedback", self.r_feedback, positive=True)
 
+    def ground_conductance(self) -> None:
+        return None
+
+    def output_voltage(self, i_out, v_sense):
+        return -float(self.r_feedback) * i_out
+
+    def output_node(self, j: int) -> str:
+        return f"o_{j}"
+
+    def elements(self, j: int, s: str) -> tuple[SenseElement, ...]:
+        return (SenseElement("ammeter", f"vam_{j}", (s, "0")),
+                SenseElement("ccvs", f"h_{j}", (f"o_{j}", "0"), -self.r_feedback,
+                             control=f"vam_{j}"))
+
+    def measured_current(self, v_sense, v_out, ammeter):
+        return np.stack([ammeter(f"vam_{j}") for j in range(np.shape(v_sense)[-1])], axis=-1)
+
+    def power(self, i_out, v_sense):
+        return np.zeros(np.shape(i_out)[:-1])  # S_j at 0 V absorbs nothing
+
+    def max_transimpedance(self) -> float:
+        return self.r_feedback
+
 
 @dataclass(frozen=True)
-class FiniteGainTIA:
+class FiniteGainTIA(SenseCircuit):
     """TIA built from an op-amp of finite open-loop gain A with feedback resistance R_f.
 
     The op-amp output is ``V_o = -A * V_S`` (non-inverting input grounded) and R_f joins S_j to V_o, so
-    ``V_S = i * R_f / (1 + A)`` and ``V_o = -A * R_f * i / (1 + A)``.
+    ``V_S = i * R_f / (1 + A)`` and ``V_o = -A * R_f * i / (1 + A)``. The current into S_j,
+    ``(V_S - V_o) / R_f = (1 + A) V_S / R_f``, makes it a conductance ``(1 + A) / R_f`` to ground.
 
     Attributes
     ----------
@@ -82,9 +174,31 @@ class FiniteGainTIA:
         real_scalar(self.open_loop_gain, "FiniteGainTIA.open_loop_gain", CrossbarError,
                     positive=True, unit="V/V")
 
+    def ground_conductance(self) -> float:
+        return (1.0 + float(self.open_loop_gain)) / float(self.r_feedback)
+
+    def output_voltage(self, i_out, v_sense):
+        return -float(self.open_loop_gain) * v_sense
+
+    def output_node(self, j: int) -> str:
+        return f"o_{j}"
+
+    def elements(self, j: int, s: str) -> tuple[SenseElement, ...]:
+        return (SenseElement("vcvs", f"e_{j}", (f"o_{j}", "0", "0", s), self.open_loop_gain),
+                SenseElement("resistor", f"rf_{j}", (s, f"o_{j}"), self.r_feedback))
+
+    def measured_current(self, v_sense, v_out, ammeter):
+        return (v_sense - v_out) / self.r_feedback
+
+    def power(self, i_out, v_sense):
+        return np.sum(i_out * v_sense, axis=-1)
+
+    def max_transimpedance(self) -> float:
+        return self.r_feedback * max(1.0, self.open_loop_gain)
+
 
 @dataclass(frozen=True)
-class SenseResistor:
+class SenseResistor(SenseCircuit):
     """A plain sense resistor from S_j to ground; the sense voltage is ``resistance * i_out``.
 
     Attributes
@@ -97,6 +211,27 @@ class SenseResistor:
 
     def __post_init__(self) -> None:
         _check_resistance("SenseResistor.resistance", self.resistance, positive=True)
+
+    def ground_conductance(self) -> float:
+        return 1.0 / float(self.resistance)
+
+    def output_voltage(self, i_out, v_sense) -> None:
+        return None
+
+    def output_node(self, j: int) -> None:
+        return None
+
+    def elements(self, j: int, s: str) -> tuple[SenseElement, ...]:
+        return (SenseElement("resistor", f"rs_{j}", (s, "0"), self.resistance),)
+
+    def measured_current(self, v_sense, v_out, ammeter):
+        return v_sense / self.resistance
+
+    def power(self, i_out, v_sense):
+        return np.sum(i_out * v_sense, axis=-1)
+
+    def max_transimpedance(self) -> float:
+        return self.resistance
 
 
 Sense = IdealTIA | FiniteGainTIA | SenseResistor
@@ -215,9 +350,9 @@ class Crossbar:
             set_(self, name, _check_resistance(name, getattr(self, name)))
         if not isinstance(self.drive, str) or self.drive not in DRIVES:
             raise CrossbarError(f"drive must be one of {DRIVES}, got {self.drive!r}")
-        if not isinstance(self.sense, (IdealTIA, FiniteGainTIA, SenseResistor)):
+        if not isinstance(self.sense, SenseCircuit):
             raise CrossbarError(
-                "sense must be an IdealTIA, FiniteGainTIA or SenseResistor, "
+                "sense must be a SenseCircuit (an IdealTIA, FiniteGainTIA or SenseResistor), "
                 f"got {type(self.sense).__name__}")
         if self.r_access is not None:
             set_(self, "r_access",
@@ -291,9 +426,7 @@ class Crossbar:
         """
         col, row = self._sums  # type: ignore[attr-defined]
         sense = self.sense
-        scale = sense.resistance if isinstance(sense, SenseResistor) else sense.r_feedback
-        if isinstance(sense, FiniteGainTIA):
-            scale *= max(1.0, sense.open_loop_gain)
+        scale = sense.max_transimpedance()
         with np.errstate(over="ignore"):
             bound = v_max * max(col, row) * max(1.0, scale)
         if not bound < _MAX_MAGNITUDE:

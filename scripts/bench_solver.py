@@ -178,6 +178,85 @@ def fmt_mem(r: dict) -> str:
     return f"{r['maxrss_gb']:.2f} GB" if "maxrss_gb" in r else "-"
 
 
+def part_a(add) -> None:
+    """(a) ngspice against solve, one input, 32/48/64."""
+    for k in (32, 48, 64):
+        ng = run_child("ngspice", k)
+        so = run_child("solve", k)
+        ratio = (f"{ng['time'] / so['time']:.0f}x"
+                 if "time" in ng and "time" in so else "-")
+        note = f"max rel diff {so['err']:.1e}" if "err" in so else ""
+        add("(a)", f"{k}x{k}, 1 input: ngspice vs solve [{so.get('backend', '')}]",
+            fmt_t(ng), fmt_t(so), ratio + (" (target >= 300x at 64)" if k == 64 else ""),
+            note)
+
+
+def part_b(add, args) -> dict:
+    """(b) spsolve's defaults against solve, one input; returns the spsolve times by size."""
+    sp_times = {}
+    for k in (256,) if args.quick else (256, 512):
+        so = run_child("solve", k)
+        spr = run_children("spsolve", args.repeats, k)
+        sp_times[k] = spr.get("time")
+        ratio = f"{spr['time'] / so['time']:.0f}x" if "time" in spr and "time" in so else "-"
+        note = f"same answer: max rel diff {spr['err']:.1e}" if "err" in spr else ""
+        note += f"; spsolve {spr['spread']}" if spr.get("spread") else ""
+        add("(b)", f"{k}x{k}, 1 input: spsolve defaults vs solve [{so.get('backend', '')}]",
+            fmt_t(spr), fmt_t(so), ratio + (" (target >= 20x at 512)" if k == 512 else ""), note)
+    return sp_times
+
+
+def part_c(add, args, sp_times: dict) -> None:
+    """(c) transfer_matrix (multifrontal, and the ports-last factor for comparison)."""
+    for k in (512,) if args.quick else (512, 1024):
+        tr = run_children("transfer", args.repeats, k)
+        base = sp_times.get(k)
+        if base and "time" in tr:
+            ratio = f"{tr['time'] / base:.2f} of one spsolve (target < 0.25)"
+        elif k == 1024 and "time" in tr:
+            ratio = "target < 10 s"
+        else:
+            ratio = "-"
+        note = (f"max rel err vs CG {tr['err']:.1e}; peak {fmt_mem(tr)}" if "err" in tr else "")
+        note += f"; {tr['spread']}" if tr.get("spread") else ""
+        add("(c)", f"transfer_matrix {k}x{k} [multifrontal]", f"{base:.4g} s" if base else "-",
+            fmt_t(tr), ratio, note)
+        fa = run_child("transfer", k, 1)
+        note = (f"max rel err vs CG {fa['err']:.1e}; peak {fmt_mem(fa)}" if "err" in fa else "")
+        add("(c)", f"transfer_matrix {k}x{k} [ports-last factor, for comparison]", "-",
+            fmt_t(fa), "-", note)
+
+
+def part_d(add) -> None:
+    """(d) 1000 inputs on 512 x 512 (full Solution, and through the transfer matrix), 1024 x 1024."""
+    bt = run_child("batch", 512, 1000)
+    add("(d)", "512x512, 1000 inputs: solve, full Solution", "-", fmt_t(bt),
+        f"{bt['time'] / 1000 * 1e3:.1f} ms/input" if "time" in bt else "-",
+        f"peak {fmt_mem(bt)}; [{bt.get('backend', '')}]; rel diff vs CG "
+        f"{bt.get('err', float('nan')):.1e}")
+    bt2 = run_child("batch_transfer", 512, 1000)
+    add("(d)", "512x512, 1000 inputs: i_out = v @ transfer_matrix", "-", fmt_t(bt2),
+        f"{bt2['time'] / 1000 * 1e3:.2f} ms/input" if "time" in bt2 else "-",
+        f"peak {fmt_mem(bt2)}; rel diff vs CG {bt2.get('err', float('nan')):.1e}")
+    one = run_child("solve", 1024, 1)
+    add("(d)", "1024x1024, 1 input: solve", "-", fmt_t(one), "-",
+        f"peak {fmt_mem(one)}; [{one.get('backend', '')}]")
+    onedir = run_child("batch", 1024, 2)
+    add("(d)", "1024x1024, 2 inputs: solve (direct: factor + 2 solves)", "-", fmt_t(onedir),
+        "-", f"peak {fmt_mem(onedir)}; [{onedir.get('backend', '')}]")
+
+
+def print_table(rows: list[tuple[str, str, str, str, str]]) -> None:
+    print()
+    head = ("part", "case", "baseline", "rramsim.solver", "ratio / target")
+    widths = [max(len(r[i]) for r in rows + [head]) for i in range(5)]
+    line = " | ".join(h.ljust(w) for h, w in zip(head, widths, strict=True))
+    print(line)
+    print("-" * len(line))
+    for r in rows:
+        print(" | ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)))
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--quick", action="store_true",
@@ -206,68 +285,12 @@ def main(argv=None) -> int:
         print(" | ".join(rows[-1]), flush=True)
 
     if not args.no_ngspice:
-        for k in (32, 48, 64):
-            ng = run_child("ngspice", k)
-            so = run_child("solve", k)
-            ratio = (f"{ng['time'] / so['time']:.0f}x"
-                     if "time" in ng and "time" in so else "-")
-            note = f"max rel diff {so['err']:.1e}" if "err" in so else ""
-            add("(a)", f"{k}x{k}, 1 input: ngspice vs solve [{so.get('backend', '')}]",
-                fmt_t(ng), fmt_t(so), ratio + (" (target >= 300x at 64)" if k == 64 else ""),
-                note)
-    sizes_b = (256,) if args.quick else (256, 512)
-    sp_times = {}
-    for k in sizes_b:
-        so = run_child("solve", k)
-        spr = run_children("spsolve", args.repeats, k)
-        sp_times[k] = spr.get("time")
-        ratio = f"{spr['time'] / so['time']:.0f}x" if "time" in spr and "time" in so else "-"
-        note = f"same answer: max rel diff {spr['err']:.1e}" if "err" in spr else ""
-        note += f"; spsolve {spr['spread']}" if spr.get("spread") else ""
-        add("(b)", f"{k}x{k}, 1 input: spsolve defaults vs solve [{so.get('backend', '')}]",
-            fmt_t(spr), fmt_t(so), ratio + (" (target >= 20x at 512)" if k == 512 else ""), note)
-    for k in (512,) if args.quick else (512, 1024):
-        tr = run_children("transfer", args.repeats, k)
-        base = sp_times.get(k)
-        if base and "time" in tr:
-            ratio = f"{tr['time'] / base:.2f} of one spsolve (target < 0.25)"
-        elif k == 1024 and "time" in tr:
-            ratio = "target < 10 s"
-        else:
-            ratio = "-"
-        note = (f"max rel err vs CG {tr['err']:.1e}; peak {fmt_mem(tr)}" if "err" in tr else "")
-        note += f"; {tr['spread']}" if tr.get("spread") else ""
-        add("(c)", f"transfer_matrix {k}x{k} [multifrontal]", f"{base:.4g} s" if base else "-",
-            fmt_t(tr), ratio, note)
-        fa = run_child("transfer", k, 1)
-        note = (f"max rel err vs CG {fa['err']:.1e}; peak {fmt_mem(fa)}" if "err" in fa else "")
-        add("(c)", f"transfer_matrix {k}x{k} [ports-last factor, for comparison]", "-",
-            fmt_t(fa), "-", note)
+        part_a(add)
+    sp_times = part_b(add, args)
+    part_c(add, args, sp_times)
     if not args.quick:
-        bt = run_child("batch", 512, 1000)
-        add("(d)", "512x512, 1000 inputs: solve, full Solution", "-", fmt_t(bt),
-            f"{bt['time'] / 1000 * 1e3:.1f} ms/input" if "time" in bt else "-",
-            f"peak {fmt_mem(bt)}; [{bt.get('backend', '')}]; rel diff vs CG "
-            f"{bt.get('err', float('nan')):.1e}")
-        bt2 = run_child("batch_transfer", 512, 1000)
-        add("(d)", "512x512, 1000 inputs: i_out = v @ transfer_matrix", "-", fmt_t(bt2),
-            f"{bt2['time'] / 1000 * 1e3:.2f} ms/input" if "time" in bt2 else "-",
-            f"peak {fmt_mem(bt2)}; rel diff vs CG {bt2.get('err', float('nan')):.1e}")
-        one = run_child("solve", 1024, 1)
-        add("(d)", "1024x1024, 1 input: solve", "-", fmt_t(one), "-",
-            f"peak {fmt_mem(one)}; [{one.get('backend', '')}]")
-        onedir = run_child("batch", 1024, 2)
-        add("(d)", "1024x1024, 2 inputs: solve (direct: factor + 2 solves)", "-", fmt_t(onedir),
-            "-", f"peak {fmt_mem(onedir)}; [{onedir.get('backend', '')}]")
-
-    print()
-    head = ("part", "case", "baseline", "rramsim.solver", "ratio / target")
-    widths = [max(len(r[i]) for r in rows + [head]) for i in range(5)]
-    line = " | ".join(h.ljust(w) for h, w in zip(head, widths, strict=True))
-    print(line)
-    print("-" * len(line))
-    for r in rows:
-        print(" | ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)))
+        part_d(add)
+    print_table(rows)
     return 0
 
 

@@ -110,8 +110,15 @@ def main() -> None:
     t = vacask.tools()
     print(f"VACASK from {vacask.PACKAGE} {t.version}; wire {args.r_wire_ohm} ohm/segment on both lines, "
           "ideal TIAs, one input uniform in [0, 0.2] V")
+    # one generator through the parts, in this order: every run draws the same tiles and inputs
+    part_a(args, rng)
+    part_b(args, rng)
+    part_c(args, rng)
+    part_d(args, rng)
 
-    # (a) side by side on small tiles
+
+def part_a(args, rng) -> None:
+    """(a) side by side on small tiles, and ngspice's power law extrapolated to 512."""
     print("\n(a) ngspice vs VACASK, one input (wall time, s)")
     print(f"{'size':>9} {'ngspice':>9} {'VACASK':>9} {'ratio':>7} {'agree':>9}")
     warm = _tile(4, args.r_wire_ohm, rng)  # load ngspice's library and compile nothing in the loop
@@ -138,7 +145,9 @@ def main() -> None:
         print(f"ngspice fit over {sizes[-k]}..{sizes[-1]}: t ~ n^{p:.2f}; extrapolated to 512 x 512: "
               f"{t512:.3g} s = {t512 / 3600:.3g} h")
 
-    # (b) the whole tile
+
+def part_b(args, rng) -> None:
+    """(b) the whole tile in VACASK against solver.solve."""
     n = args.size
     xb = _tile(n, args.r_wire_ohm, rng)
     v = rng.uniform(0, 0.2, n)
@@ -162,7 +171,9 @@ def main() -> None:
           + ", ".join(f"{k} {val:.1e}" for k, val in agree.items())
           + f"  -> {'MET' if max(agree.values()) <= 1e-9 else 'NOT MET'} (target 1e-9)")
 
-    # (c) a tile of Verilog-A filament cells
+
+def part_c(args, rng) -> None:
+    """(c) a tile of Verilog-A filament cells against the solver's Newton."""
     n = args.cells_size
     params = dataclasses.replace(devmodel.TAOX_40NM, dg0=0.0)
     state = devmodel.form((n, n), rng=args.seed + 1, params=params).state
@@ -183,7 +194,8 @@ def main() -> None:
           + f"  -> {'MET' if max(agree.values()) <= 1e-6 else 'NOT MET'} (target 1e-6)")
 
 
-    # (d) batches
+def part_d(args, rng) -> None:
+    """(d) a batch as one swept circuit against one run per input."""
     n, bsz = args.batch_size, 16
     xbd = _tile(n, args.r_wire_ohm, rng)
     vd = rng.uniform(0, 0.2, (bsz, n))

@@ -41,6 +41,24 @@ def test_linear_conductance_map_is_analytic():
     np.testing.assert_allclose(sign * (gp - gm), w * scale, rtol=1e-12, atol=1e-21)
 
 
+def test_linear_map_pair_is_program_with_the_sign_unfolded():
+    cmap = mapper.LinearConductanceMap(g_min=1e-6, g_max=21e-6)
+    w = np.array([[0.5, -2.0], [0.0, 1.0]])
+    assert cmap.scale(2.0) == pytest.approx(10e-6) and cmap.scale(0.0) == pytest.approx(20e-6)
+    g_pos, g_neg = cmap.pair(w, cmap.scale(2.0))  # max|w| = 2
+    np.testing.assert_allclose(g_pos, [[6e-6, 1e-6], [1e-6, 11e-6]], rtol=1e-12)
+    np.testing.assert_allclose(g_neg, [[1e-6, 21e-6], [1e-6, 1e-6]], rtol=1e-12)
+    sign, gp, gm, scale = cmap.program(w)
+    np.testing.assert_array_equal(np.where(sign > 0, gp, gm), g_pos)
+    np.testing.assert_array_equal(np.where(sign > 0, gm, gp), g_neg)
+    # the precise-tuning baseline programs the same map with its own range
+    from rramsim.nn.hardware import PreciseProgramming
+
+    pmap = PreciseProgramming().conductance_map
+    assert (pmap.g_min, pmap.g_max) == (1e-6, 28.4e-6)
+    assert mapper.LinearConductanceMap().g_max == 30e-6
+
+
 def test_graph_round_trip_dense_and_conv():
     ws, ms, cs = random_net_arrays(SHAPES)
     copies = [w.copy() for w in ws]

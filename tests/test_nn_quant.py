@@ -5,7 +5,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from rramsim.nn.quant import QuantizationError, quantize, quantize_grad
+from rramsim.nn.quant import QuantizationError, quantize, quantize_grad, uniform_codes
 
 
 def test_hand_values_two_bits():
@@ -60,3 +60,24 @@ def test_network_calibrates_activation_quantisers_to_percentile():
     assert x_max[1] == pytest.approx(np.percentile(h2[h2 > 0], 90.0), rel=1e-12)
     expected = quantize(h2, 3, x_max[1]) @ net.effective_weights()[2]
     np.testing.assert_allclose(net.forward(x), expected, rtol=1e-12, atol=1e-12)
+
+
+def test_uniform_codes_by_hand_unsigned_and_signed():
+    x = np.array([-2.0, -0.5, -0.2, 0.0, 0.2, 0.5, 2.0])
+    # 3 steps over [0, 1]: 0.2 * 3 = 0.6 -> 1, 0.5 * 3 = 1.5 -> 2 (half to even); ends saturate
+    np.testing.assert_array_equal(uniform_codes(x, 3, 1.0), [0, 0, 0, 0, 1, 2, 3])
+    np.testing.assert_array_equal(uniform_codes(x, 3, 1.0, signed=True), [-3, -2, -1, 0, 1, 2, 3])
+    for steps, fs in ((0, 1.0), (3, 0.0), (3, float("nan"))):
+        with pytest.raises(QuantizationError):
+            uniform_codes(x, steps, fs)
+
+
+def test_converter_quantiser_is_the_layer_quantiser():
+    from rramsim.studies.quantize import DAC, quantize_uniform
+
+    rng = np.random.default_rng(3)
+    x = rng.normal(0.4, 0.5, 2000)
+    for bits, fs in ((3, 1.0), (4, 0.73), (6, 2.5)):
+        np.testing.assert_array_equal(quantize_uniform(x, bits=bits, full_scale=fs, signed=False),
+                                      quantize(x, bits, fs))
+        np.testing.assert_array_equal(DAC(bits=bits).quantize(x, fs), quantize(x, bits, fs))

@@ -20,8 +20,9 @@ def _mlp_hw(tile=(16, 16), seed=0, **circuit):
 
 
 def _calibrate(sp, lo, *, adc_bits=10, calibration="ideal_scale", dac_bits=4):
-    return readout.calibrate(sp, lo.forward, lo.data.x_calib, dac_bits=dac_bits, v_read_V=0.1,
-                             adc_bits=adc_bits, adc_full_scale_V=0.9, calibration=calibration)
+    spec = readout.ConverterSpec(dac_bits=dac_bits, v_read_V=0.1, adc_bits=adc_bits,
+                                 adc_full_scale_V=0.9)
+    return readout.calibrate(sp, lo.forward, lo.data.x_calib, spec, calibration=calibration)
 
 
 @pytest.mark.parametrize("rpr", [0, 16, 4096])

@@ -1,4 +1,5 @@
-"""The fast nodal solver: analytic cases, an independent dense reference, properties and errors.
+"""The fast nodal solver: analytic cases, the independent dense reference (tests/helpers.py), properties
+and errors.
 
 Tolerances: the solver stops at relative residual 1e-12, so currents agree with closed forms and with
 the dense reference (LAPACK on the full MNA system, 0-ohm elements merged) to ~1e-12 relative; tests
@@ -11,6 +12,7 @@ import itertools
 
 import numpy as np
 import pytest
+from helpers import dense_mna, rel
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy.optimize import brentq
@@ -23,108 +25,6 @@ from rramsim.solver._ordering import nested_dissection
 
 SENSES = [IdealTIA(2e3), FiniteGainTIA(1e3, 100.0), SenseResistor(500.0)]
 BACKENDS = list(solver.available_backends())
-
-
-def rel(a, b) -> float:
-    return float(np.max(np.abs(np.asarray(a) - np.asarray(b))) / np.max(np.abs(b)))
-
-
-# ---------------------------------------------------------------------- dense reference
-def dense_mna(xb: Crossbar, v: np.ndarray):
-    """Independent reference: every element stamped into a dense MNA system, 0-ohm elements merged.
-
-    Returns i_out, v_wordline, v_bitline, v_sense, i_in for one input (M,).
-    """
-    m, n = xb.shape
-    parent: dict[str, str] = {}
-
-    def find(a: str) -> str:
-        while parent.get(a, a) != a:
-            a = parent[a]
-        return a
-
-    res: list[tuple[str, str, float]] = []
-
-    def resistor(a: str, b: str, r: float) -> None:
-        if r == 0:
-            ra, rb = find(a), find(b)
-            if ra != rb:
-                if rb == "0" or rb.startswith("src"):
-                    ra, rb = rb, ra
-                parent[rb] = ra
-        else:
-            res.append((a, b, r))
-
-    vcvs = []
-    ends = [("l", 0)] + ([("r", n - 1)] if xb.drive == "both" else [])
-    for i in range(m):
-        for side, j0 in ends:
-            resistor(f"src_{i}", f"d{side}_{i}", xb.r_driver)
-            resistor(f"d{side}_{i}", f"wl_{i}_{j0}", xb.r_wordline)
-        for j in range(n - 1):
-            resistor(f"wl_{i}_{j}", f"wl_{i}_{j + 1}", xb.r_wordline)
-    for j in range(n):
-        for i in range(m - 1):
-            resistor(f"bl_{i}_{j}", f"bl_{i + 1}_{j}", xb.r_bitline)
-        resistor(f"bl_{m - 1}_{j}", f"s_{j}", xb.r_bitline)
-        s = xb.sense
-        if isinstance(s, IdealTIA):
-            resistor(f"s_{j}", "0", 0.0)
-        elif isinstance(s, SenseResistor):
-            resistor(f"s_{j}", "0", s.resistance)
-        else:
-            vcvs.append((f"o_{j}", f"s_{j}", -s.open_loop_gain))
-            resistor(f"s_{j}", f"o_{j}", s.r_feedback)
-    for i in range(m):
-        for j in range(n):
-            g = xb.conductance[i, j]
-            if g == 0:
-                continue
-            if xb.r_access is not None:
-                res.append((f"wl_{i}_{j}", f"c_{i}_{j}", 1 / g))
-                resistor(f"c_{i}_{j}", f"bl_{i}_{j}", xb.r_access[i, j])
-            else:
-                res.append((f"wl_{i}_{j}", f"bl_{i}_{j}", 1 / g))
-    nodes: dict[str, int] = {}
-
-    def node(name: str) -> int:
-        name = find(name)
-        if name == "0":
-            return -1
-        return nodes.setdefault(name, len(nodes))
-
-    res_i = [(node(a), node(b), r) for a, b, r in res]
-    vcvs_i = [(node(a), node(b), g) for a, b, g in vcvs]
-    vsrc = [(node(f"src_{i}"), v[i]) for i in range(m)]
-    nn = len(nodes)
-    k = len(vsrc) + len(vcvs_i)
-    a_mat = np.zeros((nn + k, nn + k))
-    rhs = np.zeros(nn + k)
-    for p, q, r in res_i:
-        for x, y in ((p, q), (q, p)):
-            if x >= 0:
-                a_mat[x, x] += 1 / r
-                if y >= 0:
-                    a_mat[x, y] -= 1 / r
-    for t, (p, val) in enumerate(vsrc):
-        a_mat[p, nn + t] = a_mat[nn + t, p] = 1.0
-        rhs[nn + t] = val
-    for t, (o, c, gain) in enumerate(vcvs_i):
-        row = nn + len(vsrc) + t
-        a_mat[o, row] += 1.0
-        a_mat[row, o] += 1.0
-        a_mat[row, c] -= gain
-    x = np.linalg.solve(a_mat, rhs)
-
-    def volt(name: str) -> float:
-        k_ = node(name)
-        return 0.0 if k_ < 0 else x[k_]
-
-    vw = np.array([[volt(f"wl_{i}_{j}") for j in range(n)] for i in range(m)])
-    vb = np.array([[volt(f"bl_{i}_{j}") for j in range(n)] for i in range(m)])
-    vs = np.array([volt(f"s_{j}") for j in range(n)])
-    cur = xb.effective_conductance() * (vw - vb)
-    return cur.sum(axis=0), vw, vb, vs, cur.sum(axis=1)
 
 
 def _random_tile(rng, m, n, **kw) -> Crossbar:
@@ -458,14 +358,14 @@ def test_line_search_trial_isolates_an_overflowing_input(rng):
     v = rng.uniform(0, 0.2, (3, 5))
     xw, xbl, _ = gs0.solve(v)
     xw[1] += 500.0  # sinh(5000) overflows
-    out, nrm = _newton._trial(gs0, xb, xw, xbl, v)
+    out, nrm = _newton._trial(gs0.stamps, xb, xw, xbl, v)
     assert np.isnan(nrm[1]) and np.all(np.isfinite(nrm[[0, 2]]))
     for b in (0, 2):
-        one, n1 = _newton._trial(gs0, xb, xw[b:b + 1], xbl[b:b + 1], v[b:b + 1])
+        one, n1 = _newton._trial(gs0.stamps, xb, xw[b:b + 1], xbl[b:b + 1], v[b:b + 1])
         assert n1[0] == nrm[b]
         np.testing.assert_array_equal(one[0][0], out[0][b])
     with pytest.raises(ConvergenceError, match="overflows"):
-        _newton._grid_residual(gs0, xb, xw, xbl, v)
+        _newton._grid_residual(gs0.stamps, xb, xw, xbl, v)
 
 
 def test_sinh_tile_tends_to_linear_for_large_v0(rng):

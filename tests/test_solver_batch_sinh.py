@@ -12,9 +12,9 @@ import itertools
 
 import numpy as np
 import pytest
+from helpers import rel
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from test_solver import rel
 
 from rramsim import netlists, solver
 from rramsim.crossbar import Crossbar, FiniteGainTIA, IdealTIA, SenseResistor

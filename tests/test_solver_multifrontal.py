@@ -1,6 +1,6 @@
 """The multifrontal transfer matrix (rramsim.solver._multifrontal) against independent references.
 
-References: the dense MNA system of tests/test_solver.py (LAPACK on every element stamped by hand),
+References: the dense MNA system of tests/helpers.py (LAPACK on every element stamped by hand),
 column-by-column solves, and the ports-last sparse factorisation. The multifrontal method is exact
 (direct elimination), so agreement is at rounding level: measured <= 2e-12 relative against the
 factorisation on tiles up to 33 x 20 over every option; the tests allow 1e-10.
@@ -13,9 +13,9 @@ import logging
 
 import numpy as np
 import pytest
+from helpers import dense_mna, rel
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from test_solver import dense_mna, rel
 
 from rramsim import solver
 from rramsim.crossbar import Crossbar, FiniteGainTIA, IdealTIA, SenseResistor

@@ -1,6 +1,6 @@
 """rramsim.solver.port_matrices: T and Y from one elimination, against independent references.
 
-References: the dense MNA system of tests/test_solver.py (every element stamped by hand, LAPACK),
+References: the dense MNA system of tests/helpers.py (every element stamped by hand, LAPACK),
 and the separate :func:`transfer_matrix` / :func:`input_admittance`. All are exact eliminations, so
 agreement is at rounding level (measured <= 1e-12); the tests allow 1e-10.
 """
@@ -12,7 +12,7 @@ import re
 
 import numpy as np
 import pytest
-from test_solver import dense_mna, rel
+from helpers import dense_mna, rel
 
 from rramsim import solver
 from rramsim.crossbar import Crossbar, FiniteGainTIA, IdealTIA, SenseResistor

@@ -12,7 +12,7 @@ import itertools
 
 import numpy as np
 import pytest
-from test_solver import rel
+from helpers import rel
 
 from rramsim import netlists, solver
 from rramsim.crossbar import Crossbar, FiniteGainTIA, SenseResistor

@@ -15,7 +15,7 @@ import itertools
 
 import numpy as np
 import pytest
-from test_solver import dense_mna, rel
+from helpers import dense_mna, rel
 
 from rramsim import netlists, solver
 from rramsim.crossbar import Crossbar, IdealTIA, SenseResistor

@@ -107,3 +107,15 @@ def test_full_scale_and_readout_reject_empty_zero_nan_and_unknown_method():
         full_scale([1.0, np.nan])
     with pytest.raises(QuantizerError, match="tia_gain_ohm"):
         Readout(tia_gain_ohm=-1)
+
+
+@pytest.mark.parametrize("signed", [False, True])
+def test_dac_codes_are_the_integers_behind_the_quantised_values(signed):
+    from rramsim.studies.quantize import DAC
+
+    dac = DAC(bits=4, v_read_V=0.1, signed=signed)
+    x = np.random.default_rng(3).uniform(-1.5, 1.5, (50, 7))
+    n = 2**3 - 1 if signed else 2**4 - 1
+    c = dac.codes(x, 1.2)
+    assert c.dtype == np.int64 and c.min() >= (-n if signed else 0) and c.max() <= n
+    np.testing.assert_array_equal(c * (1.2 / n), dac.quantize(x, 1.2))

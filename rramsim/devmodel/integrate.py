@@ -50,6 +50,38 @@ class Trajectory:
     current: np.ndarray | None = None
 
 
+def _checked_waveform(times, volts) -> tuple[np.ndarray, np.ndarray]:
+    """The corners ``(times, volts)`` as 1-D float arrays: same length >= 2, finite, times
+    strictly increasing."""
+    t_pts = real_array(times, "times", DeviceModelError)
+    v_pts = real_array(volts, "volts", DeviceModelError)
+    if t_pts.ndim != 1 or t_pts.shape != v_pts.shape or t_pts.size < 2:
+        raise DeviceModelError("times and volts must be 1-D arrays of the same length >= 2")
+    if not (np.isfinite(t_pts).all() and np.isfinite(v_pts).all()) or np.any(np.diff(t_pts) <= 0):
+        raise DeviceModelError("waveform times must be finite and strictly increasing")
+    return t_pts, v_pts
+
+
+def _max_abs(d: np.ndarray) -> float:
+    return float(np.max(np.abs(d))) if d.size else 0.0
+
+
+def _limited_step(vel, gap, d1, span: tuple[float, float], dt: float, dg_max: float,
+                  p) -> tuple[float, float, np.ndarray]:
+    """Halve the trial step ``dt`` from ``span[0]`` (ending on the corner ``span[1]`` when it
+    gets there) until the predicted end-of-step velocity also moves the gap by at most
+    ``2 dg_max``; returns the end time, the step and that velocity."""
+    t, t_corner = span
+    while True:
+        t2 = t_corner if t + dt >= t_corner * (1 - 1e-15) else t + dt
+        dt = t2 - t
+        g_pred = np.clip(gap + dt * d1, p.gap_min, p.gap_max)
+        d2, _, _ = vel(g_pred, t2)
+        if _max_abs(d2) * dt <= 2.0 * dg_max or dt <= 1e-18:
+            return t2, dt, d2
+        dt = 0.5 * dt
+
+
 def integrate_waveform(state: CellState, times, volts, *, compliance=None, dt_max: float = 1e-9,
                        dg_max: float = 2e-13, record: bool = False,
                        max_steps: int = 2_000_000) -> Trajectory:
@@ -78,12 +110,7 @@ def integrate_waveform(state: CellState, times, volts, *, compliance=None, dt_ma
     DeviceModelError
         Bad waveform, or more than ``max_steps`` steps.
     """
-    t_pts = real_array(times, "times", DeviceModelError)
-    v_pts = real_array(volts, "volts", DeviceModelError)
-    if t_pts.ndim != 1 or t_pts.shape != v_pts.shape or t_pts.size < 2:
-        raise DeviceModelError("times and volts must be 1-D arrays of the same length >= 2")
-    if not (np.isfinite(t_pts).all() and np.isfinite(v_pts).all()) or np.any(np.diff(t_pts) <= 0):
-        raise DeviceModelError("waveform times must be finite and strictly increasing")
+    t_pts, v_pts = _checked_waveform(times, volts)
     if dt_max <= 0 or dg_max <= 0:
         raise DeviceModelError("dt_max and dg_max must be positive")
     p = state.params
@@ -107,19 +134,11 @@ def integrate_waveform(state: CellState, times, volts, *, compliance=None, dt_ma
     dt_prev = dt_max
     for t_next_corner in t_pts[1:]:
         while t < t_next_corner:
-            vmax = float(np.max(np.abs(d1))) if d1.size else 0.0
+            vmax = _max_abs(d1)
             dt = min(dt_max, 2.0 * dt_prev, t_next_corner - t)
             if vmax > 0:
                 dt = min(dt, dg_max / vmax)
-            while True:  # shrink the step until the end-of-step velocity also respects dg_max
-                t2 = t_next_corner if t + dt >= t_next_corner * (1 - 1e-15) else t + dt
-                dt = t2 - t
-                g_pred = np.clip(gap + dt * d1, p.gap_min, p.gap_max)
-                d2, _, _ = vel(g_pred, t2)
-                v2 = float(np.max(np.abs(d2))) if d2.size else 0.0
-                if v2 * dt <= 2.0 * dg_max or dt <= 1e-18:
-                    break
-                dt = 0.5 * dt
+            t2, dt, d2 = _limited_step(vel, gap, d1, (t, t_next_corner), dt, dg_max, p)
             dt_prev = dt
             gap = np.clip(gap + 0.5 * dt * (d1 + d2), p.gap_min, p.gap_max)
             d3, c3, va3 = vel(gap, t2)

@@ -96,6 +96,72 @@ def _logmean_integral(a_lo, a_hi, ln_lo, ln_hi, length):
     return out * length
 
 
+def _grid_current(g, i0, va, icc, p: FilamentParams):
+    """Current along the gap grid ``g`` (K+1, n) at applied voltage ``va`` (>= 0) under the
+    compliance ``icc``: ``(cur, ln_cur, vf)`` with ``vf`` the voltage across the filament (the
+    transistor takes the rest when the compliance limits the current)."""
+    ln_scale = np.log(i0) - g * (1.0 / p.g0)  # log of I0 e^{-g/g0}
+    scale = np.exp(ln_scale)
+    sinh_va = np.sinh(va / p.v0)
+    cur = scale * sinh_va
+    ln_cur = ln_scale + np.log(sinh_va)
+    vf = va
+    if np.isfinite(icc).any() and (cur > icc).any():
+        # V_f = min(V_a, V0 asinh(I_cc / scale)) = V0 asinh(min(sinh(V_a/V0), I_cc / scale))
+        with np.errstate(divide="ignore", over="ignore", invalid="ignore"):
+            y = np.minimum(icc / scale, sinh_va)
+            vf = p.v0 * np.log(y + np.sqrt(y * y + 1.0))
+        cur = scale * y
+        ln_cur = np.minimum(ln_cur, np.log(icc))
+    return cur, ln_cur, vf
+
+
+def _log_velocity(g, cur, vf, ea, p: FilamentParams):
+    """Local temperature and the log of the gap speed ``v0 e^{-Ea/kT} sinh(gamma a0 q V / (tox k
+    T))`` along the grid, clipped to +-``_LN_CLIP``: ``(temp, ln_f)``."""
+    temp = p.t0 + (cur * vf) * p.rth
+    inv_kt = 1.0 / (K_B_EV * temp)
+    gn = g * 1e9
+    gamma = np.maximum(p.gamma0 - p.beta * (gn * gn * gn), 0.0)
+    arg = gamma * (p.a0 / p.tox) * vf * inv_kt
+    ln_f = arg - ea * inv_kt + (np.log(p.vel0) - LN2)  # log of v0 e^{-Ea/kT} sinh(arg)
+    small = arg < 20.0  # log sinh(x) = x - ln 2 + log1p(-e^{-2x}); the last term < 5e-18 above 20
+    if small.any():
+        with np.errstate(divide="ignore"):
+            ln_f[small] += np.log1p(-np.exp(-2.0 * arg[small]))
+    np.clip(ln_f, -_LN_CLIP, _LN_CLIP, out=ln_f)
+    return temp, ln_f
+
+
+def _completed_intervals(dt, width, n_grid: int):
+    """Per cell, the grid intervals completed within the pulse ``width`` from the interval times
+    ``dt`` (K, n): ``(k, rem, done)``, the count 0..K, the time left after them and the (K, n)
+    mask of completed intervals."""
+    # time to reach each grid point (row by row: cheap, cache friendly)
+    t_cum = np.empty((n_grid + 1, dt.shape[1]), dtype=dt.dtype)
+    t_cum[0] = 0.0
+    for j in range(n_grid):
+        np.add(t_cum[j], dt[j], out=t_cum[j + 1])
+    k = np.sum(t_cum[1:] <= width, axis=0)  # completed intervals, 0..K
+    kk = k[None, :]
+    t_k = np.take_along_axis(t_cum, kk, 0)[0]
+    rem = np.maximum(width - t_k, 0.0)
+    done = np.arange(n_grid)[:, None] < kk
+    return k, rem, done
+
+
+def _travel_in_interval(ln_f, length, kc, rem):
+    """Distance travelled in time ``rem`` into interval ``kc`` (1, n), where ``ln F = a + c x``
+    is linear in the distance ``x``: ``x = -log(1 - rem c e^a) / c`` (``rem e^a`` when ``c x`` is
+    tiny), clipped to the interval."""
+    a = np.take_along_axis(ln_f, kc, 0)[0]
+    c = (np.take_along_axis(ln_f, kc + 1, 0)[0] - a) / np.where(length > 0, length, 1.0)
+    with np.errstate(divide="ignore", over="ignore", invalid="ignore"):
+        z = c * np.exp(np.log(np.maximum(rem, 1e-300)) + a)  # rem c e^a, < 1 when c > 0
+        x = np.where(np.abs(c * length) < 1e-9, rem * np.exp(a), -np.log1p(-z) / c)
+    return np.clip(np.nan_to_num(x, nan=0.0, posinf=0.0), 0.0, length)
+
+
 def _pulse_chunk(g_start, i0, ea, amplitude, width, icc, p: FilamentParams, n_grid: int):
     """Gap-space integration of one rectangular pulse for a chunk of cells (1-D arrays).
 
@@ -110,30 +176,8 @@ def _pulse_chunk(g_start, i0, ea, amplitude, width, icc, p: FilamentParams, n_gr
     frac = np.linspace(0.0, 1.0, n_grid + 1)[:, None]
     g = g_start + (g_bound - g_start) * frac  # (K+1, n)
     length = np.abs(g_bound - g_start) / n_grid  # path length per interval, (n,)
-    ln_scale = np.log(i0) - g * (1.0 / p.g0)  # log of I0 e^{-g/g0}
-    scale = np.exp(ln_scale)
-    sinh_va = np.sinh(va / p.v0)
-    cur = scale * sinh_va
-    ln_cur = ln_scale + np.log(sinh_va)
-    vf = va
-    if np.isfinite(icc).any() and (cur > icc).any():
-        # V_f = min(V_a, V0 asinh(I_cc / scale)) = V0 asinh(min(sinh(V_a/V0), I_cc / scale))
-        with np.errstate(divide="ignore", over="ignore", invalid="ignore"):
-            y = np.minimum(icc / scale, sinh_va)
-            vf = p.v0 * np.log(y + np.sqrt(y * y + 1.0))
-        cur = scale * y
-        ln_cur = np.minimum(ln_cur, np.log(icc))
-    temp = p.t0 + (cur * vf) * p.rth
-    inv_kt = 1.0 / (K_B_EV * temp)
-    gn = g * 1e9
-    gamma = np.maximum(p.gamma0 - p.beta * (gn * gn * gn), 0.0)
-    arg = gamma * (p.a0 / p.tox) * vf * inv_kt
-    ln_f = arg - ea * inv_kt + (np.log(p.vel0) - LN2)  # log of v0 e^{-Ea/kT} sinh(arg)
-    small = arg < 20.0  # log sinh(x) = x - ln 2 + log1p(-e^{-2x}); the last term < 5e-18 above 20
-    if small.any():
-        with np.errstate(divide="ignore"):
-            ln_f[small] += np.log1p(-np.exp(-2.0 * arg[small]))
-    np.clip(ln_f, -_LN_CLIP, _LN_CLIP, out=ln_f)
+    cur, ln_cur, vf = _grid_current(g, i0, va, icc, p)
+    temp, ln_f = _log_velocity(g, cur, vf, ea, p)
     inv_f = np.exp(-ln_f)  # seconds per metre of gap travel
     dt = _logmean_integral(inv_f[:-1], inv_f[1:], -ln_f[:-1], -ln_f[1:], length)
     q = (va * cur) * inv_f  # energy per metre of travel
@@ -141,29 +185,16 @@ def _pulse_chunk(g_start, i0, ea, amplitude, width, icc, p: FilamentParams, n_gr
     de = _logmean_integral(q[:-1], q[1:], ln_q[:-1], ln_q[1:], length)
     w2 = noise_weight(temp, p) ** 2
     dw = dt * 0.5 * (w2[:-1] + w2[1:])
-    t_cum = np.empty_like(g)  # time to reach each grid point (row by row: cheap, cache friendly)
-    t_cum[0] = 0.0
-    for j in range(n_grid):
-        np.add(t_cum[j], dt[j], out=t_cum[j + 1])
-    k = np.sum(t_cum[1:] <= width, axis=0)  # completed intervals, 0..K
-    kk = k[None, :]
-    t_k = np.take_along_axis(t_cum, kk, 0)[0]
-    rem = np.maximum(width - t_k, 0.0)
-    done = np.arange(n_grid)[:, None] < kk
+    k, rem, done = _completed_intervals(dt, width, n_grid)
     energy = np.sum(de * done, axis=0)
     wexp = np.sum(dw * done, axis=0)
-    # the others stop inside interval k, where ln F = a + c x
+    # the others stop inside interval k
     kc = np.minimum(k, n_grid - 1)[None, :]
-    a = np.take_along_axis(ln_f, kc, 0)[0]
-    c = (np.take_along_axis(ln_f, kc + 1, 0)[0] - a) / np.where(length > 0, length, 1.0)
-    with np.errstate(divide="ignore", over="ignore", invalid="ignore"):
-        z = c * np.exp(np.log(np.maximum(rem, 1e-300)) + a)  # rem c e^a, < 1 when c > 0
-        x = np.where(np.abs(c * length) < 1e-9, rem * np.exp(a), -np.log1p(-z) / c)
-    x = np.clip(np.nan_to_num(x, nan=0.0, posinf=0.0), 0.0, length)
+    x = _travel_in_interval(ln_f, length, kc, rem)
     at_bound = k == n_grid
     x = np.where(at_bound | (rem <= 0), 0.0, x)
     # cells at the limit sit there for the rest of the pulse; others travel x into interval k
-    w2_k = np.take_along_axis(w2, kk, 0)[0]
+    w2_k = np.take_along_axis(w2, k[None, :], 0)[0]
     wexp = wexp + w2_k * rem
     lq_a = np.take_along_axis(ln_q, kc, 0)[0]
     lq_b = np.take_along_axis(ln_q, kc + 1, 0)[0]
@@ -418,10 +449,12 @@ class WriteVerifyResult(ProgramResult):
     converged: np.ndarray | None = None
 
 
-def write_verify(target_g, *, rng, tolerance: float = 0.05, params: FilamentParams = TAOX_40NM,
-                 state: CellState | None = None, max_pulses: int = 40,
-                 read_noise: ReadNoise | float | None = 0.01, width=None,
-                 n_grid: int = N_GRID) -> WriteVerifyResult:
+# one program-and-verify algorithm; its options are keyword-only, with defaults, documented below
+def write_verify(  # noqa: PLR0913
+    target_g, *, rng, tolerance: float = 0.05, params: FilamentParams = TAOX_40NM,
+    state: CellState | None = None, max_pulses: int = 40,
+    read_noise: ReadNoise | float | None = 0.01, width=None, n_grid: int = N_GRID,
+) -> WriteVerifyResult:
     """Program every cell to a target conductance by program-and-verify (the precise baseline).
 
     Each round reads every unfinished cell (with read noise); a cell within ``tolerance`` (relative) of

@@ -130,6 +130,56 @@ def check_network_path(path) -> Path:
     return path
 
 
+def _layer_metas(z, path) -> list:
+    """``meta.layers`` of an open network file, after checking its format name and version."""
+    meta = read_meta(z, path)
+    fmt = meta.get("format")
+    if fmt != FORMAT_NAME:
+        raise DataError(f"{path}: field meta.format is {fmt!r}, expected {FORMAT_NAME!r}")
+    version = meta.get("version")
+    if version != FORMAT_VERSION:
+        raise DataError(f"{path}: version {version!r} is not supported "
+                        f"(this rramsim reads version {FORMAT_VERSION})")
+    metas = json_field(meta, "layers", list, path, "meta")
+    if not metas:
+        raise DataError(f"{path}: field meta.layers is empty")
+    return metas
+
+
+def _conv_geometry(m, path, where: str) -> ConvGeometry:
+    """The ``conv`` field of a conv layer's metadata."""
+    c = json_field(m, "conv", dict, path, where)
+    kernel = json_field(c, "kernel", list, path, where + ".conv")
+    if len(kernel) != 2 or not all(isinstance(v, int) for v in kernel):
+        raise DataError(f"{path}: field {where}.conv.kernel must be two integers")
+    return ConvGeometry(json_field(c, "in_channels", int, path, where + ".conv"),
+                        json_field(c, "out_channels", int, path, where + ".conv"),
+                        tuple(kernel))
+
+
+def _read_layer(z, path, k: int, m) -> Layer:
+    """Layer ``k`` of an open network file from its metadata ``m`` and its 2-D arrays."""
+    where = f"meta.layers[{k}]"
+    name = json_field(m, "name", str, path, where)
+    kind = json_field(m, "kind", str, path, where)
+    scale = m.get("scale") if isinstance(m, dict) else None
+    if scale is not None and (isinstance(scale, bool) or not isinstance(scale, (int, float))):
+        raise DataError(f"{path}: field {where}.scale must be a number or null")
+    arr = {}
+    for nm in _ARRAYS:
+        key = f"layer{k}/{nm}"
+        if key not in z.files:
+            raise DataError(f"{path}: missing array {key!r}")
+        arr[nm] = z[key]
+        if arr[nm].ndim != 2:
+            raise DataError(f"{path}: array {key!r} must be 2-D, got shape {arr[nm].shape}")
+    conv = _conv_geometry(m, path, where) if kind == "conv" else None
+    try:
+        return Layer(name, kind=kind, conv=conv, scale=scale, **arr)
+    except MappingError as exc:
+        raise DataError(f"{path}: {where}: {exc}") from exc
+
+
 def load_network(path) -> LayeredNetwork:
     """Read a file written by :func:`save_network` (array form; ``.to_graph()`` for the graph).
 
@@ -147,48 +197,8 @@ def load_network(path) -> LayeredNetwork:
     path = check_network_path(path)
     try:
         with open_npz(path) as z:
-            meta = read_meta(z, path)
-            fmt = meta.get("format")
-            if fmt != FORMAT_NAME:
-                raise DataError(f"{path}: field meta.format is {fmt!r}, expected {FORMAT_NAME!r}")
-            version = meta.get("version")
-            if version != FORMAT_VERSION:
-                raise DataError(f"{path}: version {version!r} is not supported "
-                                f"(this rramsim reads version {FORMAT_VERSION})")
-            metas = json_field(meta, "layers", list, path, "meta")
-            if not metas:
-                raise DataError(f"{path}: field meta.layers is empty")
-            layers = []
-            for k, m in enumerate(metas):
-                where = f"meta.layers[{k}]"
-                name = json_field(m, "name", str, path, where)
-                kind = json_field(m, "kind", str, path, where)
-                scale = m.get("scale") if isinstance(m, dict) else None
-                if scale is not None and (isinstance(scale, bool)
-                                          or not isinstance(scale, (int, float))):
-                    raise DataError(f"{path}: field {where}.scale must be a number or null")
-                arr = {}
-                for nm in _ARRAYS:
-                    key = f"layer{k}/{nm}"
-                    if key not in z.files:
-                        raise DataError(f"{path}: missing array {key!r}")
-                    arr[nm] = z[key]
-                    if arr[nm].ndim != 2:
-                        raise DataError(f"{path}: array {key!r} must be 2-D, got shape "
-                                        f"{arr[nm].shape}")
-                conv = None
-                if kind == "conv":
-                    c = json_field(m, "conv", dict, path, where)
-                    kernel = json_field(c, "kernel", list, path, where + ".conv")
-                    if len(kernel) != 2 or not all(isinstance(v, int) for v in kernel):
-                        raise DataError(f"{path}: field {where}.conv.kernel must be two integers")
-                    conv = ConvGeometry(json_field(c, "in_channels", int, path, where + ".conv"),
-                                        json_field(c, "out_channels", int, path, where + ".conv"),
-                                        tuple(kernel))
-                try:
-                    layers.append(Layer(name, kind=kind, conv=conv, scale=scale, **arr))
-                except MappingError as exc:
-                    raise DataError(f"{path}: {where}: {exc}") from exc
+            metas = _layer_metas(z, path)
+            layers = [_read_layer(z, path, k, m) for k, m in enumerate(metas)]
             chain = tuple(bool(m.get("chain_next", False)) for m in metas[:-1])
     except (OSError, ValueError, EOFError, zipfile.BadZipFile, KeyError) as exc:
         if isinstance(exc, (DataError, MappingError)):

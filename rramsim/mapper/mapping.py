@@ -345,7 +345,213 @@ def _blocks(n: int, cap: int, balanced: bool) -> list[np.ndarray]:
     return np.array_split(np.arange(n), -(-n // cap))
 
 
-def map_network(
+def _share_mode(share_tiles) -> str | None:
+    """``share_tiles`` as a sharing mode: True -> "lines", False -> None, else a :data:`SHARINGS`."""
+    share = ("lines" if share_tiles else None) if isinstance(share_tiles, bool) else share_tiles
+    if share not in (None, *SHARINGS):
+        raise MappingError(f"share_tiles must be True, False or one of {SHARINGS}, "
+                           f"got {share_tiles!r}")
+    return share
+
+
+def _check_tile_options(tile_options) -> dict:
+    """A copy of ``tile_options`` after checking that a one-cell :class:`Crossbar` takes them."""
+    opts = dict(tile_options or {})
+    if "conductance" in opts:
+        raise MappingError("tile_options cannot set 'conductance'; the mapper programs it")
+    for key in ("r_access", "sinh_v0"):
+        if key in opts and np.ndim(opts[key]) != 0:
+            raise MappingError(f"tile_options[{key!r}] must be a scalar for mapped tiles")
+    try:
+        Crossbar(conductance=np.ones((1, 1)), **opts)
+    except (CrossbarError, TypeError) as exc:
+        raise MappingError(f"invalid tile_options {opts}: {exc}") from exc
+    return opts
+
+
+def _check_cell_v0(cell_v0, net: LayeredNetwork) -> list | None:
+    """Per layer, the ``(v0_plus, v0_minus)`` pair as float arrays of the layer's shape, or None."""
+    if cell_v0 is None:
+        return None
+    v0_layers = _per_layer(cell_v0, net, "cell_v0")
+    for k, pair in enumerate(v0_layers):
+        if pair is None:
+            continue
+        name, shape = net.layers[k].name, net.layers[k].shape
+        arrs = tuple(np.asarray(a, dtype=float) for a in pair)
+        if len(arrs) != 2 or any(a.shape != shape for a in arrs):
+            raise MappingError(f"cell_v0 of layer {name!r} must be a pair of arrays of shape {shape}")
+        if not all(np.isfinite(a).all() and (a > 0).all() for a in arrs):
+            raise MappingError(f"cell_v0 of layer {name!r} must be finite and > 0 volts")
+        v0_layers[k] = arrs
+    return v0_layers
+
+
+def _layer_activity(ly, act) -> np.ndarray:
+    """A layer's mean input activity (fan_in,), uniform when not given."""
+    fi = ly.shape[0]
+    act = np.ones(fi) if act is None else np.asarray(act, dtype=float)
+    if act.shape != (fi,) or not np.isfinite(act).all() or (act < 0).any():
+        raise MappingError(
+            f"input_activity of layer {ly.name!r} must be finite, >= 0, shape ({fi},); "
+            f"got shape {act.shape}")
+    return act
+
+
+def _piece_plans(net: LayeredNetwork, cap: tuple[int, int], *, ir_aware: bool, pack_sparse: bool,
+                 activity: list, g_reset) -> list[tuple]:
+    """Steps 1-3: per layer, the rows and columns to place, cut into pieces of at most ``cap``
+    (rows, weight columns); ``(layer, row_block, col_block, sources, targets)`` in layer order.
+    With ``ir_aware``, the blocks are balanced and each piece's heaviest row comes last (bottom,
+    next to the sense amplifiers) and its heaviest column first (next to the drivers)."""
+    plans = []
+    for k, ly in enumerate(net.layers):
+        if pack_sparse:
+            rows = np.flatnonzero(ly.mask.any(axis=1))
+            cols = np.flatnonzero(ly.mask.any(axis=0))
+        else:
+            rows, cols = np.arange(ly.shape[0]), np.arange(ly.shape[1])
+        if rows.size == 0 or cols.size == 0:
+            continue
+        act = _layer_activity(ly, activity[k]) if ir_aware else None
+        for rb, rblk in enumerate(_blocks(rows.size, cap[0], ir_aware)):
+            for cb, cblk in enumerate(_blocks(cols.size, cap[1], ir_aware)):
+                src, dst = rows[rblk], cols[cblk]
+                if act is not None:
+                    g_pos, g_neg, _, _ = _cell_values(ly, src, dst, g_reset)
+                    load = (g_pos + g_neg) * act[src][:, None]
+                    src = src[np.argsort(load.sum(axis=1), kind="stable")]
+                    dst = dst[np.argsort(-load.sum(axis=0), kind="stable")]
+                plans.append((k, rb, cb, src, dst))
+    return plans
+
+
+def _shelf_spot(tile: dict, h: int, w: int, shape: tuple[int, int]) -> tuple[int, int] | None:
+    """Corner (row, column) for an ``h`` x ``w`` piece on a shelf of ``tile`` (a new shelf on top
+    if no shelf has room), or None; updates the tile's shelves."""
+    for sh in tile["shelves"]:  # [y0, height, width used]
+        if sh[1] >= h and sh[2] + w <= shape[1]:
+            spot = (sh[0], sh[2])
+            sh[2] += w
+            return spot
+    if tile["top"] + h <= shape[0]:
+        spot = (tile["top"], 0)
+        tile["shelves"].append([tile["top"], h, w])
+        tile["top"] += h
+        return spot
+    return None
+
+
+def _diagonal_spot(tile: dict, h: int, w: int, shape: tuple[int, int]) -> tuple[int, int] | None:
+    """Corner (row, column) for an ``h`` x ``w`` piece below and right of everything on ``tile``
+    (block-diagonal: it shares no line), or None; updates the tile's extent."""
+    if tile["top"] + h <= shape[0] and tile["right"] + w <= shape[1]:
+        spot = (tile["top"], tile["right"])
+        tile["top"] += h
+        tile["right"] += w
+        return spot
+    return None
+
+
+def _pack(plans: list[tuple], shape: tuple[int, int], scheme: str, share: str | None):
+    """Step 4: first-fit decreasing height into tiles of ``shape`` cells (shelves, block diagonal
+    or one piece per tile). Returns ``(placed, n_tiles)``, ``placed[i]`` the plan ``i`` as
+    ``(layer, tile, row_block, col_block, sources, targets, first_row, first_column)``."""
+    tiles: list[dict] = []  # per tile: shelves [[y0, height, x_used]], height and width used
+    order = sorted(range(len(plans)), key=lambda i: -len(plans[i][3]))
+    placed: list = [None] * len(plans)
+    row_mult, col_mult = (1, 2) if scheme == "columns" else (2, 1)
+    find = _diagonal_spot if share == "diagonal" else _shelf_spot
+    for i in order:
+        k, rb, cb, src, dst = plans[i]
+        h, w = len(src) * row_mult, len(dst) * col_mult
+        spot = None
+        for ti, tl in enumerate(tiles if share else ()):
+            corner = find(tl, h, w, shape)
+            if corner is not None:
+                spot = (ti, *corner)
+                break
+        if spot is None:
+            tiles.append({"shelves": [[0, h, w]], "top": h, "right": w})
+            spot = (len(tiles) - 1, 0, 0)
+        placed[i] = (k, spot[0], rb, cb, src, dst, spot[1], spot[2])
+    return placed, len(tiles)
+
+
+def _piece_lines(scheme: str, placement: str, n_rows: int, size: tuple[int, int],
+                 corner: tuple[int, int]) -> tuple[np.ndarray, ...]:
+    """Step 5: physical ``(rows_pos, rows_neg, cols_pos, cols_neg)`` of a piece of ``size``
+    (sources, targets) packed at ``corner`` (shelf row from the top, column); ``"ir_aware"``
+    fills the tile from the bottom."""
+    h, w = size
+    if scheme == "columns":
+        rp = rn = np.arange(h)
+        cp, cn = 2 * np.arange(w), 2 * np.arange(w) + 1
+        height = h
+    else:
+        rp, rn = 2 * np.arange(h), 2 * np.arange(h) + 1
+        cp = cn = np.arange(w)
+        height = 2 * h
+    base = n_rows - corner[0] - height if placement == "ir_aware" else corner[0]
+    return rp + base, rn + base, cp + corner[1], cn + corner[1]
+
+
+def _piece_v0(ly, pair, src, dst, fill: float) -> tuple[np.ndarray, np.ndarray]:
+    """``v0`` of a piece's (+) and (-) cells: the layer's pair with the sign folded in, or ``fill``
+    (1 V when 0) for a layer without one."""
+    if pair is None:
+        vp = vn = np.full((len(src), len(dst)), fill if fill > 0 else 1.0)
+        return vp, vn
+    ix = np.ix_(src, dst)
+    pos = ly.sign[ix] > 0
+    a, b = pair[0][ix], pair[1][ix]
+    return np.where(pos, a, b), np.where(pos, b, a)
+
+
+class _TileCells:
+    """Step 6: the tiles' cell arrays, written one piece at a time (see :class:`Mapping`)."""
+
+    def __init__(self, n_tiles: int, shape: tuple[int, int], g_unused: float, n_layers: int,
+                 v0_top: float | None) -> None:
+        full = (n_tiles, *shape)
+        self.conductance = np.full(full, float(g_unused))
+        self.v0 = None if v0_top is None else np.full(full, v0_top)
+        self.state = np.zeros(full, np.int8)
+        self.polarity = np.zeros(full, np.int8)
+        self.weight = np.zeros(full)
+        self.owner = np.full(full, -1, np.int16 if n_layers < 32767 else np.int32)
+
+    def add(self, p: Piece, ly, g_reset, v0: tuple[np.ndarray, np.ndarray] | None) -> None:
+        """Program piece ``p`` of layer ``ly``: SET pairs for kept weights, RESET for pruned."""
+        g_pos, g_neg, kept, wv = _cell_values(ly, p.sources, p.targets, g_reset)
+        st = np.where(kept, SET, RESET).astype(np.int8)
+        t = p.tile
+        if v0 is not None:
+            self.v0[t][np.ix_(p.rows_pos, p.cols_pos)] = v0[0]
+            self.v0[t][np.ix_(p.rows_neg, p.cols_neg)] = v0[1]
+        for rows_, cols_, g_, pol in ((p.rows_pos, p.cols_pos, g_pos, 1),
+                                      (p.rows_neg, p.cols_neg, g_neg, -1)):
+            ix = np.ix_(rows_, cols_)
+            if (self.state[t][ix] != UNUSED).any():  # cannot happen; guards the packing
+                raise MappingError(f"internal error: layer {ly.name!r} overlaps on tile {t}")
+            self.conductance[t][ix] = g_
+            self.state[t][ix] = st
+            self.polarity[t][ix] = pol
+            self.weight[t][ix] = wv
+            self.owner[t][ix] = p.layer
+
+    def frozen(self) -> dict:
+        """The arrays, read-only, as :class:`Mapping` fields."""
+        out = {"conductance": self.conductance, "state": self.state, "polarity": self.polarity,
+               "cell_weight": self.weight, "owner": self.owner, "cell_v0": self.v0}
+        for a in out.values():
+            if a is not None:
+                a.setflags(write=False)
+        return out
+
+
+# public entry point: every option is keyword-only with a default and documented below
+def map_network(  # noqa: PLR0913
     network,
     *,
     tile_shape: tuple[int, int] = (512, 512),
@@ -431,166 +637,40 @@ def map_network(
         raise MappingError(f"scheme must be one of {SCHEMES}, got {scheme!r}")
     if placement not in PLACEMENTS:
         raise MappingError(f"placement must be one of {PLACEMENTS}, got {placement!r}")
-    share = {True: "lines", False: None}.get(share_tiles, share_tiles) \
-        if isinstance(share_tiles, bool) else share_tiles
-    if share not in (None, *SHARINGS):
-        raise MappingError(f"share_tiles must be True, False or one of {SHARINGS}, "
-                           f"got {share_tiles!r}")
+    share = _share_mode(share_tiles)
     R, C = _check_tile_shape(as_shape(tile_shape, "tile_shape", MappingError, ndim=2, minimum=1),
                              scheme)
     for name, val in (("g_unused", g_unused), ("g_reset", g_reset)):
         if val is not None:
             real_scalar(val, name, MappingError, nonnegative=True, unit="siemens")
-    opts = dict(tile_options or {})
-    if "conductance" in opts:
-        raise MappingError("tile_options cannot set 'conductance'; the mapper programs it")
-    for key in ("r_access", "sinh_v0"):
-        if key in opts and np.ndim(opts[key]) != 0:
-            raise MappingError(f"tile_options[{key!r}] must be a scalar for mapped tiles")
-    try:
-        Crossbar(conductance=np.ones((1, 1)), **opts)
-    except (CrossbarError, TypeError) as exc:
-        raise MappingError(f"invalid tile_options {opts}: {exc}") from exc
+    opts = _check_tile_options(tile_options)
     activity = _per_layer(input_activity, network, "input_activity")
-    v0_layers = None
-    if cell_v0 is not None:
-        v0_layers = _per_layer(cell_v0, network, "cell_v0")
-        for k, pair in enumerate(v0_layers):
-            if pair is None:
-                continue
-            arrs = tuple(np.asarray(a, dtype=float) for a in pair)
-            if len(arrs) != 2 or any(a.shape != network.layers[k].shape for a in arrs):
-                raise MappingError(f"cell_v0 of layer {network.layers[k].name!r} must be a pair "
-                                   f"of arrays of shape {network.layers[k].shape}")
-            if not all(np.isfinite(a).all() and (a > 0).all() for a in arrs):
-                raise MappingError(f"cell_v0 of layer {network.layers[k].name!r} must be "
-                                   "finite and > 0 volts")
-            v0_layers[k] = arrs
+    v0_layers = _check_cell_v0(cell_v0, network)
 
-    cap_r, cap_c = (R, C // 2) if scheme == "columns" else (R // 2, C)
-    balanced = placement == "ir_aware"
     # ---- 1-3: per-layer piece plans (logical), ordered
-    plans = []  # (layer, row_block, col_block, sources, targets)
-    for k, ly in enumerate(network.layers):
-        fi, fo = ly.shape
-        if pack_sparse:
-            rows = np.flatnonzero(ly.mask.any(axis=1))
-            cols = np.flatnonzero(ly.mask.any(axis=0))
-        else:
-            rows, cols = np.arange(fi), np.arange(fo)
-        if rows.size == 0 or cols.size == 0:
-            continue
-        if placement == "ir_aware":
-            act = activity[k]
-            act = np.ones(fi) if act is None else np.asarray(act, dtype=float)
-            if act.shape != (fi,) or not np.isfinite(act).all() or (act < 0).any():
-                raise MappingError(
-                    f"input_activity of layer {ly.name!r} must be finite, >= 0, shape ({fi},); "
-                    f"got shape {act.shape}")
-        for rb, rblk in enumerate(_blocks(rows.size, cap_r, balanced)):
-            for cb, cblk in enumerate(_blocks(cols.size, cap_c, balanced)):
-                src, dst = rows[rblk], cols[cblk]
-                if placement == "ir_aware":
-                    g_pos, g_neg, _, _ = _cell_values(ly, src, dst, g_reset)
-                    load = (g_pos + g_neg) * act[src][:, None]
-                    # heaviest row last (bottom, next to the sense amps), heaviest column first
-                    src = src[np.argsort(load.sum(axis=1), kind="stable")]
-                    dst = dst[np.argsort(-load.sum(axis=0), kind="stable")]
-                plans.append((k, rb, cb, src, dst))
-
+    cap = (R, C // 2) if scheme == "columns" else (R // 2, C)
+    plans = _piece_plans(network, cap, ir_aware=placement == "ir_aware", pack_sparse=pack_sparse,
+                         activity=activity, g_reset=g_reset)
     # ---- 4: pack pieces into tiles (first-fit decreasing height, shelves)
-    tiles: list[dict] = []  # per tile: shelves [[y0, height, x_used]], height and width used
-    order = sorted(range(len(plans)), key=lambda i: -len(plans[i][3]))
-    placed = [None] * len(plans)
-    row_mult, col_mult = (1, 2) if scheme == "columns" else (2, 1)
-    for i in order:
-        k, rb, cb, src, dst = plans[i]
-        h, w = len(src) * row_mult, len(dst) * col_mult
-        spot = None
-        for ti, tl in enumerate(tiles if share else ()):
-            if share == "diagonal":
-                if tl["top"] + h <= R and tl["right"] + w <= C:
-                    spot = (ti, tl["top"], tl["right"])
-                    tl["top"] += h
-                    tl["right"] += w
-                    break
-                continue
-            for sh in tl["shelves"]:
-                if sh[1] >= h and sh[2] + w <= C:
-                    spot = (ti, sh[0], sh[2])
-                    sh[2] += w
-                    break
-            if spot is None and tl["top"] + h <= R:
-                spot = (ti, tl["top"], 0)
-                tl["shelves"].append([tl["top"], h, w])
-                tl["top"] += h
-            if spot is not None:
-                break
-        if spot is None:
-            tiles.append({"shelves": [[0, h, w]], "top": h, "right": w})
-            spot = (len(tiles) - 1, 0, 0)
-        placed[i] = (k, spot[0], rb, cb, src, dst, spot[1], spot[2])
-
+    placed, n_tiles = _pack(plans, (R, C), scheme, share)
     # ---- 5-6: physical positions and cell arrays
-    n_tiles = len(tiles)
-    cond = np.full((n_tiles, R, C), float(g_unused))
-    v0 = None
+    fill = v0_top = None
     if v0_layers is not None:
         fill = float(opts.pop("sinh_v0", 0.0) or 0.0)
-        top = max([float(np.max(p)) for p in v0_layers if p is not None] + [fill, 1e-300])
-        v0 = np.full((n_tiles, R, C), top)
-    state = np.zeros((n_tiles, R, C), np.int8)
-    polarity = np.zeros((n_tiles, R, C), np.int8)
-    weight = np.zeros((n_tiles, R, C))
-    owner = np.full((n_tiles, R, C), -1, np.int16 if len(network) < 32767 else np.int32)
+        v0_top = max([float(np.max(p)) for p in v0_layers if p is not None] + [fill, 1e-300])
+    cells = _TileCells(n_tiles, (R, C), g_unused, len(network), v0_top)
     pieces = []
     for k, t, rb, cb, src, dst, r0, c0 in placed:
-        h, w = len(src), len(dst)
-        if scheme == "columns":
-            rr = np.arange(h)
-            rp = rn = rr
-            cp, cn = 2 * np.arange(w), 2 * np.arange(w) + 1
-            hh = h
-        else:
-            rp, rn = 2 * np.arange(h), 2 * np.arange(h) + 1
-            cp = cn = np.arange(w)
-            hh = 2 * h
-        if placement == "ir_aware":
-            base = R - r0 - hh  # fill from the bottom
-        else:
-            base = r0
-        rp, rn, cp, cn = rp + base, rn + base, cp + c0, cn + c0
+        p = Piece(k, t, rb, cb, src, dst,
+                  *_piece_lines(scheme, placement, R, (len(src), len(dst)), (r0, c0)))
         ly = network.layers[k]
-        g_pos, g_neg, kept, wv = _cell_values(ly, src, dst, g_reset)
-        st = np.where(kept, SET, RESET).astype(np.int8)
-        if v0 is not None:
-            pos = ly.sign[np.ix_(src, dst)] > 0
-            pair = v0_layers[k]
-            if pair is None:
-                vp = vn = np.full((len(src), len(dst)), fill if fill > 0 else 1.0)
-            else:
-                a, b = pair[0][np.ix_(src, dst)], pair[1][np.ix_(src, dst)]
-                vp, vn = np.where(pos, a, b), np.where(pos, b, a)
-            v0[t][np.ix_(rp, cp)] = vp
-            v0[t][np.ix_(rn, cn)] = vn
-        for rows_, cols_, g_, pol in ((rp, cp, g_pos, 1), (rn, cn, g_neg, -1)):
-            ix = np.ix_(rows_, cols_)
-            if (state[t][ix] != UNUSED).any():  # cannot happen; guards the packing
-                raise MappingError(f"internal error: layer {ly.name!r} overlaps on tile {t}")
-            cond[t][ix] = g_
-            state[t][ix] = st
-            polarity[t][ix] = pol
-            weight[t][ix] = wv
-            owner[t][ix] = k
-        pieces.append(Piece(k, t, rb, cb, src, dst, rp, rn, cp, cn))
-    for a in (cond, state, polarity, weight, owner) + ((v0,) if v0 is not None else ()):
-        a.setflags(write=False)
+        cells.add(p, ly, g_reset,
+                  None if v0_layers is None else _piece_v0(ly, v0_layers[k], src, dst, fill))
+        pieces.append(p)
     return Mapping(network=network, tile_shape=(R, C), scheme=scheme, placement=placement,
                    pack_sparse=bool(pack_sparse), share_tiles=share, g_reset=g_reset,
                    g_unused=float(g_unused), tile_options=MappingProxyType(opts),
-                   pieces=tuple(pieces),
-                   conductance=cond, state=state, polarity=polarity, cell_weight=weight, owner=owner,
-                   cell_v0=v0)
+                   pieces=tuple(pieces), **cells.frozen())
 
 
 @dataclass(frozen=True, eq=False)

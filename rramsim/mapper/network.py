@@ -124,14 +124,26 @@ class ConvGeometry:
 
 @dataclass(frozen=True)
 class LinearConductanceMap:
-    """The documented linear weight-to-conductance map used when no conductance pairs are given.
+    """The package's linear weight-to-conductance map: a layer's largest ``|w|`` at ``g_max``.
 
     Per layer, ``scale = (g_max - g_min) / max|w|`` in siemens per weight unit (``g_max - g_min``
-    when every weight is 0) and, for each weight,
+    when every weight is 0; :meth:`scale`) and, for each weight, the differential pair
+    (:meth:`pair`)
 
-    ``sign = +1 if w >= 0 else -1``,  ``G+ = g_min + |w| * scale``,  ``G- = g_min``,
+    ``G+ = g_min + scale * max(w, 0)``,  ``G- = g_min + scale * max(-w, 0)``,
 
-    so that ``sign * (G+ - G-) = w * scale`` (the study's ``w = sign (G+ - G-) / scale``).
+    so that ``(G+ - G-) / scale = w``. The mapper stores the pair with the sign folded out
+    (:meth:`program`): ``sign = +1 if w >= 0 else -1``, ``G+ = g_min + |w| * scale``, ``G- = g_min``,
+    so that ``sign * (G+ - G-) = w * scale`` (the study's ``w = sign (G+ - G-) / scale``,
+    arXiv 2311.07164).
+
+    Two callers use it with their own range (both judgements within the formed-cell statistics of
+    :data:`rramsim.devmodel.TAOX_40NM`, N(14.2 uS, 2.46 uS)):
+
+    * the mapper (:func:`network_from_layers` without conductance pairs): this class's defaults,
+      1 uS to 30 uS;
+    * the precise-tuning baseline (:class:`rramsim.nn.hardware.PreciseProgramming`): 1 uS to
+      28.4 uS, twice the formed mean, the pairs then programmed by write-and-verify.
 
     Attributes
     ----------
@@ -152,19 +164,83 @@ class LinearConductanceMap:
         if self.g_min < 0 or self.g_max <= self.g_min:
             raise MappingError(f"need 0 <= g_min < g_max (siemens), got {self}")
 
-    def program(self, weight: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
-        """Return (sign, g_plus, g_minus, scale) for one layer's weights (new arrays)."""
-        w = np.asarray(weight, dtype=float)
-        wmax = float(np.max(np.abs(w))) if w.size else 0.0
+    def scale(self, w_max: float) -> float:
+        """Siemens per weight unit that puts a weight of magnitude ``w_max`` at ``g_max``
+        (``g_max - g_min`` when ``w_max`` is 0)."""
         span = self.g_max - self.g_min
-        scale = span / wmax if wmax > 0 else span
+        return span / w_max if w_max > 0 else span
+
+    def pair(self, weight: np.ndarray, scale: float) -> tuple[np.ndarray, np.ndarray]:
+        """Differential pair ``(g_min + scale max(w, 0), g_min + scale max(-w, 0))`` (new arrays)."""
+        return self.g_min + scale * np.maximum(weight, 0), self.g_min + scale * np.maximum(-weight, 0)
+
+    def program(self, weight: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
+        """Return (sign, g_plus, g_minus, scale) for one layer's weights (new arrays), sign folded.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from rramsim.mapper import LinearConductanceMap
+        >>> sign, g_plus, g_minus, scale = LinearConductanceMap().program(np.array([[0.5, -1.0]]))
+        >>> sign.tolist(), (g_plus * 1e6).round(3).tolist(), g_minus.tolist(), round(scale * 1e6, 3)
+        ([[1, -1]], [[15.5, 30.0]], [[1e-06, 1e-06]], 29.0)
+        """
+        w = np.asarray(weight, dtype=float)
+        scale = self.scale(float(np.max(np.abs(w))) if w.size else 0.0)
         sign = np.where(w >= 0, 1, -1).astype(np.int8)
-        g_plus = self.g_min + np.abs(w) * scale
-        g_minus = np.full(w.shape, self.g_min)
-        return sign, g_plus, g_minus, scale
+        pos, neg = self.pair(w, scale)
+        positive = sign > 0
+        return sign, np.where(positive, pos, neg), np.where(positive, neg, pos), scale
 
 
 # ----------------------------------------------------------------------------- array form
+def _checked_weight(weight, where: str) -> np.ndarray:
+    """A layer's weight as a new non-empty, finite 2-D float array."""
+    w = np.array(weight, dtype=float)
+    if w.ndim != 2 or min(w.shape) < 1:
+        raise MappingError(f"{where}: weight must be a non-empty 2-D array, got shape {w.shape}")
+    if not np.isfinite(w).all():
+        i, j = np.argwhere(~np.isfinite(w))[0]
+        raise MappingError(f"{where}: weight[{i}, {j}] is not finite")
+    return w
+
+
+def _checked_mask(mask, shape: tuple[int, int], where: str) -> np.ndarray:
+    """A layer's mask as a new bool array of ``shape`` (from bools or 0/1)."""
+    m = np.asarray(mask)
+    if m.shape != shape:
+        raise MappingError(f"{where}: mask shape {m.shape} differs from weight shape {shape}")
+    if m.dtype != bool:
+        if not np.isin(m, (0, 1)).all():
+            raise MappingError(f"{where}: mask must be boolean or 0/1")
+    return np.array(m, dtype=bool)
+
+
+def _checked_conductance(g, name: str, shape: tuple[int, int], where: str) -> np.ndarray:
+    """One side of a layer's conductance pair as a new read-only float array, finite and >= 0."""
+    g = np.array(g, dtype=float)
+    if g.shape != shape:
+        raise MappingError(f"{where}: {name} shape {g.shape} differs from {shape}")
+    bad = ~np.isfinite(g) | (g < 0)
+    if bad.any():
+        i, j = np.argwhere(bad)[0]
+        raise MappingError(f"{where}: {name}[{i}, {j}] = {g[i, j]} is not a conductance >= 0")
+    return _frozen(g)
+
+
+def _check_kind(kind, conv, shape: tuple[int, int], where: str) -> None:
+    """A conv layer has a :class:`ConvGeometry` matching its unrolled ``shape``; a dense one none."""
+    if kind not in LAYER_KINDS:
+        raise MappingError(f"{where}: kind must be one of {LAYER_KINDS}, got {kind!r}")
+    if kind == "conv":
+        if not isinstance(conv, ConvGeometry):
+            raise MappingError(f"{where}: a conv layer needs a ConvGeometry")
+        if conv.rows != shape[0] or conv.out_channels != shape[1]:
+            raise MappingError(f"{where}: geometry {conv} does not match unrolled shape {shape}")
+    elif conv is not None:
+        raise MappingError(f"{where}: a dense layer has no convolution geometry")
+
+
 @dataclass(frozen=True, eq=False)
 class Layer:
     """One weight layer in array form; all arrays (fan_in, fan_out), read-only copies.
@@ -201,44 +277,16 @@ class Layer:
 
     def __post_init__(self) -> None:
         set_ = object.__setattr__
-        w = np.array(self.weight, dtype=float)
         where = f"layer {self.name!r}"
-        if w.ndim != 2 or min(w.shape) < 1:
-            raise MappingError(f"{where}: weight must be a non-empty 2-D array, got shape {w.shape}")
-        if not np.isfinite(w).all():
-            i, j = np.argwhere(~np.isfinite(w))[0]
-            raise MappingError(f"{where}: weight[{i}, {j}] is not finite")
-        m = np.asarray(self.mask)
-        if m.shape != w.shape:
-            raise MappingError(f"{where}: mask shape {m.shape} differs from weight shape {w.shape}")
-        if m.dtype != bool:
-            if not np.isin(m, (0, 1)).all():
-                raise MappingError(f"{where}: mask must be boolean or 0/1")
-        m = np.array(m, dtype=bool)
+        w = _checked_weight(self.weight, where)
+        m = _checked_mask(self.mask, w.shape, where)
         s = np.array(self.sign)
         if s.shape != w.shape or not np.isin(s, (-1, 1)).all():
             raise MappingError(f"{where}: sign must be +1/-1 with shape {w.shape}")
         s = s.astype(np.int8)
-        gs = []
-        for nm in ("g_plus", "g_minus"):
-            g = np.array(getattr(self, nm), dtype=float)
-            if g.shape != w.shape:
-                raise MappingError(f"{where}: {nm} shape {g.shape} differs from {w.shape}")
-            bad = ~np.isfinite(g) | (g < 0)
-            if bad.any():
-                i, j = np.argwhere(bad)[0]
-                raise MappingError(f"{where}: {nm}[{i}, {j}] = {g[i, j]} is not a conductance >= 0")
-            gs.append(_frozen(g))
-        if self.kind not in LAYER_KINDS:
-            raise MappingError(f"{where}: kind must be one of {LAYER_KINDS}, got {self.kind!r}")
-        if self.kind == "conv":
-            if not isinstance(self.conv, ConvGeometry):
-                raise MappingError(f"{where}: a conv layer needs a ConvGeometry")
-            if self.conv.rows != w.shape[0] or self.conv.out_channels != w.shape[1]:
-                raise MappingError(
-                    f"{where}: geometry {self.conv} does not match unrolled shape {w.shape}")
-        elif self.conv is not None:
-            raise MappingError(f"{where}: a dense layer has no convolution geometry")
+        gs = [_checked_conductance(getattr(self, nm), nm, w.shape, where)
+              for nm in ("g_plus", "g_minus")]
+        _check_kind(self.kind, self.conv, w.shape, where)
         if self.scale is not None:
             sc = float(self.scale)
             if not np.isfinite(sc) or sc <= 0:
@@ -399,6 +447,14 @@ def _as_list(x, name: str) -> list:
     return list(x)
 
 
+def _one_per_layer(x, name: str, what: str, n: int) -> list:
+    """``x`` as a list of ``n`` entries, one per weight layer."""
+    x = _as_list(x, name)
+    if len(x) != n:
+        raise MappingError(f"got {n} weight arrays but {len(x)} {what}")
+    return x
+
+
 def network_from_layers(
     weights,
     masks,
@@ -440,65 +496,64 @@ def network_from_layers(
         Owns copies; the caller's arrays are not modified.
     """
     weights = _as_list(weights, "weights")
-    masks = _as_list(masks, "masks")
     n = len(weights)
-    if len(masks) != n:
-        raise MappingError(f"got {n} weight arrays but {len(masks)} masks")
+    masks = _one_per_layer(masks, "masks", "masks", n)
     if conductances is not None:
-        conductances = _as_list(conductances, "conductances")
-        if len(conductances) != n:
-            raise MappingError(f"got {n} weight arrays but {len(conductances)} conductance pairs")
+        conductances = _one_per_layer(conductances, "conductances", "conductance pairs", n)
     if signs is not None:
-        signs = _as_list(signs, "signs")
-        if len(signs) != n:
-            raise MappingError(f"got {n} weight arrays but {len(signs)} sign arrays")
+        signs = _one_per_layer(signs, "signs", "sign arrays", n)
     names = [f"layer{k}" for k in range(n)] if names is None else [str(x) for x in names]
     if len(names) != n:
         raise MappingError(f"got {n} weight arrays but {len(names)} names")
     scales = [None] * n if scales is None else list(scales)
     cmap = LinearConductanceMap() if conductance_map is None else conductance_map
+    layers = [
+        _layer_from_arrays(names[k], weights[k], masks[k],
+                           None if conductances is None else conductances[k],
+                           None if signs is None else signs[k], scales[k], cmap)
+        for k in range(n)]
+    return LayeredNetwork(tuple(layers), chain=None if chain is None else tuple(chain))
 
-    def unroll(arr, k, what):
-        a = real_array(arr, f"layer {names[k]!r}: {what}", MappingError)
-        if a.shape != np.shape(weights[k]):
+
+def _layer_from_arrays(name: str, weight, mask, pair, sign, scale, cmap) -> Layer:
+    """One :class:`Layer` of :func:`network_from_layers`: a dense or convolution weight (unrolled),
+    its mask, its conductance pair (or the map's) and its signs."""
+    where = f"layer {name!r}"
+    w0 = real_array(weight, f"{where}: weight", MappingError)
+
+    def unroll(arr, what):
+        a = real_array(arr, f"{where}: {what}", MappingError)
+        if a.shape != np.shape(weight):
             raise MappingError(
-                f"layer {names[k]!r}: {what} shape {a.shape} differs from weight shape "
-                f"{np.shape(weights[k])}")
+                f"{where}: {what} shape {a.shape} differs from weight shape {np.shape(weight)}")
         return unroll_conv_weight(a) if a.ndim == 4 else a
 
-    layers = []
-    for k in range(n):
-        w0 = real_array(weights[k], f"layer {names[k]!r}: weight", MappingError)
-        if w0.ndim == 4:
-            kind, geo = "conv", ConvGeometry(w0.shape[1], w0.shape[0], (w0.shape[2], w0.shape[3]))
-        elif w0.ndim == 2:
-            kind, geo = "dense", None
-        else:
-            raise MappingError(
-                f"layer {names[k]!r}: weight must be (fan_in, fan_out) or (out, in, kh, kw), "
-                f"got shape {w0.shape}")
-        w = unroll(w0, k, "weight")
-        m = unroll(masks[k], k, "mask")
-        if m.size and not np.isin(m, (0.0, 1.0)).all():
-            raise MappingError(f"layer {names[k]!r}: mask must be boolean (or 0/1)")
-        m = m.astype(bool)
-        scale = scales[k]
-        if conductances is None:
-            s, gp, gm, sc = cmap.program(w)
-            scale = sc if scale is None else scale
-        else:
-            pair = conductances[k]
-            if len(pair) != 2:
-                raise MappingError(f"layer {names[k]!r}: conductances must be a (g_plus, g_minus) pair")
-            gp = unroll(pair[0], k, "g_plus")
-            gm = unroll(pair[1], k, "g_minus")
-            s = None
-        if signs is not None:
-            s = unroll(signs[k], k, "sign")
-        elif s is None:
-            s = np.where(w * (np.asarray(gp, float) - np.asarray(gm, float)) < 0, -1, 1)
-        layers.append(Layer(names[k], w, m, s, gp, gm, kind=kind, conv=geo, scale=scale))
-    return LayeredNetwork(tuple(layers), chain=None if chain is None else tuple(chain))
+    if w0.ndim == 4:
+        kind, geo = "conv", ConvGeometry(w0.shape[1], w0.shape[0], (w0.shape[2], w0.shape[3]))
+    elif w0.ndim == 2:
+        kind, geo = "dense", None
+    else:
+        raise MappingError(
+            f"{where}: weight must be (fan_in, fan_out) or (out, in, kh, kw), got shape {w0.shape}")
+    w = unroll(w0, "weight")
+    m = unroll(mask, "mask")
+    if m.size and not np.isin(m, (0.0, 1.0)).all():
+        raise MappingError(f"{where}: mask must be boolean (or 0/1)")
+    m = m.astype(bool)
+    if pair is None:
+        s, gp, gm, sc = cmap.program(w)
+        scale = sc if scale is None else scale
+    else:
+        if len(pair) != 2:
+            raise MappingError(f"{where}: conductances must be a (g_plus, g_minus) pair")
+        gp = unroll(pair[0], "g_plus")
+        gm = unroll(pair[1], "g_minus")
+        s = None
+    if sign is not None:
+        s = unroll(sign, "sign")
+    elif s is None:
+        s = np.where(w * (np.asarray(gp, float) - np.asarray(gm, float)) < 0, -1, 1)
+    return Layer(name, w, m, s, gp, gm, kind=kind, conv=geo, scale=scale)
 
 
 def graph_from_layers(weights, masks, conductances=None, **kwargs):
@@ -522,6 +577,157 @@ def _layer_of(g, node) -> int:
     return int(lay)
 
 
+def _indices_in_layer(graph, lay: int, nodes: list) -> dict:
+    """Position of each node of one node layer: its ``index`` attribute (all or none of the layer's
+    nodes carry one; then 0..n-1), else the sorted order of the node keys (insertion order if they
+    do not sort)."""
+    has = ["index" in graph.nodes[v] for v in nodes]
+    if all(has):
+        idx = [graph.nodes[v]["index"] for v in nodes]
+        for v, i in zip(nodes, idx, strict=True):
+            if isinstance(i, (bool, np.bool_)) or not isinstance(i, (int, np.integer)):
+                raise MappingError(f"node {v!r}: 'index' must be an int, got {i!r}")
+        if sorted(idx) != list(range(len(nodes))):
+            raise MappingError(f"node layer {lay}: 'index' values must be 0..{len(nodes) - 1}")
+        return dict(zip(nodes, (int(i) for i in idx), strict=True))
+    if any(has):
+        v = nodes[has.index(False)]
+        raise MappingError(f"node {v!r} lacks 'index' while others in layer {lay} have it")
+    try:
+        order = sorted(nodes)
+    except TypeError:
+        order = nodes
+    return {v: i for i, v in enumerate(order)}
+
+
+def _node_indices(graph, layer: dict) -> tuple[dict, dict[int, int]]:
+    """Node indices within their layer, and the size of every node layer."""
+    by_layer: dict[int, list] = {}
+    for v, lay in layer.items():
+        by_layer.setdefault(lay, []).append(v)
+    index: dict = {}
+    sizes: dict[int, int] = {}
+    for lay, nodes in by_layer.items():
+        index.update(_indices_in_layer(graph, lay, nodes))
+        sizes[lay] = len(nodes)
+    return index, sizes
+
+
+def _name_bad_edge(edges: list) -> None:
+    """Raise a :class:`MappingError` naming the first edge that lacks an attribute or has a
+    non-numeric one (the slow pass after the vectorised read failed)."""
+    for u, v, d in edges:
+        for a in EDGE_ATTRIBUTES:
+            if a not in d:
+                raise MappingError(f"edge ({u!r}, {v!r}) lacks the attribute {a!r}") from None
+            if a != "kept":
+                try:
+                    float(d[a])
+                except (TypeError, ValueError):
+                    raise MappingError(
+                        f"edge ({u!r}, {v!r}): attribute {a!r} = {d[a]!r} is not a number"
+                    ) from None
+
+
+def _edge_columns(edges: list, layer: dict):
+    """The edges, one pass: node layers of both ends, the numeric attributes as float columns
+    (weight, sign, g_plus, g_minus) and the raw ``kept`` values."""
+    # vectorised where possible; on any failure, a slow pass names the first offending edge
+    try:
+        src_l = np.fromiter((layer[u] for u, _, _ in edges), np.int64, len(edges))
+        dst_l = np.fromiter((layer[v] for _, v, _ in edges), np.int64, len(edges))
+        cols = [np.fromiter((d[a] for _, _, d in edges), float, len(edges))
+                for a in ("weight", "sign", "g_plus", "g_minus")]
+        kept_raw = [d["kept"] for _, _, d in edges]
+    except (KeyError, TypeError, ValueError):
+        _name_bad_edge(edges)
+        raise
+    return src_l, dst_l, np.stack(cols, axis=1), kept_raw
+
+
+def _check_layered(graph, edges: list, layer: dict, src_l: np.ndarray, dst_l: np.ndarray) -> None:
+    """Every edge joins node layer k to k + 1; otherwise name a cycle or the first bad edge."""
+    import networkx as nx
+
+    not_layered = dst_l != src_l + 1
+    if not not_layered.any():
+        return
+    try:  # only now can there be a cycle; name it if there is one
+        cycle = nx.find_cycle(graph)
+    except nx.NetworkXNoCycle:
+        cycle = None
+    if cycle:
+        raise MappingError(f"the graph has a cycle through edges {cycle}: not a layered network")
+    u, v, _ = edges[int(np.argmax(not_layered))]
+    raise MappingError(
+        f"edge ({u!r}, {v!r}) goes from node layer {layer[u]} to {layer[v]}: not a layered "
+        "network (edges must join layer k to k + 1)")
+
+
+def _check_edge_values(edges: list, vals: np.ndarray, kept_raw: list) -> np.ndarray:
+    """Check ``kept`` (bool or 0/1) and the values (finite, sign +-1, conductances >= 0); return
+    ``kept`` as a bool array."""
+    bad_kept = [i for i, kv in enumerate(kept_raw) if kv is not True and kv is not False
+                and not (isinstance(kv, (int, np.integer, np.bool_)) and kv in (0, 1))]
+    if bad_kept:
+        u, v, d = edges[bad_kept[0]]
+        raise MappingError(f"edge ({u!r}, {v!r}): 'kept' must be a bool, got {d['kept']!r}")
+    kept = np.array(kept_raw, dtype=bool)
+    bad = ~np.isfinite(vals).all(axis=1) | ~np.isin(vals[:, 1], (-1, 1)) | (vals[:, 2:] < 0).any(1)
+    if bad.any():
+        e = int(np.argmax(bad))
+        u, v, _ = edges[e]
+        raise MappingError(
+            f"edge ({u!r}, {v!r}) has invalid values (weight, sign, g_plus, g_minus) = {vals[e]}: "
+            "need finite numbers, sign +1/-1, conductances >= 0")
+    return kept
+
+
+def _layer_metadata(graph, src_l: np.ndarray, sizes: dict[int, int]) -> list[dict]:
+    """The graph's per-layer metadata, or (without it) one dense layer per source node layer."""
+    meta = graph.graph.get(GRAPH_META_KEY)
+    used = sorted(set(src_l.tolist()))
+    if meta is None:
+        meta = []
+        for k, a in enumerate(used):
+            chain_next = k + 1 < len(used) and used[k + 1] == a + 1
+            meta.append({"name": f"layer{k}", "kind": "dense", "fan_in": sizes[a],
+                         "fan_out": sizes.get(a + 1, 0), "source_layer": a, "scale": None,
+                         "chain_next": chain_next})
+        return meta
+    extra = set(used) - {m["source_layer"] for m in meta}
+    if extra:
+        raise MappingError(f"edges leave node layer(s) {sorted(extra)} that no layer describes")
+    return meta
+
+
+def _layer_from_edges(m: dict, sizes: dict[int, int], ends: tuple[np.ndarray, np.ndarray],
+                      vals: np.ndarray, kept: np.ndarray) -> Layer:
+    """One :class:`Layer` from the edges ``ends = (source index, target index)`` leaving its
+    source node layer; weights without an edge are absent (0, pruned, G+ = G- = 0, sign +1)."""
+    a = m["source_layer"]
+    fi, fo = sizes.get(a, 0), sizes.get(a + 1, 0)
+    if (fi, fo) != (m["fan_in"], m["fan_out"]):
+        raise MappingError(
+            f"layer {m['name']!r}: metadata says {m['fan_in']}x{m['fan_out']} but node layers "
+            f"{a} and {a + 1} hold {fi} and {fo} nodes")
+    w = np.zeros((fi, fo))
+    mk = np.zeros((fi, fo), bool)
+    sg = np.ones((fi, fo), np.int8)
+    gp = np.zeros((fi, fo))
+    gm = np.zeros((fi, fo))
+    w[ends] = vals[:, 0]
+    sg[ends] = vals[:, 1]
+    gp[ends] = vals[:, 2]
+    gm[ends] = vals[:, 3]
+    mk[ends] = kept
+    conv = None
+    if m["kind"] == "conv":
+        c = m["conv"]
+        conv = ConvGeometry(int(c["in_channels"]), int(c["out_channels"]), tuple(c["kernel"]))
+    return Layer(m["name"], w, mk, sg, gp, gm, kind=m["kind"], conv=conv, scale=m.get("scale"))
+
+
 def network_from_graph(graph) -> LayeredNetwork:
     """Read the graph form back into the array form.
 
@@ -542,124 +748,22 @@ def network_from_graph(graph) -> LayeredNetwork:
     if graph.number_of_edges() == 0:
         raise MappingError("the graph has no edges (no weights)")
     layer = {v: _layer_of(graph, v) for v in graph.nodes}
-    # node indices within their layer
-    by_layer: dict[int, list] = {}
-    for v, lay in layer.items():
-        by_layer.setdefault(lay, []).append(v)
-    index: dict = {}
-    sizes: dict[int, int] = {}
-    for lay, nodes in by_layer.items():
-        has = ["index" in graph.nodes[v] for v in nodes]
-        if all(has):
-            idx = [graph.nodes[v]["index"] for v in nodes]
-            for v, i in zip(nodes, idx, strict=True):
-                if isinstance(i, (bool, np.bool_)) or not isinstance(i, (int, np.integer)):
-                    raise MappingError(f"node {v!r}: 'index' must be an int, got {i!r}")
-            if sorted(idx) != list(range(len(nodes))):
-                raise MappingError(f"node layer {lay}: 'index' values must be 0..{len(nodes) - 1}")
-            index.update(zip(nodes, (int(i) for i in idx), strict=True))
-        elif any(has):
-            v = nodes[has.index(False)]
-            raise MappingError(f"node {v!r} lacks 'index' while others in layer {lay} have it")
-        else:
-            try:
-                order = sorted(nodes)
-            except TypeError:
-                order = nodes
-            index.update((v, i) for i, v in enumerate(order))
-        sizes[lay] = len(nodes)
-    # edges, one pass
+    index, sizes = _node_indices(graph, layer)
     edges = list(graph.edges(data=True))
-    # vectorised where possible; on any failure, a slow pass names the first offending edge
-    try:
-        src_l = np.fromiter((layer[u] for u, _, _ in edges), np.int64, len(edges))
-        dst_l = np.fromiter((layer[v] for _, v, _ in edges), np.int64, len(edges))
-        cols = [np.fromiter((d[a] for _, _, d in edges), float, len(edges))
-                for a in ("weight", "sign", "g_plus", "g_minus")]
-        kept_raw = [d["kept"] for _, _, d in edges]
-    except (KeyError, TypeError, ValueError):
-        for u, v, d in edges:
-            for a in EDGE_ATTRIBUTES:
-                if a not in d:
-                    raise MappingError(f"edge ({u!r}, {v!r}) lacks the attribute {a!r}") from None
-                if a != "kept":
-                    try:
-                        float(d[a])
-                    except (TypeError, ValueError):
-                        raise MappingError(
-                            f"edge ({u!r}, {v!r}): attribute {a!r} = {d[a]!r} is not a number"
-                        ) from None
-        raise
-    not_layered = dst_l != src_l + 1
-    if not_layered.any():  # only then can there be a cycle; name it if there is one
-        try:
-            cycle = nx.find_cycle(graph)
-        except nx.NetworkXNoCycle:
-            cycle = None
-        if cycle:
-            raise MappingError(f"the graph has a cycle through edges {cycle}: not a layered network")
-        u, v, _ = edges[int(np.argmax(not_layered))]
-        raise MappingError(
-            f"edge ({u!r}, {v!r}) goes from node layer {layer[u]} to {layer[v]}: not a layered "
-            "network (edges must join layer k to k + 1)")
-    bad_kept = [i for i, kv in enumerate(kept_raw) if kv is not True and kv is not False
-                and not (isinstance(kv, (int, np.integer, np.bool_)) and kv in (0, 1))]
-    if bad_kept:
-        u, v, d = edges[bad_kept[0]]
-        raise MappingError(f"edge ({u!r}, {v!r}): 'kept' must be a bool, got {d['kept']!r}")
-    kept = np.array(kept_raw, dtype=bool)
-    vals = np.stack(cols, axis=1)
+    src_l, dst_l, vals, kept_raw = _edge_columns(edges, layer)
+    _check_layered(graph, edges, layer, src_l, dst_l)
+    kept = _check_edge_values(edges, vals, kept_raw)
     src_i = np.fromiter((index[u] for u, _, _ in edges), np.int64, len(edges))
     dst_i = np.fromiter((index[v] for _, v, _ in edges), np.int64, len(edges))
-    bad = ~np.isfinite(vals).all(axis=1) | ~np.isin(vals[:, 1], (-1, 1)) | (vals[:, 2:] < 0).any(1)
-    if bad.any():
-        e = int(np.argmax(bad))
-        u, v, _ = edges[e]
-        raise MappingError(
-            f"edge ({u!r}, {v!r}) has invalid values (weight, sign, g_plus, g_minus) = {vals[e]}: "
-            "need finite numbers, sign +1/-1, conductances >= 0")
-    meta = graph.graph.get(GRAPH_META_KEY)
-    used = sorted(set(src_l.tolist()))
-    if meta is None:
-        meta = []
-        for k, a in enumerate(used):
-            chain_next = k + 1 < len(used) and used[k + 1] == a + 1
-            meta.append({"name": f"layer{k}", "kind": "dense", "fan_in": sizes[a],
-                         "fan_out": sizes.get(a + 1, 0), "source_layer": a, "scale": None,
-                         "chain_next": chain_next})
-    else:
-        known = {m["source_layer"] for m in meta}
-        extra = set(used) - known
-        if extra:
-            raise MappingError(f"edges leave node layer(s) {sorted(extra)} that no layer describes")
+    meta = _layer_metadata(graph, src_l, sizes)
+    # the edges of each layer: those leaving its source node layer (a stable sort keeps their order)
     order = np.argsort(src_l, kind="stable")
     sorted_l = src_l[order]
     layers = []
     for m in meta:
         a = m["source_layer"]
-        fi, fo = sizes.get(a, 0), sizes.get(a + 1, 0)
-        if (fi, fo) != (m["fan_in"], m["fan_out"]):
-            raise MappingError(
-                f"layer {m['name']!r}: metadata says {m['fan_in']}x{m['fan_out']} but node layers "
-                f"{a} and {a + 1} hold {fi} and {fo} nodes")
         sel = order[np.searchsorted(sorted_l, a, "left"):np.searchsorted(sorted_l, a, "right")]
-        w = np.zeros((fi, fo))
-        mk = np.zeros((fi, fo), bool)
-        sg = np.ones((fi, fo), np.int8)
-        gp = np.zeros((fi, fo))
-        gm = np.zeros((fi, fo))
-        ii, jj = src_i[sel], dst_i[sel]
-        w[ii, jj] = vals[sel, 0]
-        sg[ii, jj] = vals[sel, 1]
-        gp[ii, jj] = vals[sel, 2]
-        gm[ii, jj] = vals[sel, 3]
-        mk[ii, jj] = kept[sel]
-        conv = None
-        if m["kind"] == "conv":
-            c = m["conv"]
-            conv = ConvGeometry(int(c["in_channels"]), int(c["out_channels"]), tuple(c["kernel"]))
-        layers.append(Layer(m["name"], w, mk, sg, gp, gm, kind=m["kind"], conv=conv,
-                            scale=m.get("scale")))
+        layers.append(_layer_from_edges(m, sizes, (src_i[sel], dst_i[sel]), vals[sel], kept[sel]))
     chain = tuple(bool(m.get("chain_next", False)) for m in meta[:-1])
     return LayeredNetwork(tuple(layers), chain=chain)
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from rramsim.crossbar import Crossbar, FiniteGainTIA, IdealTIA, SenseResistor
+from rramsim.crossbar import Crossbar
 from rramsim.netlists.tile import TileLayout, deck_value, render_tile
 from rramsim.solution import Solution
 
@@ -126,7 +126,7 @@ def simulate(xb: Crossbar, v_in, *, backend: str = "auto", timeout: float | None
     vs = np.empty((bsz, n))
     iout = np.empty((bsz, n))
     iin = np.empty((bsz, m))
-    vt = None if isinstance(xb.sense, SenseResistor) else np.empty((bsz, n))
+    vt = None if layout.tia_nodes is None else np.empty((bsz, n))
     wl_nodes = layout.wordline_nodes.ravel()
     bl_nodes = layout.bitline_nodes.ravel()
     for b, res in enumerate(results):
@@ -135,13 +135,8 @@ def simulate(xb: Crossbar, v_in, *, backend: str = "auto", timeout: float | None
         vs[b] = [volt(res, nd) for nd in layout.sense_nodes]
         if vt is not None:
             vt[b] = [volt(res, nd) for nd in layout.tia_nodes]
-        sense = xb.sense
-        if isinstance(sense, IdealTIA):
-            iout[b] = [float(res[f"i(vam_{j})"][0]) for j in range(n)]
-        elif isinstance(sense, FiniteGainTIA):
-            iout[b] = (vs[b] - vt[b]) / sense.r_feedback
-        else:
-            iout[b] = vs[b] / sense.resistance
+        iout[b] = xb.sense.measured_current(vs[b], None if vt is None else vt[b],
+                                            lambda name, res=res: float(res[f"i({name})"][0]))
         for i in range(m):
             cur = -float(res[f"i({layout.sources[i]})"][0])
             if layout.far_sources is not None and layout.far_sources[i] is not None:

@@ -40,7 +40,8 @@ def model_card(params: FilamentParams = TAOX_40NM, *, name: str = MODEL) -> str:
     return f"model {name} rram_filament {vals} kb={_f(K_B_EV)}"
 
 
-def instance(name: str, te: str, be: str, *, i0: float, ea: float, gap: float,
+# one instance line: its keyword-only arguments are the instance parameters of the model
+def instance(name: str, te: str, be: str, *, i0: float, ea: float, gap: float,  # noqa: PLR0913
              compliance: float | None = None, dynamic: bool = True, noise: bool = False,
              seed: int = 1, model: str = MODEL) -> str:
     """One instance line of the filament model.
@@ -170,7 +171,9 @@ class Waveforms:
     seconds: float
 
 
-def transient(state, times, volts, *, compliance: float | None = None, access_ron: float | None = None,
+# one analysis: the cells, their waveform and the keyword-only settings of the transient
+def transient(state, times, volts, *,  # noqa: PLR0913
+              compliance: float | None = None, access_ron: float | None = None,
               dt_max: float = 1e-9, noise_seed=None, timeout: float | None = None,
               options: str = TRAN_OPTIONS) -> Waveforms:
     """Programming transient of an array of cells under one PWL waveform ``(times, volts)``.

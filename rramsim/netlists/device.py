@@ -94,7 +94,8 @@ def instance_compliance(name: str, *, i0: float, ea: float, gap: float,
     return icc
 
 
-def instance(name: str, te: str, be: str, *, i0: float, ea: float, gap: float,
+# one instance line: its keyword-only arguments are the instance parameters of the subcircuit
+def instance(name: str, te: str, be: str, *, i0: float, ea: float, gap: float,  # noqa: PLR0913
              compliance: float | None = None, dynamic: bool = True, subckt: str = SUBCKT) -> str:
     """One instance line of the subcircuit (``name`` without the leading X is fine).
 

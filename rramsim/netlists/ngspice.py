@@ -553,11 +553,18 @@ def read_rawfile(data: bytes) -> dict[str, np.ndarray]:
     pos = data.find(marker)
     if pos < 0:
         raise SpiceError("not a binary rawfile (no 'Binary:' section)")
-    header = data[:pos].decode("ascii", errors="replace").splitlines()
+    n_vars, n_points, names = _rawfile_header(data[:pos].decode("ascii", errors="replace"))
+    values = np.frombuffer(data, dtype="<f8", count=n_vars * n_points, offset=pos + len(marker))
+    values = values.reshape(n_points, n_vars)
+    return {_rawfile_key(name, kind): values[:, k].copy() for k, (name, kind) in enumerate(names)}
+
+
+def _rawfile_header(text: str) -> tuple[int, int, list[tuple[str, str]]]:
+    """Number of variables, number of points and each variable's (name, kind) of a rawfile."""
     n_vars = n_points = None
     names: list[tuple[str, str]] = []
     in_vars = False
-    for line in header:
+    for line in text.splitlines():
         if line.startswith("Flags:") and "complex" in line:
             raise SpiceError("complex rawfiles are not supported")
         if line.startswith("No. Variables:"):
@@ -572,20 +579,19 @@ def read_rawfile(data: bytes) -> dict[str, np.ndarray]:
                 names.append((parts[1], parts[2]))
     if n_vars is None or n_points is None or len(names) != n_vars:
         raise SpiceError("malformed rawfile header")
-    values = np.frombuffer(data, dtype="<f8", count=n_vars * n_points, offset=pos + len(marker))
-    values = values.reshape(n_points, n_vars)
-    out = {}
-    for k, (name, kind) in enumerate(names):
-        name = name.lower()
-        if name.startswith("i(") and kind == "current":
-            key = name
-        elif name.startswith("v(") and kind == "voltage":
-            key = name
-        elif name.endswith("#branch"):
-            key = f"i({name[:-7]})"
-        elif kind == "voltage":
-            key = f"v({name})"
-        else:
-            key = name
-        out[key] = values[:, k].copy()
-    return out
+    return n_vars, n_points, names
+
+
+def _rawfile_key(name: str, kind: str) -> str:
+    """The name a rawfile vector is returned under: ``v(node)`` for voltages, ``i(source)`` for
+    branch currents (ngspice's ``source#branch``), lower case."""
+    name = name.lower()
+    if name.startswith("i(") and kind == "current":
+        return name
+    if name.startswith("v(") and kind == "voltage":
+        return name
+    if name.endswith("#branch"):
+        return f"i({name[:-7]})"
+    if kind == "voltage":
+        return f"v({name})"
+    return name

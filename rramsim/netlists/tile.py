@@ -32,7 +32,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from rramsim import __version__
-from rramsim.crossbar import Crossbar, FiniteGainTIA, IdealTIA, SenseResistor
+from rramsim.crossbar import Crossbar, SenseElement
 
 # ngspice's defaults (reltol 1e-3) stop Newton iterations far from machine precision; these make the
 # operating point of a tile exact to ~1e-12 relative, so ngspice can serve as a reference.
@@ -227,6 +227,33 @@ def wire_network(xb: Crossbar) -> tuple[_Nodes, list[tuple[str, str, str, float]
     return nodes, resistors, far_sources
 
 
+def sense_elements(xb: Crossbar, find) -> list[SenseElement]:
+    """Every column's sense-circuit elements (:meth:`rramsim.crossbar.SenseCircuit.elements`),
+    on the netlist nodes that ``find`` names (merged nodes: :func:`wire_network`)."""
+    return [el for j in range(xb.n_cols) for el in xb.sense.elements(j, find(f"s_{j}"))]
+
+
+def tile_layout(xb: Crossbar, find, far_sources: list[str | None] | None) -> TileLayout:
+    """The :class:`TileLayout` of a tile's netlist, whose node names ``find`` gives."""
+    m, n = xb.shape
+    wl = np.array([[find(f"wl_{i}_{j}") for j in range(n)] for i in range(m)], dtype=object)
+    bl = np.array([[find(f"bl_{i}_{j}") for j in range(n)] for i in range(m)], dtype=object)
+    outputs = [xb.sense.output_node(j) for j in range(n)]
+    return TileLayout(wordline_nodes=wl, bitline_nodes=bl,
+                      sense_nodes=[find(f"s_{j}") for j in range(n)],
+                      tia_nodes=None if outputs[0] is None else outputs,
+                      sources=[f"vin_{i}" for i in range(m)], far_sources=far_sources)
+
+
+#: ngspice cards of the sense circuits' elements, by :class:`rramsim.crossbar.SenseElement` kind.
+_SENSE_CARDS = {
+    "ammeter": lambda e: f"{e.name} {e.nodes[0]} {e.nodes[1]} dc 0",
+    "resistor": lambda e: f"{e.name} {e.nodes[0]} {e.nodes[1]} {fmt(e.value)}",
+    "ccvs": lambda e: f"{e.name} {e.nodes[0]} {e.nodes[1]} {e.control} {fmt(e.value)}",
+    "vcvs": lambda e: f"{e.name} {' '.join(e.nodes)} {fmt(e.value)}",
+}
+
+
 def _layout_and_elements(xb: Crossbar) -> tuple[TileLayout, list[str]]:
     check_deck_values(xb)
     m, n = xb.shape
@@ -264,32 +291,8 @@ def _layout_and_elements(xb: Crossbar) -> tuple[TileLayout, list[str]]:
                 lines.append(f"bc_{i}_{j} {a} {b} i={amp}*sinh(v({a},{b})/{fmt(v0[i, j])})")
 
     lines.append("* sense circuits")
-    sense = xb.sense
-    tia_nodes: list[str] | None = None
-    for j in range(n):
-        s = nodes.find(f"s_{j}")
-        if isinstance(sense, IdealTIA):
-            lines.append(f"vam_{j} {s} 0 dc 0")
-            lines.append(f"h_{j} o_{j} 0 vam_{j} {fmt(-sense.r_feedback)}")
-        elif isinstance(sense, FiniteGainTIA):
-            lines.append(f"e_{j} o_{j} 0 0 {s} {fmt(sense.open_loop_gain)}")
-            lines.append(f"rf_{j} {s} o_{j} {fmt(sense.r_feedback)}")
-        elif isinstance(sense, SenseResistor):
-            lines.append(f"rs_{j} {s} 0 {fmt(sense.resistance)}")
-    if not isinstance(sense, SenseResistor):
-        tia_nodes = [f"o_{j}" for j in range(n)]
-
-    wl = np.array([[nodes.find(f"wl_{i}_{j}") for j in range(n)] for i in range(m)], dtype=object)
-    bl = np.array([[nodes.find(f"bl_{i}_{j}") for j in range(n)] for i in range(m)], dtype=object)
-    layout = TileLayout(
-        wordline_nodes=wl,
-        bitline_nodes=bl,
-        sense_nodes=[nodes.find(f"s_{j}") for j in range(n)],
-        tia_nodes=tia_nodes,
-        sources=[f"vin_{i}" for i in range(m)],
-        far_sources=far_sources,
-    )
-    return layout, lines
+    lines.extend(_SENSE_CARDS[el.kind](el) for el in sense_elements(xb, nodes.find))
+    return tile_layout(xb, nodes.find, far_sources), lines
 
 
 def render_tile(xb: Crossbar, v_in=None, *, title: str | None = None,

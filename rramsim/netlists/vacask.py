@@ -38,9 +38,9 @@ from pathlib import Path
 
 import numpy as np
 
-from rramsim.crossbar import Crossbar, FiniteGainTIA, IdealTIA, SenseResistor
+from rramsim.crossbar import Crossbar
 from rramsim.errors import SpiceError
-from rramsim.netlists.tile import TileLayout, wire_network
+from rramsim.netlists.tile import TileLayout, sense_elements, tile_layout, wire_network
 from rramsim.solution import Solution
 
 __all__ = ["PACKAGE", "INSTALL_HINT", "Tools", "tools", "available", "render", "render_tile",
@@ -248,6 +248,28 @@ def read_raw(path: str | os.PathLike) -> RawPlot:
         Not a raw file, or truncated.
     """
     blob = Path(path).read_bytes()
+    header, names, mode, pos = _raw_header(blob)
+    if mode is None or not names:
+        raise SpiceError(f"{path}: not a VACASK raw file (no variables or no data section)")
+    if "complex" in header.get("Flags", "real"):
+        raise SpiceError(f"{path}: complex raw files are not read here")
+    npts = int(header.get("No. Points", "0"))
+    nvar = len(names)
+    if mode == "binary":
+        need = npts * nvar * 8
+        if len(blob) - pos < need:
+            raise SpiceError(f"{path}: truncated raw file ({len(blob) - pos} of {need} data bytes)")
+        data = np.frombuffer(blob, dtype="<f8", count=npts * nvar, offset=pos).reshape(npts, nvar)
+        data = data.copy()
+    else:
+        data = _ascii_values(blob[pos:], npts, nvar)
+    return RawPlot(title=header.get("Title", ""), plotname=header.get("Plotname", ""),
+                   names=names, data=data)
+
+
+def _raw_header(blob: bytes) -> tuple[dict[str, str], list[str], str | None, int]:
+    """The header fields, the vector names, the data section's kind ("binary", "ascii" or None
+    where there is none) and where it starts, of a raw file's bytes."""
     header: dict[str, str] = {}
     names: list[str] = []
     pos = 0
@@ -276,30 +298,21 @@ def read_raw(path: str | os.PathLike) -> RawPlot:
         if ":" in line:
             k, v = line.split(":", 1)
             header[k.strip()] = v.strip()
-    if mode is None or not names:
-        raise SpiceError(f"{path}: not a VACASK raw file (no variables or no data section)")
-    if "complex" in header.get("Flags", "real"):
-        raise SpiceError(f"{path}: complex raw files are not read here")
-    npts = int(header.get("No. Points", "0"))
-    nvar = len(names)
-    if mode == "binary":
-        need = npts * nvar * 8
-        if len(blob) - pos < need:
-            raise SpiceError(f"{path}: truncated raw file ({len(blob) - pos} of {need} data bytes)")
-        data = np.frombuffer(blob, dtype="<f8", count=npts * nvar, offset=pos).reshape(npts, nvar)
-        data = data.copy()
-    else:
-        toks = blob[pos:].decode().split()
-        vals = []
-        k = 0
-        while k < len(toks) and len(vals) < npts * nvar:
-            if len(vals) % nvar == 0:
-                k += 1  # point index
-            vals.append(float(toks[k]))
-            k += 1
-        data = np.array(vals, dtype=float).reshape(npts, nvar)
-    return RawPlot(title=header.get("Title", ""), plotname=header.get("Plotname", ""),
-                   names=names, data=data)
+    return header, names, mode, pos
+
+
+def _ascii_values(section: bytes, npts: int, nvar: int) -> np.ndarray:
+    """The (npts, nvar) values of an ASCII raw file's ``Values:`` section (each point's values
+    after its index)."""
+    toks = section.decode().split()
+    vals = []
+    k = 0
+    while k < len(toks) and len(vals) < npts * nvar:
+        if len(vals) % nvar == 0:
+            k += 1  # point index
+        vals.append(float(toks[k]))
+        k += 1
+    return np.array(vals, dtype=float).reshape(npts, nvar)
 
 
 # ----------------------------------------------------------------------------- running
@@ -380,37 +393,11 @@ def run(netlist: str, analyses, *, files: dict[str, str] | None = None,
         env = dict(os.environ)
         env.setdefault("OMP_NUM_THREADS", "1")
         start = time.perf_counter()
-        bar = None
-        if progress:
-            from tqdm import tqdm
-
-            est = estimate(netlist)
-            bar = tqdm(total=max(round(est, 1), 0.1), unit="s", leave=False,
-                       desc="VACASK", bar_format="{desc}: {n:.1f}/{total:.1f} s (estimate) {bar}")
-        timed_out = False
+        bar = _progress_bar(netlist) if progress else None
         with open(log_path, "wb") as log:
             proc = subprocess.Popen([str(t.vacask), "-qp", "circuit.sim"], cwd=folder,
                                     stdout=log, stderr=subprocess.STDOUT, env=env)
-            try:
-                while True:
-                    pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
-                    if pid:
-                        break
-                    elapsed = time.perf_counter() - start
-                    if timeout is not None and elapsed > timeout:
-                        timed_out = True
-                        proc.kill()
-                    if bar is not None:
-                        bar.n = min(round(elapsed, 1), bar.total)
-                        bar.refresh()
-                    time.sleep(0.05 if elapsed < 2 else 0.2)
-            except BaseException:  # interrupted (Ctrl-C): do not leave VACASK running
-                proc.kill()
-                proc.wait()
-                raise
-            finally:
-                if bar is not None:
-                    bar.close()
+            status, usage, timed_out = _wait(proc, start, timeout, bar)
             proc.returncode = os.waitstatus_to_exitcode(status)
         seconds = time.perf_counter() - start
         output = log_path.read_text(encoding="utf-8", errors="replace")
@@ -432,6 +419,42 @@ def run(netlist: str, analyses, *, files: dict[str, str] | None = None,
             plots[name] = read_raw(path)
     return RunResult(plots=plots, output=output, seconds=seconds, max_rss=usage.ru_maxrss * 1024,
                      cpu_seconds=usage.ru_utime + usage.ru_stime)
+
+
+def _progress_bar(netlist: str):
+    """A tqdm bar of the elapsed time against :func:`estimate`."""
+    from tqdm import tqdm
+
+    est = estimate(netlist)
+    return tqdm(total=max(round(est, 1), 0.1), unit="s", leave=False,
+                desc="VACASK", bar_format="{desc}: {n:.1f}/{total:.1f} s (estimate) {bar}")
+
+
+def _wait(proc: subprocess.Popen, start: float, timeout: float | None, bar):
+    """Wait for VACASK, killing it after ``timeout`` seconds (or when interrupted) and moving the
+    progress ``bar``; returns its wait status, resource usage and whether it was stopped."""
+    timed_out = False
+    try:
+        while True:
+            pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
+            if pid:
+                break
+            elapsed = time.perf_counter() - start
+            if timeout is not None and elapsed > timeout:
+                timed_out = True
+                proc.kill()
+            if bar is not None:
+                bar.n = min(round(elapsed, 1), bar.total)
+                bar.refresh()
+            time.sleep(0.05 if elapsed < 2 else 0.2)
+    except BaseException:  # interrupted (Ctrl-C): do not leave VACASK running
+        proc.kill()
+        proc.wait()
+        raise
+    finally:
+        if bar is not None:
+            bar.close()
+    return status, usage, timed_out
 
 
 def _message(output: str) -> str:
@@ -457,6 +480,16 @@ def _conductance(name: str, a: str, b: str, siemens: float) -> str:
     compiled Verilog-A model); the VCCS takes the conductance itself (a cell's G needs no 1/G) and
     is faster on large tiles (256 x 256: 9 s against 14 s here)."""
     return f"{name} ({a} {b} {a} {b}) g gain={fmt(siemens)}"
+
+
+#: VACASK instances of the sense circuits' elements, by :class:`rramsim.crossbar.SenseElement` kind.
+_SENSE_CARDS = {
+    "ammeter": lambda e: f"{e.name} ({e.nodes[0]} {e.nodes[1]}) vsource dc=0",
+    "resistor": lambda e: _conductance(e.name, e.nodes[0], e.nodes[1], 1.0 / e.value),
+    "ccvs": lambda e: (f"{e.name} ({e.nodes[0]} {e.nodes[1]}) ccvs ctlinst=\"{e.control}\" "
+                       f"gain={fmt(e.value)}"),
+    "vcvs": lambda e: f"{e.name} ({' '.join(e.nodes)}) vcvs gain={fmt(e.value)}",
+}
 
 
 def _layout_and_elements(xb: Crossbar, source_values: list[str],
@@ -500,27 +533,8 @@ def _layout_and_elements(xb: Crossbar, source_values: list[str],
             lines.append(f"bc_{i}_{j} ({a} {b}) rram_sinh g={fmt(g[i, j])} v0={fmt(v0[i, j])}")
 
     lines.append("// sense circuits")
-    sense = xb.sense
-    tia_nodes: list[str] | None = None
-    for j in range(n):
-        s = find(f"s_{j}")
-        if isinstance(sense, IdealTIA):
-            lines.append(f"vam_{j} ({s} 0) vsource dc=0")
-            lines.append(f"h_{j} (o_{j} 0) ccvs ctlinst=\"vam_{j}\" gain={fmt(-sense.r_feedback)}")
-        elif isinstance(sense, FiniteGainTIA):
-            lines.append(f"e_{j} (o_{j} 0 0 {s}) vcvs gain={fmt(sense.open_loop_gain)}")
-            lines.append(_conductance(f"rf_{j}", s, f"o_{j}", 1.0 / sense.r_feedback))
-        else:
-            lines.append(_conductance(f"rs_{j}", s, "0", 1.0 / sense.resistance))
-    if not isinstance(sense, SenseResistor):
-        tia_nodes = [f"o_{j}" for j in range(n)]
-
-    wl = np.array([[find(f"wl_{i}_{j}") for j in range(n)] for i in range(m)], dtype=object)
-    bl = np.array([[find(f"bl_{i}_{j}") for j in range(n)] for i in range(m)], dtype=object)
-    layout = TileLayout(wordline_nodes=wl, bitline_nodes=bl,
-                        sense_nodes=[find(f"s_{j}") for j in range(n)], tia_nodes=tia_nodes,
-                        sources=[f"vin_{i}" for i in range(m)], far_sources=far_sources)
-    return layout, lines
+    lines.extend(_SENSE_CARDS[el.kind](el) for el in sense_elements(xb, find))
+    return tile_layout(xb, find, far_sources), lines
 
 
 def render_tile(xb: Crossbar, v_in=None, *, title: str | None = None,
@@ -699,13 +713,7 @@ def solution_from_plot(xb: Crossbar, v_in, layout: TileLayout, plot: RawPlot) ->
     vb = nodes(layout.bitline_nodes.ravel()).reshape(bsz, m, n)
     vs = nodes(layout.sense_nodes)
     vt = None if layout.tia_nodes is None else nodes(layout.tia_nodes)
-    sense = xb.sense
-    if isinstance(sense, IdealTIA):
-        iout = np.stack([plot[f"vam_{j}:flow(br)"] for j in range(n)], axis=1)
-    elif isinstance(sense, FiniteGainTIA):
-        iout = (vs - vt) / sense.r_feedback
-    else:
-        iout = vs / sense.resistance
+    iout = xb.sense.measured_current(vs, vt, lambda name: plot[f"{name}:flow(br)"])
     iin = np.empty((bsz, m))
     for i in range(m):
         cur = -plot[f"vin_{i}:flow(br)"]

@@ -239,6 +239,34 @@ def run_prune(
         ``programming_ops`` (cell operations of in-situ pruning: 2 per pair for the initial RESET
         of the pruned half and for every training flip), ``mask_flips`` per layer, ``seed``, the
         programming cost of deployment and of the baseline, and timings.
+
+    Examples
+    --------
+    A perceptron (64 inputs, 64 hidden units, 10 classes) on random formed pairs, trained by
+    pruning alone for ten epochs on 600 samples of the embedded 8 x 8 digits (scikit-learn's copy;
+    no download), without the baseline:
+
+    >>> from rramsim.nn import ExperimentConfig, TrainConfig, run_prune
+    >>> config = ExperimentConfig(hidden=(64,), train=TrainConfig(epochs=10, batch_size=50),
+    ...                           baseline=False, max_train=600)
+    >>> run = run_prune(config, seed=0)
+    >>> m = run.metrics
+    >>> m["architecture"], m["n_weights"], m["n_cells"], m["n_train"], m["n_test"]
+    ('mlp-64-64', 4736, 9472, 600, 360)
+
+    Half of the pairs start pruned (``k = 0.5``) and every layer keeps half of its weights; the
+    random weights themselves never change, yet the pruned network classifies most test digits
+    (chance is 0.1), in software and read from the programmed pairs with 1 % read noise:
+
+    >>> m["initial_pruned_pairs"], [float(mask.mean()) for mask in run.network.masks()]
+    (2368, [0.5, 0.5])
+    >>> round(m["test_accuracy"], 2), round(m["test_accuracy_programmed"], 2)
+    (0.81, 0.81)
+
+    Every training flip of a mask is one more RESET or SET of a pair (two cells):
+
+    >>> m["programming_ops"] == 2 * (m["initial_pruned_pairs"] + sum(m["mask_flips"]))
+    True
     """
     if resume and checkpoint_dir is None:
         raise ExperimentError("resume needs checkpoint_dir")
@@ -393,24 +421,34 @@ def _restore(net: Network, saved: Network) -> None:
                 setattr(a, attr, getattr(b, attr))
 
 
-def _train_phase(net, phase, xtr, ytr, tconfig, rng, ckpt, log, dataset, on_epoch=None):
-    """Train one phase, resuming it from its checkpoint if there is one.
+@dataclass(frozen=True)
+class _Phases:
+    """The training phases of one run ("prune", then "baseline"): checkpoints (``ckpt``, None for
+    none), the progress log and the data set's name (kept in the checkpoints)."""
 
-    Activation quantisers keep the ranges calibrated before training (a fixed DAC full scale the
-    network learns to use, with the straight-through estimator); they are not re-calibrated
-    afterwards, which would change the function that was trained. Re-calibrating between epochs
-    was tried and kills 3-bit networks: the 99.9th percentile jumps as activations grow and most
-    values then round to 0.
-    """
-    resume_state = None
-    if ckpt is not None:
-        loaded = ckpt.load(phase)
-        if loaded is not None:
-            saved, resume_state = loaded
-            _restore(net, saved.network)
-    return train(net, xtr, ytr, config=tconfig, rng=rng, on_epoch=on_epoch, resume=resume_state,
-                 on_checkpoint=None if ckpt is None else ckpt.saver(phase, dataset, tconfig.epochs),
-                 log=log)
+    ckpt: object
+    log: Callable[[str], None] | None
+    dataset: str
+
+    def train(self, net, phase: str, data: tuple, tconfig: TrainConfig, rng, on_epoch=None):
+        """Train one phase on ``data = (x, y)``, resuming it from its checkpoint if there is one.
+
+        Activation quantisers keep the ranges calibrated before training (a fixed DAC full scale
+        the network learns to use, with the straight-through estimator); they are not
+        re-calibrated afterwards, which would change the function that was trained.
+        Re-calibrating between epochs was tried and kills 3-bit networks: the 99.9th percentile
+        jumps as activations grow and most values then round to 0.
+        """
+        ckpt = self.ckpt
+        resume_state = None
+        if ckpt is not None:
+            loaded = ckpt.load(phase)
+            if loaded is not None:
+                saved, resume_state = loaded
+                _restore(net, saved.network)
+        saver = None if ckpt is None else ckpt.saver(phase, self.dataset, tconfig.epochs)
+        return train(net, data[0], data[1], config=tconfig, rng=rng, on_epoch=on_epoch,
+                     resume=resume_state, on_checkpoint=saver, log=self.log)
 
 
 def _evaluate(net: Network, ds, matmul=None, dtype: str = "float64") -> dict:
@@ -445,20 +483,21 @@ def _train_metric(net: Network, x, y, dtype: str) -> float:
         net.dtype = saved
 
 
-def _run_prune(config: ExperimentConfig, seed: int, ckpt=None, log=None) -> PruneRun:
-    t0 = time.perf_counter()
-    seeds = np.random.SeedSequence(int(seed)).spawn(6)
-    rng_form, rng_scores, rng_train, rng_prog, rng_base, rng_wv = (
-        np.random.default_rng(s) for s in seeds
-    )
-    ds = load_dataset(config, rng=np.random.default_rng(seeds[1].spawn(1)[0]))
+def _training_data(config: ExperimentConfig, rng: np.random.Generator):
+    """The data set, its training split (cut to ``max_train``) and the test-set size."""
+    ds = load_dataset(config, rng=rng)
     xtr, ytr = ds.x_train, ds.y_train
     if config.max_train is not None:
         xtr, ytr = xtr[: config.max_train], ytr[: config.max_train]
     n_test = len(ds.test.images) if isinstance(ds, SegmentationData) else len(ds.x_test)
     if len(xtr) == 0 or n_test == 0:
         raise DataError(f"data set {ds.name}: empty training or test split")
+    return ds, xtr, ytr, n_test
 
+
+def _formed_network(config: ExperimentConfig, ds, xtr, rng_form, rng_scores):
+    """Steps 1-2: the network on freshly formed random pairs, its scores and first top-k mask,
+    quantisers calibrated on ``xtr``. Returns ``(net, device, forming cost, pruned pairs)``."""
     net = build_network(config, ds.input_shape)
     device, forming = DeviceNetwork.form(net.shapes, rng=rng_form)
     net.set_weights(device.weights())
@@ -468,6 +507,107 @@ def _run_prune(config: ExperimentConfig, seed: int, ckpt=None, log=None) -> Prun
             la.bound_state()
     initial_pruned = sum(int((~la.mask).sum()) for la in net.weight_layers)
     net.calibrate(xtr)
+    return net, device, forming, initial_pruned
+
+
+def _cost_totals(costs) -> dict:
+    """Resets, sets, cell operations, pulses and energy summed over programming summaries."""
+    costs = list(costs)
+    return {"resets": sum(p.resets for p in costs), "sets": sum(p.sets for p in costs),
+            "cell_ops": sum(p.cell_ops for p in costs), "pulses": sum(p.pulses for p in costs),
+            "energy_j": sum(p.energy for p in costs)}
+
+
+def _device_matmul(weights: list):
+    """A ``matmul`` for :func:`_evaluate` that uses ``weights[i]`` (read from the devices) for
+    weight layer ``i``."""
+    return lambda i, x2d, w: x2d @ weights[i].astype(x2d.dtype, copy=False)
+
+
+def _baseline_metrics(config: ExperimentConfig, ds, data: tuple, phases: _Phases,
+                      rngs: tuple) -> dict:
+    """Step 5: the same architecture trained conventionally, programmed by write-and-verify and
+    read with noise; ``rngs = (training, write-verify)``."""
+    rng_base, rng_wv = rngs
+    base = build_network(config, ds.input_shape)
+    base.make_dense(rng=rng_base)
+    base.calibrate(data[0])
+    t_b = time.perf_counter()
+    phases.train(base, "baseline", data, config.baseline_train, rng_base)
+    precise = program_precise(base.effective_weights(), rng=rng_wv, config=config.precise)
+    bdt = config.baseline_train.dtype
+    bev = _evaluate(base, ds, dtype=bdt)
+    bev_prog = _evaluate(base, ds, dtype=bdt, matmul=_device_matmul(precise.weights))
+    out = {
+        "test_accuracy_software": bev["accuracy"],
+        "test_accuracy_programmed": bev_prog["accuracy"],
+        "tolerance": config.precise.tolerance,
+        "read_noise": config.precise.read_noise,
+        "cell_ops": precise.summary.cell_ops,
+        "pulses": precise.summary.pulses,
+        "energy_j": precise.summary.energy,
+        "converged_fraction": precise.converged,
+        "train_seconds": time.perf_counter() - t_b,
+        "training": {"epochs": config.baseline_train.epochs,
+                     "batch_size": config.baseline_train.batch_size,
+                     "lr": config.baseline_train.lr,
+                     "clip_grad_norm": config.baseline_train.clip_grad_norm},
+    }
+    if "segmentation" in bev:
+        out["test_segmentation_software"] = bev["segmentation"]
+        out["test_segmentation_programmed"] = bev_prog["segmentation"]
+    return out
+
+
+def _prune_metrics(config: ExperimentConfig, run: dict) -> dict:
+    """The metrics of steps 1-4 from what the run produced (``run``: the names below)."""
+    net, result, ev, ev_prog = run["net"], run["result"], run["ev"], run["ev_prog"]
+    tc = config.train
+    metrics: dict = {
+        "dataset": run["dataset"],
+        "architecture": net.name,
+        "seed": run["seed"],
+        "n_weights": net.n_weights,
+        "n_cells": 2 * net.n_weights,
+        "k": config.k,
+        "n_train": run["n_train"],
+        "n_test": run["n_test"],
+        "test_accuracy": ev["accuracy"],
+        "test_accuracy_programmed": ev_prog["accuracy"],
+        "train_accuracy": run["train_accuracy"],
+        "read_noise": config.read_noise,
+        "activation_bits": config.activation_bits,
+        "programming_ops": 2 * (run["initial_pruned"] + sum(result.mask_flips)),
+        "initial_pruned_pairs": run["initial_pruned"],
+        "mask_flips": list(result.mask_flips),
+        "flip_limiter": (
+            None if tc.flip_limiter is None
+            else {"start": tc.flip_limiter.start, "end": tc.flip_limiter.end}
+        ),
+        "training": {"epochs": tc.epochs, "batch_size": tc.batch_size, "lr": tc.lr,
+                     "momentum": tc.momentum, "dtype": tc.dtype},
+        "epoch_loss": list(result.epoch_loss),
+        "forming": {"pulses": run["forming"].pulses, "energy_j": run["forming"].energy},
+        "deploy": _cost_totals([run["deploy"]]),
+        "train_seconds": run["train_seconds"],
+    }
+    if "segmentation" in ev:
+        metrics["test_segmentation"] = ev["segmentation"]
+        metrics["test_segmentation_programmed"] = ev_prog["segmentation"]
+    if config.in_situ:
+        metrics["in_situ"] = _cost_totals(run["in_situ"])
+    return metrics
+
+
+def _run_prune(config: ExperimentConfig, seed: int, ckpt=None, log=None) -> PruneRun:
+    t0 = time.perf_counter()
+    seeds = np.random.SeedSequence(int(seed)).spawn(6)
+    rng_form, rng_scores, rng_train, rng_prog, rng_base, rng_wv = (
+        np.random.default_rng(s) for s in seeds
+    )
+    ds, xtr, ytr, n_test = _training_data(config, np.random.default_rng(seeds[1].spawn(1)[0]))
+    phases = _Phases(ckpt, log, ds.name)
+    net, device, forming, initial_pruned = _formed_network(config, ds, xtr, rng_form, rng_scores)
     in_situ: list = []
     on_epoch = None
     if config.in_situ:
@@ -478,96 +618,22 @@ def _run_prune(config: ExperimentConfig, seed: int, ckpt=None, log=None) -> Prun
             network.set_weights(device.weights())
 
         on_epoch(-1, net)
+    # step 3: train the scores
     t_train = time.perf_counter()
-    result = _train_phase(net, "prune", xtr, ytr, config.train, rng_train, ckpt, log, ds.name,
-                          on_epoch)
+    result = phases.train(net, "prune", (xtr, ytr), config.train, rng_train, on_epoch)
     train_seconds = time.perf_counter() - t_train
     dt = config.train.dtype
     ev = _evaluate(net, ds, dtype=dt)
-
-    masks = net.masks()
-    deploy = device.program(masks, rng=rng_prog)
+    # step 4: program the final mask, read with noise
+    deploy = device.program(net.masks(), rng=rng_prog)
     hw_w = device.read_weights(rng=rng_prog, noise=config.read_noise)
-    ev_prog = _evaluate(net, ds, dtype=dt,
-                        matmul=lambda i, x2d, w: x2d @ hw_w[i].astype(x2d.dtype, copy=False))
-
-    metrics: dict = {
-        "dataset": ds.name,
-        "architecture": net.name,
-        "seed": int(seed),
-        "n_weights": net.n_weights,
-        "n_cells": 2 * net.n_weights,
-        "k": config.k,
-        "n_train": len(xtr),
-        "n_test": n_test,
-        "test_accuracy": ev["accuracy"],
-        "test_accuracy_programmed": ev_prog["accuracy"],
-        "train_accuracy": _train_metric(net, xtr, ytr, dt),
-        "read_noise": config.read_noise,
-        "activation_bits": config.activation_bits,
-        "programming_ops": 2 * (initial_pruned + sum(result.mask_flips)),
-        "initial_pruned_pairs": initial_pruned,
-        "mask_flips": list(result.mask_flips),
-        "flip_limiter": (
-            None
-            if config.train.flip_limiter is None
-            else {"start": config.train.flip_limiter.start, "end": config.train.flip_limiter.end}
-        ),
-        "training": {"epochs": config.train.epochs, "batch_size": config.train.batch_size,
-                     "lr": config.train.lr, "momentum": config.train.momentum,
-                     "dtype": config.train.dtype},
-        "epoch_loss": list(result.epoch_loss),
-        "forming": {"pulses": forming.pulses, "energy_j": forming.energy},
-        "deploy": {
-            "resets": deploy.resets,
-            "sets": deploy.sets,
-            "cell_ops": deploy.cell_ops,
-            "pulses": deploy.pulses,
-            "energy_j": deploy.energy,
-        },
-        "train_seconds": train_seconds,
-    }
-    if "segmentation" in ev:
-        metrics["test_segmentation"] = ev["segmentation"]
-        metrics["test_segmentation_programmed"] = ev_prog["segmentation"]
-    if config.in_situ:
-        metrics["in_situ"] = {
-            "resets": sum(p.resets for p in in_situ),
-            "sets": sum(p.sets for p in in_situ),
-            "cell_ops": sum(p.cell_ops for p in in_situ),
-            "pulses": sum(p.pulses for p in in_situ),
-            "energy_j": sum(p.energy for p in in_situ),
-        }
-
+    ev_prog = _evaluate(net, ds, dtype=dt, matmul=_device_matmul(hw_w))
+    metrics = _prune_metrics(config, {
+        "net": net, "result": result, "ev": ev, "ev_prog": ev_prog, "dataset": ds.name,
+        "seed": int(seed), "n_train": len(xtr), "n_test": n_test,
+        "train_accuracy": _train_metric(net, xtr, ytr, dt), "initial_pruned": initial_pruned,
+        "forming": forming, "deploy": deploy, "train_seconds": train_seconds, "in_situ": in_situ})
     if config.baseline:
-        base = build_network(config, ds.input_shape)
-        base.make_dense(rng=rng_base)
-        base.calibrate(xtr)
-        t_b = time.perf_counter()
-        _train_phase(base, "baseline", xtr, ytr, config.baseline_train, rng_base, ckpt, log,
-                     ds.name)
-        precise = program_precise(base.effective_weights(), rng=rng_wv, config=config.precise)
-        bdt = config.baseline_train.dtype
-        bev = _evaluate(base, ds, dtype=bdt)
-        bev_prog = _evaluate(base, ds, dtype=bdt, matmul=lambda i, x2d, w: x2d @ precise.weights[
-            i].astype(x2d.dtype, copy=False))
-        metrics["baseline"] = {
-            "test_accuracy_software": bev["accuracy"],
-            "test_accuracy_programmed": bev_prog["accuracy"],
-            "tolerance": config.precise.tolerance,
-            "read_noise": config.precise.read_noise,
-            "cell_ops": precise.summary.cell_ops,
-            "pulses": precise.summary.pulses,
-            "energy_j": precise.summary.energy,
-            "converged_fraction": precise.converged,
-            "train_seconds": time.perf_counter() - t_b,
-            "training": {"epochs": config.baseline_train.epochs,
-                         "batch_size": config.baseline_train.batch_size,
-                         "lr": config.baseline_train.lr,
-                         "clip_grad_norm": config.baseline_train.clip_grad_norm},
-        }
-        if "segmentation" in bev:
-            metrics["baseline"]["test_segmentation_software"] = bev["segmentation"]
-            metrics["baseline"]["test_segmentation_programmed"] = bev_prog["segmentation"]
+        metrics["baseline"] = _baseline_metrics(config, ds, (xtr, ytr), phases, (rng_base, rng_wv))
     metrics["total_seconds"] = time.perf_counter() - t0
     return PruneRun(net, device, metrics)

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from rramsim.errors import DeviceModelError
+from rramsim.mapper.network import LinearConductanceMap
 from rramsim.nn import _device
 
 
@@ -242,13 +243,17 @@ class PreciseProgramming:
     """Mapping of trained weights to conductance pairs programmed by write-and-verify.
 
     ``G+ = g_min + a max(w, 0)``, ``G- = g_min + a max(-w, 0)``, with ``a`` per layer such that the
-    largest ``|w|`` maps to ``g_max``; read back ``w = (G+ - G-) / a``.
+    largest ``|w|`` maps to ``g_max``; read back ``w = (G+ - G-) / a``. This is the package's linear
+    map, :class:`rramsim.mapper.LinearConductanceMap` (:attr:`conductance_map`), with this baseline's
+    own range.
 
     Attributes
     ----------
     g_min, g_max : float
         Conductance range of the mapping, siemens (default 1 uS - 28.4 uS: reset level to twice the
-        formed mean; a judgement).
+        formed mean 14.2 uS of :data:`rramsim.devmodel.TAOX_40NM`, so that a precisely tuned weight
+        spans the range the formed cells themselves cover; a judgement. The mapper's default top,
+        30 uS, is a little higher: the top of the formed distribution plus the differential spread).
     tolerance : float
         Relative write-verify tolerance (default 0.05; a judgement).
     read_noise : float
@@ -267,6 +272,11 @@ class PreciseProgramming:
             raise DeviceModelError(f"tolerance must be in (0, 1), got {self.tolerance}")
         if not 0 <= self.read_noise < 1:
             raise DeviceModelError(f"read_noise must be in [0, 1), got {self.read_noise}")
+
+    @property
+    def conductance_map(self) -> LinearConductanceMap:
+        """The linear map ``g_min .. g_max`` the trained weights are programmed to."""
+        return LinearConductanceMap(g_min=self.g_min, g_max=self.g_max)
 
 
 @dataclass(frozen=True)
@@ -313,12 +323,12 @@ def program_precise(
     out_w, out_pairs = [], []
     pulses, energy, conv, cells = 0, 0.0, 0, 0
     noise = config.read_noise if config.read_noise > 0 else None
+    cmap = config.conductance_map
     for w in weights:
         w = np.asarray(w, dtype=float)
-        a = (config.g_max - config.g_min) / max(float(np.max(np.abs(w))), 1e-30)
-        target = np.stack(
-            [config.g_min + a * np.maximum(w, 0), config.g_min + a * np.maximum(-w, 0)]
-        )
+        # the floor keeps an all-zero layer's read-back at ~0 (not its read noise over the span)
+        a = cmap.scale(max(float(np.max(np.abs(w))), 1e-30))
+        target = np.stack(cmap.pair(w, a))
         res = _device.write_verify(target, rng=rng, tolerance=config.tolerance)
         g = np.asarray(_device.read_conductance(res.state, rng=rng, noise=noise), dtype=float)
         out_w.append((g[0] - g[1]) / a)

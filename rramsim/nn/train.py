@@ -169,7 +169,8 @@ def _eta(seconds: float) -> str:
     return f"{seconds / 3600:.1f} h"
 
 
-def train(
+# one training algorithm; its options are keyword-only, with defaults, documented below
+def train(  # noqa: PLR0913
     net: Network,
     x: np.ndarray,
     y: np.ndarray,
@@ -245,8 +246,8 @@ def train(
     saved_dtype, net.dtype = net.dtype, np.dtype(config.dtype)
     with blas_threads(config.blas_threads):
         try:
-            _loop(net, x, y, config, rng, state, bar, per_epoch, total, on_epoch, on_checkpoint,
-                  log)
+            _Epochs(net, x, y, config, rng, state, per_epoch, bar,
+                    (on_epoch, on_checkpoint, log)).run()
         finally:
             net.dtype = saved_dtype
             if bar is not None:
@@ -263,48 +264,80 @@ def _clip(grads: list, limit: float | None) -> list:
     return [g * (limit / norm) for g in grads]
 
 
-def _loop(net, x, y, config, rng, state, bar, per_epoch, total, on_epoch, on_checkpoint, log):
-    """The epochs of :func:`train` (updates ``state`` in place)."""
-    n = len(x)
-    velocity, flips = state.velocity, state.flips
-    for epoch in range(state.epochs_done, config.epochs):
-        t_epoch = time.perf_counter()
-        order = rng.permutation(n)
-        epoch_loss = 0.0
-        for b in range(per_epoch):
-            idx = order[b * config.batch_size : (b + 1) * config.batch_size]
-            loss = net.loss_and_grad(x[idx], y[idx])
-            epoch_loss += loss * len(idx)
-            lr = cosine_lr(state.step, total, config.lr)
-            grads = _clip([la.grad for la in net.weight_layers], config.clip_grad_norm)
-            for i, la in enumerate(net.weight_layers):
-                param = la.scores if la.trainable == "scores" else la.weight
-                g = grads[i] + config.weight_decay * param
-                velocity[i] = config.momentum * velocity[i] + g
-                new = param - lr * velocity[i]
-                if la.trainable == "scores":
-                    la.scores = new
-                    if config.flip_limiter is None:
-                        mask = topk_mask(new, la.k)
-                    else:
-                        theta = config.flip_limiter.threshold(state.step, total)
-                        mask = limited_update(la.mask, new, la.k, theta)
-                    flips[i] += int(np.count_nonzero(mask != la.mask))
-                    la.mask = mask
+@dataclass
+class _Epochs:
+    """The epochs of :func:`train`: one pass over the shuffled data per epoch, then the hooks
+    ``(on_epoch, on_checkpoint, log)``; updates ``state`` in place."""
+
+    net: Network
+    x: np.ndarray
+    y: np.ndarray
+    config: TrainConfig
+    rng: np.random.Generator
+    state: TrainState
+    per_epoch: int
+    bar: object
+    hooks: tuple
+
+    @property
+    def total(self) -> int:
+        return self.per_epoch * self.config.epochs
+
+    def run(self) -> None:
+        config, state = self.config, self.state
+        n = len(self.x)
+        for epoch in range(state.epochs_done, config.epochs):
+            t_epoch = time.perf_counter()
+            order = self.rng.permutation(n)
+            epoch_loss = 0.0
+            for b in range(self.per_epoch):
+                idx = order[b * config.batch_size : (b + 1) * config.batch_size]
+                loss = self.net.loss_and_grad(self.x[idx], self.y[idx])
+                epoch_loss += loss * len(idx)
+                self._step()
+                if self.bar is not None:
+                    self.bar.update(1)
+                    self.bar.set_postfix(loss=f"{loss:.3f}", refresh=False)
+            self._end_epoch(epoch, epoch_loss / n, t_epoch)
+
+    def _step(self) -> None:
+        """One SGD + momentum step on every weight layer: scores (then the mask, through the flip
+        limiter if configured; flips counted) or weights."""
+        config, state, total = self.config, self.state, self.total
+        velocity, flips = state.velocity, state.flips
+        lr = cosine_lr(state.step, total, config.lr)
+        grads = _clip([la.grad for la in self.net.weight_layers], config.clip_grad_norm)
+        for i, la in enumerate(self.net.weight_layers):
+            param = la.scores if la.trainable == "scores" else la.weight
+            g = grads[i] + config.weight_decay * param
+            velocity[i] = config.momentum * velocity[i] + g
+            new = param - lr * velocity[i]
+            if la.trainable == "scores":
+                la.scores = new
+                if config.flip_limiter is None:
+                    mask = topk_mask(new, la.k)
                 else:
-                    la.weight = new
-            state.step += 1
-            if bar is not None:
-                bar.update(1)
-                bar.set_postfix(loss=f"{loss:.3f}", refresh=False)
-        state.losses.append(epoch_loss / n)
+                    theta = config.flip_limiter.threshold(state.step, total)
+                    mask = limited_update(la.mask, new, la.k, theta)
+                flips[i] += int(np.count_nonzero(mask != la.mask))
+                la.mask = mask
+            else:
+                la.weight = new
+        state.step += 1
+
+    def _end_epoch(self, epoch: int, mean_loss: float, t_epoch: float) -> None:
+        """Record the epoch's loss (stop on divergence), then the hooks and the log line; the
+        epoch's time, from ``t_epoch``, includes ``on_epoch``."""
+        config, state, net = self.config, self.state, self.net
+        on_epoch, on_checkpoint, log = self.hooks
+        state.losses.append(mean_loss)
         if not np.isfinite(state.losses[-1]):
             raise TrainError(f"training diverged (loss {state.losses[-1]}); lower the learning "
                              "rate")
         if on_epoch is not None:
             on_epoch(epoch, net)
         state.epochs_done = epoch + 1
-        state.rng_state = rng.bit_generator.state
+        state.rng_state = self.rng.bit_generator.state
         spent = time.perf_counter() - t_epoch
         state.seconds += spent
         if log is not None:

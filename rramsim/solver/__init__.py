@@ -74,13 +74,14 @@ import numpy as np
 from rramsim.crossbar import Crossbar
 from rramsim.errors import CrossbarError, SolverError
 from rramsim.solution import Solution
-from rramsim.solver._direct import RTOL, Factorized, solution_from_voltages
+from rramsim.solver._direct import Factorized, solution_from_voltages
 from rramsim.solver._factor import (
     available_backends,
     factor_memory_bytes,
     pick_backend,
     small_system_threads,
 )
+from rramsim.solver._nodal import RTOL
 
 __all__ = ["solve", "transfer_matrix", "input_admittance", "port_matrices", "PortMatrices",
            "factorize", "memory_estimate", "Factorized",

@@ -36,7 +36,6 @@ the size of the terms that balance in it.
 from __future__ import annotations
 
 import logging
-import types
 
 import numpy as np
 from scipy.linalg import blas
@@ -44,11 +43,11 @@ from scipy.linalg import blas
 from rramsim.crossbar import Crossbar
 from rramsim.errors import ConvergenceError, SolverError
 from rramsim.solution import Solution
-from rramsim.solver._nodal import sense_conductance
+from rramsim.solver._grid import GridStamps
+from rramsim.solver._nodal import RTOL
 
 log = logging.getLogger("rramsim.solver")
 
-RTOL = 1e-12
 #: Newton stops when the cells' current mismatch ``||g_d F||`` is this small against the cell
 #: currents ``sqrt(2) ||I||`` (or at the rounding floor, below ``FLOOR_RTOL``, where it stalls).
 CELL_RTOL = 1e-14
@@ -119,10 +118,8 @@ class _Tile:
 
     def __init__(self, xb: Crossbar):
         m, n = xb.shape
-        gw, gb = 1.0 / float(xb.r_wordline), 1.0 / float(xb.r_bitline)
-        gdrv = 1.0 / (float(xb.r_driver) + float(xb.r_wordline))
-        both = xb.drive == "both"
-        gs = sense_conductance(xb)
+        self.stamps = st = GridStamps.from_crossbar(xb)
+        gw, gb, gdrv, both, gs = st.word, st.bit, st.drive, st.both, st.sense
         self.shape = (m, n)
         self.gdrv, self.both, self.gs = gdrv, both, gs
         self.word = _Chain(n, gw, gdrv, gdrv if both else 0.0, None)
@@ -323,8 +320,6 @@ def solve_batch(xb: Crossbar, v: np.ndarray, batched: bool) -> Solution:
     m, n = xb.shape
     tile = _Tile(xb)
     chunk = int(max(1, min(v.shape[0], CHUNK_ENTRIES // (m * n))))
-    gs0 = types.SimpleNamespace(gdrv=tile.gdrv, both=tile.both, has_s=tile.gs is not None,
-                                mc=m + (tile.gs is not None))
     out = None
     for start in range(0, v.shape[0], chunk):
         vc = v[start:start + chunk]
@@ -340,7 +335,7 @@ def solve_batch(xb: Crossbar, v: np.ndarray, batched: bool) -> Solution:
         else:
             vs = np.zeros((vc.shape[0], n))
             xbl = vb.transpose(0, 2, 1)
-        fw, fb, scale, _, cell = _grid_residual(gs0, xb, vw, xbl, vc)
+        fw, fb, scale, _, cell = _grid_residual(tile.stamps, xb, vw, xbl, vc)
         rel = np.sqrt(_dot(fw, fw) + _dot(fb, fb)) / np.where(scale > 0, scale, 1.0)
         if not np.all(rel <= RTOL):
             raise ConvergenceError(f"batched sinh Newton stopped at KCL relative residual "

@@ -36,7 +36,8 @@ from scipy.linalg import lapack
 
 from rramsim.crossbar import Crossbar
 from rramsim.errors import ConvergenceError, SolverError
-from rramsim.solver._nodal import _conductance, sense_conductance
+from rramsim.solver._grid import GridStamps
+from rramsim.solver._nodal import RTOL
 
 #: Iterations without halving the residual that mark CG's rounding floor.
 STALL = 4
@@ -94,14 +95,12 @@ class GridSchur:
 
     def __init__(self, xb: Crossbar, g_cell: np.ndarray):
         m, n = xb.shape
-        rw, rb = float(xb.r_wordline), float(xb.r_bitline)
-        if rw <= 0 or rb <= 0:
+        if float(xb.r_wordline) <= 0 or float(xb.r_bitline) <= 0:
             raise SolverError("the Schur-complement CG needs r_wordline > 0 and r_bitline > 0")
         self.shape = (m, n)
-        gw, gb = _conductance("r_wordline", rw), _conductance("r_bitline", rb)
-        self.gdrv = _conductance("r_driver + r_wordline", float(xb.r_driver) + rw)
-        self.both = xb.drive == "both"
-        gs = sense_conductance(xb)
+        self.stamps = st = GridStamps.from_crossbar(xb)
+        gw, gb, gs = st.word, st.bit, st.sense
+        self.gdrv, self.both = st.drive, st.both
         self.has_s = gs is not None
         mc = m + 1 if self.has_s else m
         self.mc = mc
@@ -169,13 +168,13 @@ class GridSchur:
             b[:, -1, :] += self.gdrv * v.T
         return b.reshape(m * n, -1)
 
-    def solve(self, v: np.ndarray, *, rtol: float = 1e-12, maxiter: int | None = None):
+    def solve(self, v: np.ndarray, *, rtol: float = RTOL, maxiter: int | None = None):
         """PCG for inputs v (B, M); returns (x_W (B, M, N), x_B (B, N, mc), iterations)."""
         bw = self.rhs_w(v)
         return self.solve_rhs(bw, np.zeros((self.shape[1] * self.mc, bw.shape[1])), rtol=rtol,
                               maxiter=maxiter)
 
-    def solve_rhs(self, bw: np.ndarray, bb: np.ndarray, *, rtol: float = 1e-12,
+    def solve_rhs(self, bw: np.ndarray, bb: np.ndarray, *, rtol: float = RTOL,
                   maxiter: int | None = None, strict: bool = True):
         """PCG for general right-hand sides: word lines bw (M*N, B), bit lines bb (N*mc, B).
 

@@ -8,17 +8,21 @@ import numpy as np
 import scipy.linalg as sla
 import scipy.sparse as sp
 
-from rramsim.crossbar import Crossbar, FiniteGainTIA, IdealTIA
+from rramsim.crossbar import Crossbar
 from rramsim.errors import SolverError
 from rramsim.solution import Solution
 from rramsim.solver import _factor
-from rramsim.solver._grid import grid_kcl
-from rramsim.solver._nodal import NodalSystem, build_network, check_connected, count_unknowns
+from rramsim.solver._grid import GridStamps, grid_kcl
+from rramsim.solver._nodal import (
+    RTOL,
+    NodalSystem,
+    build_network,
+    check_connected,
+    count_unknowns,
+)
 
 log = logging.getLogger("rramsim.solver")
 
-#: Relative residual ``||b - A x|| / ||b||`` every solution must reach (per input).
-RTOL = 1e-12
 #: Refinement steps a direct solve takes at most (each one solve with the factor).
 MAX_REFINE = 4
 #: A residual within this factor of the round-off floor ``eps ||(|A| |x| + |b|)||`` is accepted
@@ -100,21 +104,13 @@ def solution_from_voltages(xb: Crossbar, vw: np.ndarray, vb: np.ndarray, vs: np.
     ``g_s V_S`` with ``g_s``. So a large R (where the cell currents are differences of nearly equal
     voltages) reads ``V_S / R``, exactly; a small R the cells.
     """
-    from rramsim.solver._nodal import sense_conductance
-
-    gs = sense_conductance(xb)
+    gs = xb.sense.ground_conductance()
     i_out = cur.sum(axis=1)
     if gs is not None:
         by_vs = gs <= xb.effective_conductance().sum(axis=0)
         i_out = np.where(by_vs, gs * vs, i_out)
     i_in = cur.sum(axis=2)
-    sense = xb.sense
-    if isinstance(sense, IdealTIA):
-        v_tia = -float(sense.r_feedback) * i_out
-    elif isinstance(sense, FiniteGainTIA):
-        v_tia = -float(sense.open_loop_gain) * vs
-    else:
-        v_tia = None
+    v_tia = xb.sense.output_voltage(i_out, vs)
     if not batched:
         vw, vb, vs, i_out, i_in = vw[0], vb[0], vs[0], i_out[0], i_in[0]
         v_tia = None if v_tia is None else v_tia[0]
@@ -130,11 +126,7 @@ def grid_relres(xb: Crossbar, g: np.ndarray, vw: np.ndarray, vb: np.ndarray, vs:
     :func:`rramsim.solver._grid.grid_kcl`); the driver terms of b are ``g_drv v`` at WL(i, 0) (and
     WL(i, N-1) for two-sided drive).
     """
-    from rramsim.solver._nodal import sense_conductance
-
-    gdrv = 1.0 / (float(xb.r_driver) + float(xb.r_wordline))
-    gs = sense_conductance(xb)
-    k = grid_kcl(xb, vw, vb, vs, v, g * (vw - vb), gdrv, gs)
+    k = grid_kcl(GridStamps.from_crossbar(xb), vw, vb, vs, v, g * (vw - vb))
     nr2 = np.einsum("bij,bij->b", k.word, k.word) + np.einsum("bij,bij->b", k.bit, k.bit)
     if k.sense is not None:
         nr2 += np.einsum("bj,bj->b", k.sense, k.sense)

@@ -41,6 +41,7 @@ import logging
 import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
+from typing import NamedTuple
 
 import numpy as np
 import scipy.linalg as sla
@@ -50,6 +51,7 @@ from rramsim.crossbar import Crossbar
 from rramsim.errors import SolverError
 from rramsim.solver import _factor
 from rramsim.solver._factor import blas_threads, check_memory
+from rramsim.solver._grid import GridStamps
 
 log = logging.getLogger("rramsim.solver")
 
@@ -204,10 +206,8 @@ class _Tile:
     def __init__(self, xb: Crossbar, g: np.ndarray):
         self.shape = xb.shape
         self.g = np.ascontiguousarray(g, dtype=float)
-        self.gw = 1.0 / float(xb.r_wordline)
-        self.gb = 1.0 / float(xb.r_bitline)
-        self.gdrv = 1.0 / (float(xb.r_driver) + float(xb.r_wordline))
-        self.both = xb.drive == "both"
+        st = GridStamps.from_crossbar(xb)
+        self.gw, self.gb, self.gdrv, self.both = st.word, st.bit, st.drive, st.both
 
     # ---------------------------------------------------------------- one group of equal fronts
     def front(self, big, key, r0, c0, kids, scratch=None, threaded=True, out=None) -> None:
@@ -517,8 +517,21 @@ def _port_schur(tile: _Tile, plan, progress=None):
         return _run_plan(tile, plan, work, pool, progress)
 
 
-def _run_chunk(tile, scratch, out, key, k, f, r0, c0, sources, threaded, span) -> None:
+class _Group(NamedTuple):
+    """One group of equal fronts at a level: their ``key`` (see :meth:`_Tile.front`), front size
+    ``f``, the rectangles' first rows ``r0`` and columns ``c0``, and the children's contributions
+    ``sources`` (per side: None, or the level below's array and each rectangle's index in it)."""
+
+    key: tuple
+    f: int
+    r0: np.ndarray
+    c0: np.ndarray
+    sources: list
+
+
+def _run_chunk(tile, scratch, out, group: _Group, threaded, span) -> None:
     """Fronts ``span`` = (start, stop) of a group: assemble, eliminate, store their contributions."""
+    key, f, r0, c0, sources = group
     s, e = span
     if e - s == 1:  # one front (the large ones): its children's contributions as views, no copy
         kids = [None if src is None else src[0][src[1][s]][None] for src in sources]
@@ -557,8 +570,8 @@ def _run_plan(tile, plan, work, pool, progress=None):
             # several chunks: the workers take them side by side, each with one BLAS thread; a
             # single chunk (the large fronts at the top) gets every BLAS thread instead
             parallel = pool is not None and len(spans) > 1
-            run = functools.partial(_run_chunk, tile, scratch, out, key, k, f, r0[members],
-                                    c0[members], sources, not parallel)
+            run = functools.partial(_run_chunk, tile, scratch, out,
+                                    _Group(key, f, r0[members], c0[members], sources), not parallel)
             if parallel:
                 list(pool.map(run, spans))
             else:
@@ -584,14 +597,12 @@ def port_maps(xb: Crossbar, g: np.ndarray | None = None, *,
     ``Y = P^T U_pp P``; sense conductance g_s: ``K = U_ss + g_s I``, ``T = -g_s P^T U_ps K^-1``,
     ``Y = P^T U_pp P - P^T U_ps K^-1 U_sp P``.
     """
-    from rramsim.solver._nodal import sense_conductance
-
     m, n = xb.shape
     u, off = port_schur(xb, g)
     s = slice(off["bottom"], off["bottom"] + n)
     rows = [slice(off[side], off[side] + m) for side in ("left", "right") if side in off]
     u_ps = sum(u[r, s] for r in rows)
-    gs = sense_conductance(xb)
+    gs = GridStamps.from_crossbar(xb).sense
     y = None
     if admittance:
         y = sum(u[r1, r2] for r1 in rows for r2 in rows)

@@ -39,11 +39,11 @@ from rramsim.errors import ConvergenceError, SolverError
 from rramsim.solution import Solution
 from rramsim.solver import _factor
 from rramsim.solver._direct import Factorized, SymOp, assemble_solution
-from rramsim.solver._grid import grid_kcl
+from rramsim.solver._grid import GridStamps, grid_kcl
+from rramsim.solver._nodal import RTOL
 
 log = logging.getLogger("rramsim.solver")
 
-RTOL = 1e-12
 MAX_NEWTON = 60
 #: Cells per chunk of inputs solved together by :func:`solve_grid_newton` (see there).
 GRID_NEWTON_CHUNK_CELLS = 16 * 1024
@@ -260,22 +260,23 @@ class NonlinearTile:
 
 
 # ---------------------------------------------------------------------- grid tiles: Newton-CG
-def _grid_residual(gs0, xb: Crossbar, xw: np.ndarray, xbl: np.ndarray, v: np.ndarray):
-    """Nodal residuals of a sinh grid tile for a batch, in the layouts of
+def _grid_residual(stamps: GridStamps, xb: Crossbar, xw: np.ndarray, xbl: np.ndarray,
+                   v: np.ndarray):
+    """Nodal residuals of a sinh grid tile (its ``stamps``) for a batch, in the layouts of
     :class:`~rramsim.solver._cg.GridSchur`.
 
-    xw (B, M, N) word-line voltages, xbl (B, N, mc) bit-line (and sense) voltages, v (B, M) inputs.
+    xw (B, M, N) word-line voltages, xbl (B, N, mc) bit-line (and sense) voltages (mc = M + 1 with
+    sense nodes, else M), v (B, M) inputs.
     Returns (F_W (B, M, N), F_B (B, N, mc), scale (B,), g_d (B, M, N), cell current (B, M, N)); F is
     the current leaving each node, ``scale`` the size of the terms that balance in it.
     """
-    from rramsim.solver._nodal import sense_conductance
-
     m, n = xb.shape
+    has_s = stamps.sense is not None
     vb = xbl[:, :, :m].transpose(0, 2, 1)
-    vs = xbl[:, :, m] if gs0.has_s else np.zeros((xw.shape[0], n))
+    vs = xbl[:, :, m] if has_s else np.zeros((xw.shape[0], n))
     cur, gd = cell_iv(xw - vb, xb.conductance, xb.sinh_v0, xb.r_access)
-    k = grid_kcl(xb, xw, vb, vs, v, cur, gs0.gdrv, sense_conductance(xb) if gs0.has_s else None)
-    fb = np.zeros((xw.shape[0], n, gs0.mc))
+    k = grid_kcl(stamps, xw, vb, vs, v, cur)
+    fb = np.zeros((xw.shape[0], n, m + has_s))
     fb[:, :, :m] = k.bit.transpose(0, 2, 1)
 
     def norm(a):
@@ -283,7 +284,7 @@ def _grid_residual(gs0, xb: Crossbar, xw: np.ndarray, xbl: np.ndarray, v: np.nda
         return np.sqrt(np.einsum("bi,bi->b", a, a))
 
     scale = norm(k.wire_word) + norm(k.wire_bit) + np.sqrt(2.0) * norm(cur)
-    if gs0.has_s:
+    if has_s:
         fb[:, :, m] = k.sense
         scale += norm(k.sense)
     scale += k.drive
@@ -294,16 +295,16 @@ def _residual_norm(fw: np.ndarray, fb: np.ndarray) -> np.ndarray:
     return np.sqrt(np.einsum("bij,bij->b", fw, fw) + np.einsum("bij,bij->b", fb, fb))
 
 
-def _trial(gs0, xb, xw, xbl, v):
+def _trial(stamps, xb, xw, xbl, v):
     """:func:`_grid_residual` at trial points; inputs whose cell currents overflow get NaN norms."""
     try:
-        out = _grid_residual(gs0, xb, xw, xbl, v)
+        out = _grid_residual(stamps, xb, xw, xbl, v)
         return out, _residual_norm(out[0], out[1])
     except ConvergenceError:
         if xw.shape[0] == 1:
             return None, np.full(1, np.nan)
     # some input overflowed: evaluate them one by one; those that fail get NaN everywhere
-    parts = [_trial(gs0, xb, xw[i:i + 1], xbl[i:i + 1], v[i:i + 1]) for i in range(xw.shape[0])]
+    parts = [_trial(stamps, xb, xw[i:i + 1], xbl[i:i + 1], v[i:i + 1]) for i in range(xw.shape[0])]
     nrm = np.concatenate([p[1] for p in parts])
     good = [p[0] for p in parts if p[0] is not None]
     if not good:
@@ -357,7 +358,7 @@ def _grid_newton_chunk(xb: Crossbar, v: np.ndarray, batched: bool) -> Solution:
     gs0 = GridSchur(xb, xb.effective_conductance())
     # linear (0 V slope) start; only a starting point, so 1e-8 is plenty
     xw, xbl, _ = gs0.solve(v, rtol=1e-8)
-    fw, fb, scale, gd, cur = _grid_residual(gs0, xb, xw, xbl, v)
+    fw, fb, scale, gd, cur = _grid_residual(gs0.stamps, xb, xw, xbl, v)
     nf = _residual_norm(fw, fb)
     for _it in range(MAX_NEWTON):
         act = np.flatnonzero(~(nf <= RTOL * scale))
@@ -378,7 +379,7 @@ def _grid_newton_chunk(xb: Crossbar, v: np.ndarray, batched: bool) -> Solution:
             tp = t[p]
             xw_t = xw[a] + tp[:, None, None] * dw[p]
             xbl_t = xbl[a] + tp[:, None, None] * dbl[p]
-            out, nft = _trial(gs0, xb, xw_t, xbl_t, v[a])
+            out, nft = _trial(gs0.stamps, xb, xw_t, xbl_t, v[a])
             ok = (nft <= (1.0 - 1e-4 * tp) * nf[a])
             if out is not None:
                 ok |= nft <= RTOL * out[2]

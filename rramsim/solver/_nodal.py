@@ -25,35 +25,21 @@ trailing block of the Cholesky factor is the factor of the Schur complement on t
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 import scipy.sparse as sp
 
-from rramsim.crossbar import Crossbar, FiniteGainTIA, IdealTIA, SenseResistor
+from rramsim.crossbar import Crossbar
 from rramsim.errors import SolverError
+from rramsim.solver._grid import GridStamps
 from rramsim.solver._ordering import nested_dissection
 
 GROUND = -1
 
-
-def _conductance(name: str, r: float) -> float:
-    with np.errstate(over="ignore", divide="ignore"):
-        g = 1.0 / float(r)
-    if not np.isfinite(g):
-        raise SolverError(f"{name} = {r!r} ohm is too small: its conductance overflows")
-    return g
-
-
-def sense_conductance(xb: Crossbar) -> float | None:
-    """Conductance from S_j to ground stamped for the sense circuit, siemens (None: S_j is ground)."""
-    s = xb.sense
-    if isinstance(s, IdealTIA):
-        return None
-    if isinstance(s, FiniteGainTIA):
-        return (1.0 + float(s.open_loop_gain)) / float(s.r_feedback)
-    if isinstance(s, SenseResistor):
-        return 1.0 / float(s.resistance)
-    raise SolverError(f"unknown sense circuit {type(s).__name__}")  # pragma: no cover
+#: Relative residual every solution must reach, per input: ``||b - A x|| / ||b||`` for the linear
+#: nodal equations, ``||F||`` against the size of the terms that balance in it for sinh cells.
+RTOL = 1e-12
 
 
 def count_unknowns(xb: Crossbar) -> tuple[int, str]:
@@ -63,7 +49,7 @@ def count_unknowns(xb: Crossbar) -> tuple[int, str]:
     rw, rb, rd = float(xb.r_wordline), float(xb.r_bitline), float(xb.r_driver)
     wl = m * n if rw > 0 else (m if rd > 0 else 0)
     bl = m * n if rb > 0 else 0
-    s = n if sense_conductance(xb) is not None else 0
+    s = n if xb.sense.ground_conductance() is not None else 0
     return wl + bl + s, ("grid" if rw > 0 and rb > 0 else "merged")
 
 
@@ -173,6 +159,120 @@ class NodalSystem:
         return ext[:, idx]
 
 
+class _Labels(NamedTuple):
+    """Provisional labels of a tile's nodes: raw ids for unknowns (merged nodes share a
+    representative's), ``GROUND`` or ``-2 - i`` (the source of row i) for fixed nodes."""
+
+    wl: np.ndarray  # (M, N) WL(i, j)
+    bl: np.ndarray  # (M, N) BL(i, j)
+    s: np.ndarray  # (N,) S_j
+    raw_wl: np.ndarray  # (M, N) raw ids of the word-line nodes, i*N + j
+    raw_bl: np.ndarray  # (M, N) raw ids of the bit-line nodes, MN + i*N + j
+    raw_s: np.ndarray  # (N,) raw ids of the sense nodes, 2MN + j
+
+
+def _label_nodes(m: int, n: int, st: GridStamps) -> _Labels:
+    """Raw node ids (WL i*n+j, BL mn + i*n+j, S 2mn + j): decide unknown or fixed, and merge the
+    nodes a 0-ohm resistance joins (unknown raw nodes keep their raw id, merged ones a
+    representative's)."""
+    mn = m * n
+    raw_wl = np.arange(mn, dtype=np.int64).reshape(m, n)
+    raw_bl = mn + raw_wl
+    raw_s = 2 * mn + np.arange(n, dtype=np.int64)
+    wl = np.empty((m, n), dtype=np.int64)
+    bl = np.empty((m, n), dtype=np.int64)
+    s = np.empty(n, dtype=np.int64)
+    if st.word is not None:
+        wl[:] = raw_wl
+    elif st.drive is not None:
+        wl[:] = raw_wl[:, :1]  # one node per row, represented by WL(i, 0)
+    else:
+        wl[:] = (-2 - np.arange(m, dtype=np.int64))[:, None]  # pinned to the source
+    if st.sense is None:
+        s[:] = GROUND
+    else:
+        s[:] = raw_s
+    if st.bit is not None:
+        bl[:] = raw_bl
+    else:
+        bl[:] = s[None, :]
+    return _Labels(wl, bl, s, raw_wl, raw_bl, raw_s)
+
+
+def _wire_edges(lab: _Labels, st: GridStamps) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The wire and driver elements (a, b, g) on provisional labels."""
+    wl, bl, s = lab.wl, lab.bl, lab.s
+    m, n = wl.shape
+    ea, eb, eg = [], [], []
+    if st.word is not None:
+        ea.append(wl[:, :-1].ravel())
+        eb.append(wl[:, 1:].ravel())
+        eg.append(np.full(m * (n - 1), st.word))
+    if st.drive is not None:
+        # a merged word line (r_wordline = 0) takes both drivers of drive="both" at its one node
+        for end in [wl[:, 0]] + ([wl[:, -1]] if st.both else []):
+            ea.append(end)
+            eb.append(-2 - np.arange(m, dtype=np.int64))
+            eg.append(np.full(m, st.drive))
+    if st.bit is not None:
+        ea.append(bl[:-1, :].ravel())
+        eb.append(bl[1:, :].ravel())
+        eg.append(np.full((m - 1) * n, st.bit))
+        ea.append(bl[-1, :])
+        eb.append(s)
+        eg.append(np.full(n, st.bit))
+
+    def cat(lst, dt):
+        return (np.concatenate(lst).astype(dt) if lst else np.zeros(0, dt))
+    return cat(ea, np.int64), cat(eb, np.int64), cat(eg, float)
+
+
+def _ports(lab: _Labels, st: GridStamps, ea: np.ndarray, eb: np.ndarray) -> tuple[np.ndarray, str]:
+    """The raw nodes that are ports (they touch a source or define ``i_out``), and how ``i_out``
+    is read: "bitline" (through the last bit-line segment), "sense" (the sense element) or
+    "cells" (the sum of the column's cell currents)."""
+    bl, s = lab.bl, lab.s
+    src_touch = np.unique(np.concatenate(
+        [np.where(eb <= -2, ea, -1), np.where(ea <= -2, eb, -1)]))
+    port_raw = [src_touch[src_touch >= 0]]
+    if st.drive is None:
+        # rows pinned: every cell touches a source; bit-line nodes all touch sources
+        port_raw.append(bl[bl >= 0].ravel())
+    if st.bit is not None:
+        out_kind = "bitline"
+        port_raw.append(bl[-1, :])
+        if st.sense is not None:
+            port_raw.append(s)
+    elif st.sense is not None:
+        out_kind = "sense"
+        port_raw.append(s)
+    else:
+        out_kind = "cells"
+    ports = np.unique(np.concatenate(port_raw))
+    return ports[ports >= 0], out_kind
+
+
+def _elimination_order(lab: _Labels, st: GridStamps) -> np.ndarray:
+    """The unknown raw nodes in elimination order: nested dissection on a grid tile; otherwise
+    the chains first (natural chain order: rows of WL, columns of BL), merged nodes after them."""
+    m, n = lab.wl.shape
+    if st.is_grid:
+        seq = np.array(nested_dissection(m, n))
+        if st.sense is not None:
+            seq = np.concatenate([seq, lab.raw_s])
+        return seq
+    parts = []
+    if st.word is not None:
+        parts.append(lab.raw_wl.ravel())
+    if st.bit is not None:
+        parts.append(lab.raw_bl.T.ravel())
+    wl = lab.wl
+    parts.append(np.unique(wl[wl >= 0]) if st.word is None else np.zeros(0, np.int64))
+    if st.sense is not None:
+        parts.append(lab.raw_s)
+    return np.concatenate(parts)
+
+
 def build_network(xb: Crossbar, *, ports_last: bool = False) -> NodalSystem:
     """Label the nodes of ``xb``, choose the elimination order and collect the wire elements.
 
@@ -182,137 +282,42 @@ def build_network(xb: Crossbar, *, ports_last: bool = False) -> NodalSystem:
     in its front; plain solves therefore use the plain order.
     """
     m, n = xb.shape
-    mn = m * n
-    rw, rb, rd = float(xb.r_wordline), float(xb.r_bitline), float(xb.r_driver)
-    gs = sense_conductance(xb)
-    both = xb.drive == "both"
-    src_of_row = -2 - np.arange(m, dtype=np.int64)
-
-    # ---- raw node ids: WL i*n+j, BL mn + i*n+j, S 2mn + j; decide unknown/fixed and merge
-    # Each raw unknown gets a provisional id; the final label is its position in the order.
-    wl = np.empty((m, n), dtype=np.int64)
-    bl = np.empty((m, n), dtype=np.int64)
-    s = np.empty(n, dtype=np.int64)
-    # provisional: unknown raw nodes are numbered by their raw id (merged ones by a representative)
-    raw_wl = np.arange(mn, dtype=np.int64).reshape(m, n)
-    raw_bl = mn + raw_wl
-    raw_s = 2 * mn + np.arange(n, dtype=np.int64)
-    if rw > 0:
-        wl[:] = raw_wl
-    elif rd > 0:
-        wl[:] = raw_wl[:, :1]  # one node per row, represented by WL(i, 0)
-    else:
-        wl[:] = src_of_row[:, None]  # pinned to the source
-    if gs is None:
-        s[:] = GROUND
-    else:
-        s[:] = raw_s
-    if rb > 0:
-        bl[:] = raw_bl
-    else:
-        bl[:] = s[None, :]
-
-    # ---- wire / driver edges (a, b, g) on provisional ids, and shunts
-    ea, eb, eg = [], [], []
-    if rw > 0:
-        gw = _conductance("r_wordline", rw)
-        ea.append(wl[:, :-1].ravel())
-        eb.append(wl[:, 1:].ravel())
-        eg.append(np.full(m * (n - 1), gw))
-        gdrv = _conductance("r_driver + r_wordline", rd + rw)
-        ends = [wl[:, 0]] + ([wl[:, -1]] if both else [])
-    elif rd > 0:
-        gdrv = _conductance("r_driver", rd)
-        ends = [wl[:, 0]] + ([wl[:, 0]] if both else [])
-    else:
-        ends = []
-        gdrv = 0.0
-    for e in ends:
-        ea.append(e)
-        eb.append(src_of_row)
-        eg.append(np.full(m, gdrv))
-    if rb > 0:
-        gb = _conductance("r_bitline", rb)
-        ea.append(bl[:-1, :].ravel())
-        eb.append(bl[1:, :].ravel())
-        eg.append(np.full((m - 1) * n, gb))
-        ea.append(bl[-1, :])
-        eb.append(s)
-        eg.append(np.full(n, gb))
-    else:
-        gb = 0.0
-    def cat(lst, dt):
-        return (np.concatenate(lst).astype(dt) if lst else np.zeros(0, dt))
-    ea, eb, eg = cat(ea, np.int64), cat(eb, np.int64), cat(eg, float)
-    shunt_nodes = s.copy() if gs is not None else np.zeros(0, np.int64)
+    st = GridStamps.from_crossbar(xb)
+    lab = _label_nodes(m, n, st)
+    ea, eb, eg = _wire_edges(lab, st)
+    gs = st.sense
+    shunt_nodes = lab.s.copy() if gs is not None else np.zeros(0, np.int64)
     shunt_g = np.full(shunt_nodes.size, gs if gs is not None else 0.0)
+    ports, out_kind = _ports(lab, st, ea, eb)
+    seq = _elimination_order(lab, st)
 
-    # ---- which raw nodes are ports
-    port_raw: list[np.ndarray] = []
-    src_touch = np.unique(np.concatenate(
-        [np.where(eb <= -2, ea, -1), np.where(ea <= -2, eb, -1)]))
-    port_raw.append(src_touch[src_touch >= 0])
-    if rw == 0 and rd == 0:
-        # rows pinned: every cell touches a source; bit-line nodes all touch sources
-        port_raw.append(bl[bl >= 0].ravel())
-    if rb > 0:
-        out_kind = "bitline"
-        port_raw.append(bl[-1, :])
-        if gs is not None:
-            port_raw.append(s)
-    elif gs is not None:
-        out_kind = "sense"
-        port_raw.append(s)
-    else:
-        out_kind = "cells"
-    ports = np.unique(np.concatenate(port_raw)) if port_raw else np.zeros(0, np.int64)
-    ports = ports[ports >= 0]
-
-    # ---- elimination order of the unknown raw nodes
-    kind = "grid" if (rw > 0 and rb > 0) else "merged"
-    if kind == "grid":
-        seq = np.array(nested_dissection(m, n))
-        if gs is not None:
-            seq = np.concatenate([seq, raw_s])
-    else:
-        # chains first (natural chain order: rows of WL, columns of BL), merged nodes after them
-        parts = []
-        if rw > 0:
-            parts.append(raw_wl.ravel())
-        if rb > 0:
-            parts.append(raw_bl.T.ravel())
-        uniq_wl = np.unique(wl[wl >= 0]) if rw == 0 else np.zeros(0, np.int64)
-        parts.append(uniq_wl)
-        if gs is not None:
-            parts.append(raw_s)
-        seq = np.concatenate(parts) if parts else np.zeros(0, np.int64)
-    is_port = np.zeros(2 * mn + n, dtype=bool)
+    # ---- ports last, where that is cheap (a few ports on the tile's edges)
+    is_port = np.zeros(2 * m * n + n, dtype=bool)
     is_port[ports] = True
     n_ports = int(ports.size)
     if not ports_last or n_ports > 2 * (m + n) + 2:
         n_ports = 0  # ports-last would not help; keep the natural order
     else:
         seq = np.concatenate([seq[~is_port[seq]], seq[is_port[seq]]])
-    n_unknown = seq.size
-    pos = np.full(2 * mn + n, -1, dtype=np.int64)
-    pos[seq] = np.arange(n_unknown, dtype=np.int64)
 
-    def relabel(lab: np.ndarray) -> np.ndarray:
-        out = lab.copy()
-        k = lab >= 0
-        out[k] = pos[lab[k]]
+    # ---- final labels: each unknown's position in the order
+    pos = np.full(2 * m * n + n, -1, dtype=np.int64)
+    pos[seq] = np.arange(seq.size, dtype=np.int64)
+
+    def relabel(labels: np.ndarray) -> np.ndarray:
+        out = labels.copy()
+        k = labels >= 0
+        out[k] = pos[labels[k]]
         if (out[k] < 0).any():
             raise SolverError("internal error: unlabelled node")
         return out
 
-    wl_f, bl_f, s_f = relabel(wl), relabel(bl), relabel(s)
-    ea_f, eb_f = relabel(ea), relabel(eb)
-    shunt_f = relabel(shunt_nodes)
-    net = NodalSystem(shape=(m, n), n=int(n_unknown), wl=wl_f, bl=bl_f, s=s_f, rep=seq,
-                  n_ports=n_ports, kind=kind, g_wire_edges=(ea_f, eb_f, eg),
-                  shunt=(shunt_f, shunt_g), out_kind=out_kind,
-                  out_g=gb if out_kind == "bitline" else (gs or 0.0), sense_g=gs or 0.0)
-    return net
+    return NodalSystem(
+        shape=(m, n), n=int(seq.size), wl=relabel(lab.wl), bl=relabel(lab.bl), s=relabel(lab.s),
+        rep=seq, n_ports=n_ports, kind="grid" if st.is_grid else "merged",
+        g_wire_edges=(relabel(ea), relabel(eb), eg), shunt=(relabel(shunt_nodes), shunt_g),
+        out_kind=out_kind, out_g=st.bit if out_kind == "bitline" else (gs or 0.0),
+        sense_g=gs or 0.0)
 
 
 def check_connected(net: NodalSystem, g_cell: np.ndarray | None = None) -> None:

@@ -50,6 +50,28 @@ def nested_dissection(m: int, n: int, leaf: int = LEAF_POINTS) -> np.ndarray:
     """
     if m < 1 or n < 1:
         raise ValueError(f"grid must be at least 1 x 1, got {m} x {n}")
+    key, stop, dig_w, dig_b, depth = _dissect(m, n, leaf)
+    # a point that stopped at level t has digits for levels 0..t-1 in key (the level-t digit
+    # written there is overwritten below), then its layer digit, then 3s down to `depth`
+    pad = depth - 1 - stop.astype(np.int64)
+    base = (key - 1) // 4  # drop the placeholder digit written at the stop level
+    scale = np.int64(4) ** pad
+    key_w = (base * 4 + dig_w) * scale + (scale - 1)
+    key_b = (base * 4 + dig_b) * scale + (scale - 1)
+    key = np.concatenate([key_w, key_b])
+    order = np.argsort(key, kind="stable")
+    order.setflags(write=False)
+    return order
+
+
+def _dissect(m: int, n: int, leaf: int):
+    """The recursion of :func:`nested_dissection`, level by level for all m n points at once.
+
+    Returns ``(key, stop, dig_w, dig_b, depth)``: each point's base-4 digits of the boxes it
+    descended through (one placeholder digit at its stop level), the level it stopped at, the
+    final digit of its word-line and bit-line node there (3: separator, 2: chain, 3 as well for a
+    leaf box) and the number of levels.
+    """
     # Both layers of a point share its box until the point lands on a cut line, so the recursion
     # runs over the m n points; `last` records each point's final digit for the two layers.
     npts = m * n
@@ -93,14 +115,4 @@ def nested_dissection(m: int, n: int, leaf: int = LEAF_POINTS) -> np.ndarray:
         r0[k] = mid[hi & ~split_cols] + 1
         idx = idx[~done]
         depth += 1
-    # a point that stopped at level t has digits for levels 0..t-1 in key (the level-t digit
-    # written there is overwritten below), then its layer digit, then 3s down to `depth`
-    pad = depth - 1 - stop.astype(np.int64)
-    base = (key - 1) // 4  # drop the placeholder digit written at the stop level
-    scale = np.int64(4) ** pad
-    key_w = (base * 4 + dig_w) * scale + (scale - 1)
-    key_b = (base * 4 + dig_b) * scale + (scale - 1)
-    key = np.concatenate([key_w, key_b])
-    order = np.argsort(key, kind="stable")
-    order.setflags(write=False)
-    return order
+    return key, stop, dig_w, dig_b, depth

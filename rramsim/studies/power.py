@@ -159,8 +159,6 @@ def array_power(xb, sol, v_in) -> ArrayPower:
     ArrayPower
         Terms of shape (B,) (B = 1 for a single input).
     """
-    from rramsim.crossbar import FiniteGainTIA, IdealTIA, SenseResistor
-
     v, _ = xb.check_input(v_in)
     b = v.shape[0]
     m, n = xb.shape
@@ -172,7 +170,6 @@ def array_power(xb, sol, v_in) -> ArrayPower:
 
     source = np.sum(v * i_in, axis=1)
 
-    zeros = np.zeros(b)
     cells, access = _cell_power(xb, vw - vb)
     driver, wordline = _wordline_power(xb, v, vw)
 
@@ -180,12 +177,7 @@ def array_power(xb, sol, v_in) -> ArrayPower:
     rbl = xb.r_bitline
     bitline = _seg_power(np.diff(vb, axis=1), rbl) + _seg_power(vb[:, -1, :] - vs, rbl)
 
-    if isinstance(xb.sense, IdealTIA):
-        sense = zeros
-    elif isinstance(xb.sense, (FiniteGainTIA, SenseResistor)):
-        sense = np.sum(i_out * vs, axis=1)
-    else:  # pragma: no cover - Crossbar validates its sense circuit
-        raise EnergyError(f"unknown sense circuit {type(xb.sense).__name__}")
+    sense = xb.sense.power(i_out, vs)
     return ArrayPower(source=source, cells=cells, access=access, driver=driver,
                       wordline=wordline, bitline=bitline, sense=sense)
 

@@ -36,6 +36,7 @@ from pathlib import Path
 import numpy as np
 
 from rramsim.errors import ProgrammingStudyError
+from rramsim.mapper import LinearConductanceMap
 from rramsim.studies.config import STREAM_PROGRAM, STREAM_TRAIN, StudyConfig, stream
 
 TASKS = ("digits", "fashion-mnist", "fsdd", "drive")
@@ -121,8 +122,9 @@ class Mapping:
     def targets(self, w: np.ndarray) -> tuple[np.ndarray, float]:
         """``(target (2, fan_in, fan_out), a)``: ``G+ - G- = a w``."""
         w = np.asarray(w, dtype=float)
-        a = (self.g_max - self.g_min) / max(float(np.max(np.abs(w))), 1e-30)
-        return np.stack([self.g_min + a * np.maximum(w, 0), self.g_min + a * np.maximum(-w, 0)]), a
+        cmap = LinearConductanceMap(self.g_min, self.g_max)
+        a = cmap.scale(max(float(np.max(np.abs(w))), 1e-30))
+        return np.stack(cmap.pair(w, a)), a
 
 
 @dataclass

@@ -36,6 +36,7 @@ from typing import Literal
 import numpy as np
 
 from rramsim.errors import QuantizerError
+from rramsim.nn.quant import uniform_codes
 
 Calibration = Literal["max", "percentile"]
 CALIBRATIONS: tuple[str, ...] = ("max", "percentile")
@@ -71,7 +72,10 @@ def quantize_uniform(x, *, bits: int, full_scale: float, signed: bool) -> np.nda
 
     Unsigned: ``n = 2**bits - 1`` steps over ``[0, full_scale]``. Signed: ``n = 2**(bits-1) - 1``
     steps over ``[0, full_scale]`` on each side of 0 (symmetric: 0 is exact, ``q(-x) = -q(x)``).
-    ``q(x) = clip(round(x / full_scale * n), lo, n) * full_scale / n``; rounding is half-to-even.
+    ``q(x) = round(clip(x, lo, full_scale) * n / full_scale) * full_scale / n`` with ``lo = 0`` or
+    ``-full_scale``; rounding is half-to-even. The arithmetic is the package's one quantiser,
+    :func:`rramsim.nn.quant.uniform_codes`; this function adds the converter checks (1..32 bits,
+    finite input) with :class:`~rramsim.errors.QuantizerError`.
 
     Parameters
     ----------
@@ -84,6 +88,12 @@ def quantize_uniform(x, *, bits: int, full_scale: float, signed: bool) -> np.nda
     signed : bool
         Symmetric signed range, else ``[0, full_scale]``.
     """
+    codes, n, fs = _uniform(x, bits=bits, full_scale=full_scale, signed=signed)
+    return codes * (fs / n)
+
+
+def _uniform(x, *, bits: int, full_scale: float, signed: bool) -> tuple[np.ndarray, int, float]:
+    """The checked quantiser: ``(codes as floats, steps n, full scale)``."""
     bits = _check_bits("bits", bits)
     fs = _check_positive("full_scale", full_scale)
     arr = _finite("x", x)
@@ -91,12 +101,9 @@ def quantize_uniform(x, *, bits: int, full_scale: float, signed: bool) -> np.nda
         if bits < 2:
             raise QuantizerError("a signed quantiser needs at least 2 bits")
         n = 2 ** (bits - 1) - 1
-        lo = -n
     else:
         n = 2**bits - 1
-        lo = 0
-    codes = np.clip(np.rint(arr / fs * n), lo, n)
-    return codes * (fs / n)
+    return uniform_codes(arr, n, fs, signed=signed), n, fs
 
 
 @dataclass(frozen=True)
@@ -136,6 +143,12 @@ class DAC:
         """The activations the DAC actually represents, in the unit of ``x``."""
         fs = _check_positive("x_full_scale", x_full_scale)
         return quantize_uniform(x, bits=self.bits, full_scale=fs, signed=self.signed)
+
+    def codes(self, x, x_full_scale: float) -> np.ndarray:
+        """Integer DAC codes of activations ``x`` (``quantize(x) = codes * x_full_scale / n``
+        with ``n = 2**bits - 1``, signed ``2**(bits-1) - 1``)."""
+        fs = _check_positive("x_full_scale", x_full_scale)
+        return _uniform(x, bits=self.bits, full_scale=fs, signed=self.signed)[0].astype(np.int64)
 
 
 @dataclass(frozen=True)
@@ -181,7 +194,7 @@ class Readout:
         """Signed integer ADC codes for bit-line currents ``i`` (amperes)."""
         n = 2 ** (self.bits - 1) - 1
         v = self.tia_voltage(i)
-        return np.clip(np.rint(v / self.v_full_scale_V * n), -n, n).astype(np.int64)
+        return uniform_codes(v, n, self.v_full_scale_V, signed=True).astype(np.int64)
 
     def quantize(self, i) -> np.ndarray:
         """Currents as the ADC reports them (amperes): ``codes(i) * i_lsb_A``."""

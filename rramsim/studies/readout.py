@@ -148,7 +148,7 @@ def planes(encoding: str, dac: DAC, x_fs: float, x, *, per_level: bool) -> list[
     if encoding == "amplitude" or (encoding == "pwm" and not per_level):
         return [(1.0, dac.voltages(x, x_fs))]
     n = dac_levels(dac)
-    codes = np.rint(dac.quantize(x, x_fs) / x_fs * n).astype(np.int64)
+    codes = dac.codes(x, x_fs)
     mag, sgn = np.abs(codes), np.sign(codes).astype(float) * dac.v_read_V
     if encoding == "bit-serial":
         return [(2.0**b / n, sgn * ((mag >> b) & 1)) for b in range(magnitude_bits(dac))]
@@ -453,15 +453,33 @@ def _inputs_at(sp, forward, x_calib, k, done: SchemeConverters, software_inputs)
     return np.concatenate(seen, axis=0)
 
 
-def calibrate(sp: SchemePrep, forward, x_calib, *, dac_bits: int, v_read_V: float,
-              adc_bits: int | None, adc_full_scale_V: float = 0.9, method: str = "max",
-              percentile: float = 99.9, calibration: str = "ideal_scale",
-              software_inputs=None) -> SchemeConverters:
+@dataclass(frozen=True)
+class ConverterSpec:
+    """What :func:`calibrate` builds the converters from: DAC bits and read voltage, ADC bits
+    (None: ideal ADCs, no output quantisation) and full scale, and how full scales are set from
+    the batch ("max" or "percentile", with ``percentile`` in percent)."""
+
+    dac_bits: int
+    v_read_V: float
+    adc_bits: int | None
+    adc_full_scale_V: float = 0.9
+    method: str = "max"
+    percentile: float = 99.9
+
+    @classmethod
+    def from_config(cls, cv) -> ConverterSpec:
+        """From a study's ``[converters]`` section (:class:`~rramsim.studies.config.ConverterConfig`)."""
+        return cls(dac_bits=cv.dac_bits, v_read_V=cv.v_read_V, adc_bits=cv.adc_bits,
+                   adc_full_scale_V=cv.adc_full_scale_V, method=cv.calibration,
+                   percentile=cv.calibration_percentile)
+
+
+def calibrate(sp: SchemePrep, forward, x_calib, spec: ConverterSpec, *,
+              calibration: str = "ideal_scale", software_inputs=None) -> SchemeConverters:
     """Converters (and digital corrections) of every layer from a calibration batch.
 
-    ``forward``: the network's ``forward(x, matmul=...)``; ``x_calib``: training inputs.
-    ``adc_bits=None``: ideal ADCs (no output quantisation). See the module docstring for the
-    ``calibration`` choices.
+    ``forward``: the network's ``forward(x, matmul=...)``; ``x_calib``: training inputs;
+    ``spec``: the converters. See the module docstring for the ``calibration`` choices.
     """
     if calibration not in CALIBRATIONS:
         raise ReadSchemeError(f"calibration must be one of {CALIBRATIONS}, got {calibration!r}")
@@ -478,16 +496,16 @@ def calibrate(sp: SchemePrep, forward, x_calib, *, dac_bits: int, v_read_V: floa
         x_circ = (_inputs_at(sp, forward, x_calib, k, out, soft)
                   if (rerange or column or group) else x_soft)
         x_rng = x_circ if rerange else x_soft
-        fs = full_scale(x_rng, method=method, percentile=percentile)
-        d = DAC(bits=dac_bits, v_read_V=v_read_V, signed=bool(np.any(x_rng < 0)))
+        fs = full_scale(x_rng, method=spec.method, percentile=spec.percentile)
+        d = DAC(bits=spec.dac_bits, v_read_V=spec.v_read_V, signed=bool(np.any(x_rng < 0)))
         pl = planes(sp.scheme.encoding, d, fs, x_rng, per_level=_per_level(sp, k))
-        if adc_bits is None:
+        if spec.adc_bits is None:
             ro = None
         else:
             allc = np.concatenate([c.ravel() for _, _, sig in read_signals(sp, k, pl)
                                    for c in _adc_inputs(sp.scheme.encoding, sig)])
-            ro = calibrate_readout(allc, bits=adc_bits, v_full_scale_V=adc_full_scale_V,
-                                   method=method, percentile=percentile)
+            ro = calibrate_readout(allc, bits=spec.adc_bits, v_full_scale_V=spec.adc_full_scale_V,
+                                   method=spec.method, percentile=spec.percentile)
         out.conv.dacs.append(d)
         out.conv.x_full_scale.append(fs)
         out.conv.readouts.append(ro)

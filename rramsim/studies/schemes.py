@@ -32,10 +32,8 @@ def evaluate_scheme(hw, loaded, cfg: StudyConfig, scheme: readout.ReadScheme, *,
     sp = readout.prepare(hw, "circuit", scheme, base=base)
     data = loaded.data
     soft = software_inputs or engine.record_inputs(loaded.forward, data.x_calib)
-    conv = readout.calibrate(sp, loaded.forward, data.x_calib, dac_bits=cv.dac_bits,
-                             v_read_V=cv.v_read_V, adc_bits=cv.adc_bits,
-                             adc_full_scale_V=cv.adc_full_scale_V, method=cv.calibration,
-                             percentile=cv.calibration_percentile, calibration=cal,
+    conv = readout.calibrate(sp, loaded.forward, data.x_calib,
+                             readout.ConverterSpec.from_config(cv), calibration=cal,
                              software_inputs=soft)
     rpi = [len(c) // len(data.x_calib) for c in soft]
     rec: dict = {}
