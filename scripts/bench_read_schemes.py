@@ -1,8 +1,9 @@
 """Benchmark: how a macro reads, for the Fashion-MNIST CNN on 512 x 512 tiles with 2-ohm wires.
 
 For rows_per_read in 512, 128, 64, 32, 16, 8 and each input encoding (amplitude, bit-serial,
-pwm), with today's ideal-scale correction and with per-column digital gain and offset (both
-calibrated on 256 training images in circuit mode), prints circuit accuracy, tile output error,
+pwm), with today's ideal-scale correction, with per-column digital gain and offset, and with a
+gain and offset per read group and column (``group``; all calibrated on 256 training images in
+circuit mode), prints circuit accuracy, tile output error, the output error after calibration,
 energy per inference, latency, inferences per second and TOPS/W (2 ops per MAC of the kept
 weights) with the integrated and the board converters, the GPU baseline beside, and marks where
 the circuit accuracy comes within 1 % (one percentage point) of the behavioural accuracy.
@@ -16,7 +17,7 @@ trained briefly (1 epoch on 10,000 images) on the generated IDX stand-in files o
 Usage::
 
     python scripts/bench_read_schemes.py [--test-samples N] [--network FILE] [--out DIR]
-        [--rows 512 128 ...] [--encodings amplitude ...] [--calibrations ideal_scale column]
+        [--rows 512 128 ...] [--encodings amplitude ...] [--calibrations ideal_scale column group]
         [--floating] [--columns-per-adc K] [--quick]
 
 Writes ``DIR/read_schemes.json``, ``DIR/read_schemes.md`` and the Pareto plots
@@ -70,7 +71,7 @@ def main(argv=None) -> int:
     ap.add_argument("--out", type=Path, default=Path("/tmp/rramsim-bench-read-schemes"))
     ap.add_argument("--rows", type=int, nargs="+", default=[512, 128, 64, 32, 16, 8])
     ap.add_argument("--encodings", nargs="+", default=list(readout.ENCODINGS))
-    ap.add_argument("--calibrations", nargs="+", default=["ideal_scale", "column"])
+    ap.add_argument("--calibrations", nargs="+", default=["ideal_scale", "column", "group"])
     ap.add_argument("--floating", action="store_true")
     ap.add_argument("--columns-per-adc", type=int, default=8)
     ap.add_argument("--tile", type=int, default=512)
@@ -117,7 +118,8 @@ def main(argv=None) -> int:
             atomic_write_text(args.out / "read_schemes.partial.json",
                               json.dumps(rows, indent=1, default=float))
             tqdm.write(f"{cal:>12} {rpr:>4} {enc:>10}: acc {r['acc_circuit'] * 100:5.1f} % "
-                       f"err {r['tile_error_rel']:.3g} E {r['integrated_energy_J']:.3g} J "
+                       f"err {r['tile_error_rel']:.3g} cal. err {r['calibrated_error_rel']:.3g} "
+                       f"E {r['integrated_energy_J']:.3g} J "
                        f"lat {r['integrated_latency_s']:.3g} s "
                        f"TOPS/W {r['integrated_tops_per_w']:.3g} ({r['seconds']:.0f} s)")
     gpu = GPUBaseline()

@@ -302,10 +302,15 @@ def test_group_calibration_with_one_row_per_read_undoes_any_linear_circuit():
     sp = readout.prepare(hw, "circuit", readout.ReadScheme(rows_per_read=1))
     err, conv = _layer0_error(sp, lo, "group")
     assert err < 1e-10
+    assert readout.calibrated_output_error(sp, conv, {0: [lo.data.x_test]}) == pytest.approx(
+        err, rel=1e-12, abs=1e-14)
     n_groups = sum(len(sp.groups(r)) for r in hw.plan[0].reads)
     assert len([key for key in conv.group_gain if key[0] == 0]) == n_groups
-    err_ideal, _ = _layer0_error(sp, lo, "ideal_scale")
+    err_ideal, conv_i = _layer0_error(sp, lo, "ideal_scale")
     assert err_ideal > 0.05                       # the circuit is far from ideal
+    x = lo.data.x_test
+    assert readout.calibrated_output_error(sp, conv_i, {0: [x[:7], x[7:]]}) == pytest.approx(
+        err_ideal, rel=1e-12)
 
 
 def test_group_calibration_beats_one_gain_per_column_with_row_groups():

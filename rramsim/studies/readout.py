@@ -575,3 +575,22 @@ def tile_output_error(sp: SchemePrep, voltages: dict, *, nonlinear_inputs: int =
             num += float(np.sum((circ - ideal) ** 2))
             den += float(np.sum(ideal**2))
     return float(np.sqrt(num / den)) if den > 0 else float("nan")
+
+
+def calibrated_output_error(sp: SchemePrep, conv: SchemeConverters, inputs: dict, *,
+                            max_rows: int = 4096) -> float:
+    """``||y - y_ideal|| / ||y_ideal||`` of every layer's product after the converters and the
+    digital corrections of ``conv``, against the ideal-conductance product of the same
+    DAC-quantised inputs (what the calibration aims at), over ``inputs`` (layer -> list of
+    recorded (rows, fan_in) layer inputs, as :func:`make_matmul` records them; the first
+    ``max_rows`` rows of each layer)."""
+    num = den = 0.0
+    for k, xs in sorted(inputs.items()):
+        x = np.concatenate([np.asarray(a, float) for a in xs], axis=0)[:max_rows]
+        if x.size == 0:
+            continue
+        y = layer_product(sp, k, x, conv=conv)
+        ref = conv.conv.dacs[k].quantize(x, conv.conv.x_full_scale[k]) @ ideal_matrix(sp, k)
+        num += float(np.sum((y - ref) ** 2))
+        den += float(np.sum(ref**2))
+    return float(np.sqrt(num / den)) if den > 0 else float("nan")

@@ -46,7 +46,9 @@ def evaluate_scheme(hw, loaded, cfg: StudyConfig, scheme: readout.ReadScheme, *,
     out = {"rows_per_read": scheme.group_size(hw.tile_shape[0]),
            "inactive_rows": scheme.inactive_rows, "encoding": scheme.encoding,
            "columns_per_adc": scheme.columns_per_adc, "calibration": cal, "acc_circuit": acc,
-           "tile_error_rel": readout.tile_output_error(sp, volts), "n_test": len(data.x_test)}
+           "tile_error_rel": readout.tile_output_error(sp, volts),
+           "calibrated_error_rel": readout.calibrated_output_error(sp, conv, rec),
+           "n_test": len(data.x_test)}
     kept = latency.kept_macs(loaded, rpi)
     for name in timings:
         c = latency.scheme_cost(sp, rpi, conv.conv.dacs, latency.TIMINGS[name], kept_macs=kept,
@@ -117,19 +119,28 @@ def pareto_plot(rows, path, *, title: str, preset: str = "integrated",
     atomic_write_bytes(path, buf.getvalue())
 
 
+def _fmt(x) -> str:
+    return "-" if x is None or not np.isfinite(x) else f"{x:.3g}"
+
+
 def markdown_table(rows, *, reference: float) -> str:
     """The schemes as a Markdown table; ``within 1 %`` marks accuracy within one percentage
-    point of ``reference`` (the behavioural accuracy)."""
+    point of ``reference`` (the behavioural accuracy). ``tile error``: the added partial sums
+    before the converters against the ideal currents; ``calibrated error``: the layer products
+    after converters and calibration against the ideal product ("-": not computed, as for
+    today's read taken from the study's evaluation)."""
     head = ("| calibration | rows/read | encoding | circuit acc. | within 1 % | tile error | "
+            "calibrated error | "
             "E/inf (integr.) | latency (integr.) | inf/s (integr.) | TOPS/W (integr.) | "
             "E/inf (board) | latency (board) | TOPS/W (board) |")
-    out = [head, "|" + "---|" * 13]
+    out = [head, "|" + "---|" * 14]
     for r in rows:
         ok = r["acc_circuit"] >= reference - 0.01
         out.append(
             f"| {r['calibration']} | {r['rows_per_read']} | {r['encoding']} | "
             f"{r['acc_circuit'] * 100:.1f} % | {'**yes**' if ok else 'no'} | "
-            f"{r['tile_error_rel']:.3g} | {r['integrated_energy_J']:.3g} J | "
+            f"{r['tile_error_rel']:.3g} | {_fmt(r.get('calibrated_error_rel'))} | "
+            f"{r['integrated_energy_J']:.3g} J | "
             f"{r['integrated_latency_s']:.3g} s | {r['integrated_inferences_per_s']:.3g} | "
             f"{r['integrated_tops_per_w']:.3g} | {r['board_energy_J']:.3g} J | "
             f"{r['board_latency_s']:.3g} s | {r['board_tops_per_w']:.3g} |")
