@@ -2,7 +2,7 @@
 """Benchmark and summary of the device model: forming a macro-sized array, reset, set, write-verify.
 
 Prints the wall time of ``devmodel.form`` on an N x N array (best and median of ``--repeat`` runs; the
-issue asks for < 1 s at 512 x 512) and the statistics of the outcome against the calibration targets
+target is < 1 s at 512 x 512) and the statistics of the outcome against the calibration targets
 (formed cells N(14.2 uS, 2.46 uS); reset cells 0.1-1 uS).
 
     python scripts/bench_devmodel.py              # 512 x 512, 5 repeats

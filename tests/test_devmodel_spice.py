@@ -5,7 +5,7 @@ precision, the cell driven directly by a source), so they agree to ~1e-10; 1e-6 
 ngspice integrates the gap with its own step control (trapezoidal, tight reltol, maximum step 1 ns,
 breakpoints at the PWL corners); the NumPy reference is the Heun integrator with the same corners and
 maximum step and at most ~1 pm of gap change per step. Their end conductances agree to ~1e-4; 2 % is
-asserted (the issue's requirement).
+asserted.
 """
 
 import dataclasses

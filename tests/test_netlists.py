@@ -1,7 +1,7 @@
 """Netlists: golden text of a small deck, and ngspice against analytic answers.
 
 Tolerances: ngspice solves linear tiles directly (options in the deck make its Newton loop exact), so
-analytic answers hold to 1e-9 relative, the issue's bound; most hold to ~1e-14.
+analytic answers hold to 1e-9 relative (asserted); most hold to ~1e-14.
 """
 
 import os

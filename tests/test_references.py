@@ -8,8 +8,8 @@ ROOT = Path(__file__).resolve().parents[1]
 #: Names of planning notes kept outside the repository, and tracker references (spelt in pieces,
 #: so that a search of the tree for the names finds no false hit here).
 _NOTES = (r"\bBRI" r"EF\b", r"SOLVER-" r"NOTES", r"DESI" r"GN\.md", r"STY" r"LE\.md",
-          r"\.\./sha" r"red/", r"\biss" r"ue [0-9]+\b")
-DEAD = re.compile("|".join(_NOTES))
+          r"\.\./sha" r"red/", r"\biss" r"ue [0-9]+\b", r"\bthe iss" r"ue's\b", r"\bthe bri" r"ef\b")
+DEAD = re.compile("|".join(_NOTES), re.IGNORECASE)
 
 
 def _files():
@@ -22,10 +22,11 @@ def _files():
 
 
 def test_no_reference_to_files_outside_the_repository():
-    me = Path(__file__).resolve()
+    # this file and the docs checker spell the names they look for
+    skip = {Path(__file__).resolve(), (ROOT / "tests" / "test_docs.py").resolve()}
     hits = []
     for p in _files():
-        if p.resolve() == me:
+        if p.resolve() in skip:
             continue
         for n, line in enumerate(p.read_text(errors="replace").splitlines(), 1):
             if DEAD.search(line):

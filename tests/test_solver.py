@@ -3,7 +3,7 @@ and errors.
 
 Tolerances: the solver stops at relative residual 1e-12, so currents agree with closed forms and with
 the dense reference (LAPACK on the full MNA system, 0-ohm elements merged) to ~1e-12 relative; tests
-use 1e-10 (1e-12 where the issue asks for it: the zero-wire limit).
+use 1e-10 (1e-12 in the zero-wire limit).
 """
 
 from __future__ import annotations

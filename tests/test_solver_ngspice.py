@@ -110,7 +110,7 @@ def test_sinh_tile_with_merged_nodes_matches_ngspice(zeros, backend):
 
 @pytest.mark.slow
 def test_sinh_32_by_32_at_read_voltage_matches_ngspice():
-    """Issue 4: a 32 x 32 tile of model cells, 0.2 V read, 2-ohm wires, to 1e-6."""
+    """A 32 x 32 tile of model cells, 0.2 V read, 2-ohm wires, to 1e-6."""
     rng = np.random.default_rng(32)
     g = rng.normal(14.2e-6, 2.46e-6, (32, 32)).clip(0.1e-6)
     xb = Crossbar(g, r_wordline=2.0, r_bitline=2.0, sinh_v0=0.25)

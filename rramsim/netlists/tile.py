@@ -21,7 +21,7 @@ cell (behavioural current source), ``ra_<i>_<j>`` an access transistor's on-resi
 ``e_<j>`` / ``rf_<j>`` the finite-gain TIA, ``rs_<j>`` a sense resistor.
 
 A zero resistance is never written: the nodes it joins become one node, named after the first of
-them in the order source, driver, word line, bit line, sense. :class:`TileLayout` records which node
+them in the order source, driver, word line, sense, bit line. :class:`TileLayout` records which node
 holds each WL(i, j) and BL(i, j), so results can be read back.
 """
 

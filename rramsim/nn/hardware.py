@@ -8,7 +8,7 @@ sign and a signed-constant scale,
           \\sigma = \\mathrm{gain}/\\sqrt{d\\,\\mathrm{fan\\_in}},
 
 with ``s`` = +-1 at random and ``d`` = 0.5 the kept density (the signed-constant initialisation of
-edge-popup, Ramanujan et al., CVPR 2020, scaled for 50 % density). The brief writes
+edge-popup, Ramanujan et al., CVPR 2020, scaled for 50 % density). The source study writes
 ``c = mean(G) / std``; this module takes the mean over ``|G+ - G-|`` (a judgement) so that
 ``E|w| = sigma`` exactly as for a signed constant. Pruning a weight RESETs both cells of its pair
 (0.1-1 uS, so a pruned weight is small but not zero); reinstating SETs them.
