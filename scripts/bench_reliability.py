@@ -163,6 +163,8 @@ def main() -> None:
     parser.add_argument("--calls", type=int, default=1000, help="simulate calls for item 2")
     args = parser.parse_args()
     print(f"rramsim reliability benchmark, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}")
+    # Ctrl-C as in a terminal, even when started as a background job (SIGINT ignored, inherited)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     interrupts(args.quick)
     ngspice_memory(args.calls)
     hung_binary()

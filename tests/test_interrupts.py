@@ -22,6 +22,19 @@ from rramsim._child import start as _start
 STOP_WITHIN = 3.0  # seconds from the signal to the exit
 
 
+@pytest.fixture(autouse=True)
+def _ctrl_c_as_in_a_terminal():
+    """Ctrl-C handled as in an interactive terminal, also when the suite itself was started with
+    SIGINT ignored (a background job of a non-interactive shell): Python raises
+    KeyboardInterrupt here, and the children start with SIGINT at its default (an ignored signal
+    would be inherited, a handler is not)."""
+    before = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, before)
+
+
 def _wait_for(proc: subprocess.Popen, marker: bytes, limit: float = 240.0):
     """Read the command's output until ``marker`` appears.
 
