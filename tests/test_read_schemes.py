@@ -222,6 +222,12 @@ def test_counts_by_hand_on_a_two_layer_toy():
     assert c.energy["adc"] == pytest.approx(14e-9, rel=1e-12)
     assert c.energy["dac"] == pytest.approx((6 + 4) * (ts + tc) * 1e-3, rel=1e-12)
     assert c.energy["tia"] == pytest.approx((8 + 6) * (ts + tc) * 2e-3, rel=1e-12)
+    # digital: each of the 14 conversions accumulated, each of the 4 + 3 outputs scaled back
+    assert (c.adds, c.mults) == (14, 7)
+    assert c.energy["digital"] == pytest.approx(14 * 0.1e-12 + 7 * 3.1e-12, rel=1e-12)
+    # per-group calibration: a multiply-add per group column (8 + 6), an offset per output
+    c = latency.scheme_cost(sp, rpi, dacs, TIMING, kept_macs=36, calibration="group")
+    assert (c.adds, c.mults) == (14 + 14 + 7, 7 + 14)
 
     # 4 rows per read, bit-serial (4 planes), 4 columns per ADC:
     # layer 0: groups rows 0-3 and 4-5, each 4 x (ts + 4 tc), 8 x 4 conversions each;
@@ -231,6 +237,7 @@ def test_counts_by_hand_on_a_two_layer_toy():
                                                            columns_per_adc=4))
     c = latency.scheme_cost(sp, rpi, dacs, TIMING, kept_macs=36)
     assert (c.reads, c.cycles, c.conversions) == (3, 12, 88)
+    assert (c.adds, c.mults) == (88, 7)                 # a shift-add per plane conversion
     assert c.latency_s == pytest.approx(3 * 4 * (ts + 4 * tc), rel=1e-12)
     assert c.energy["dac"] == pytest.approx((4 + 2 + 4) * 4 * (ts + 4 * tc) * 1e-3, rel=1e-12)
 

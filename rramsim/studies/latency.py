@@ -23,6 +23,13 @@ matrix: ``Y_aa`` for grounded inactive rows, the Schur complement for floating o
 time each drive is applied, averaged over recorded drives. TOPS/W counts 2 operations per
 multiply-accumulate of the unpruned (kept) weights only: ``2 * kept_MACs / E_inference / 1e12``.
 
+Digital periphery: every converted value is added into its accumulator (a shift-add per bit
+plane for bit-serial inputs); the ``group`` calibration adds a multiply-add per partial sum of a
+group's column; every layer output is scaled back by one multiply (and, with an offset, one add:
+the ``column`` and ``group`` calibrations). Energies per operation from Horowitz [6]_ (45 nm,
+0.9 V, 32-bit integer: add 0.1 pJ, multiply 3.1 pJ), for both presets (a lower bound for the
+board's digital logic, where the 50 nJ ADC conversions dominate).
+
 Timing presets (:data:`TIMINGS`)
 --------------------------------
 ``board``: ADS8324 14-bit ADC at 50 kS/s [1]_ -> 20 us per conversion; settling 0.3 us, the
@@ -42,6 +49,8 @@ References
 .. [3] L. Kull et al., ISSCC 2013 / IEEE JSSC 48(12), 2013: 8 b, 1.2 GS/s, 3.1 mW.
 .. [4] A. Shafiee et al., ISAAC, ISCA 2016: 100 ns crossbar read; 1-bit DACs, 4 mW per 1024.
 .. [5] NVIDIA Tesla V100 data sheet (2017): 15.7 TFLOPS FP32 peak, 300 W.
+.. [6] M. Horowitz, "Computing's energy problem (and what we can do about it)", ISSCC 2014,
+   pp. 10-14: 45 nm energies per operation.
 """
 
 from __future__ import annotations
@@ -75,6 +84,8 @@ class ReadTiming:
     tia_power_per_column_W : float
         Power of one TIA while its column is read, watts.
     source : str
+    digital_add_J, digital_mult_J : float
+        Energy of one digital add and one multiply of the periphery, joules.
     """
 
     name: str
@@ -86,10 +97,13 @@ class ReadTiming:
     adc_energy_per_conversion_J: float
     tia_power_per_column_W: float
     source: str = ""
+    digital_add_J: float = 0.1e-12
+    digital_mult_J: float = 3.1e-12
 
     def __post_init__(self) -> None:
         for k in ("t_conversion_s", "t_settle_s", "t_pwm_slot_s", "dac_power_per_row_W",
-                  "adc_energy_per_conversion_J", "tia_power_per_column_W"):
+                  "adc_energy_per_conversion_J", "tia_power_per_column_W", "digital_add_J",
+                  "digital_mult_J"):
             v = float(getattr(self, k))
             if not np.isfinite(v) or v < 0:
                 raise ReadSchemeError(f"ReadTiming.{k} must be finite and >= 0, got {v}")
@@ -102,13 +116,15 @@ BOARD_TIMING = ReadTiming(
     dac_power_per_row_W=0.6e-3 * 5.5, dac_per_bit=False,
     adc_energy_per_conversion_J=2.5e-3 / 50e3, tia_power_per_column_W=1.5e-3 * 1.8,
     source="ADS8324 50 kS/s (20 us/conversion, 50 nJ); 4051 mux 300 ns max (HEF4051B); "
-           "DAC80508 3.3 mW/ch; OPA4322 2.7 mW/ch")
+           "DAC80508 3.3 mW/ch; OPA4322 2.7 mW/ch; digital add 0.1 pJ, multiply 3.1 pJ "
+           "(Horowitz 2014, 45 nm: a lower bound for the board)")
 INTEGRATED_TIMING = ReadTiming(
     name="integrated", t_conversion_s=1 / 1.2e9, t_settle_s=100e-9, t_pwm_slot_s=100e-9,
     dac_power_per_row_W=4e-3 / 1024, dac_per_bit=True,
     adc_energy_per_conversion_J=3.1e-3 / 1.2e9, tia_power_per_column_W=0.0,
     source="SAR ADC 1.2 GS/s, 3.1 mW (Kull et al. 2013); 100 ns read cycle and 1-bit DACs "
-           "4 mW/1024 (ISAAC, 2016); TIA in the ADC")
+           "4 mW/1024 (ISAAC, 2016); TIA in the ADC; digital add 0.1 pJ, multiply 3.1 pJ "
+           "(Horowitz 2014, 45 nm)")
 TIMINGS: dict[str, ReadTiming] = {"board": BOARD_TIMING, "integrated": INTEGRATED_TIMING}
 
 GPU_PEAK_FLOPS = 15.7e12
@@ -143,6 +159,8 @@ class SchemeCost:
     latency_s: float
     energy: dict
     kept_macs: float
+    adds: float = 0.0
+    mults: float = 0.0
 
     @property
     def energy_J(self) -> float:
@@ -160,26 +178,34 @@ class SchemeCost:
 
     def as_dict(self) -> dict:
         return {"reads": self.reads, "cycles": self.cycles, "conversions": self.conversions,
+                "digital_adds": self.adds, "digital_mults": self.mults,
                 "latency_s": self.latency_s, "energy_J": self.energy_J,
                 "inferences_per_s": self.inferences_per_s, "tops_per_w": self.tops_per_w,
                 **{f"{k}_J": v for k, v in self.energy.items()}}
 
 
 def scheme_cost(sp, rows_per_inference, dacs, timing: ReadTiming, *, kept_macs: float,
-                voltages: dict | None = None, max_drives: int = 256) -> SchemeCost:
+                voltages: dict | None = None, max_drives: int = 256,
+                calibration: str = "ideal_scale") -> SchemeCost:
     """Counts, latency and energy per inference of ``sp`` (:class:`~.readout.SchemePrep`).
 
     ``dacs``: each layer's :class:`~rramsim.studies.quantize.DAC` (bits and sign fix the bit
     planes and PWM levels). ``voltages``: layer -> recorded amplitude drive voltages (rows,
     fan_in), whose mean source power gives the array energy (None: array energy 0, not counted).
+    ``calibration``: the digital corrections counted (see the module docstring).
     """
     from rramsim.studies.readout import planes
 
     sc = sp.scheme
     reads = cycles = conv = latency = 0.0
     e = {"array": 0.0, "dac": 0.0, "adc": 0.0, "tia": 0.0}
+    adds = mults = 0.0
+    per_group = calibration == "group"
+    offset = calibration in ("column", "column_rerange", "group")
     for k, lp in enumerate(sp.plan.layers):
         pos = float(rows_per_inference[k])
+        mults += pos * lp.fan_out
+        adds += pos * lp.fan_out * int(offset)
         d = dacs[k]
         steps = {"amplitude": 1, "bit-serial": magnitude_bits(d), "pwm": dac_levels(d)}[
             sc.encoding]
@@ -200,6 +226,8 @@ def scheme_cost(sp, rows_per_inference, dacs, timing: ReadTiming, *, kept_macs: 
                 cycles += pos * steps
                 nconv = c * (steps if sc.encoding == "bit-serial" else 1)
                 conv += pos * nconv
+                adds += pos * (nconv + c * int(per_group))
+                mults += pos * c * int(per_group)
                 e["adc"] += pos * nconv * timing.adc_energy_per_conversion_J
                 drive_t = steps * timing.t_pwm_slot_s if sc.encoding == "pwm" else t
                 e["dac"] += pos * g.pos.size * drive_t * timing.dac_power_per_row_W * dac_mult
@@ -215,8 +243,9 @@ def scheme_cost(sp, rows_per_inference, dacs, timing: ReadTiming, *, kept_macs: 
                         p += pw * dur
                     e["array"] += pos * p
         latency += pos * max(tile_t.values(), default=0.0)
+    e["digital"] = adds * timing.digital_add_J + mults * timing.digital_mult_J
     return SchemeCost(reads=reads, cycles=cycles, conversions=conv, latency_s=latency, energy=e,
-                      kept_macs=float(kept_macs))
+                      kept_macs=float(kept_macs), adds=adds, mults=mults)
 
 
 def kept_macs(loaded, rows_per_inference) -> float:

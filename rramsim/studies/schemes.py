@@ -52,7 +52,7 @@ def evaluate_scheme(hw, loaded, cfg: StudyConfig, scheme: readout.ReadScheme, *,
     kept = latency.kept_macs(loaded, rpi)
     for name in timings:
         c = latency.scheme_cost(sp, rpi, conv.conv.dacs, latency.TIMINGS[name], kept_macs=kept,
-                                voltages=volts)
+                                voltages=volts, calibration=cal)
         out.update({f"{name}_{k}": v for k, v in c.as_dict().items()})
     out["kept_macs"] = kept
     out["seconds"] = time.perf_counter() - t0
