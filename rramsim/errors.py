@@ -21,6 +21,14 @@ class ConvergenceError(SolverError):
     """An iterative (e.g. Newton) solve did not converge to its tolerance."""
 
 
+class NotPositiveDefinite(SolverError):
+    """A Cholesky factorisation broke down at an unknown (``column`` in the matrix order)."""
+
+    def __init__(self, column: int):
+        super().__init__(f"matrix not positive definite at unknown {column}")
+        self.column = column
+
+
 class SpiceError(RramsimError):
     """ngspice failed or is missing; the message carries ngspice's own output."""
 
@@ -62,6 +70,10 @@ class QuantizationError(RramsimError, ValueError):
 
 class TrainError(RramsimError, ValueError):
     """A training parameter or the training data is invalid."""
+
+
+class TrainingStopped(RramsimError):
+    """Training stopped on request after a checkpoint (``stop_after_epochs``); resume continues it."""
 
 
 

@@ -20,7 +20,7 @@ from typing import Literal
 import numpy as np
 
 from rramsim._threads import blas_threads
-from rramsim.errors import DataError, ExperimentError, RramsimError
+from rramsim.errors import DataError, ExperimentError, TrainingStopped
 from rramsim.nn import architectures, data
 from rramsim.nn.hardware import DeviceNetwork, PreciseProgramming, program_precise
 from rramsim.nn.layers import ReLURNN
@@ -63,10 +63,6 @@ def task_train_configs(dataset: str, *, flip_limiter: FlipLimiter | None = FlipL
                      flip_limiter=flip_limiter, progress=progress)
     base = TrainConfig(**{**d["baseline"], **common}, flip_limiter=None, progress=progress)
     return tr, base
-
-
-class TrainingStopped(RramsimError):
-    """Training stopped on request after a checkpoint (``stop_after_epochs``); resume continues it."""
 
 
 @dataclass(frozen=True)

@@ -24,7 +24,7 @@ import logging
 import numpy as np
 import scipy.sparse as sp
 
-from rramsim.errors import SolverError
+from rramsim.errors import NotPositiveDefinite, SolverError
 
 log = logging.getLogger("rramsim.solver")
 
@@ -65,14 +65,6 @@ def pick_backend(backend: str = "auto") -> str:
     if backend == "cholmod" and _cholmod is None:
         raise SolverError("backend 'cholmod' needs scikit-sparse (pip install rramsim[fast])")
     return backend
-
-
-class NotPositiveDefinite(SolverError):
-    """Factorisation broke down at an unknown (``column`` in the matrix order)."""
-
-    def __init__(self, column: int):
-        super().__init__(f"matrix not positive definite at unknown {column}")
-        self.column = column
 
 
 class DirectFactor:
