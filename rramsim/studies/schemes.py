@@ -103,6 +103,7 @@ def pareto_plot(rows, path, *, title: str, preset: str = "integrated",
                        linewidths=1.2)
     ax.set_xscale("log")
     ax.set_yscale("log")
+    ax.tick_params(axis="x", which="minor", labelsize=7, labelrotation=35)
     ax.set_xlabel(f"energy per inference, J ({preset} converters)")
     ax.set_ylabel("latency per inference, s")
     ref = "" if reference is None else f"; behavioural {reference * 100:.1f} %"
