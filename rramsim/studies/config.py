@@ -402,8 +402,10 @@ class ReadoutConfig:
     """Columns sharing one ADC through a multiplexer (count)."""
     calibration: str = "ideal_scale"
     """Output calibration on the calibration batch in circuit mode: "ideal_scale" (the ideal
-    conductance scale), "column" (per-output digital gain and offset), "rerange" (each layer's
-    DAC range from its circuit-mode inputs) or "column_rerange" (both)."""
+    conductance scale), "column" (per-output digital gain and offset), "group" (a gain and
+    offset per read group and column on each digitised partial sum, then the per-output fit),
+    "rerange" (each layer's DAC range from its circuit-mode inputs) or "column_rerange" (column
+    and rerange)."""
     pareto_rows_per_read: tuple[int, ...] = ()
     """Rows per read at which the report also evaluates every encoding for its Pareto plot of
     accuracy, energy and latency (counts; empty = only the configured scheme)."""

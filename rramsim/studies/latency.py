@@ -59,7 +59,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from rramsim.studies.readout import ReadScheme, ReadSchemeError, dac_levels, magnitude_bits
+from rramsim.studies.readout import (
+    COLUMN_FIT,
+    ReadScheme,
+    ReadSchemeError,
+    dac_levels,
+    magnitude_bits,
+    planes,
+)
 
 
 @dataclass(frozen=True)
@@ -194,14 +201,12 @@ def scheme_cost(sp, rows_per_inference, dacs, timing: ReadTiming, *, kept_macs: 
     fan_in), whose mean source power gives the array energy (None: array energy 0, not counted).
     ``calibration``: the digital corrections counted (see the module docstring).
     """
-    from rramsim.studies.readout import planes
-
     sc = sp.scheme
     reads = cycles = conv = latency = 0.0
     e = {"array": 0.0, "dac": 0.0, "adc": 0.0, "tia": 0.0}
     adds = mults = 0.0
     per_group = calibration == "group"
-    offset = calibration in ("column", "column_rerange", "group")
+    offset = calibration in COLUMN_FIT
     for k, lp in enumerate(sp.plan.layers):
         pos = float(rows_per_inference[k])
         mults += pos * lp.fan_out

@@ -76,6 +76,8 @@ from rramsim.studies.quantize import DAC, calibrate_readout, full_scale
 ENCODINGS: tuple[str, ...] = ("amplitude", "bit-serial", "pwm")
 INACTIVE: tuple[str, ...] = ("grounded", "floating")
 CALIBRATIONS: tuple[str, ...] = ("ideal_scale", "column", "group", "rerange", "column_rerange")
+#: The calibrations that end with the per-layer output gain and offset fit of ``column``.
+COLUMN_FIT: tuple[str, ...] = ("column", "group", "column_rerange")
 
 
 @dataclass(frozen=True)
@@ -369,12 +371,16 @@ def _per_level(sp: SchemePrep, k: int) -> bool:
 
 
 def layer_product(sp: SchemePrep, k: int, x2d, *, conv: SchemeConverters | None = None,
-                  read_noise_rel: float = 0.0, rng=None, corrected: bool = True) -> np.ndarray:
+                  read_noise_rel: float = 0.0, rng=None, corrected: bool = True,
+                  fit_groups: bool = False) -> np.ndarray:
     """Layer k's product ``x2d @ W_k`` under the scheme (rows, fan_out).
 
     ``conv=None``: no converters, ``x2d`` are the voltages (amplitude, exact). ``corrected``:
     apply the per-layer digital gain and offset of ``conv`` (when it has them; the per-group
-    gains of the ``group`` calibration are always applied).
+    gains of the ``group`` calibration are always applied). ``fit_groups``: first fit layer k's
+    per-group gains of ``conv`` on these inputs (the ``group`` calibration): per read group and
+    column, least squares (:func:`fit_gain_offset`) of the digitised partial sums against the
+    ideal-conductance currents of the DAC-quantised amplitude drives.
     """
     lp = sp.plan[k]
     x = np.asarray(x2d, dtype=float)
@@ -392,9 +398,14 @@ def layer_product(sp: SchemePrep, k: int, x2d, *, conv: SchemeConverters | None 
     ro = conv.conv.readouts[k]
     pl = planes(enc, d, fs, x, per_level=_per_level(sp, k))
     y = np.zeros((x.shape[0], lp.fan_out))
+    v_ideal = d.voltages(x, fs) if fit_groups else None
     sigs = read_signals(sp, k, pl, read_noise_rel=read_noise_rel, rng=rng)
-    for n_read, (r, _, sig) in enumerate(sigs):
+    for n_read, (r, g, sig) in enumerate(sigs):
         acc = _digitised(enc, sig, ro)
+        if fit_groups:
+            drive = r.drive(v_ideal)
+            ideal = (drive if g.whole else drive[:, g.pos]) @ g.g
+            conv.group_gain[(k, n_read)] = fit_gain_offset(acc, ideal)
         gg = conv.group_gain.get((k, n_read))
         if gg is not None:
             acc = acc * gg[0] + gg[1]
@@ -486,15 +497,14 @@ def calibrate(sp: SchemePrep, forward, x_calib, spec: ConverterSpec, *,
     soft = software_inputs if software_inputs is not None else engine.record_inputs(forward,
                                                                                     x_calib)
     rerange = calibration in ("rerange", "column_rerange")
-    column = calibration in ("column", "column_rerange", "group")
-    group = calibration == "group"
+    column = calibration in COLUMN_FIT
     n = len(sp.plan)
     out = SchemeConverters(conv=engine.Converters(dacs=[], x_full_scale=[], readouts=[]),
                            calibration=calibration)
     for k in range(n):
         x_soft = np.asarray(soft[k], dtype=float)
         x_circ = (_inputs_at(sp, forward, x_calib, k, out, soft)
-                  if (rerange or column or group) else x_soft)
+                  if (rerange or column) else x_soft)
         x_rng = x_circ if rerange else x_soft
         fs = full_scale(x_rng, method=spec.method, percentile=spec.percentile)
         d = DAC(bits=spec.dac_bits, v_read_V=spec.v_read_V, signed=bool(np.any(x_rng < 0)))
@@ -511,27 +521,12 @@ def calibrate(sp: SchemePrep, forward, x_calib, spec: ConverterSpec, *,
         out.conv.readouts.append(ro)
         out.gain.append(None)
         out.offset.append(None)
-        if group:
-            fit_group_gains(sp, k, x_circ, out)
         if column:
-            y_c = layer_product(sp, k, x_circ, conv=out, corrected=False)
+            y_c = layer_product(sp, k, x_circ, conv=out, corrected=False,
+                                fit_groups=calibration == "group")
             y_ref = d.quantize(x_circ, fs) @ ideal_matrix(sp, k)
             out.gain[k], out.offset[k] = fit_gain_offset(y_c, y_ref)
     return out
-
-
-def fit_group_gains(sp: SchemePrep, k: int, x, conv: SchemeConverters) -> None:
-    """Fit ``conv.group_gain`` of layer k: per read group and column, the digitised partial
-    sums of the inputs ``x`` against the ideal-conductance currents of their DAC-quantised
-    amplitude drives (least squares, :func:`fit_gain_offset`)."""
-    d, fs, ro = conv.conv.dacs[k], conv.conv.x_full_scale[k], conv.conv.readouts[k]
-    enc = sp.scheme.encoding
-    pl = planes(enc, d, fs, x, per_level=_per_level(sp, k))
-    v = d.voltages(x, fs)
-    for n_read, (r, g, sig) in enumerate(read_signals(sp, k, pl)):
-        drive = r.drive(v)
-        ideal = (drive if g.whole else drive[:, g.pos]) @ g.g
-        conv.group_gain[(k, n_read)] = fit_gain_offset(_digitised(enc, sig, ro), ideal)
 
 
 def fit_gain_offset(y, target) -> tuple[np.ndarray, np.ndarray]:
