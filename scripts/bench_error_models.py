@@ -145,7 +145,29 @@ def main(argv=None) -> int:
                 src, val = p[k]
                 cells += [f"{m[k]:.4f}", f"{val:.4f} ({src}; {100 * (m[k] / val - 1):+.0f} %)"]
         print(f"| {label} | {rng_txt} | " + " | ".join(cells) + " |")
+    cost_table(w, args.seed + 1)
     return 0
+
+
+def cost_table(w, seed):
+    """Programming cost of the filament model's 4,000 cells, laid out as 40 rows x 100 columns."""
+    gp, gn, _ = pairs(w, 1 * US, 28.4 * US)
+    target = np.concatenate([gp, gn])
+    for frac in (0.02, 0.05):
+        model = devmodel.error_model("filament", tolerance_frac=frac)
+        prog = model.program(target, rng=np.random.default_rng(seed))
+        cost = devmodel.ProgramCost(pulses=prog.cost.pulses.reshape(40, 100),
+                                    energy=prog.cost.energy.reshape(40, 100),
+                                    reads=prog.cost.reads.reshape(40, 100))
+        e = devmodel.programming_energy(cost, prog.conductance.reshape(40, 100))
+        t = devmodel.programming_time(cost, pulse_width=devmodel.StepPulses().width)
+        conv = np.mean(np.abs(prog.conductance - target) <= frac * 28.4 * US)
+        print(f"filament, tolerance {frac:g} g_max: {100 * conv:.1f} % within the band; "
+              f"{cost.pulses.mean():.1f} pulses and "
+              f"{cost.reads.mean():.1f} verify reads per cell (at most {cost.pulses.max()}); "
+              f"pulse energy {e.pulses / target.size * 1e12:.1f} pJ, verify reads "
+              f"{e.reads / target.size * 1e12:.3f} pJ per cell; {t * 1e3:.3f} ms for 40 x 100 cells "
+              "(rows in sequence, 100 ns pulses, 10 ns reads)")
 
 
 if __name__ == "__main__":
