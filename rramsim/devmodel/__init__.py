@@ -13,6 +13,14 @@ Typical use::
     g_slope, v0 = devmodel.tile_cells(pruned.state)                  # Crossbar(g_slope, sinh_v0=v0)
 """
 
+from rramsim.devmodel.costs import ProgrammingEnergy, programming_energy, programming_time
+from rramsim.devmodel.faults import FAULT_FRACTIONS, StuckCells, stuck_cells
+from rramsim.devmodel.incremental import (
+    IncrementalResult,
+    StepPulses,
+    absolute_tolerance,
+    write_verify_incremental,
+)
 from rramsim.devmodel.integrate import Trajectory, integrate_waveform, rectangular_pulse
 from rramsim.devmodel.params import TAOX_40NM, FilamentParams
 from rramsim.devmodel.program import (
@@ -24,6 +32,17 @@ from rramsim.devmodel.program import (
     reset,
     set_cells,
     write_verify,
+)
+from rramsim.devmodel.programming_error import (
+    ERROR_MODELS,
+    TIMES,
+    CmoHfOxError,
+    FilamentError,
+    NeuRRAMError,
+    Programmed,
+    error_model,
+    parse_time,
+    parse_times,
 )
 from rramsim.devmodel.read import (
     ReadNoise,
@@ -60,4 +79,23 @@ __all__ = [
     "tile_cells",
     "integrate_waveform",
     "rectangular_pulse",
+    "write_verify_incremental",
+    "StepPulses",
+    "IncrementalResult",
+    "absolute_tolerance",
+    "ERROR_MODELS",
+    "TIMES",
+    "NeuRRAMError",
+    "CmoHfOxError",
+    "FilamentError",
+    "Programmed",
+    "error_model",
+    "parse_time",
+    "parse_times",
+    "FAULT_FRACTIONS",
+    "StuckCells",
+    "stuck_cells",
+    "ProgrammingEnergy",
+    "programming_energy",
+    "programming_time",
 ]
