@@ -40,10 +40,15 @@ from bench_networks import standin, train_briefly  # noqa: E402
 
 from rramsim import nn  # noqa: E402
 from rramsim._threads import blas_threads  # noqa: E402
-from rramsim.studies import accuracy, engine, latency, loading, readout, schemes  # noqa: E402
+from rramsim.studies import loading  # noqa: E402
 from rramsim.studies.config import StudyConfig  # noqa: E402
-from rramsim.studies.energy import GPUBaseline  # noqa: E402
+from rramsim.studies.costs.energy import GPUBaseline  # noqa: E402
+from rramsim.studies.inference import accuracy  # noqa: E402
+from rramsim.studies.inference import modes as engine  # noqa: E402
 from rramsim.studies.programming import program  # noqa: E402
+from rramsim.studies.readout import cost as latency  # noqa: E402
+from rramsim.studies.readout import evaluate as schemes  # noqa: E402
+from rramsim.studies.readout import reads as readout  # noqa: E402
 
 
 def load_cnn(args, out: Path):

@@ -15,7 +15,7 @@ from rramsim.studies.config import (
     to_toml,
 )
 from rramsim.studies.irdrop import cell_voltage_drop, drop_stats, plot_drop_map
-from rramsim.studies.report import Report, fmt_number, markdown_table
+from rramsim.studies.report.markdown import Report, fmt_number, markdown_table
 
 
 def test_defaults_round_trip_through_toml():
@@ -191,11 +191,12 @@ def test_studies_modules_import_only_modules_below_them():
 
     import rramsim
 
-    order = ["_io", "config", "quantize", "loading", "programming", "engine", "accuracy",
-             "sweeps", "power", "energy", "irdrop", "cosim", "report", "pipeline", "cli"]
+    order = ["_io", "config", "inference.quantize", "loading", "programming", "inference.modes",
+             "inference.accuracy", "inference.design", "costs.power", "costs.energy", "irdrop",
+             "cosim", "report.markdown", "pipeline", "cli"]
     root = Path(rramsim.__file__).parent
     for i, name in enumerate(order):
-        tree = ast.parse((root / "studies" / f"{name}.py").read_text())
+        tree = ast.parse((root / "studies" / f"{name.replace('.', '/')}.py").read_text())
         for node in tree.body:
             mods = []
             if isinstance(node, ast.ImportFrom) and node.module:
@@ -204,7 +205,7 @@ def test_studies_modules_import_only_modules_below_them():
                 mods = [a.name for a in node.names]
             for m in mods:
                 if m.startswith("rramsim.studies."):
-                    dep = m.split(".")[2]
+                    dep = next((o for o in order if m[16:] == o or m[16:].startswith(o + ".")), None)
                     if dep in order:
                         assert order.index(dep) < i, f"studies.{name} imports studies.{dep}"
     for pkg in ("crossbar.py", "devmodel", "netlists", "solver", "mapper", "nn"):

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from rramsim.studies.quantize import (
+from rramsim.studies.inference.quantize import (
     DAC,
     QuantizerError,
     Readout,
@@ -111,7 +111,7 @@ def test_full_scale_and_readout_reject_empty_zero_nan_and_unknown_method():
 
 @pytest.mark.parametrize("signed", [False, True])
 def test_dac_codes_are_the_integers_behind_the_quantised_values(signed):
-    from rramsim.studies.quantize import DAC
+    from rramsim.studies.inference.quantize import DAC
 
     dac = DAC(bits=4, v_read_V=0.1, signed=signed)
     x = np.random.default_rng(3).uniform(-1.5, 1.5, (50, 7))

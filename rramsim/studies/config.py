@@ -76,7 +76,7 @@ Example (all keys optional; these are the defaults)::
     engine = "ngspice"           # or "vacask" (whole tiles)
     whole_tiles = false          # true: whole tiles even with ngspice
 
-    [readout]                    # how the macro reads (rramsim.studies.readout)
+    [readout]                    # how the macro reads (rramsim.studies.readout.reads)
     rows_per_read = 0            # word lines per read, 0 = all; partial sums added digitally
     inactive_rows = "grounded"   # or "floating"
     encoding = "amplitude"       # or "bit-serial", "pwm"
@@ -388,7 +388,7 @@ class CosimConfig:
 
 @dataclass(frozen=True)
 class ReadoutConfig:
-    """``[readout]``: how the macro reads its tiles (:mod:`rramsim.studies.readout`)."""
+    """``[readout]``: how the macro reads its tiles (:mod:`rramsim.studies.readout.reads`)."""
 
     rows_per_read: int = 0
     """Word lines active per read (count; 0 = all rows of the tile); each group's partial sums
@@ -411,8 +411,8 @@ class ReadoutConfig:
     accuracy, energy and latency (counts; empty = only the configured scheme)."""
 
     def __post_init__(self) -> None:
-        from rramsim.studies.readout import CALIBRATIONS as CAL
-        from rramsim.studies.readout import ENCODINGS, INACTIVE
+        from rramsim.studies.readout.reads import CALIBRATIONS as CAL
+        from rramsim.studies.readout.reads import ENCODINGS, INACTIVE
 
         _within("readout", "rows_per_read", self.rows_per_read, 0, MAX_TILE, " rows")
         _within("readout", "columns_per_adc", self.columns_per_adc, 1, MAX_TILE, " columns")
@@ -425,8 +425,8 @@ class ReadoutConfig:
               "readout.pareto_rows_per_read", f"must be at most 16 whole counts in 1..{MAX_TILE}")
 
     def scheme(self):
-        """The :class:`rramsim.studies.readout.ReadScheme` of this section."""
-        from rramsim.studies.readout import ReadScheme
+        """The :class:`rramsim.studies.readout.reads.ReadScheme` of this section."""
+        from rramsim.studies.readout.reads import ReadScheme
 
         return ReadScheme(rows_per_read=self.rows_per_read, inactive_rows=self.inactive_rows,
                           encoding=self.encoding, columns_per_adc=self.columns_per_adc)

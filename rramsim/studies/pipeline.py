@@ -2,10 +2,10 @@
 
 Steps: :func:`~rramsim.studies.loading.load` (network and data) ->
 :func:`~rramsim.studies.programming.program` (mapping, plan, tiles with the circuit) ->
-:func:`~rramsim.studies.accuracy.evaluate` (four modes) -> :func:`energy_step` ->
+:func:`~rramsim.studies.inference.accuracy.evaluate` (four modes) -> :func:`energy_step` ->
 :func:`irdrop_step` -> :func:`sweeps_step` -> :func:`cosim_step` ->
 :func:`~rramsim.studies.programming.programming_costs`; :func:`run_pipeline` runs them and
-hands the results to :func:`rramsim.studies.report.write_outputs`. :func:`evaluate_point` is one
+hands the results to :func:`rramsim.studies.report.markdown.write_outputs`. :func:`evaluate_point` is one
 design point reduced to flat metrics (for sweeps over configurations).
 """
 
@@ -19,11 +19,13 @@ from pathlib import Path
 import numpy as np
 
 from rramsim._threads import blas_threads
-from rramsim.studies import accuracy, cosim, irdrop, sweeps
+from rramsim.studies import cosim, irdrop
 from rramsim.studies.config import STREAM_COSIM, STREAM_SWEEP, StudyConfig, stream
-from rramsim.studies.energy import PRESETS, GPUBaseline, network_energy
+from rramsim.studies.costs.energy import PRESETS, GPUBaseline, network_energy
+from rramsim.studies.costs.power import power_split
+from rramsim.studies.inference import accuracy
+from rramsim.studies.inference import design as sweeps
 from rramsim.studies.loading import load
-from rramsim.studies.power import power_split
 from rramsim.studies.programming import program, programming_costs
 
 MAX_DROP_MAPS = 6
@@ -166,7 +168,7 @@ def run_pipeline(cfg: StudyConfig, out_dir: str | Path, *, command: str, loaded=
     """
     from tqdm import tqdm
 
-    from rramsim.studies import report
+    from rramsim.studies.report import markdown as report
 
     steps = ["network", "inference", "energy", "IR drop", "read schemes", "sweeps",
              "co-simulation", "report"]
@@ -191,7 +193,7 @@ def run_pipeline(cfg: StudyConfig, out_dir: str | Path, *, command: str, loaded=
                              irdrop=timed("IR drop", irdrop_step, hw, cfg,
                                           max_maps=max_drop_maps),
                              seconds=secs)
-        from rramsim.studies.schemes import read_scheme_step
+        from rramsim.studies.readout.evaluate import read_scheme_step
 
         res.read_schemes = timed("read schemes", read_scheme_step, hw, loaded, cfg, ev,
                                  progress=progress)
@@ -270,7 +272,7 @@ def evaluate_point(cfg: StudyConfig, *, cache: dict | None = None,
 
         scheme = None
         if dataclasses.replace(cfg.readout, pareto_rows_per_read=()) != ReadoutConfig():
-            from rramsim.studies.schemes import evaluate_scheme
+            from rramsim.studies.readout.evaluate import evaluate_scheme
 
             scheme = evaluate_scheme(hw, loaded, cfg, cfg.readout.scheme(),
                                      base=prepared.get("circuit"),

@@ -3,7 +3,7 @@
 Trains the pruned random network and the conventionally trained network of the same
 architecture on ``--task``, programs the latter one-shot and by write-and-verify at several
 pulse budgets and tolerances, evaluates every point behaviourally and circuit-accurately
-(:mod:`rramsim.studies.programming_study`), and writes ``points.csv``,
+(:mod:`rramsim.studies.programming_study.study`), and writes ``points.csv``,
 ``programming_study.png`` and ``report.md`` into ``--out`` as one transaction.
 """
 
@@ -49,7 +49,7 @@ def _positive(text: str) -> int:
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    from rramsim.studies.programming_study import TASKS
+    from rramsim.studies.programming_study.study import TASKS
 
     _study_outputs(parser, "rramsim-programming-study",
                    "points.csv, programming_study.png, report.md; default "
@@ -77,7 +77,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from rramsim.studies import programming_study as ps
+    from rramsim.studies.programming_study import study as ps
 
     if not 0 < args.iteration_tolerance < 1:
         raise ps.ProgrammingStudyError(f"--iteration-tolerance must be in (0, 1), got "

@@ -131,10 +131,6 @@ def evaluate(cfg, cache: dict) -> dict[str, float]:
     return evaluate_point(cfg, cache=cache)
 
 
-# names the point function in the sweep folder's manifest: results of another one are not mixed
-POINT_FUNCTION = "rramsim.studies.pipeline.evaluate_point/1"
-
-
 def run_group(loaded, group_key: str, items: list, topic: str) -> list[dict]:
     """Evaluate the points ``items`` (``(point_id, cfg)``) of one group in order.
 

@@ -40,7 +40,7 @@ from typing import Literal
 import numpy as np
 
 from rramsim.errors import InferenceError
-from rramsim.studies.quantize import DAC, Readout, calibrate_readout, full_scale
+from rramsim.studies.inference.quantize import DAC, Readout, calibrate_readout, full_scale
 
 Mode = Literal["software", "ideal", "behavioural", "circuit"]
 MODES: tuple[str, ...] = ("software", "ideal", "behavioural", "circuit")

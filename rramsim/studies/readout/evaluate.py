@@ -1,6 +1,6 @@
 """Read schemes on a programmed network: accuracy, tile error, energy, latency, TOPS/W, Pareto.
 
-:func:`evaluate_scheme` runs one :class:`~rramsim.studies.readout.ReadScheme` with one
+:func:`evaluate_scheme` runs one :class:`~rramsim.studies.readout.reads.ReadScheme` with one
 calibration through the network's forward pass (circuit mode, the mapper's plan) and returns
 flat metrics; :func:`pareto_front` marks the schemes no other beats on accuracy, energy and
 latency together; :func:`pareto_plot` draws them; :func:`markdown_table` tabulates them.
@@ -12,8 +12,11 @@ import time
 
 import numpy as np
 
-from rramsim.studies import accuracy, engine, latency, readout
 from rramsim.studies.config import STREAM_NOISE, StudyConfig, stream
+from rramsim.studies.inference import accuracy
+from rramsim.studies.inference import modes as engine
+from rramsim.studies.readout import cost as latency
+from rramsim.studies.readout import reads as readout
 
 
 def evaluate_scheme(hw, loaded, cfg: StudyConfig, scheme: readout.ReadScheme, *,
@@ -22,9 +25,9 @@ def evaluate_scheme(hw, loaded, cfg: StudyConfig, scheme: readout.ReadScheme, *,
     """Circuit-mode accuracy and costs of ``loaded`` on ``hw`` read with ``scheme``.
 
     ``calibration``: default ``cfg.readout.calibration``. ``base``: a circuit-mode
-    :class:`~rramsim.studies.engine.Prepared` of ``hw`` (its transfer matrices are reused).
+    :class:`~rramsim.studies.inference.modes.Prepared` of ``hw`` (its transfer matrices are reused).
     Read noise as ``cfg.noise`` (one pass, the noise stream of the run). Energy and latency per
-    timing preset of :data:`rramsim.studies.latency.TIMINGS`, from the drives of the test pass.
+    timing preset of :data:`rramsim.studies.readout.cost.TIMINGS`, from the drives of the test pass.
     """
     cal = calibration or cfg.readout.calibration
     cv = cfg.converters
@@ -151,9 +154,9 @@ def markdown_table(rows, *, reference: float) -> str:
 def default_scheme_row(hw, loaded, cfg: StudyConfig, ev, *,
                        timings=("integrated", "board")) -> dict:
     """The row of today's read (all rows, amplitude, ideal scale) from an
-    :class:`~rramsim.studies.accuracy.Evaluation`: its circuit accuracy and tile error, and the
+    :class:`~rramsim.studies.inference.accuracy.Evaluation`: its circuit accuracy and tile error, and the
     costs of the scheme from its recorded circuit drives (no further test pass)."""
-    from rramsim.studies.quantize import DAC
+    from rramsim.studies.inference.quantize import DAC
 
     scheme = cfg.readout.scheme()
     sp = readout.prepare(hw, "circuit", scheme, base=engine.prepare(hw, "circuit"))
@@ -182,7 +185,7 @@ def read_scheme_step(hw, loaded, cfg: StudyConfig, ev, *, progress: bool = False
     "gpu_J", "gpu_s", "macs"}``. Today's read (the default section) reuses the evaluation
     ``ev`` (its accuracy and drives)."""
     from rramsim.studies.config import ReadoutConfig
-    from rramsim.studies.energy import GPUBaseline
+    from rramsim.studies.costs.energy import GPUBaseline
 
     ro = cfg.readout
     default = (ro.scheme() == ReadoutConfig().scheme() and ro.calibration == "ideal_scale"
@@ -216,7 +219,7 @@ def report_section(rep, result: dict, cfg: StudyConfig, out_dir, *, reference: f
         f"digitally), inactive rows {ro.inactive_rows}, {ro.encoding} inputs, "
         f"{ro.columns_per_adc} column(s) per ADC. **Calibration used: {c['calibration']}** "
         f"(on a calibration batch of {result['n_calib']} training inputs in circuit mode; see "
-        "rramsim.studies.readout). Circuit accuracy "
+        "rramsim.studies.readout.reads). Circuit accuracy "
         f"{c['acc_circuit'] * 100:.1f} % (behavioural {reference * 100:.1f} %), output error of "
         f"the added partial sums {c['tile_error_rel']:.3g}. TOPS/W counts 2 operations per "
         f"multiply-accumulate of the kept (unpruned) weights only ({c['kept_macs']:.0f} per "

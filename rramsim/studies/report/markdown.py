@@ -127,7 +127,7 @@ def energy_text(x: float) -> str:
 
 def vs_gpu(e: float, e_gpu: float) -> str:
     """The study's improvement ``1 - E/E_gpu`` when positive, else how many times the GPU's."""
-    from rramsim.studies.energy import improvement
+    from rramsim.studies.costs.energy import improvement
 
     imp = improvement(e, e_gpu)
     return f"{imp * 100:.1f} % lower" if imp > 0 else f"{e / e_gpu:.3g}x the GPU's"
@@ -144,7 +144,7 @@ def cosim_line(res) -> str:
 
 def headline(res) -> list[tuple[str, str]]:
     """(quantity, value) rows of the report's headline table."""
-    from rramsim.studies.energy import STUDY_IMPROVEMENT
+    from rramsim.studies.costs.energy import STUDY_IMPROVEMENT
 
     ev, en = res.evaluation, res.energy
     cfg = res.cfg
@@ -292,7 +292,7 @@ def _accuracy_section(rep: Report, res, acc_df) -> None:
 
 
 def _energy_section(rep: Report, res) -> None:
-    from rramsim.studies.energy import PRESETS
+    from rramsim.studies.costs.energy import PRESETS
 
     cfg, en = res.cfg, res.energy
     rep.section("Energy per inference", (
@@ -395,7 +395,7 @@ def study_report(res, out: Path, *, command: str, acc_df, drop_imgs, netlist: st
     _accuracy_section(rep, res, acc_df)
     _energy_section(rep, res)
     if getattr(res, "read_schemes", None):
-        from rramsim.studies.schemes import report_section
+        from rramsim.studies.readout.evaluate import report_section
 
         report_section(rep, res.read_schemes, cfg, out, reference=ev.accuracy["behavioural"])
     _irdrop_section(rep, res, drop_imgs)

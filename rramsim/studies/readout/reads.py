@@ -3,7 +3,7 @@
 A :class:`ReadScheme` says how every :class:`rramsim.mapper.TileRead` of the execution plan is
 carried out; :func:`layer_product` computes a layer's product under it and :func:`make_matmul`
 gives the ``matmul`` hook of :meth:`rramsim.nn.Network.forward` (the same plan as
-:mod:`rramsim.studies.engine`; with the default scheme the numbers are the engine's, bit for bit).
+:mod:`rramsim.studies.inference.modes`; with the default scheme the numbers are the engine's, bit for bit).
 
 Row groups (``rows_per_read = R``)
     The tile's word lines are read in aligned groups ``[g R, (g + 1) R)``. Per read only the rows
@@ -33,7 +33,7 @@ Input encodings (DAC with ``n`` levels, codes ``c = round(q(x) / x_fs * n)``)
 Shared ADCs (``columns_per_adc = k``)
     ADC a serves tile columns ``[a k, (a + 1) k)`` through a multiplexer; a read needs as many
     conversion slots as the largest number of its columns on one ADC. This changes the latency
-    and energy (:mod:`rramsim.studies.latency`), not the currents (DC model: the array stays
+    and energy (:mod:`rramsim.studies.readout.cost`), not the currents (DC model: the array stays
     biased while the multiplexer steps).
 
 Calibration (``calibration``, on a calibration batch of training inputs, in circuit mode)
@@ -70,8 +70,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from rramsim.errors import ReadSchemeError
-from rramsim.studies import engine
-from rramsim.studies.quantize import DAC, calibrate_readout, full_scale
+from rramsim.studies.inference import modes as engine
+from rramsim.studies.inference.quantize import DAC, calibrate_readout, full_scale
 
 ENCODINGS: tuple[str, ...] = ("amplitude", "bit-serial", "pwm")
 INACTIVE: tuple[str, ...] = ("grounded", "floating")
@@ -221,7 +221,7 @@ def check_floating(xb) -> None:
 
 @dataclass(eq=False)
 class SchemePrep:
-    """A prepared mode (:class:`rramsim.studies.engine.Prepared`) with a read scheme's groups."""
+    """A prepared mode (:class:`rramsim.studies.inference.modes.Prepared`) with a read scheme's groups."""
 
     prep: engine.Prepared
     scheme: ReadScheme
@@ -343,7 +343,7 @@ def _adc_inputs(encoding: str, sig):
 
 @dataclass
 class SchemeConverters:
-    """Per-layer converters (:class:`rramsim.studies.engine.Converters`; a readout of None is
+    """Per-layer converters (:class:`rramsim.studies.inference.modes.Converters`; a readout of None is
     an ideal ADC) and the digital per-output gain and offset (None: ideal scale only)."""
 
     conv: engine.Converters

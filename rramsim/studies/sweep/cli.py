@@ -24,7 +24,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from rramsim.studies.sweep import sweep
+    from rramsim.studies.sweep.run import sweep
 
     try:
         res = sweep(args.config, args.scheduler, out=args.out, workers=args.workers,

@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 from rramsim._io import atomic_write_bytes, atomic_write_text
-from rramsim.studies.sweep import METRICS, SweepError, SweepPoint, SweepSpec, base_fingerprint
+from rramsim.studies.sweep.spec import METRICS, SweepError, SweepPoint, SweepSpec, base_fingerprint
 
 FORMAT = 1
 # results.csv is rewritten at most this often while points arrive (and always at the end)

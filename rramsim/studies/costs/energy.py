@@ -2,7 +2,7 @@
 
 Array energy
 ------------
-The array's energy per read is the source power of the solved tile (:mod:`rramsim.studies.power`:
+The array's energy per read is the source power of the solved tile (:mod:`rramsim.studies.costs.power`:
 ``P = v^T Y v`` with the tile's input admittance Y for linear cells, the full power balance of a
 solve otherwise) times the read time ``t_read_s`` (DC read; the charging of the line capacitance
 is not included). :func:`network_energy` sums it with the converters' energy over a programmed
@@ -43,7 +43,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from rramsim.studies.power import EnergyError, array_power, source_power
+from rramsim.studies.costs.power import EnergyError, array_power, source_power
 
 STUDY_IMPROVEMENT: dict[str, float] = {
     "Fashion-MNIST": 0.821,

@@ -19,7 +19,7 @@ cost and evaluates every point on the same device model, read noise and circuit:
 Targets map trained weights as :class:`rramsim.nn.PreciseProgramming` does (``G+ = g_min + a
 max(w, 0)``, ``G- = g_min + a max(-w, 0)``, the largest ``|w|`` of a layer at ``g_max``). Every
 point is mapped onto tiles (:func:`rramsim.studies.programming.program`) and evaluated by
-:func:`rramsim.studies.accuracy.evaluate` in the ideal (programmed conductances, no converters, no
+:func:`rramsim.studies.inference.accuracy.evaluate` in the ideal (programmed conductances, no converters, no
 noise), behavioural and circuit-accurate modes, with the configuration's converters and read
 noise (the same noise stream for every point). :func:`write_study` writes ``points.csv`` (tidy:
 one row per point and mode), ``programming_study.png`` and ``report.md``.
@@ -341,7 +341,7 @@ class StudyResult:
 def _evaluate(loaded, cfg: StudyConfig, modes) -> dict:
     """``{mode: {"accuracy", "accuracy_std", "pr_auc", "pr_auc_std"}}`` of ``loaded`` programmed
     with the configured circuit (PR-AUC NaN for classifiers)."""
-    from rramsim.studies import accuracy
+    from rramsim.studies.inference import accuracy
     from rramsim.studies.programming import program
 
     hw = program(loaded, cfg)
@@ -357,11 +357,12 @@ def _evaluate(loaded, cfg: StudyConfig, modes) -> dict:
 def _evaluate_segmentation(hw, loaded, cfg: StudyConfig, modes) -> dict:
     """Pixel accuracy and PR-AUC (``rramsim.nn.drive.pr_auc`` of the class-1 softmax) of a
     per-pixel classifier on the test patches, per mode, from the same passes: the converters,
-    read noise and its stream as :func:`rramsim.studies.accuracy.evaluate` uses them."""
+    read noise and its stream as :func:`rramsim.studies.inference.accuracy.evaluate` uses them."""
     from rramsim.nn.drive import pr_auc
     from rramsim.nn.network import softmax
-    from rramsim.studies import accuracy, engine
     from rramsim.studies.config import STREAM_NOISE
+    from rramsim.studies.inference import accuracy
+    from rramsim.studies.inference import modes as engine
 
     data = loaded.data
     y = np.asarray(data.y_test)

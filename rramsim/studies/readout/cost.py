@@ -2,7 +2,7 @@
 
 For one product vector of a layer (one dense input, one output position of a convolution, one
 RNN time step), every read of the plan (:class:`rramsim.mapper.TileRead`) is carried out group by
-group (:class:`rramsim.studies.readout.ReadScheme`). A group of a read with ``c`` columns needs
+group (:class:`rramsim.studies.readout.reads.ReadScheme`). A group of a read with ``c`` columns needs
 ``slots`` conversion slots, the largest number of its columns on one ADC (ADC a serves columns
 ``[a k, (a + 1) k)``, ``k = columns_per_adc``), and takes
 
@@ -38,7 +38,7 @@ maximum, Philips HEF4051B data sheet [2]_; the study's board uses the CD4051B); 
 and OPA4322's own settling are not included (no datasheet figure taken). ``integrated``: the
 8-bit 1.2 GS/s SAR ADC of Kull et al. [3]_ -> 0.83 ns per conversion; settling 100 ns, ISAAC's
 crossbar read cycle [4]_ (judgement: the whole read cycle counted as settling). PWM slots last
-one settling time (judgement). Powers and energies as in :mod:`rramsim.studies.energy`.
+one settling time (judgement). Powers and energies as in :mod:`rramsim.studies.costs.energy`.
 
 References
 ----------
@@ -59,7 +59,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from rramsim.studies.readout import (
+from rramsim.studies.readout.reads import (
     COLUMN_FIT,
     ReadScheme,
     ReadSchemeError,
@@ -196,7 +196,7 @@ def scheme_cost(sp, rows_per_inference, dacs, timing: ReadTiming, *, kept_macs: 
                 calibration: str = "ideal_scale") -> SchemeCost:
     """Counts, latency and energy per inference of ``sp`` (:class:`~.readout.SchemePrep`).
 
-    ``dacs``: each layer's :class:`~rramsim.studies.quantize.DAC` (bits and sign fix the bit
+    ``dacs``: each layer's :class:`~rramsim.studies.inference.quantize.DAC` (bits and sign fix the bit
     planes and PWM levels). ``voltages``: layer -> recorded amplitude drive voltages (rows,
     fan_in), whose mean source power gives the array energy (None: array energy 0, not counted).
     ``calibration``: the digital corrections counted (see the module docstring).
