@@ -7,8 +7,8 @@ import csv
 import numpy as np
 import pytest
 
+from rramsim.studies import programming_study as ps
 from rramsim.studies.config import load_config
-from rramsim.studies.programming_study import study as ps
 
 
 def _small_cfg():

@@ -139,8 +139,6 @@ def tile_output_error(prep_circuit, records, *, nonlinear_inputs: int = 16) -> f
     plan's rows). Linear tiles: ``I_circuit = V T``. Non-linear tiles: full Newton solves of the
     first ``nonlinear_inputs`` drives.
     """
-    from rramsim import solver
-
     hw = prep_circuit.hardware
     num = den = 0.0
     for k, v in sorted(records.items()):
@@ -150,7 +148,7 @@ def tile_output_error(prep_circuit, records, *, nonlinear_inputs: int = 16) -> f
                 circ = full @ prep_circuit.matrices[t]
             elif t in prep_circuit.nonlinear:
                 full = full[:nonlinear_inputs]
-                circ = np.asarray(solver.solve(xb, full).i_out).reshape(len(full), -1)
+                circ = np.asarray(hw.solve(t, full).i_out).reshape(len(full), -1)
             else:
                 continue
             ideal = full @ np.asarray(xb.effective_conductance())

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from rramsim import devmodel
 from rramsim.studies.config import StudyConfig
 from rramsim.studies.inference import accuracy
 from rramsim.studies.inference import modes as engine
@@ -93,8 +94,6 @@ def accuracy_vs_placement(loaded, cfg: StudyConfig, *, reuse=None):
 
 def formed_conductance_sampler():
     """``(shape, rng) -> conductances``: freshly electroformed cells of the device model."""
-    from rramsim import devmodel
-
     def sample(shape, rng):
         return np.asarray(devmodel.form(shape, rng=rng).conductance, dtype=float)
 

@@ -3,7 +3,8 @@
 :func:`evaluate_scheme` runs one :class:`~rramsim.studies.readout.reads.ReadScheme` with one
 calibration through the network's forward pass (circuit mode, the mapper's plan) and returns
 flat metrics; :func:`pareto_front` marks the schemes no other beats on accuracy, energy and
-latency together; :func:`pareto_plot` draws them; :func:`markdown_table` tabulates them.
+latency together. The report draws and tabulates them
+(:mod:`rramsim.studies.report.figures`, :mod:`rramsim.studies.report.markdown`).
 """
 
 from __future__ import annotations
@@ -12,16 +13,24 @@ import time
 
 import numpy as np
 
-from rramsim.studies.config import STREAM_NOISE, StudyConfig, stream
+from rramsim.studies.config import (
+    PRESET_BOARD,
+    PRESET_INTEGRATED,
+    STREAM_NOISE,
+    StudyConfig,
+    stream,
+)
+from rramsim.studies.costs.energy import GPUBaseline
 from rramsim.studies.inference import accuracy
 from rramsim.studies.inference import modes as engine
+from rramsim.studies.inference.quantize import DAC
 from rramsim.studies.readout import cost as latency
 from rramsim.studies.readout import reads as readout
 
 
 def evaluate_scheme(hw, loaded, cfg: StudyConfig, scheme: readout.ReadScheme, *,
                     calibration: str | None = None, base: engine.Prepared | None = None,
-                    software_inputs=None, timings=("integrated", "board")) -> dict:
+                    software_inputs=None, timings=(PRESET_INTEGRATED, PRESET_BOARD)) -> dict:
     """Circuit-mode accuracy and costs of ``loaded`` on ``hw`` read with ``scheme``.
 
     ``calibration``: default ``cfg.readout.calibration``. ``base``: a circuit-mode
@@ -74,90 +83,11 @@ def pareto_front(rows, *, acc="acc_circuit", energy="integrated_energy_J",
     return out
 
 
-def pareto_plot(rows, path, *, title: str, preset: str = "integrated",
-                reference: float | None = None) -> None:
-    """Energy against latency per inference (log axes), colour = circuit accuracy, one point
-    per scheme; the Pareto-optimal schemes ringed. Written atomically (PNG)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from rramsim._io import atomic_write_bytes
-
-    e = np.array([r[f"{preset}_energy_J"] for r in rows])
-    t = np.array([r[f"{preset}_latency_s"] for r in rows])
-    a = np.array([r["acc_circuit"] for r in rows]) * 100
-    front = pareto_front(rows, energy=f"{preset}_energy_J", lat=f"{preset}_latency_s")
-    markers = {"amplitude": "o", "bit-serial": "s", "pwm": "^"}
-    lo, hi = float(a.min()), float(max(a.max(), a.min() + 1.0))
-    fig, ax = plt.subplots(figsize=(7.5, 5.2))
-    sc = None
-    for enc, mk in markers.items():
-        idx = [i for i, r in enumerate(rows) if r["encoding"] == enc]
-        if idx:
-            sc = ax.scatter(e[idx], t[idx], c=a[idx], cmap="viridis", vmin=lo, vmax=hi,
-                            marker=mk, s=60, label=enc, edgecolors="k", linewidths=0.4)
-    for i, r in enumerate(rows):
-        ax.annotate(str(r["rows_per_read"]), (e[i], t[i]), textcoords="offset points",
-                    xytext=(4, 4), fontsize=7)
-        if front[i]:
-            ax.scatter([e[i]], [t[i]], s=200, facecolors="none", edgecolors="red",
-                       linewidths=1.2)
-    ax.set_xscale("log")
-    ax.set_yscale("log")
-    ax.tick_params(axis="x", which="minor", labelsize=7, labelrotation=35)
-    ax.set_xlabel(f"energy per inference, J ({preset} converters)")
-    ax.set_ylabel("latency per inference, s")
-    ref = "" if reference is None else f"; behavioural {reference * 100:.1f} %"
-    ax.set_title(f"{title}\n(labels: rows per read; red rings: Pareto-optimal{ref})", fontsize=9)
-    ax.legend(loc="best", fontsize=8)
-    if sc is not None:
-        fig.colorbar(sc, ax=ax, label="circuit accuracy, %")
-    fig.tight_layout()
-    import io
-
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=120)
-    plt.close(fig)
-    atomic_write_bytes(path, buf.getvalue())
-
-
-def _fmt(x) -> str:
-    return "-" if x is None or not np.isfinite(x) else f"{x:.3g}"
-
-
-def markdown_table(rows, *, reference: float) -> str:
-    """The schemes as a Markdown table; ``within 1 %`` marks accuracy within one percentage
-    point of ``reference`` (the behavioural accuracy). ``tile error``: the added partial sums
-    before the converters against the ideal currents; ``calibrated error``: the layer products
-    after converters and calibration against the ideal product ("-": not computed, as for
-    today's read taken from the study's evaluation)."""
-    head = ("| calibration | rows/read | encoding | circuit acc. | within 1 % | tile error | "
-            "calibrated error | "
-            "E/inf (integr.) | latency (integr.) | inf/s (integr.) | TOPS/W (integr.) | "
-            "E/inf (board) | latency (board) | TOPS/W (board) |")
-    out = [head, "|" + "---|" * 14]
-    for r in rows:
-        ok = r["acc_circuit"] >= reference - 0.01
-        out.append(
-            f"| {r['calibration']} | {r['rows_per_read']} | {r['encoding']} | "
-            f"{r['acc_circuit'] * 100:.1f} % | {'**yes**' if ok else 'no'} | "
-            f"{r['tile_error_rel']:.3g} | {_fmt(r.get('calibrated_error_rel'))} | "
-            f"{r['integrated_energy_J']:.3g} J | "
-            f"{r['integrated_latency_s']:.3g} s | {r['integrated_inferences_per_s']:.3g} | "
-            f"{r['integrated_tops_per_w']:.3g} | {r['board_energy_J']:.3g} J | "
-            f"{r['board_latency_s']:.3g} s | {r['board_tops_per_w']:.3g} |")
-    return "\n".join(out)
-
-
 def default_scheme_row(hw, loaded, cfg: StudyConfig, ev, *,
-                       timings=("integrated", "board")) -> dict:
+                       timings=(PRESET_INTEGRATED, PRESET_BOARD)) -> dict:
     """The row of today's read (all rows, amplitude, ideal scale) from an
     :class:`~rramsim.studies.inference.accuracy.Evaluation`: its circuit accuracy and tile error, and the
     costs of the scheme from its recorded circuit drives (no further test pass)."""
-    from rramsim.studies.inference.quantize import DAC
-
     scheme = cfg.readout.scheme()
     sp = readout.prepare(hw, "circuit", scheme, base=engine.prepare(hw, "circuit"))
     rpi = ev.rows_per_inference
@@ -184,12 +114,8 @@ def read_scheme_step(hw, loaded, cfg: StudyConfig, ev, *, progress: bool = False
     every encoding at each of those rows per read: ``{"configured": row, "pareto": rows,
     "gpu_J", "gpu_s", "macs"}``. Today's read (the default section) reuses the evaluation
     ``ev`` (its accuracy and drives)."""
-    from rramsim.studies.config import ReadoutConfig
-    from rramsim.studies.costs.energy import GPUBaseline
-
     ro = cfg.readout
-    default = (ro.scheme() == ReadoutConfig().scheme() and ro.calibration == "ideal_scale"
-               and ro.columns_per_adc == 1)
+    default = ro.is_default_read
     base = engine.prepare(hw, "circuit")
     soft = engine.record_inputs(loaded.forward, loaded.data.x_calib)
     conf = (default_scheme_row(hw, loaded, cfg, ev) if default else
@@ -207,36 +133,3 @@ def read_scheme_step(hw, loaded, cfg: StudyConfig, ev, *, progress: bool = False
     return {"configured": conf, "pareto": par, "n_calib": len(loaded.data.x_calib),
             "gpu_J": gpu.energy(loaded.macs),
             "gpu_s": latency.gpu_time_s(loaded.macs), "macs": loaded.macs}
-
-
-def report_section(rep, result: dict, cfg: StudyConfig, out_dir, *, reference: float) -> None:
-    """The report's "Read scheme" section (and its Pareto plot when there are several)."""
-    from pathlib import Path
-
-    ro, c = cfg.readout, result["configured"]
-    rep.section("Read scheme", (
-        f"Rows per read {c['rows_per_read']} (partial sums digitised per read and added "
-        f"digitally), inactive rows {ro.inactive_rows}, {ro.encoding} inputs, "
-        f"{ro.columns_per_adc} column(s) per ADC. **Calibration used: {c['calibration']}** "
-        f"(on a calibration batch of {result['n_calib']} training inputs in circuit mode; see "
-        "rramsim.studies.readout.reads). Circuit accuracy "
-        f"{c['acc_circuit'] * 100:.1f} % (behavioural {reference * 100:.1f} %), output error of "
-        f"the added partial sums {c['tile_error_rel']:.3g}. TOPS/W counts 2 operations per "
-        f"multiply-accumulate of the kept (unpruned) weights only ({c['kept_macs']:.0f} per "
-        "inference). Latency = per read, the ADC conversions it needs times their period plus "
-        "the settling; reads of a tile in sequence, tiles in parallel, batch 1. GPU baseline: "
-        f"{result['gpu_J']:.3g} J and {result['gpu_s']:.3g} s per inference ({result['macs']} "
-        "dense MACs at the V100's peak)."))
-    rep.table(["converters", "reads", "cycles", "conversions", "latency (s)", "inferences/s",
-               "energy (J)", "TOPS/W"],
-              [[p, f"{c[f'{p}_reads']:.0f}", f"{c[f'{p}_cycles']:.0f}",
-                f"{c[f'{p}_conversions']:.0f}", f"{c[f'{p}_latency_s']:.3g}",
-                f"{c[f'{p}_inferences_per_s']:.3g}", f"{c[f'{p}_energy_J']:.3g}",
-                f"{c[f'{p}_tops_per_w']:.3g}"] for p in ("integrated", "board")])
-    rows = result["pareto"]
-    if rows:
-        rep.text(markdown_table(rows, reference=reference))
-        pareto_plot(rows, Path(out_dir) / "read_schemes_pareto.png", reference=reference,
-                    title=f"read schemes, calibration {c['calibration']}")
-        rep.image("read_schemes_pareto.png", "accuracy vs energy vs latency, one point per "
-                                             "scheme")

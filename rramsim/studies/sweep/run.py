@@ -20,7 +20,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from rramsim.errors import SweepError
+from rramsim.studies.loading import load
+from rramsim.studies.sweep.plot import plot_sweep
 from rramsim.studies.sweep.spec import SweepPoint, expand, load_sweep
+from rramsim.studies.sweep.store import SweepStore
 
 __all__ = ["SweepResult", "sweep", "cores"]
 
@@ -203,7 +206,6 @@ def sweep(config, client=None, *, out=None, workers: int | None = None, progress
     points = expand(spec)
     if len({p.point_id for p in points}) != len(points):   # pragma: no cover - ids hash seeds
         raise SweepError("two points of the sweep have the same parameters and seeds")
-    from rramsim.studies.sweep.store import SweepStore
 
     store = SweepStore(out, spec)
     say = log if log is not None else (print if progress else (lambda *a, **k: None))
@@ -225,8 +227,6 @@ def sweep(config, client=None, *, out=None, workers: int | None = None, progress
         res.table = store.table(points)
         store.write_table(points, failed=res.failed)
         if store.dir is not None and spec.plots and len(res.table):
-            from rramsim.studies.sweep.plot import plot_sweep
-
             plot_sweep(res.table, spec.plot_keys, store.dir)
     except BaseException:   # interrupted or failed: the finished points' table, then out
         res.table = store.table(points)
@@ -313,8 +313,6 @@ def _submit_networks(client, todo, tasks: _Tasks, session: str) -> None:
             # a network file is read here (workers need not see it) and goes into the task
             # itself, so the scheduler can hand it to a new worker if its holder dies
             import warnings
-
-            from rramsim.studies.loading import load
 
             with warnings.catch_warnings():   # a large network file is sent once, on purpose
                 warnings.filterwarnings("ignore", message="Sending large graph")

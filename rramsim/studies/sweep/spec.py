@@ -51,7 +51,14 @@ from pathlib import Path
 import numpy as np
 
 from rramsim.errors import SweepError
-from rramsim.studies.config import ConfigError, StudyConfig, config_from_dict, load_config, to_toml
+from rramsim.studies.config import (
+    ConfigError,
+    StudyConfig,
+    _load_toml_bytes,
+    config_from_dict,
+    load_config,
+    to_toml,
+)
 
 __all__ = ["SweepError", "SweepSpec", "SweepPoint", "load_sweep", "expand", "METRICS"]
 
@@ -227,8 +234,6 @@ def _table(data: Mapping, name: str, known: set, where: str) -> dict:
 
 def _read_source(config) -> tuple[dict, Path, str]:
     """The sweep's parsed table, the folder its paths are relative to, and its name."""
-    from rramsim.studies.config import _load_toml_bytes
-
     if isinstance(config, (str, os.PathLike)):
         path = Path(config)
         try:
