@@ -1,7 +1,7 @@
 """Running a sweep (:func:`sweep`): the points of a :class:`~rramsim.studies.sweep.spec.SweepSpec`
 on Dask.distributed, recorded in the sweep's folder as they finish.
 
-**Engine.** Without a client, a Dask LocalCluster of one single-threaded process per core (BLAS at
+**Cluster.** Without a client, a Dask LocalCluster of one single-threaded process per core (BLAS at
 one thread); ``client="tcp://host:8786"`` joins an existing cluster. The network of each device
 seed is trained (or read) once by a task on one worker and copied to another worker at most once;
 points sharing the device seed, mapping and circuit (they differ only in converters, noise or
@@ -65,7 +65,7 @@ class SweepResult:
 
 
 
-# --- the engine ------------------------------------------------------------------------------
+# --- the cluster ------------------------------------------------------------------------------
 
 def cores() -> int:
     """Cores this process may use (the default number of LocalCluster workers)."""
@@ -75,7 +75,7 @@ def cores() -> int:
         return max(1, os.cpu_count() or 1)
 
 
-class _Engine:
+class _Cluster:
     """The Dask client of a sweep: given, joined by address, or a LocalCluster started here."""
 
     def __init__(self, client=None, *, workers: int | None = None,
@@ -218,11 +218,11 @@ def sweep(config, client=None, *, out=None, workers: int | None = None, progress
             say(f"rramsim sweep: {len(res.skipped)} of {len(points)} points already finished "
                 f"in {store.dir}")
         if todo:
-            engine = _Engine(client, workers=workers, dashboard=dashboard, log=say)
+            cluster = _Cluster(client, workers=workers, dashboard=dashboard, log=say)
             rec = _Recorder(points, todo, store, res, session=uuid.uuid4().hex,
                             on_point=on_point)
-            with engine as cl:
-                _run(cl, rec, progress=progress, local=engine.cluster is not None, say=say)
+            with cluster as cl:
+                _run(cl, rec, progress=progress, local=cluster.cluster is not None, say=say)
         res.seconds = time.perf_counter() - t0
         res.table = store.table(points)
         store.write_table(points, failed=res.failed)
