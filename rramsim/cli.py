@@ -23,8 +23,8 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "irdrop": ("rramsim.studies.cli:irdrop", "IR-drop analysis of a network file"),
     "compare": ("rramsim.studies.cli:compare", "behavioural vs circuit simulation of a network"),
     "netlist": ("rramsim.studies.cli:netlist", "write one tile's ngspice deck"),
-    "sweep": ("rramsim.studies.sweep_cli", "design-space sweep and Monte Carlo on Dask"),
-    "programming-study": ("rramsim.studies.cli_programming",
+    "sweep": ("rramsim.studies.sweep.cli", "design-space sweep and Monte Carlo on Dask"),
+    "programming-study": ("rramsim.studies.programming_study.cli",
                           "pruned random network vs precise programming at many precisions"),
 }
 

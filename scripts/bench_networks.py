@@ -34,8 +34,10 @@ import numpy as np
 
 from rramsim import nn
 from rramsim._threads import blas_threads
-from rramsim.studies import accuracy, engine, loading
+from rramsim.studies import loading
 from rramsim.studies.config import StudyConfig
+from rramsim.studies.inference import accuracy
+from rramsim.studies.inference import modes as engine
 from rramsim.studies.programming import program
 
 

@@ -90,8 +90,10 @@ def bench_cnn(n_test: int, tiles=(64, 256), r_wire: float = 2.0) -> None:
     from bench_networks import standin, train_briefly
 
     from rramsim import nn
-    from rramsim.studies import accuracy, engine, loading
+    from rramsim.studies import loading
     from rramsim.studies.config import StudyConfig
+    from rramsim.studies.inference import accuracy
+    from rramsim.studies.inference import modes as engine
     from rramsim.studies.programming import program
 
     folder = standin("fashion_mnist", Path(tempfile.gettempdir()) / "rramsim-fashion-standin")

@@ -40,10 +40,17 @@ from bench_networks import standin, train_briefly  # noqa: E402
 
 from rramsim import nn  # noqa: E402
 from rramsim._threads import blas_threads  # noqa: E402
-from rramsim.studies import accuracy, engine, latency, loading, readout, schemes  # noqa: E402
+from rramsim.studies import loading  # noqa: E402
 from rramsim.studies.config import StudyConfig  # noqa: E402
-from rramsim.studies.energy import GPUBaseline  # noqa: E402
+from rramsim.studies.costs.energy import GPUBaseline  # noqa: E402
+from rramsim.studies.inference import accuracy  # noqa: E402
+from rramsim.studies.inference import modes as engine  # noqa: E402
 from rramsim.studies.programming import program  # noqa: E402
+from rramsim.studies.readout import cost as latency  # noqa: E402
+from rramsim.studies.readout import evaluate as schemes  # noqa: E402
+from rramsim.studies.readout import reads as readout  # noqa: E402
+from rramsim.studies.report import figures  # noqa: E402
+from rramsim.studies.report import markdown as report_md  # noqa: E402
 
 
 def load_cnn(args, out: Path):
@@ -128,7 +135,7 @@ def main(argv=None) -> int:
                 f"{latency.gpu_time_s(macs):.3g} s per inference ({macs} dense MACs, "
                 f"{gpu.energy_per_mac_J * 1e12:.1f} pJ/MAC, 15.7 TFLOPS); "
                 f"kept MACs {rows[0]['kept_macs']:.0f}")
-    table = schemes.markdown_table(rows, reference=ref)
+    table = report_md.scheme_table(rows, reference=ref)
     inactive = "floating" if args.floating else "grounded"
     header = (f"{what}; {args.tile} x {args.tile} tiles, {args.r_wire:g}-ohm wire segments, "
               f"inactive rows {inactive}, {args.columns_per_adc} columns per ADC, 4-bit DAC, "
@@ -139,7 +146,7 @@ def main(argv=None) -> int:
     print("\n" + header + "\n\n" + table + "\n\n" + gpu_line)
     for cal in args.calibrations:
         sub = [r for r in rows if r["calibration"] == cal]
-        schemes.pareto_plot(sub, args.out / f"pareto_{cal}.png", reference=ref,
+        figures.pareto_plot(sub, args.out / f"pareto_{cal}.png", reference=ref,
                             title=f"Fashion-MNIST CNN, {args.tile} x {args.tile}, "
                                   f"{args.r_wire:g} ohm, calibration {cal}")
     summary = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),

@@ -31,8 +31,9 @@ def _main(argv: list[str] | None = None) -> int:
     p.add_argument("--config", default=None, help="study configuration (TOML)")
     args = p.parse_args(argv)
 
-    from rramsim.studies import accuracy, engine
     from rramsim.studies.config import STREAM_NOISE, load_config, stream
+    from rramsim.studies.inference import accuracy
+    from rramsim.studies.inference import modes as engine
     from rramsim.studies.loading import load
     from rramsim.studies.programming import program
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from rramsim.crossbar import IdealTIA, SenseResistor
-from rramsim.mapper.mapping import UNUSED
+from rramsim.mapper.plan import UNUSED
 from rramsim.nn.network import softmax_cross_entropy
 
 

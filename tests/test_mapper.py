@@ -12,7 +12,7 @@ from helpers import check_mapping, random_net_arrays
 
 from rramsim import mapper
 from rramsim.errors import DataError, MappingError
-from rramsim.mapper.mapping import RESET, SET
+from rramsim.mapper.plan import RESET, SET
 
 SHAPES = [(4, 2, 3, 3), (18, 7), (7, 5)]  # conv (out 4, in 2, 3x3) -> 18 rows, then dense
 

@@ -73,7 +73,7 @@ def test_uniform_codes_by_hand_unsigned_and_signed():
 
 
 def test_converter_quantiser_is_the_layer_quantiser():
-    from rramsim.studies.quantize import DAC, quantize_uniform
+    from rramsim.studies.inference.quantize import DAC, quantize_uniform
 
     rng = np.random.default_rng(3)
     x = rng.normal(0.4, 0.5, 2000)

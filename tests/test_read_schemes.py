@@ -7,9 +7,11 @@ from studies_nets import config, hardware, loaded
 
 from rramsim import nn, solver
 from rramsim.crossbar import Crossbar
-from rramsim.studies import engine, latency, readout
 from rramsim.studies.config import StudyConfig, config_from_toml, to_toml
-from rramsim.studies.quantize import DAC
+from rramsim.studies.inference import modes as engine
+from rramsim.studies.inference.quantize import DAC
+from rramsim.studies.readout import cost as latency
+from rramsim.studies.readout import reads as readout
 
 
 def _mlp_hw(tile=(16, 16), seed=0, **circuit):
@@ -255,7 +257,7 @@ def test_counts_by_hand_on_a_two_layer_toy():
 
 def test_array_energy_is_the_source_power_of_each_applied_drive():
     """Grounded groups: v^T Y_aa v per group over its drive time; equals a full solve's power."""
-    from rramsim.studies.power import array_power
+    from rramsim.studies.costs.power import array_power
 
     lo, hw = _toy()
     dacs = [DAC(bits=4, v_read_V=0.1)] * 2
@@ -389,7 +391,7 @@ def test_pipeline_report_states_the_scheme_its_calibration_and_the_pareto_plot(t
 def test_rerange_sets_each_dac_range_from_its_circuit_mode_inputs():
     """With heavy IR drop, layer 1's inputs shrink in circuit mode; re-ranging takes its DAC
     full scale from them (layer 0 calibrated first), not from the software inputs."""
-    from rramsim.studies.quantize import full_scale
+    from rramsim.studies.inference.quantize import full_scale
 
     lo, hw = _mlp_hw(tile=(16, 16), r_wire=40.0)
     sp = readout.prepare(hw, "circuit", readout.ReadScheme(rows_per_read=8))

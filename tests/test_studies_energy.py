@@ -9,7 +9,7 @@ import pytest
 
 from rramsim.crossbar import Crossbar, FiniteGainTIA, SenseResistor
 from rramsim.solution import Solution
-from rramsim.studies.energy import (
+from rramsim.studies.costs.energy import (
     BOARD,
     INTEGRATED,
     STUDY_IMPROVEMENT,
@@ -19,7 +19,7 @@ from rramsim.studies.energy import (
     dense_macs,
     improvement,
 )
-from rramsim.studies.power import array_power, source_power
+from rramsim.studies.costs.power import array_power, source_power
 
 RTOL = 1e-12
 

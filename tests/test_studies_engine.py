@@ -9,8 +9,9 @@ import pytest
 from studies_nets import config, hardware, loaded
 
 from rramsim import nn, solver
-from rramsim.studies import accuracy, engine
-from rramsim.studies.quantize import DAC
+from rramsim.studies.inference import accuracy
+from rramsim.studies.inference import modes as engine
+from rramsim.studies.inference.quantize import DAC
 
 
 def _effective(hw, k, mode="circuit"):
@@ -219,7 +220,7 @@ def test_sinh_cells_from_the_device_model_read_like_the_devices():
 
 def test_calibration_inputs_keep_every_row_that_fits_and_sample_the_rest():
     from rramsim import nn
-    from rramsim.studies import engine
+    from rramsim.studies.inference import modes as engine
 
     net = nn.fashion_mnist_cnn()
     net.init_scores(rng=np.random.default_rng(0))

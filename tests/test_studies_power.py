@@ -5,8 +5,8 @@ import pytest
 
 from rramsim import solver
 from rramsim.crossbar import Crossbar
-from rramsim.studies.energy import BOARD
-from rramsim.studies.power import array_power, input_admittance, source_power
+from rramsim.studies.costs.energy import BOARD
+from rramsim.studies.costs.power import array_power, input_admittance, source_power
 
 
 def test_admittance_power_equals_full_solve():

@@ -3,11 +3,11 @@
 import numpy as np
 import pytest
 
-from rramsim.studies.quantize import (
+from rramsim.studies.inference.quantize import (
+    ADC,
     DAC,
     QuantizerError,
-    Readout,
-    calibrate_readout,
+    calibrate_adc,
     full_scale,
     quantize_uniform,
 )
@@ -56,7 +56,7 @@ def test_dac_voltages_by_hand():
 
 
 def test_readout_codes_and_tia_gain():
-    r = Readout(bits=4, v_full_scale_V=0.7, tia_gain_ohm=1e5)   # n = 7 codes per side
+    r = ADC(bits=4, v_full_scale_V=0.7, tia_gain_ohm=1e5)   # n = 7 codes per side
     assert r.i_full_scale_A == pytest.approx(7e-6, rel=1e-14)
     assert r.i_lsb_A == pytest.approx(1e-6, rel=1e-14)
     np.testing.assert_allclose(r.tia_voltage([1e-6]), [0.1], rtol=1e-14)
@@ -68,7 +68,7 @@ def test_readout_codes_and_tia_gain():
 
 def test_calibration_max_maps_top_code():
     i = np.array([1e-6, -4e-6, 2.5e-6])
-    r = calibrate_readout(i, bits=14, v_full_scale_V=0.9, method="max")
+    r = calibrate_adc(i, bits=14, v_full_scale_V=0.9, method="max")
     assert r.tia_gain_ohm == pytest.approx(0.9 / 4e-6, rel=1e-14)
     assert r.codes([-4e-6])[0] == -(2**13 - 1)
     assert r.saturation(i) == 0.0
@@ -80,7 +80,7 @@ def test_calibration_percentile():
     x = np.arange(1, 101, dtype=float)   # |x| = 1..100
     assert full_scale(x, method="percentile", percentile=50) == pytest.approx(50.5)
     assert full_scale(-x, method="max") == 100.0
-    r = calibrate_readout(x * 1e-8, method="percentile", percentile=90)
+    r = calibrate_adc(x * 1e-8, method="percentile", percentile=90)
     assert r.saturation(x * 1e-8) == pytest.approx(0.10)
 
 
@@ -106,12 +106,12 @@ def test_full_scale_and_readout_reject_empty_zero_nan_and_unknown_method():
     with pytest.raises(QuantizerError, match="NaN"):
         full_scale([1.0, np.nan])
     with pytest.raises(QuantizerError, match="tia_gain_ohm"):
-        Readout(tia_gain_ohm=-1)
+        ADC(tia_gain_ohm=-1)
 
 
 @pytest.mark.parametrize("signed", [False, True])
 def test_dac_codes_are_the_integers_behind_the_quantised_values(signed):
-    from rramsim.studies.quantize import DAC
+    from rramsim.studies.inference.quantize import DAC
 
     dac = DAC(bits=4, v_read_V=0.1, signed=signed)
     x = np.random.default_rng(3).uniform(-1.5, 1.5, (50, 7))

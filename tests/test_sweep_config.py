@@ -129,7 +129,7 @@ def test_unreadable_sweep_file(tmp_path):
 
 
 def test_store_refuses_another_base_configuration_and_foreign_folders(tmp_path):
-    from rramsim.studies._sweep_store import SweepStore
+    from rramsim.studies.sweep.store import SweepStore
 
     spec = _spec()
     pts = expand(spec)
@@ -142,7 +142,7 @@ def test_store_refuses_another_base_configuration_and_foreign_folders(tmp_path):
 
 
 def _store_checks(store, spec, pts, tmp_path):
-    from rramsim.studies._sweep_store import SweepStore
+    from rramsim.studies.sweep.store import SweepStore
 
     values = {m: 0.5 for m in ("acc_software", "acc_ideal", "acc_behavioural", "acc_circuit",
                                "tile_error_rel", "ir_drop_worst_rel", "energy_per_inference_J")}
@@ -171,7 +171,7 @@ def _store_checks(store, spec, pts, tmp_path):
 
 
 def test_bad_folders_are_refused(tmp_path):
-    from rramsim.studies._sweep_store import SweepStore
+    from rramsim.studies.sweep.store import SweepStore
 
     spec = load_sweep({})
     (tmp_path / "f").write_text("x")

@@ -21,8 +21,8 @@ import pytest
 distributed = pytest.importorskip("distributed")
 
 from rramsim._threads import blas_threads  # noqa: E402
-from rramsim.studies import _sweep_worker as worker_side  # noqa: E402
 from rramsim.studies.sweep import METRICS, expand, load_sweep, sweep  # noqa: E402
+from rramsim.studies.sweep import worker as worker_side  # noqa: E402
 
 pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[1]
@@ -316,8 +316,8 @@ def test_failed_points_are_reported_and_computed_on_the_next_run(sweep_dict, ref
 
 
 def test_a_second_sweep_into_a_running_sweeps_folder_is_refused(sweep_dict, tmp_path):
-    from rramsim.studies._sweep_store import SweepStore
     from rramsim.studies.sweep import SweepError
+    from rramsim.studies.sweep.store import SweepStore
 
     spec = load_sweep(sweep_dict)
     first = SweepStore(tmp_path / "out", spec)

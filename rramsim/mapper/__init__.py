@@ -2,6 +2,9 @@
 
 * :mod:`rramsim.mapper.network` -- the array form (:class:`LayeredNetwork`) and the networkx graph
   form of a pruned network, and conversions (dense layers and convolutions unrolled by im2col).
+* :mod:`rramsim.mapper.plan` -- the execution plan (:class:`ExecutionPlan`, :class:`LayerPlan`,
+  :class:`TileRead`), the pieces, and the names of schemes, placements and cell states.
+* :mod:`rramsim.mapper.packing` -- splitting layers into pieces and packing them onto tiles.
 * :mod:`rramsim.mapper.mapping` -- :func:`map_network` and its result :class:`Mapping` (tiles as
   :class:`rramsim.crossbar.Crossbar`, a per-cell table, utilisation, read-back, layer products through
   per-tile transfer matrices) and :meth:`Mapping.plan`, the execution plan every reader of the
@@ -12,18 +15,7 @@ pandas is imported only by the methods that return DataFrames.
 """
 
 from rramsim.mapper.io import load_network, save_network
-from rramsim.mapper.mapping import (
-    DEFAULT_G_RESET,
-    PLACEMENTS,
-    SCHEMES,
-    SHARINGS,
-    ExecutionPlan,
-    LayerPlan,
-    Mapping,
-    Piece,
-    TileRead,
-    map_network,
-)
+from rramsim.mapper.mapping import Mapping, map_network
 from rramsim.mapper.network import (
     ConvGeometry,
     Layer,
@@ -35,6 +27,16 @@ from rramsim.mapper.network import (
     network_from_graph,
     network_from_layers,
     unroll_conv_weight,
+)
+from rramsim.mapper.plan import (
+    DEFAULT_G_RESET,
+    PLACEMENTS,
+    SCHEMES,
+    SHARINGS,
+    ExecutionPlan,
+    LayerPlan,
+    Piece,
+    TileRead,
 )
 
 __all__ = [

@@ -82,7 +82,7 @@ def instance_compliance(name: str, *, i0: float, ea: float, gap: float,
     """Check one model instance's parameters; return its current limit (amperes).
 
     Shared by the ngspice subcircuit and the Verilog-A instances
-    (:mod:`rramsim.netlists._vacask_device`): ``i0``, ``ea`` and ``gap`` must be finite and
+    (:mod:`rramsim.netlists.vacask.device`): ``i0``, ``ea`` and ``gap`` must be finite and
     positive, ``compliance`` positive or None (no limit: :data:`NO_COMPLIANCE`).
     """
     for label, v in (("i0", i0), ("ea", ea), ("gap", gap)):

@@ -11,6 +11,15 @@ import argparse
 import shlex
 import sys
 
+from rramsim import netlists
+from rramsim._rundir import RunFolder, add_overwrite_argument, check_file_target
+from rramsim.errors import MappingError
+from rramsim.studies.config import ConfigError, load_config, to_toml
+from rramsim.studies.cosim import CosimError
+from rramsim.studies.loading import load
+from rramsim.studies.pipeline import run_pipeline
+from rramsim.studies.programming import program
+
 
 # --------------------------------------------------------------------------------------------
 # shared arguments
@@ -34,8 +43,6 @@ def add_config_args(parser: argparse.ArgumentParser, *, network: bool = True) ->
 
 def load_config_from_args(args: argparse.Namespace):
     """The validated configuration with command-line overrides applied."""
-    from rramsim.studies.config import ConfigError, load_config
-
     cfg = load_config(getattr(args, "config", None))
     if getattr(args, "seed", None) is not None:
         if args.seed < 0:
@@ -56,31 +63,22 @@ def command_line() -> str:
 def run_folder(args: argparse.Namespace):
     """The transactional output folder of a study command (:class:`rramsim._rundir.RunFolder`):
     ``--out`` is checked before any work; a failed co-simulation check still keeps its report."""
-    from rramsim._rundir import RunFolder
-    from rramsim.studies.cosim import CosimError
-
     return RunFolder(args.out, overwrite=getattr(args, "overwrite", False),
                      command=command_line(), keep_on=(CosimError,))
 
 
 def record_config(folder, cfg) -> None:
     """Put the configuration's hash and seed into the run's manifest."""
-    from rramsim.studies.config import to_toml
-
     folder.record(config=to_toml(cfg), seed=cfg.run.seed)
 
 
 def _study_outputs(parser: argparse.ArgumentParser, default: str, what: str) -> None:
-    from rramsim._rundir import add_overwrite_argument
-
     parser.add_argument("--out", metavar="DIR", default=default, help=f"output folder ({what})")
     add_overwrite_argument(parser)
 
 
 def _run_study(args: argparse.Namespace, **kwargs):
     """Configuration, the pipeline into a transactional run folder; returns (result, folder)."""
-    from rramsim.studies.pipeline import run_pipeline
-
     with run_folder(args) as folder:
         cfg = load_config_from_args(args)
         record_config(folder, cfg)
@@ -176,12 +174,6 @@ def configure_netlist(parser: argparse.ArgumentParser) -> None:
 
 def run_netlist(args: argparse.Namespace) -> int:
     import numpy as np
-
-    from rramsim import netlists
-    from rramsim._rundir import check_file_target
-    from rramsim.errors import MappingError
-    from rramsim.studies.loading import load
-    from rramsim.studies.programming import program
 
     check_file_target(args.out, option="--out")
     cfg = load_config_from_args(args)

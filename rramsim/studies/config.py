@@ -76,7 +76,7 @@ Example (all keys optional; these are the defaults)::
     engine = "ngspice"           # or "vacask" (whole tiles)
     whole_tiles = false          # true: whole tiles even with ngspice
 
-    [readout]                    # how the macro reads (rramsim.studies.readout)
+    [readout]                    # how the macro reads (rramsim.studies.readout.reads)
     rows_per_read = 0            # word lines per read, 0 = all; partial sums added digitally
     inactive_rows = "grounded"   # or "floating"
     encoding = "amplitude"       # or "bit-serial", "pwm"
@@ -97,14 +97,22 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
+
 from rramsim.errors import ConfigError
+from rramsim.nn.experiment import TASK_DEFAULTS
+from rramsim.studies.inference.quantize import RANGE_CALIBRATIONS
+from rramsim.studies.readout.scheme import ENCODINGS, INACTIVE, OUTPUT_CALIBRATIONS, ReadScheme
 
 DRIVES = ("left", "both")
 SENSES = ("ideal_tia", "finite_gain_tia", "resistor")
 SCHEMES = ("columns", "rows")
 PLACEMENTS = ("naive", "ir_aware")
-PRESETS = ("board", "integrated")
-CALIBRATIONS = ("max", "percentile")
+#: The converter presets: the study's board, and published integrated converters (their figures:
+#: :mod:`rramsim.studies.costs.energy`, their timings: :mod:`rramsim.studies.readout.cost`).
+PRESET_BOARD, PRESET_INTEGRATED = "board", "integrated"
+PRESETS = (PRESET_BOARD, PRESET_INTEGRATED)
+#: The data sets the studies read (one network task each).
 DATASETS = ("digits", "fashion-mnist", "fsdd", "drive")
 TASK_ARCHITECTURE = {"digits": "mlp", "fashion-mnist": "fashion-mnist-cnn",
                      "fsdd": "spoken-digit-net", "drive": "unet"}
@@ -227,8 +235,6 @@ class TrainConfig:
         trains), then ``keys`` over them (validated). An unknown task is refused."""
         if task not in TASK_ARCHITECTURE:
             return cls(task=task, **keys)   # refused, with the message of train.task
-        from rramsim.nn.experiment import TASK_DEFAULTS
-
         own = TASK_DEFAULTS[task]["train"]
         return cls(**{"task": task, "epochs": own["epochs"], "batch": own["batch_size"],
                       "lr": own["lr"], **keys})
@@ -298,7 +304,7 @@ class CircuitConfig:
 class ConverterConfig:
     """``[converters]``: DAC, TIA/ADC, their calibration, and the energy figures used."""
 
-    preset: str = "board"
+    preset: str = PRESET_BOARD
     """Energy figures of the converters the headline reports: "board" (the study's DAC80508 /
     ADS8324 / OPA4322) or "integrated" (published on-chip converters); both are tabulated."""
     dac_bits: int = 4
@@ -323,8 +329,8 @@ class ConverterConfig:
         _need(0 < self.v_read_V <= 1.0, "converters.v_read_V", "must be in (0, 1] volts")
         _need(0 < self.adc_full_scale_V <= 100, "converters.adc_full_scale_V",
               "must be in (0, 100] volts")
-        _need(self.calibration in CALIBRATIONS, "converters.calibration",
-              f"must be one of {CALIBRATIONS}")
+        _need(self.calibration in RANGE_CALIBRATIONS, "converters.calibration",
+              f"must be one of {RANGE_CALIBRATIONS}")
         _need(0 < self.calibration_percentile <= 100, "converters.calibration_percentile",
               "must be in (0, 100]")
         _within("converters", "calibration_samples", self.calibration_samples, 1, 10**6)
@@ -388,7 +394,7 @@ class CosimConfig:
 
 @dataclass(frozen=True)
 class ReadoutConfig:
-    """``[readout]``: how the macro reads its tiles (:mod:`rramsim.studies.readout`)."""
+    """``[readout]``: how the macro reads its tiles (:mod:`rramsim.studies.readout.reads`)."""
 
     rows_per_read: int = 0
     """Word lines active per read (count; 0 = all rows of the tile); each group's partial sums
@@ -411,23 +417,25 @@ class ReadoutConfig:
     accuracy, energy and latency (counts; empty = only the configured scheme)."""
 
     def __post_init__(self) -> None:
-        from rramsim.studies.readout import CALIBRATIONS as CAL
-        from rramsim.studies.readout import ENCODINGS, INACTIVE
-
         _within("readout", "rows_per_read", self.rows_per_read, 0, MAX_TILE, " rows")
         _within("readout", "columns_per_adc", self.columns_per_adc, 1, MAX_TILE, " columns")
         _need(self.inactive_rows in INACTIVE, "readout.inactive_rows", f"must be one of {INACTIVE}")
         _need(self.encoding in ENCODINGS, "readout.encoding", f"must be one of {ENCODINGS}")
-        _need(self.calibration in CAL, "readout.calibration", f"must be one of {CAL}")
+        _need(self.calibration in OUTPUT_CALIBRATIONS, "readout.calibration",
+              f"must be one of {OUTPUT_CALIBRATIONS}")
         _need(len(self.pareto_rows_per_read) <= 16
               and all(1 <= r <= MAX_TILE and float(r).is_integer()
                       for r in self.pareto_rows_per_read),
               "readout.pareto_rows_per_read", f"must be at most 16 whole counts in 1..{MAX_TILE}")
 
-    def scheme(self):
-        """The :class:`rramsim.studies.readout.ReadScheme` of this section."""
-        from rramsim.studies.readout import ReadScheme
+    @property
+    def is_default_read(self) -> bool:
+        """True when the section asks for today's read: all rows at once, amplitude inputs, one
+        ADC per column, the ideal-scale calibration (whatever ``pareto_rows_per_read`` asks)."""
+        return dataclasses.replace(self, pareto_rows_per_read=()) == ReadoutConfig()
 
+    def scheme(self) -> ReadScheme:
+        """The :class:`rramsim.studies.readout.scheme.ReadScheme` of this section."""
         return ReadScheme(rows_per_read=self.rows_per_read, inactive_rows=self.inactive_rows,
                           encoding=self.encoding, columns_per_adc=self.columns_per_adc)
 
@@ -578,15 +586,20 @@ def config_from_toml(text: str) -> StudyConfig:
 
 # indices of the independent random streams spawned from the run seed
 STREAM_NOISE, STREAM_COSIM, STREAM_SWEEP, STREAM_PROGRAM, STREAM_TRAIN, STREAM_CALIB = range(6)
+STREAM_PATCHES = 6   # the DRIVE patch positions
 
 
-def stream(cfg: StudyConfig, purpose: int):
-    """The independent generator for one purpose (noise, cosim, sweep, programming, training,
-    calibration sample),
-    spawned from ``run.seed`` with :class:`numpy.random.SeedSequence`."""
-    import numpy as np
-
+def stream_seed(cfg: StudyConfig, purpose: int) -> np.random.SeedSequence:
+    """The seed sequence of one purpose (``STREAM_*``), spawned from ``run.seed`` (``noise.seed``
+    for the noise when it is set) with :class:`numpy.random.SeedSequence`; spawn it further for
+    one generator per item."""
     seed = cfg.run.seed
     if purpose == STREAM_NOISE and cfg.noise.seed >= 0:
         seed = cfg.noise.seed
-    return np.random.default_rng(np.random.SeedSequence(seed).spawn(8)[purpose])
+    return np.random.SeedSequence(seed).spawn(8)[purpose]
+
+
+def stream(cfg: StudyConfig, purpose: int) -> np.random.Generator:
+    """The independent generator for one purpose (noise, cosim, sweep, programming, training,
+    calibration sample, DRIVE patches): :func:`stream_seed`'s generator."""
+    return np.random.default_rng(stream_seed(cfg, purpose))

@@ -21,7 +21,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from rramsim import netlists
 from rramsim.errors import CosimError
+from rramsim.studies import programming
 from rramsim.studies.config import CosimConfig
 
 
@@ -109,8 +111,6 @@ def window_of(xb, rows: tuple[int, int], cols: tuple[int, int]):
 
 def reference_solve(xb, v, engine: str = "ngspice"):
     """The reference simulator's solution (``rramsim.netlists.simulate``)."""
-    from rramsim import netlists
-
     return netlists.simulate(xb, v, engine=engine)
 
 
@@ -127,8 +127,6 @@ def check_window(xb, used, *, tile: int, rows, cols, cfg: CosimConfig, v_read_V:
     CosimError
         The window holds no used cell, or the reference output currents are all zero.
     """
-    from rramsim import solver
-
     (r0, r1), (c0, c1) = rows, cols
     u = np.asarray(used)[r0:r1, c0:c1]
     n_used = int(u.sum())
@@ -141,7 +139,7 @@ def check_window(xb, used, *, tile: int, rows, cols, cfg: CosimConfig, v_read_V:
     live = np.flatnonzero(u.any(axis=1))
     v[:, live] = rng.uniform(0.1 * v_read_V, v_read_V, size=(int(cfg.inputs), live.size))
     ref = reference_solve(sub, v, engine)
-    fast = solver.solve(sub, v)
+    fast = programming.solve(sub, v)
     i_ref = np.asarray(ref.i_out).reshape(len(v), -1)
     read = np.flatnonzero(u.any(axis=0))
     i_read = i_ref[:, read]

@@ -16,11 +16,11 @@ Figures use matplotlib's Agg backend and are written atomically.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
-from rramsim.studies._io import atomic_save_figure
+from rramsim.crossbar import Crossbar
+from rramsim.studies import programming
 
 
 @dataclass(frozen=True)
@@ -70,44 +70,20 @@ def tile_drop_map(xb, v_read_V: float, v_in=None) -> tuple[np.ndarray, DropStats
 
     ``v_in`` defaults to every row at ``v_read_V`` (worst case of a non-negative input).
     """
-    from rramsim import solver
-
     v = np.full(xb.n_rows, float(v_read_V)) if v_in is None else np.asarray(v_in, dtype=float)
-    sol = solver.solve(xb, v)
+    sol = programming.solve(xb, v)
     drop = cell_voltage_drop(sol, v)
     return drop, drop_stats(drop, v)
 
 
 def relative_output_error(xb, v, t: np.ndarray | None = None) -> float:
     """``||V T - V G|| / ||V G||`` (Frobenius) for inputs ``v`` (B, M); T computed if not given."""
-    from rramsim import solver
-
     v2 = np.atleast_2d(np.asarray(v, dtype=float))
     if t is None:
-        t = solver.transfer_matrix(xb)
+        t = programming.transfer_matrix(xb)
     ideal = v2 @ xb.effective_conductance()
     den = np.linalg.norm(ideal)
     return float(np.linalg.norm(v2 @ t - ideal) / den) if den > 0 else 0.0
-
-
-def plot_drop_map(drop: np.ndarray, path: str | Path, *, title: str = "") -> Path:
-    """Heatmap of an (M, N) drop map in millivolts, rows down, columns across; PNG at ``path``."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    d = np.asarray(drop, dtype=float)
-    fig, ax = plt.subplots(figsize=(5.2, 4.2))
-    im = ax.imshow(d * 1e3, cmap="magma", aspect="auto", interpolation="nearest")
-    ax.set_xlabel("bit line (column) j  ->  sense amplifiers below")
-    ax.set_ylabel("word line (row) i")
-    ax.set_title(title or "per-cell voltage drop")
-    fig.colorbar(im, ax=ax, label="|V_ideal - V_cell| (mV)")
-    try:
-        return atomic_save_figure(path, fig)
-    finally:
-        plt.close(fig)
 
 
 def sweep_wire_and_size(conductance_sampler, *, r_wire_ohm, tile_sizes, v_read_V: float,
@@ -137,50 +113,18 @@ def sweep_wire_and_size(conductance_sampler, *, r_wire_ohm, tile_sizes, v_read_V
     """
     import pandas as pd
 
-    from rramsim import solver
-    from rramsim.crossbar import Crossbar
-
     rows = []
     for size in tile_sizes:
         g = conductance_sampler((int(size), int(size)), rng)
         v = rng.uniform(0.0, v_read_V, size=(int(inputs), int(size)))
         for r in r_wire_ohm:
             xb = Crossbar(conductance=g, r_wordline=float(r), r_bitline=float(r), drive=drive)
-            t = solver.transfer_matrix(xb)
+            t = programming.transfer_matrix(xb)
             err = relative_output_error(xb, v, t)
             full = np.full(int(size), v_read_V)
-            drop = cell_voltage_drop(solver.solve(xb, full), full)
+            drop = cell_voltage_drop(programming.solve(xb, full), full)
             st = drop_stats(drop, full)
             rows.append({"tile_size": int(size), "r_wire_ohm": float(r), "rel_output_error": err,
                          "worst_drop_V": st.worst_V, "mean_drop_V": st.mean_V,
                          "worst_drop_rel": st.worst_rel})
     return pd.DataFrame(rows)
-
-
-def plot_sweep(frame, path: str | Path, *, x: str, y: str, group: str, labels: tuple[str, str],
-               title: str = "", logy: bool = False) -> Path:
-    """Line plot of ``y`` against ``x``, one line per value of ``group``; PNG at ``path``.
-
-    ``labels``: the (x, y) axis labels."""
-    xlabel, ylabel = labels
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(5.2, 3.8))
-    for key, sub in frame.groupby(group, sort=True):
-        sub = sub.sort_values(x)
-        ax.plot(sub[x], sub[y], marker="o", label=f"{group} = {key}")
-    ax.set_xlabel(xlabel)
-    ax.set_ylabel(ylabel)
-    if logy:
-        ax.set_yscale("symlog", linthresh=1e-6)
-    ax.grid(True, alpha=0.3)
-    ax.legend(fontsize=8)
-    if title:
-        ax.set_title(title)
-    try:
-        return atomic_save_figure(path, fig)
-    finally:
-        plt.close(fig)

@@ -18,10 +18,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from rramsim import mapper, nn
 from rramsim.errors import DataError, MappingError
-from rramsim.studies.config import StudyConfig
-
-DATASETS = ("digits", "fashion-mnist", "fsdd", "drive")
+from rramsim.nn import drive, experiment
+from rramsim.studies.config import DATASETS, STREAM_PATCHES, StudyConfig, stream
 
 
 @dataclass(eq=False)
@@ -126,8 +126,6 @@ def load_data(cfg: StudyConfig, input_shape: tuple[int, ...] | None = None) -> D
     calibrate the converters; ``run.test_samples`` > 0 keeps only the first test inputs.
     ``input_shape`` reshapes the inputs to what the network takes.
     """
-    from rramsim import nn
-
     name = cfg.network.dataset or "digits"
     if name == "digits":
         ds = nn.load_digits()
@@ -161,13 +159,11 @@ def _drive_data(cfg: StudyConfig, input_shape) -> Data:
     """DRIVE: calibration patches from the training split, test patches with per-pixel labels
     from the test split (``rramsim.nn.drive``), at the network's patch size; accuracy is then
     the fraction of pixels classified right. Patch positions are seeded by ``run.seed``."""
-    from rramsim.nn import drive
-
     if not cfg.network.data_dir:
         raise DataError("network.dataset 'drive' is read from files: set [network] data_dir "
                         "(or --data-dir) to the folder with training/ and test/")
     size = int(input_shape[-1]) if input_shape is not None else 64
-    rng = np.random.default_rng(np.random.SeedSequence(cfg.run.seed).spawn(8)[6])
+    rng = stream(cfg, STREAM_PATCHES)
     x_cal, _ = drive.random_patches(drive.load_drive_split(cfg.network.data_dir, "training"),
                                     cfg.converters.calibration_samples, size=size, rng=rng)
     x_te, y_te = drive.random_patches(drive.load_drive_split(cfg.network.data_dir, "test"),
@@ -223,8 +219,6 @@ def _no_data(input_shape) -> Data:
 
 
 def _load_file(cfg: StudyConfig, with_data: bool = True) -> LoadedNetwork:
-    from rramsim import mapper, nn
-
     path = cfg.network.path
     if hasattr(nn, "load_network_file"):
         nf = nn.load_network_file(path)
@@ -278,9 +272,6 @@ def experiment_config(cfg: StudyConfig, *, progress: bool = False):
     baseline's settings; 3-bit activations for spoken digits), with ``[train]`` epochs, batch and
     lr for the pruning (the scores) and its flip limiter, kept fraction and MLP sizes.
     """
-    from rramsim import nn
-    from rramsim.nn import experiment
-
     t = cfg.train
     limiter = (nn.FlipLimiter(t.limiter_start_rel, t.limiter_end_rel)
                if t.limiter_start_rel > 0 else None)
@@ -294,8 +285,6 @@ def experiment_config(cfg: StudyConfig, *, progress: bool = False):
 
 def train_embedded(cfg: StudyConfig, *, progress: bool = False):
     """Train the embedded network as ``[train]`` says (``rramsim.nn.run_prune``, run seed)."""
-    from rramsim import nn
-
     if cfg.train.task != "digits" and not cfg.network.data_dir:
         raise DataError(f"[train] task = {cfg.train.task!r} reads its data set from files: set "
                         "[network] data_dir (or --data-dir)")

@@ -2,16 +2,15 @@
 
 Steps: :func:`~rramsim.studies.loading.load` (network and data) ->
 :func:`~rramsim.studies.programming.program` (mapping, plan, tiles with the circuit) ->
-:func:`~rramsim.studies.accuracy.evaluate` (four modes) -> :func:`energy_step` ->
+:func:`~rramsim.studies.inference.accuracy.evaluate` (four modes) -> :func:`energy_step` ->
 :func:`irdrop_step` -> :func:`sweeps_step` -> :func:`cosim_step` ->
 :func:`~rramsim.studies.programming.programming_costs`; :func:`run_pipeline` runs them and
-hands the results to :func:`rramsim.studies.report.write_outputs`. :func:`evaluate_point` is one
+hands the results to :func:`rramsim.studies.report.markdown.write_outputs`. :func:`evaluate_point` is one
 design point reduced to flat metrics (for sweeps over configurations).
 """
 
 from __future__ import annotations
 
-import dataclasses
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,12 +18,18 @@ from pathlib import Path
 import numpy as np
 
 from rramsim._threads import blas_threads
-from rramsim.studies import accuracy, cosim, irdrop, sweeps
+from rramsim.errors import SpiceError
+from rramsim.studies import cosim, irdrop
 from rramsim.studies.config import STREAM_COSIM, STREAM_SWEEP, StudyConfig, stream
-from rramsim.studies.energy import PRESETS, GPUBaseline, network_energy
+from rramsim.studies.cosim import CosimError, require
+from rramsim.studies.costs.energy import CONVERTER_FIGURES, GPUBaseline, network_energy
+from rramsim.studies.costs.power import power_split
+from rramsim.studies.inference import accuracy
+from rramsim.studies.inference import design as sweeps
 from rramsim.studies.loading import load
-from rramsim.studies.power import power_split
 from rramsim.studies.programming import program, programming_costs
+from rramsim.studies.readout.evaluate import evaluate_scheme, read_scheme_step
+from rramsim.studies.report import markdown as report
 
 MAX_DROP_MAPS = 6
 
@@ -89,7 +94,7 @@ def energy_step(hw, ev: accuracy.Evaluation, loaded, cfg: StudyConfig) -> Energy
     gpu = GPUBaseline(energy_per_mac_J=cfg.energy.gpu_energy_per_mac_J)
     ledgers = {name: network_energy(hw, ev.records, ev.rows_per_inference, fig,
                                     dac_bits=cfg.converters.dac_bits)
-               for name, fig in PRESETS.items()}
+               for name, fig in CONVERTER_FIGURES.items()}
     macs = loaded.macs
     return EnergyResult(totals={k: v.totals() for k, v in ledgers.items()}, ledgers=ledgers,
                         gpu_J=gpu.energy(macs), macs=macs, gpu=gpu,
@@ -166,8 +171,6 @@ def run_pipeline(cfg: StudyConfig, out_dir: str | Path, *, command: str, loaded=
     """
     from tqdm import tqdm
 
-    from rramsim.studies import report
-
     steps = ["network", "inference", "energy", "IR drop", "read schemes", "sweeps",
              "co-simulation", "report"]
     bar = tqdm(total=len(steps), desc="rramsim pipeline", unit="step", disable=not progress)
@@ -191,7 +194,6 @@ def run_pipeline(cfg: StudyConfig, out_dir: str | Path, *, command: str, loaded=
                              irdrop=timed("IR drop", irdrop_step, hw, cfg,
                                           max_maps=max_drop_maps),
                              seconds=secs)
-        from rramsim.studies.schemes import read_scheme_step
 
         res.read_schemes = timed("read schemes", read_scheme_step, hw, loaded, cfg, ev,
                                  progress=progress)
@@ -206,20 +208,14 @@ def run_pipeline(cfg: StudyConfig, out_dir: str | Path, *, command: str, loaded=
         timed("report", report.write_outputs, res, out_dir, command=command)
     bar.close()
     if res.cosim_error:
-        from rramsim.studies.cosim import CosimError
-
         raise CosimError(res.cosim_error)
     if res.cosim is not None:
-        from rramsim.studies.cosim import require
-
         require(res.cosim)
     return res
 
 
 def cosim_errors() -> tuple:
     """Exceptions that mean "the reference simulator could not run" (not a disagreement)."""
-    from rramsim.errors import SpiceError
-
     return (SpiceError,)
 
 
@@ -263,15 +259,12 @@ def evaluate_point(cfg: StudyConfig, *, cache: dict | None = None,
         ev = accuracy.evaluate(hw, loaded, cfg, progress=progress, prepared=prepared)
         drop = _cached(cache, ("irdrop", hw_key, cfg.converters.v_read_V),
                        lambda: irdrop_step(hw, cfg))
-        fig = PRESETS[cfg.converters.preset]
+        fig = CONVERTER_FIGURES[cfg.converters.preset]
         led = network_energy(hw, ev.records, ev.rows_per_inference, fig,
                              dac_bits=cfg.converters.dac_bits)
-        from rramsim.studies.config import ReadoutConfig
 
         scheme = None
-        if dataclasses.replace(cfg.readout, pareto_rows_per_read=()) != ReadoutConfig():
-            from rramsim.studies.schemes import evaluate_scheme
-
+        if not cfg.readout.is_default_read:
             scheme = evaluate_scheme(hw, loaded, cfg, cfg.readout.scheme(),
                                      base=prepared.get("circuit"),
                                      timings=(cfg.converters.preset,))

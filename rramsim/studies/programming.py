@@ -9,6 +9,11 @@ modes, noise draws and converter settings are evaluated on it.
 
 :func:`programming_costs` compares deployment by pruning with write-and-verify (from the training
 run's record).
+
+This module is the studies' one door to the solver: :func:`solve`, :func:`transfer_matrix`,
+:func:`input_admittance` and :func:`port_matrices` for any tile (a whole tile or a window of one),
+:meth:`Hardware.solve`, :meth:`Hardware.transfer` and :meth:`Hardware.admittance` for the tiles
+of a programmed network. No other studies module imports :mod:`rramsim.solver`.
 """
 
 from __future__ import annotations
@@ -17,6 +22,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from rramsim import devmodel, mapper, solver
+from rramsim.crossbar import FiniteGainTIA, IdealTIA, SenseResistor
 from rramsim.studies.config import CircuitConfig, StudyConfig
 
 
@@ -27,8 +34,6 @@ def tile_options(circuit: CircuitConfig, *, r_wire_ohm: float | None = None) -> 
     """
     rw = circuit.r_wordline_ohm if r_wire_ohm is None else float(r_wire_ohm)
     rb = circuit.r_bitline_ohm if r_wire_ohm is None else float(r_wire_ohm)
-    from rramsim.crossbar import FiniteGainTIA, IdealTIA, SenseResistor
-
     sense = {"ideal_tia": IdealTIA,   # virtual ground; its feedback sets no array current
              "finite_gain_tia": lambda: FiniteGainTIA(r_feedback=circuit.sense_r_ohm,
                                                       open_loop_gain=circuit.sense_gain),
@@ -48,8 +53,6 @@ def device_cells(loaded):
     states = getattr(loaded, "cell_states", None)
     if not states:
         return None
-    from rramsim import devmodel
-
     pairs, v0s = [], []
     for st, sign in states:
         g, v = (np.asarray(a, float) for a in devmodel.tile_cells(st))
@@ -59,16 +62,26 @@ def device_cells(loaded):
     return pairs, v0s
 
 
-def port_matrices(xb) -> tuple[np.ndarray, np.ndarray | None]:
-    """(T, Y) of a linear tile from one solver pass (``rramsim.solver.port_matrices`` when the
-    solver provides it; otherwise T, and Y on request from :func:`rramsim.solver.input_admittance`).
-    """
-    from rramsim import solver
+def solve(xb, v):
+    """The :class:`rramsim.solution.Solution` of tile ``xb`` driven by ``v`` (volts, (B, rows) or
+    (rows,)): :func:`rramsim.solver.solve`, Newton's method for sinh cells."""
+    return solver.solve(xb, v)
 
-    if hasattr(solver, "port_matrices"):
-        pm = solver.port_matrices(xb)
-        return np.asarray(pm.transfer), np.asarray(pm.admittance)
-    return np.asarray(solver.transfer_matrix(xb)), None
+
+def transfer_matrix(xb):
+    """T of a linear tile (``i_out = v @ T``): :func:`rramsim.solver.transfer_matrix`."""
+    return solver.transfer_matrix(xb)
+
+
+def input_admittance(xb):
+    """Y of a linear tile (``i_in = Y v``): :func:`rramsim.solver.input_admittance`."""
+    return solver.input_admittance(xb)
+
+
+def port_matrices(xb) -> tuple[np.ndarray, np.ndarray]:
+    """(T, Y) of a linear tile from one solver pass (:func:`rramsim.solver.port_matrices`)."""
+    pm = solver.port_matrices(xb)
+    return np.asarray(pm.transfer), np.asarray(pm.admittance)
 
 
 @dataclass(eq=False)
@@ -102,10 +115,11 @@ class Hardware:
         return tuple(self.mapping.tile_shape)
 
     def _ports(self, t: int) -> None:
-        tt, yy = port_matrices(self.tiles[t])
-        self._t[t] = tt
-        if yy is not None:
-            self._y[t] = yy
+        self._t[t], self._y[t] = port_matrices(self.tiles[t])
+
+    def solve(self, t: int, v):
+        """Tile t driven by ``v`` (volts on all its rows): :func:`solve`."""
+        return solve(self.tiles[t], v)
 
     def transfer(self, t: int) -> np.ndarray:
         """Tile t's transfer matrix (linear cells), computed once."""
@@ -116,12 +130,7 @@ class Hardware:
     def admittance(self, t: int) -> np.ndarray:
         """Tile t's input admittance matrix (linear cells), computed once."""
         if t not in self._y:
-            from rramsim import solver
-
-            if hasattr(solver, "port_matrices") and t not in self._t:
-                self._ports(t)
-            else:
-                self._y[t] = np.asarray(solver.input_admittance(self.tiles[t]))
+            self._ports(t)
         return self._y[t]
 
     def summary(self) -> dict:
@@ -139,8 +148,6 @@ def program(loaded, cfg: StudyConfig, *, tile_shape: tuple[int, int] | None = No
     level on pruned cells. ``tile_shape``, ``placement`` and ``r_wire_ohm`` override the
     configuration (for the sweeps); ``input_activity`` guides ``placement="ir_aware"``.
     """
-    from rramsim import mapper
-
     signs = loaded.signs
     if signs is None and loaded.keep_pairs:
         signs = [np.ones(np.shape(w), dtype=np.int8) for w in loaded.weights]
@@ -150,8 +157,6 @@ def program(loaded, cfg: StudyConfig, *, tile_shape: tuple[int, int] | None = No
     if c.nonlinear_cells and c.sinh_v0_V == 0 and r_wire_ohm is None:
         cells = device_cells(loaded)
         if cells is None:   # no device states: the preset's V0 for every cell
-            from rramsim import devmodel
-
             opts["sinh_v0"] = float(devmodel.TAOX_40NM.v0)
         else:
             pairs, cell_v0 = cells

@@ -2,7 +2,7 @@
 
 Array energy
 ------------
-The array's energy per read is the source power of the solved tile (:mod:`rramsim.studies.power`:
+The array's energy per read is the source power of the solved tile (:mod:`rramsim.studies.costs.power`:
 ``P = v^T Y v`` with the tile's input admittance Y for linear cells, the full power balance of a
 solve otherwise) times the read time ``t_read_s`` (DC read; the charging of the line capacitance
 is not included). :func:`network_energy` sums it with the converters' energy over a programmed
@@ -43,7 +43,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from rramsim.studies.power import EnergyError, array_power, source_power
+from rramsim.studies.config import PRESET_BOARD, PRESET_INTEGRATED
+from rramsim.studies.costs.power import EnergyError, array_power, source_power
 
 STUDY_IMPROVEMENT: dict[str, float] = {
     "Fashion-MNIST": 0.821,
@@ -115,7 +116,7 @@ class ConverterFigures:
 # 2.7 mW) is powered for that read; the ADC takes 2.5 mW at 1.8 V for 50 kS/s = 50 nJ/conversion.
 _T_BOARD = 1.0 / 50e3
 BOARD = ConverterFigures(
-    name="board",
+    name=PRESET_BOARD,
     t_read_s=_T_BOARD,
     dac_energy_per_row_J=0.6e-3 * 5.5 * _T_BOARD,
     adc_energy_per_conversion_J=2.5e-3 / 50e3,
@@ -130,7 +131,7 @@ BOARD = ConverterFigures(
 # (an n-bit input costs n times it: a judgement, dac_per_bit=True); current-mode sensing inside
 # the ADC (no separate TIA energy); read time 100 ns [6].
 INTEGRATED = ConverterFigures(
-    name="integrated",
+    name=PRESET_INTEGRATED,
     t_read_s=100e-9,
     dac_energy_per_row_J=4e-3 / 1024 * 100e-9,
     adc_energy_per_conversion_J=3.1e-3 / 1.2e9,
@@ -142,7 +143,8 @@ INTEGRATED = ConverterFigures(
     dac_per_bit=True,
 )
 
-PRESETS: dict[str, ConverterFigures] = {"board": BOARD, "integrated": INTEGRATED}
+#: The converter figures of each preset (:data:`rramsim.studies.config.PRESETS`), by name.
+CONVERTER_FIGURES: dict[str, ConverterFigures] = {f.name: f for f in (BOARD, INTEGRATED)}
 
 
 @dataclass(frozen=True)
@@ -257,8 +259,6 @@ def network_energy(hw, records, rows_per_inference, figures: ConverterFigures, *
     energy per read is the mean source power over the recorded drives (``v^T Y v`` with the
     tile's cached input admittance, or a full solve for sinh cells) times ``figures.t_read_s``.
     """
-    from rramsim import solver
-
     ledger = EnergyLedger()
     items = sorted(records.items())
     if progress:
@@ -275,7 +275,7 @@ def network_energy(hw, records, rows_per_inference, figures: ConverterFigures, *
                 p = float(np.mean(source_power(hw.admittance(t), full)))
             else:
                 sub = full[:max_solve_inputs]
-                p = float(np.mean(array_power(xb, solver.solve(xb, sub), sub).source))
+                p = float(np.mean(array_power(xb, hw.solve(t, sub), sub).source))
             ledger.add_reads(layer=lp.name, tile=t, array_J=p * figures.t_read_s * reads,
                              rows_driven=nrows[t], columns_read=ncols[t], reads=reads,
                              figures=figures, dac_bits=dac_bits)

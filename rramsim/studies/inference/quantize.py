@@ -13,10 +13,10 @@ Model
 * **TIA** : an ideal virtual-ground TIA with feedback resistance ``R_f`` turns the bit-line
   current into ``v_tia = -R_f * i`` (the sign is dropped below: the ADC's differential input
   takes either polarity).
-* **ADC** (:class:`Readout`): a signed ``bits``-bit mid-tread quantiser of ``R_f * i`` over
+* **ADC** (:class:`ADC`): a signed ``bits``-bit mid-tread quantiser of ``R_f * i`` over
   ``[-v_full_scale_V, +v_full_scale_V]``; codes saturate at the ends (a real converter clips; the
-  fraction clipped is reported by :meth:`Readout.saturation`).
-* **Range calibration** (:func:`calibrate_readout`): ``R_f`` is chosen so that the calibration
+  fraction clipped is reported by :meth:`ADC.saturation`).
+* **Range calibration** (:func:`calibrate_adc`): ``R_f`` is chosen so that the calibration
   batch's current full scale ``i_fs`` maps onto the ADC's full scale,
   ``R_f = v_full_scale_V / i_fs``, with ``i_fs = max |i|`` (``method="max"``) or the
   ``percentile``-th percentile of ``|i|`` (``method="percentile"``, trading rare clipping for finer
@@ -39,7 +39,8 @@ from rramsim.errors import QuantizerError
 from rramsim.nn.quant import uniform_codes
 
 Calibration = Literal["max", "percentile"]
-CALIBRATIONS: tuple[str, ...] = ("max", "percentile")
+#: How a range calibration picks the full scale of the calibration currents.
+RANGE_CALIBRATIONS: tuple[str, ...] = ("max", "percentile")
 
 
 def _check_bits(name: str, bits) -> int:
@@ -152,7 +153,7 @@ class DAC:
 
 
 @dataclass(frozen=True)
-class Readout:
+class ADC:
     """TIA plus ADC on one bit line: current in, quantised current out.
 
     Attributes
@@ -162,7 +163,7 @@ class Readout:
     v_full_scale_V : float
         ADC input full scale, volts (ADS8324: +-V_ref, V_ref <= V_CC / 2; 0.9 V at 1.8 V supply).
     tia_gain_ohm : float
-        TIA transimpedance R_f, ohms (> 0); set by :func:`calibrate_readout`.
+        TIA transimpedance R_f, ohms (> 0); set by :func:`calibrate_adc`.
     """
 
     bits: int = 14
@@ -170,11 +171,11 @@ class Readout:
     tia_gain_ohm: float = 10e3
 
     def __post_init__(self) -> None:
-        b = _check_bits("Readout.bits", self.bits)
+        b = _check_bits("ADC.bits", self.bits)
         if b < 2:
             raise QuantizerError("the ADC is signed and needs at least 2 bits")
-        _check_positive("Readout.v_full_scale_V", self.v_full_scale_V)
-        _check_positive("Readout.tia_gain_ohm", self.tia_gain_ohm)
+        _check_positive("ADC.v_full_scale_V", self.v_full_scale_V)
+        _check_positive("ADC.tia_gain_ohm", self.tia_gain_ohm)
 
     @property
     def i_full_scale_A(self) -> float:
@@ -214,8 +215,8 @@ def full_scale(samples, *, method: Calibration = "max", percentile: float = 99.9
     QuantizerError
         Unknown method, percentile outside (0, 100], empty or all-zero batch.
     """
-    if method not in CALIBRATIONS:
-        raise QuantizerError(f"calibration method must be one of {CALIBRATIONS}, got {method!r}")
+    if method not in RANGE_CALIBRATIONS:
+        raise QuantizerError(f"calibration method must be one of {RANGE_CALIBRATIONS}, got {method!r}")
     arr = np.abs(_finite("calibration batch", samples)).ravel()
     if arr.size == 0:
         raise QuantizerError("calibration batch is empty")
@@ -231,9 +232,9 @@ def full_scale(samples, *, method: Calibration = "max", percentile: float = 99.9
     return fs
 
 
-def calibrate_readout(i_calib, *, bits: int = 14, v_full_scale_V: float = 0.9,
-                      method: Calibration = "max", percentile: float = 99.9) -> Readout:
-    """A :class:`Readout` whose TIA gain maps the calibration currents' full scale onto the ADC's.
+def calibrate_adc(i_calib, *, bits: int = 14, v_full_scale_V: float = 0.9,
+                      method: Calibration = "max", percentile: float = 99.9) -> ADC:
+    """A :class:`ADC` whose TIA gain maps the calibration currents' full scale onto the ADC's.
 
     ``R_f = v_full_scale_V / i_fs`` with ``i_fs = full_scale(i_calib, method, percentile)``.
 
@@ -241,8 +242,8 @@ def calibrate_readout(i_calib, *, bits: int = 14, v_full_scale_V: float = 0.9,
     ----------
     i_calib : array_like
         Bit-line currents of a calibration batch, amperes (training inputs, not the test set).
-    bits, v_full_scale_V : see :class:`Readout`.
+    bits, v_full_scale_V : see :class:`ADC`.
     method, percentile : see :func:`full_scale`.
     """
     i_fs = full_scale(i_calib, method=method, percentile=percentile)
-    return Readout(bits=bits, v_full_scale_V=v_full_scale_V, tia_gain_ohm=v_full_scale_V / i_fs)
+    return ADC(bits=bits, v_full_scale_V=v_full_scale_V, tia_gain_ohm=v_full_scale_V / i_fs)

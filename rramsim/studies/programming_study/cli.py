@@ -3,7 +3,7 @@
 Trains the pruned random network and the conventionally trained network of the same
 architecture on ``--task``, programs the latter one-shot and by write-and-verify at several
 pulse budgets and tolerances, evaluates every point behaviourally and circuit-accurately
-(:mod:`rramsim.studies.programming_study`), and writes ``points.csv``,
+(:mod:`rramsim.studies.programming_study.study`), and writes ``points.csv``,
 ``programming_study.png`` and ``report.md`` into ``--out`` as one transaction.
 """
 
@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 
+from rramsim.errors import ProgrammingStudyError
 from rramsim.studies.cli import (
     _study_outputs,
     add_config_args,
@@ -19,6 +20,8 @@ from rramsim.studies.cli import (
     record_config,
     run_folder,
 )
+from rramsim.studies.config import DATASETS
+from rramsim.studies.programming_study import report, study
 
 
 def _ints(text: str) -> tuple[int, ...]:
@@ -49,12 +52,10 @@ def _positive(text: str) -> int:
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    from rramsim.studies.programming_study import TASKS
-
     _study_outputs(parser, "rramsim-programming-study",
                    "points.csv, programming_study.png, report.md; default "
                    "./rramsim-programming-study")
-    parser.add_argument("--task", choices=TASKS, default="digits",
+    parser.add_argument("--task", choices=DATASETS, default="digits",
                         help="data set and the study's network for it (default digits, embedded)")
     add_config_args(parser, network=False)
     parser.add_argument("--data-dir", metavar="DIR", default=None,
@@ -77,23 +78,21 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from rramsim.studies import programming_study as ps
-
     if not 0 < args.iteration_tolerance < 1:
-        raise ps.ProgrammingStudyError(f"--iteration-tolerance must be in (0, 1), got "
+        raise ProgrammingStudyError(f"--iteration-tolerance must be in (0, 1), got "
                                        f"{args.iteration_tolerance}")
-    points = ps.precisions(args.iterations, args.tolerances,
+    points = study.precisions(args.iterations, args.tolerances,
                            iteration_tolerance=args.iteration_tolerance,
                            one_shot=not args.no_one_shot)
     with run_folder(args) as folder:
         cfg = load_config_from_args(args)
         record_config(folder, cfg)
         folder.record(task=args.task)
-        training = ps.Training(epochs=args.epochs, batch_size=args.batch_size,
+        training = study.Training(epochs=args.epochs, batch_size=args.batch_size,
                                max_train=args.max_train)
-        res = ps.programming_study(cfg, args.task, points=points, training=training,
+        res = study.programming_study(cfg, args.task, points=points, training=training,
                                    progress=not args.no_progress)
-        ps.write_study(res, cfg, folder.path, command=command_line())
+        report.write_study(res, cfg, folder.path, command=command_line())
     print(f"rramsim programming-study: wrote {folder.final}/report.md, points.csv, "
           "programming_study.png")
     for line in res.comparison:

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from rramsim.errors import EnergyError
+from rramsim.studies import programming
 
 
 # ---------------------------------------------------------------------------------------------
@@ -194,11 +195,9 @@ def input_admittance(xb) -> np.ndarray:
     EnergyError
         If the tile has non-linear cells (the power is then not a quadratic form).
     """
-    from rramsim import solver
-
     if not xb.is_linear:
         raise EnergyError("input_admittance needs a linear tile (sinh_v0 is set)")
-    return solver.input_admittance(xb)
+    return programming.input_admittance(xb)
 
 
 def source_power(y: np.ndarray, v) -> np.ndarray:
@@ -220,8 +219,6 @@ def power_split(hw, records, *, tiles: int = 4, inputs: int = 16) -> dict[str, f
     ``driver``, ``wires`` and ``sense``, plus ``balance_rel``, the worst relative mismatch between
     source power and total dissipation (energy conservation; ~1e-12 expected).
     """
-    from rramsim import solver
-
     totals = {"source": 0.0, "cells": 0.0, "access": 0.0, "driver": 0.0, "wires": 0.0,
               "sense": 0.0}
     worst = 0.0
@@ -231,7 +228,7 @@ def power_split(hw, records, *, tiles: int = 4, inputs: int = 16) -> dict[str, f
             if done >= tiles:
                 break
             xb = hw.tiles[t]
-            p = array_power(xb, solver.solve(xb, full), full)
+            p = array_power(xb, hw.solve(t, full), full)
             for key in totals:
                 totals[key] += float(np.sum(getattr(p, key)))
             src = np.maximum(np.abs(p.source), 1e-300)

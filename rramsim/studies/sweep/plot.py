@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from rramsim.studies._io import atomic_save_figure
-from rramsim.studies.sweep import METRICS
+from rramsim.studies.sweep.spec import METRICS
 
 MAX_LINES = 6
 LABELS = {"acc_software": "accuracy, software", "acc_ideal": "accuracy, ideal",

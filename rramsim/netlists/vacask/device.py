@@ -20,6 +20,7 @@ import numpy as np
 from rramsim.devmodel.params import K_B_EV, TAOX_40NM, FilamentParams
 from rramsim.errors import DeviceModelError, SpiceError
 from rramsim.netlists.device import instance_compliance
+from rramsim.netlists.vacask import engine as vacask
 
 #: Model name used in the netlists.
 MODEL = "rram"
@@ -106,8 +107,6 @@ def _header(title: str, params: FilamentParams, osdi: str, *, access: str | None
 
 
 def _modules(access: bool) -> tuple[str, str | None]:
-    from rramsim.netlists import vacask
-
     fil = str(vacask.compile_va(vacask.va_source("rram_filament.va")))
     acc = str(vacask.compile_va(vacask.va_source("rramsim_elements.va"))) if access else None
     return fil, acc
@@ -119,8 +118,6 @@ def iv(state, volts, *, timeout: float | None = None) -> np.ndarray:
     Each cell of ``state`` (flattened) sits between a common node driven by one source and ground;
     the source's value is swept over ``volts``, one operating point per value on one parsed circuit.
     """
-    from rramsim.netlists import vacask
-
     v = np.atleast_1d(np.asarray(volts, dtype=float))
     if v.ndim != 1 or not np.isfinite(v).all():
         raise DeviceModelError("volts must be a finite 1-D array")
@@ -186,8 +183,6 @@ def transient(state, times, volts, *,  # noqa: PLR0913
     t = 0, the gap held) and is integrated with VACASK's trapezoidal rule, its step bounded by
     ``dt_max`` and the PWL corners as breakpoints.
     """
-    from rramsim.netlists import vacask
-
     t = np.asarray(times, dtype=float)
     v = np.asarray(volts, dtype=float)
     if t.ndim != 1 or t.shape != v.shape or t.size < 2 or np.any(np.diff(t) <= 0) or t[0] != 0:

@@ -8,12 +8,17 @@ explicitly (they are kept in a separate, clearly labelled section).
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from rramsim.studies._io import atomic_write_text
+from rramsim import __version__, netlists
+from rramsim.studies._io import atomic_write_csv, atomic_write_text
+from rramsim.studies.config import PRESET_BOARD, PRESET_INTEGRATED, StudyConfig, to_toml
+from rramsim.studies.costs.energy import CONVERTER_FIGURES, STUDY_IMPROVEMENT, improvement
+from rramsim.studies.report import figures
 
 
 def fmt_number(x, digits: int = 4) -> str:
@@ -127,8 +132,6 @@ def energy_text(x: float) -> str:
 
 def vs_gpu(e: float, e_gpu: float) -> str:
     """The study's improvement ``1 - E/E_gpu`` when positive, else how many times the GPU's."""
-    from rramsim.studies.energy import improvement
-
     imp = improvement(e, e_gpu)
     return f"{imp * 100:.1f} % lower" if imp > 0 else f"{e / e_gpu:.3g}x the GPU's"
 
@@ -144,11 +147,9 @@ def cosim_line(res) -> str:
 
 def headline(res) -> list[tuple[str, str]]:
     """(quantity, value) rows of the report's headline table."""
-    from rramsim.studies.energy import STUDY_IMPROVEMENT
-
     ev, en = res.evaluation, res.energy
     cfg = res.cfg
-    e_board, e_int = en.totals["board"]["total_J"], en.totals["integrated"]["total_J"]
+    e_board, e_int = en.totals[PRESET_BOARD]["total_J"], en.totals[PRESET_INTEGRATED]["total_J"]
     preset = cfg.converters.preset
     rows = [
         ("test accuracy, software (float weights)", pct(ev.accuracy["software"])),
@@ -220,11 +221,67 @@ def energy_frame(res):
     return pd.concat(frames, ignore_index=True)
 
 
+def _fmt(x) -> str:
+    return "-" if x is None or not np.isfinite(x) else f"{x:.3g}"
+
+
+def scheme_table(rows, *, reference: float) -> str:
+    """The schemes as a Markdown table; ``within 1 %`` marks accuracy within one percentage
+    point of ``reference`` (the behavioural accuracy). ``tile error``: the added partial sums
+    before the converters against the ideal currents; ``calibrated error``: the layer products
+    after converters and calibration against the ideal product ("-": not computed, as for
+    today's read taken from the study's evaluation)."""
+    head = ("| calibration | rows/read | encoding | circuit acc. | within 1 % | tile error | "
+            "calibrated error | "
+            "E/inf (integr.) | latency (integr.) | inf/s (integr.) | TOPS/W (integr.) | "
+            "E/inf (board) | latency (board) | TOPS/W (board) |")
+    out = [head, "|" + "---|" * 14]
+    for r in rows:
+        ok = r["acc_circuit"] >= reference - 0.01
+        out.append(
+            f"| {r['calibration']} | {r['rows_per_read']} | {r['encoding']} | "
+            f"{r['acc_circuit'] * 100:.1f} % | {'**yes**' if ok else 'no'} | "
+            f"{r['tile_error_rel']:.3g} | {_fmt(r.get('calibrated_error_rel'))} | "
+            f"{r['integrated_energy_J']:.3g} J | "
+            f"{r['integrated_latency_s']:.3g} s | {r['integrated_inferences_per_s']:.3g} | "
+            f"{r['integrated_tops_per_w']:.3g} | {r['board_energy_J']:.3g} J | "
+            f"{r['board_latency_s']:.3g} s | {r['board_tops_per_w']:.3g} |")
+    return "\n".join(out)
+
+
+def read_scheme_section(rep, result: dict, cfg: StudyConfig, out_dir, *, reference: float) -> None:
+    """The report's "Read scheme" section (and its Pareto plot when there are several)."""
+    ro, c = cfg.readout, result["configured"]
+    rep.section("Read scheme", (
+        f"Rows per read {c['rows_per_read']} (partial sums digitised per read and added "
+        f"digitally), inactive rows {ro.inactive_rows}, {ro.encoding} inputs, "
+        f"{ro.columns_per_adc} column(s) per ADC. **Calibration used: {c['calibration']}** "
+        f"(on a calibration batch of {result['n_calib']} training inputs in circuit mode; see "
+        "rramsim.studies.readout.reads). Circuit accuracy "
+        f"{c['acc_circuit'] * 100:.1f} % (behavioural {reference * 100:.1f} %), output error of "
+        f"the added partial sums {c['tile_error_rel']:.3g}. TOPS/W counts 2 operations per "
+        f"multiply-accumulate of the kept (unpruned) weights only ({c['kept_macs']:.0f} per "
+        "inference). Latency = per read, the ADC conversions it needs times their period plus "
+        "the settling; reads of a tile in sequence, tiles in parallel, batch 1. GPU baseline: "
+        f"{result['gpu_J']:.3g} J and {result['gpu_s']:.3g} s per inference ({result['macs']} "
+        "dense MACs at the V100's peak)."))
+    rep.table(["converters", "reads", "cycles", "conversions", "latency (s)", "inferences/s",
+               "energy (J)", "TOPS/W"],
+              [[p, f"{c[f'{p}_reads']:.0f}", f"{c[f'{p}_cycles']:.0f}",
+                f"{c[f'{p}_conversions']:.0f}", f"{c[f'{p}_latency_s']:.3g}",
+                f"{c[f'{p}_inferences_per_s']:.3g}", f"{c[f'{p}_energy_J']:.3g}",
+                f"{c[f'{p}_tops_per_w']:.3g}"] for p in (PRESET_INTEGRATED, PRESET_BOARD)])
+    rows = result["pareto"]
+    if rows:
+        rep.text(scheme_table(rows, reference=reference))
+        figures.pareto_plot(rows, Path(out_dir) / "read_schemes_pareto.png", reference=reference,
+                    title=f"read schemes, calibration {c['calibration']}")
+        rep.image("read_schemes_pareto.png", "accuracy vs energy vs latency, one point per "
+                                             "scheme")
+
+
 def _write_figures(res, out: Path) -> list[tuple[str, int]]:
     """The drop map of each mapped tile, the sweep's CSV and plots; returns (file, tile) of the maps."""
-    from rramsim.studies import irdrop
-    from rramsim.studies._io import atomic_write_csv
-
     cfg, ev, hw = res.cfg, res.evaluation, res.hardware
     c = cfg.circuit
     wires = f"{c.r_wordline_ohm:g}/{c.r_bitline_ohm:g} ohm"
@@ -232,14 +289,14 @@ def _write_figures(res, out: Path) -> list[tuple[str, int]]:
     for t, drop in res.irdrop.maps.items():
         name = f"irdrop_tile{t}.png"
         xb = hw.tiles[t]
-        irdrop.plot_drop_map(drop, out / name, title=(
+        figures.plot_drop_map(drop, out / name, title=(
             f"tile {t} ({xb.n_rows}x{xb.n_cols}), all rows at {cfg.converters.v_read_V} V, "
             f"{wires}"))
         drop_imgs.append((name, t))
     sw = res.sweeps
     if sw is not None:
         atomic_write_csv(out / "irdrop_sweep.csv", sw.formed)
-        irdrop.plot_sweep(sw.formed, out / "irdrop_sweep_error.png", x="r_wire_ohm",
+        figures.plot_irdrop_sweep(sw.formed, out / "irdrop_sweep_error.png", x="r_wire_ohm",
                           y="rel_output_error", group="tile_size",
                           labels=("wire resistance per segment (ohm)",
                                   "relative output error ||VT - VG|| / ||VG||"),
@@ -247,7 +304,7 @@ def _write_figures(res, out: Path) -> list[tuple[str, int]]:
         long = sw.wire.melt(id_vars=["r_wire_ohm"], value_vars=["software", "behavioural",
                                                                   "circuit"],
                             var_name="evaluation", value_name="accuracy")
-        irdrop.plot_sweep(long, out / "irdrop_sweep_accuracy.png", x="r_wire_ohm",
+        figures.plot_irdrop_sweep(long, out / "irdrop_sweep_accuracy.png", x="r_wire_ohm",
                           y="accuracy", group="evaluation",
                           labels=("wire resistance per segment (ohm)", "test accuracy"),
                           title=f"accuracy vs wire resistance ({res.loaded.data.name}; read-noise "
@@ -292,14 +349,13 @@ def _accuracy_section(rep: Report, res, acc_df) -> None:
 
 
 def _energy_section(rep: Report, res) -> None:
-    from rramsim.studies.energy import PRESETS
-
     cfg, en = res.cfg, res.energy
     rep.section("Energy per inference", (
         "Array energy from the solved tiles (source power v^T Y v with each tile's input "
         "admittance, over the recorded test inputs, times the read time); DAC per driven row, "
         "ADC and TIA per read column and read. Board: "
-        f"{PRESETS['board'].source}. Integrated: {PRESETS['integrated'].source}. GPU: "
+        f"{CONVERTER_FIGURES[PRESET_BOARD].source}. Integrated: "
+        f"{CONVERTER_FIGURES[PRESET_INTEGRATED].source}. GPU: "
         f"{en.gpu.source} ({en.gpu.energy_per_mac_J * 1e12:.1f} pJ/MAC), times the network's "
         f"{en.macs} dense multiply-accumulates per inference (a GPU runs the masked layers as "
         "dense products); the GPU figure is its peak efficiency, so the comparison favours the "
@@ -381,9 +437,6 @@ def study_report(res, out: Path, *, command: str, acc_df, drop_imgs, netlist: st
     ``netlist`` names the tile deck written beside it; a read-scheme section writes its plot
     into ``out``.
     """
-    from rramsim import __version__
-    from rramsim.studies.config import to_toml
-
     cfg, ev, loaded = res.cfg, res.evaluation, res.loaded
     rep = Report(title=f"rramsim study: {loaded.name}",
                  provenance={"command": f"`{command}`", "rramsim version": __version__,
@@ -395,9 +448,7 @@ def study_report(res, out: Path, *, command: str, acc_df, drop_imgs, netlist: st
     _accuracy_section(rep, res, acc_df)
     _energy_section(rep, res)
     if getattr(res, "read_schemes", None):
-        from rramsim.studies.schemes import report_section
-
-        report_section(rep, res.read_schemes, cfg, out, reference=ev.accuracy["behavioural"])
+        read_scheme_section(rep, res.read_schemes, cfg, out, reference=ev.accuracy["behavioural"])
     _irdrop_section(rep, res, drop_imgs)
     _cosim_section(rep, res)
     if res.programming is not None:
@@ -415,12 +466,6 @@ def write_outputs(res, out_dir, *, command: str) -> Path:
     All files are written atomically; wall times (machine-dependent) go only to timings.json so
     the same command gives the same report.
     """
-    import json
-
-    from rramsim import netlists
-    from rramsim.studies._io import atomic_write_csv
-    from rramsim.studies.config import to_toml
-
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     res.out_dir = out

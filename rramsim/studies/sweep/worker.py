@@ -22,6 +22,10 @@ from collections import OrderedDict
 
 from distributed.diagnostics.plugin import WorkerPlugin
 
+from rramsim._threads import blas_threads
+from rramsim.studies.loading import load
+from rramsim.studies.pipeline import evaluate_point, network_key
+
 PLUGIN_NAME = "rramsim-sweep"
 # group caches kept per worker (each holds one group's tiles, transfer matrices, admittances)
 CACHED_GROUPS = 2
@@ -101,9 +105,6 @@ def ship(obj):
 
 def load_network(cfg):
     """The network of one device seed (``cfg.run.seed``) and its data set."""
-    from rramsim._threads import blas_threads
-    from rramsim.studies.loading import load
-
     with blas_threads(1):
         return load(cfg)
 
@@ -114,8 +115,6 @@ def network_cache_key(cfg) -> tuple:
     The group task puts the network it received from Dask there, so that the point function
     does not train or read it again on this worker.
     """
-    from rramsim.studies.pipeline import network_key
-
     return network_key(cfg)
 
 
@@ -126,13 +125,7 @@ def evaluate(cfg, cache: dict) -> dict[str, float]:
     ``cfg.noise.seed`` its read-noise seed. ``cache`` is the group's (programmed tiles, transfer
     and admittance matrices, drop maps, shared by its points).
     """
-    from rramsim.studies.pipeline import evaluate_point
-
     return evaluate_point(cfg, cache=cache)
-
-
-# names the point function in the sweep folder's manifest: results of another one are not mixed
-POINT_FUNCTION = "rramsim.studies.pipeline.evaluate_point/1"
 
 
 def run_group(loaded, group_key: str, items: list, topic: str) -> list[dict]:
@@ -146,8 +139,6 @@ def run_group(loaded, group_key: str, items: list, topic: str) -> list[dict]:
     import uuid
 
     from distributed import get_worker
-
-    from rramsim._threads import blas_threads
 
     try:
         worker = get_worker()

@@ -3,7 +3,7 @@
 Each point programs the network afresh with :func:`rramsim.studies.programming.program` (the
 circuit enters the mapper's tile options there) and evaluates it with ``sweep.noise_repeats``
 noisy passes, the same noise draws for every point, so the points compare with each other exactly.
-``reuse`` (the configured point's :class:`~rramsim.studies.accuracy.Evaluation`) stands for the
+``reuse`` (the configured point's :class:`~rramsim.studies.inference.accuracy.Evaluation`) stands for the
 configured value instead of a second run where the sweep reaches it.
 """
 
@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from rramsim.studies import accuracy, engine
+from rramsim import devmodel
 from rramsim.studies.config import StudyConfig
+from rramsim.studies.inference import accuracy
+from rramsim.studies.inference import modes as engine
 from rramsim.studies.programming import program
 
 
@@ -92,8 +94,6 @@ def accuracy_vs_placement(loaded, cfg: StudyConfig, *, reuse=None):
 
 def formed_conductance_sampler():
     """``(shape, rng) -> conductances``: freshly electroformed cells of the device model."""
-    from rramsim import devmodel
-
     def sample(shape, rng):
         return np.asarray(devmodel.form(shape, rng=rng).conductance, dtype=float)
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from rramsim.studies.sweep.run import sweep
+
 
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", metavar="TOML", required=True,
@@ -24,8 +26,6 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from rramsim.studies.sweep import sweep
-
     try:
         res = sweep(args.config, args.scheduler, out=args.out, workers=args.workers,
                     progress=not args.no_progress, log=print)

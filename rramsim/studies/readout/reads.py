@@ -3,7 +3,7 @@
 A :class:`ReadScheme` says how every :class:`rramsim.mapper.TileRead` of the execution plan is
 carried out; :func:`layer_product` computes a layer's product under it and :func:`make_matmul`
 gives the ``matmul`` hook of :meth:`rramsim.nn.Network.forward` (the same plan as
-:mod:`rramsim.studies.engine`; with the default scheme the numbers are the engine's, bit for bit).
+:mod:`rramsim.studies.inference.modes`; with the default scheme the numbers are the engine's, bit for bit).
 
 Row groups (``rows_per_read = R``)
     The tile's word lines are read in aligned groups ``[g R, (g + 1) R)``. Per read only the rows
@@ -33,7 +33,7 @@ Input encodings (DAC with ``n`` levels, codes ``c = round(q(x) / x_fs * n)``)
 Shared ADCs (``columns_per_adc = k``)
     ADC a serves tile columns ``[a k, (a + 1) k)`` through a multiplexer; a read needs as many
     conversion slots as the largest number of its columns on one ADC. This changes the latency
-    and energy (:mod:`rramsim.studies.latency`), not the currents (DC model: the array stays
+    and energy (:mod:`rramsim.studies.readout.cost`), not the currents (DC model: the array stays
     biased while the multiplexer steps).
 
 Calibration (``calibration``, on a calibration batch of training inputs, in circuit mode)
@@ -70,61 +70,12 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from rramsim.errors import ReadSchemeError
-from rramsim.studies import engine
-from rramsim.studies.quantize import DAC, calibrate_readout, full_scale
-
-ENCODINGS: tuple[str, ...] = ("amplitude", "bit-serial", "pwm")
-INACTIVE: tuple[str, ...] = ("grounded", "floating")
-CALIBRATIONS: tuple[str, ...] = ("ideal_scale", "column", "group", "rerange", "column_rerange")
-#: The calibrations that end with the per-layer output gain and offset fit of ``column``.
-COLUMN_FIT: tuple[str, ...] = ("column", "group", "column_rerange")
-
-
-@dataclass(frozen=True)
-class ReadScheme:
-    """How the tiles are read (see the module docstring).
-
-    Attributes
-    ----------
-    rows_per_read : int
-        Word lines active per read (0 = all rows of the tile).
-    inactive_rows : str
-        "grounded" or "floating".
-    encoding : str
-        "amplitude", "bit-serial" or "pwm".
-    columns_per_adc : int
-        Columns sharing one ADC through a multiplexer (1 = one ADC per column).
-    """
-
-    rows_per_read: int = 0
-    inactive_rows: str = "grounded"
-    encoding: str = "amplitude"
-    columns_per_adc: int = 1
-
-    def __post_init__(self) -> None:
-        r = self.rows_per_read
-        if isinstance(r, bool) or not isinstance(r, (int, np.integer)) or not 0 <= r <= 1 << 20:
-            raise ReadSchemeError(f"rows_per_read must be an integer in 0..{1 << 20} "
-                                  f"(0 = all rows), got {r!r}")
-        k = self.columns_per_adc
-        if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or not 1 <= k <= 1 << 20:
-            raise ReadSchemeError(f"columns_per_adc must be an integer >= 1, got {k!r}")
-        if self.inactive_rows not in INACTIVE:
-            raise ReadSchemeError(f"inactive_rows must be one of {INACTIVE}, "
-                                  f"got {self.inactive_rows!r}")
-        if self.encoding not in ENCODINGS:
-            raise ReadSchemeError(f"encoding must be one of {ENCODINGS}, got {self.encoding!r}")
-
-    def group_size(self, n_rows: int) -> int:
-        """Rows per group on a tile of ``n_rows`` word lines."""
-        r = int(self.rows_per_read)
-        return int(n_rows) if r == 0 or r >= n_rows else r
-
-    @property
-    def label(self) -> str:
-        rpr = self.rows_per_read or "all"
-        return (f"{rpr} rows/{self.inactive_rows}/{self.encoding}/"
-                f"{self.columns_per_adc} col/ADC")
+from rramsim.studies.inference import modes as engine
+from rramsim.studies.inference.quantize import DAC, calibrate_adc, full_scale
+from rramsim.studies.readout.scheme import COLUMN_FIT, OUTPUT_CALIBRATIONS
+from rramsim.studies.readout.scheme import ENCODINGS as ENCODINGS  # re-exported: the scheme's names
+from rramsim.studies.readout.scheme import INACTIVE as INACTIVE
+from rramsim.studies.readout.scheme import ReadScheme as ReadScheme
 
 
 # ---------------------------------------------------------------------------------------------
@@ -221,7 +172,7 @@ def check_floating(xb) -> None:
 
 @dataclass(eq=False)
 class SchemePrep:
-    """A prepared mode (:class:`rramsim.studies.engine.Prepared`) with a read scheme's groups."""
+    """A prepared mode (:class:`rramsim.studies.inference.modes.Prepared`) with a read scheme's groups."""
 
     prep: engine.Prepared
     scheme: ReadScheme
@@ -304,12 +255,10 @@ def prepare(hardware, mode: str, scheme: ReadScheme, *, base: engine.Prepared | 
 def _group_current(sp: SchemePrep, r, g: Group, dv: np.ndarray) -> np.ndarray:
     if g.a is not None:
         return dv @ g.a
-    from rramsim import solver
-
     xb = sp.hardware.tiles[r.tile]
     full = np.zeros((dv.shape[0], xb.n_rows))
     full[:, g.rows] = dv
-    return np.asarray(solver.solve(xb, full).i_out).reshape(dv.shape[0], -1)[:, r.cols]
+    return np.asarray(sp.hardware.solve(r.tile, full).i_out).reshape(dv.shape[0], -1)[:, r.cols]
 
 
 def read_signals(sp: SchemePrep, k: int, pl, *, read_noise_rel: float = 0.0, rng=None):
@@ -343,7 +292,7 @@ def _adc_inputs(encoding: str, sig):
 
 @dataclass
 class SchemeConverters:
-    """Per-layer converters (:class:`rramsim.studies.engine.Converters`; a readout of None is
+    """Per-layer converters (:class:`rramsim.studies.inference.modes.Converters`; a readout of None is
     an ideal ADC) and the digital per-output gain and offset (None: ideal scale only)."""
 
     conv: engine.Converters
@@ -387,7 +336,7 @@ def layer_product(sp: SchemePrep, k: int, x2d, *, conv: SchemeConverters | None 
     if x.ndim != 2 or x.shape[1] != lp.fan_in:
         raise ReadSchemeError(f"layer {lp.name}: inputs must be (rows, {lp.fan_in}), "
                               f"got {x.shape}")
-    scale = engine._scale(sp.prep, k)
+    scale = engine.layer_scale(sp.prep, k)
     enc = sp.scheme.encoding
     if conv is None:
         y = np.zeros((x.shape[0], lp.fan_out))
@@ -444,7 +393,7 @@ def make_matmul(sp: SchemePrep, *, conv: SchemeConverters | None = None,
 def ideal_matrix(sp: SchemePrep, k: int) -> np.ndarray:
     """The layer's (fan_in, fan_out) matrix of ideal conductances over its scale (the digital
     reference a chip's host computes from the programmed weights)."""
-    return sp.plan[k].matrix(sp.ideal_g) / engine._scale(sp.prep, k)
+    return sp.plan[k].matrix(sp.ideal_g) / engine.layer_scale(sp.prep, k)
 
 
 def _inputs_at(sp, forward, x_calib, k, done: SchemeConverters, software_inputs):
@@ -492,8 +441,8 @@ def calibrate(sp: SchemePrep, forward, x_calib, spec: ConverterSpec, *,
     ``forward``: the network's ``forward(x, matmul=...)``; ``x_calib``: training inputs;
     ``spec``: the converters. See the module docstring for the ``calibration`` choices.
     """
-    if calibration not in CALIBRATIONS:
-        raise ReadSchemeError(f"calibration must be one of {CALIBRATIONS}, got {calibration!r}")
+    if calibration not in OUTPUT_CALIBRATIONS:
+        raise ReadSchemeError(f"calibration must be one of {OUTPUT_CALIBRATIONS}, got {calibration!r}")
     soft = software_inputs if software_inputs is not None else engine.record_inputs(forward,
                                                                                     x_calib)
     rerange = calibration in ("rerange", "column_rerange")
@@ -514,7 +463,7 @@ def calibrate(sp: SchemePrep, forward, x_calib, spec: ConverterSpec, *,
         else:
             allc = np.concatenate([c.ravel() for _, _, sig in read_signals(sp, k, pl)
                                    for c in _adc_inputs(sp.scheme.encoding, sig)])
-            ro = calibrate_readout(allc, bits=spec.adc_bits, v_full_scale_V=spec.adc_full_scale_V,
+            ro = calibrate_adc(allc, bits=spec.adc_bits, v_full_scale_V=spec.adc_full_scale_V,
                                    method=spec.method, percentile=spec.percentile)
         out.conv.dacs.append(d)
         out.conv.x_full_scale.append(fs)

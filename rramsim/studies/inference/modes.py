@@ -40,7 +40,7 @@ from typing import Literal
 import numpy as np
 
 from rramsim.errors import InferenceError
-from rramsim.studies.quantize import DAC, Readout, calibrate_readout, full_scale
+from rramsim.studies.inference.quantize import ADC, DAC, calibrate_adc, full_scale
 
 Mode = Literal["software", "ideal", "behavioural", "circuit"]
 MODES: tuple[str, ...] = ("software", "ideal", "behavioural", "circuit")
@@ -59,13 +59,13 @@ class Converters:
         One per layer (signed when the layer's calibration inputs had negative values).
     x_full_scale : list of float
         Input full scale per layer, in the unit of the layer's input.
-    readouts : list of Readout
+    readouts : list of ADC
         TIA gain and ADC per layer (shared by the layer's columns).
     """
 
     dacs: list[DAC]
     x_full_scale: list[float]
-    readouts: list[Readout]
+    readouts: list[ADC]
 
 
 @dataclass(eq=False)
@@ -141,13 +141,11 @@ def layer_currents(prep: Prepared, k: int, v: np.ndarray, *, read_noise_rel: flo
     out = []
     for r in prep.plan[k].reads:
         if r.tile in prep.nonlinear:
-            from rramsim import solver
-
             xb = prep.hardware.tiles[r.tile]
             full = np.zeros((v.shape[0], xb.n_rows))
             d = r.drive(v)
             full[:, r.rows] = d
-            i = np.asarray(solver.solve(xb, full).i_out).reshape(v.shape[0], -1)[:, r.cols]
+            i = np.asarray(prep.hardware.solve(r.tile, full).i_out).reshape(v.shape[0], -1)[:, r.cols]
         else:
             a_blk, _ = prep.block(r)
             d = r.drive(v)
@@ -187,12 +185,13 @@ def calibrate(prep: Prepared, layer_inputs, *, dac: DAC, adc_bits: int, adc_full
         allc = np.concatenate([c.ravel() for c in cur])
         dacs.append(d)
         x_fs.append(fs)
-        readouts.append(calibrate_readout(allc, bits=adc_bits, v_full_scale_V=adc_full_scale_V,
+        readouts.append(calibrate_adc(allc, bits=adc_bits, v_full_scale_V=adc_full_scale_V,
                                           method=method, percentile=percentile))
     return Converters(dacs=dacs, x_full_scale=x_fs, readouts=readouts)
 
 
-def _scale(prep: Prepared, k: int) -> float:
+def layer_scale(prep: Prepared, k: int) -> float:
+    """Layer k's conductance scale (siemens per weight unit), from the plan."""
     s = prep.plan[k].scale
     if s is None:
         raise InferenceError(f"layer {k} has no conductance scale (siemens per weight unit)")
@@ -215,7 +214,7 @@ def layer_product(prep: Prepared, k: int, x2d, *, conv: Converters | None = None
         raise InferenceError("software products use the network's own weights (make_matmul)")
     if conv is None:
         cur = layer_currents(prep, k, x)
-        return combine(prep, k, cur, x.shape[0]) / _scale(prep, k)
+        return combine(prep, k, cur, x.shape[0]) / layer_scale(prep, k)
     fs = conv.x_full_scale[k]
     d = conv.dacs[k]
     v = d.voltages(x, fs)
@@ -226,7 +225,7 @@ def layer_product(prep: Prepared, k: int, x2d, *, conv: Converters | None = None
             got.append(v[:RECORD_ROWS - have])
     cur = layer_currents(prep, k, v, read_noise_rel=read_noise_rel, rng=rng)
     cur = [conv.readouts[k].quantize(c) for c in cur]
-    return combine(prep, k, cur, x.shape[0]) / (_scale(prep, k) * d.v_read_V / fs)
+    return combine(prep, k, cur, x.shape[0]) / (layer_scale(prep, k) * d.v_read_V / fs)
 
 
 def make_matmul(prep: Prepared | None, *, conv: Converters | None = None,

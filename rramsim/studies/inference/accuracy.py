@@ -1,7 +1,7 @@
 """Test-set accuracy of a programmed network in the four modes, and what the circuit alone does.
 
 :func:`evaluate` runs the network's own forward pass with the matmul hook of each mode
-(:mod:`rramsim.studies.engine`). Behavioural and circuit modes share DAC bits, read voltage, ADC,
+(:mod:`rramsim.studies.inference.modes`). Behavioural and circuit modes share DAC bits, read voltage, ADC,
 calibration method and the read-noise stream (same seed), so their difference is the circuit (IR
 drop, non-linearity). The circuit pass records drive voltages (a bounded sample per layer) for the
 tile output error, the ADC saturation and the energy ledger.
@@ -14,9 +14,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from rramsim.studies import engine
 from rramsim.studies.config import STREAM_CALIB, STREAM_NOISE, StudyConfig, stream
-from rramsim.studies.quantize import DAC
+from rramsim.studies.inference import modes as engine
+from rramsim.studies.inference.quantize import DAC
 
 MODES = engine.MODES
 
@@ -84,7 +84,7 @@ def evaluate(hw, loaded, cfg: StudyConfig, *,
              prepared: dict | None = None) -> Evaluation:
     """Accuracy of ``loaded`` programmed as ``hw`` in each of ``modes``.
 
-    ``prepared``: a cache of :class:`~rramsim.studies.engine.Prepared` by mode for ``hw``
+    ``prepared``: a cache of :class:`~rramsim.studies.inference.modes.Prepared` by mode for ``hw``
     (filled in place), so that repeated evaluations solve no tile twice.
     """
     data = loaded.data
@@ -139,8 +139,6 @@ def tile_output_error(prep_circuit, records, *, nonlinear_inputs: int = 16) -> f
     plan's rows). Linear tiles: ``I_circuit = V T``. Non-linear tiles: full Newton solves of the
     first ``nonlinear_inputs`` drives.
     """
-    from rramsim import solver
-
     hw = prep_circuit.hardware
     num = den = 0.0
     for k, v in sorted(records.items()):
@@ -150,7 +148,7 @@ def tile_output_error(prep_circuit, records, *, nonlinear_inputs: int = 16) -> f
                 circ = full @ prep_circuit.matrices[t]
             elif t in prep_circuit.nonlinear:
                 full = full[:nonlinear_inputs]
-                circ = np.asarray(solver.solve(xb, full).i_out).reshape(len(full), -1)
+                circ = np.asarray(hw.solve(t, full).i_out).reshape(len(full), -1)
             else:
                 continue
             ideal = full @ np.asarray(xb.effective_conductance())

@@ -19,10 +19,10 @@ cost and evaluates every point on the same device model, read noise and circuit:
 Targets map trained weights as :class:`rramsim.nn.PreciseProgramming` does (``G+ = g_min + a
 max(w, 0)``, ``G- = g_min + a max(-w, 0)``, the largest ``|w|`` of a layer at ``g_max``). Every
 point is mapped onto tiles (:func:`rramsim.studies.programming.program`) and evaluated by
-:func:`rramsim.studies.accuracy.evaluate` in the ideal (programmed conductances, no converters, no
-noise), behavioural and circuit-accurate modes, with the configuration's converters and read
-noise (the same noise stream for every point). :func:`write_study` writes ``points.csv`` (tidy:
-one row per point and mode), ``programming_study.png`` and ``report.md``.
+:func:`rramsim.studies.inference.accuracy.evaluate` in the ideal (programmed conductances, no
+converters, no noise), behavioural and circuit-accurate modes, with the configuration's converters and read
+noise (the same noise stream for every point). The study returns data;
+:mod:`rramsim.studies.programming_study.report` writes its outputs.
 """
 
 from __future__ import annotations
@@ -31,15 +31,29 @@ import dataclasses
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 
+from rramsim import devmodel, nn
+from rramsim._threads import blas_threads
 from rramsim.errors import ProgrammingStudyError
 from rramsim.mapper import LinearConductanceMap
-from rramsim.studies.config import STREAM_PROGRAM, STREAM_TRAIN, StudyConfig, stream
-
-TASKS = ("digits", "fashion-mnist", "fsdd", "drive")
+from rramsim.nn import experiment
+from rramsim.nn.drive import pr_auc
+from rramsim.nn.network import softmax
+from rramsim.studies.config import (
+    DATASETS,
+    STREAM_NOISE,
+    STREAM_PROGRAM,
+    STREAM_TRAIN,
+    StudyConfig,
+    stream,
+    stream_seed,
+)
+from rramsim.studies.inference import accuracy
+from rramsim.studies.inference import modes as engine
+from rramsim.studies.loading import from_network, load_data
+from rramsim.studies.programming import program
 
 #: The study's reported improvement of pruning over precise programming (arXiv 2311.07164),
 #: per task: (metric, points). Read as percentage points of the metric.
@@ -109,7 +123,7 @@ def precisions(iterations: Sequence[int] = (1, 2, 4, 8, 16, 40),
 
 
 @dataclass(frozen=True)
-class Mapping:
+class TargetMap:
     """Weights to target conductances (as :class:`rramsim.nn.PreciseProgramming`), siemens."""
 
     g_min: float = 1e-6
@@ -153,7 +167,7 @@ class ProgrammedLayers:
 
 
 def program_weights(weights: Sequence[np.ndarray], precision: Precision, *,
-                    rng: np.random.Generator, mapping: Mapping = Mapping()  # noqa: B008
+                    rng: np.random.Generator, mapping: TargetMap = TargetMap()  # noqa: B008
                     ) -> ProgrammedLayers:
     """Electroform fresh cells for ``weights`` and program them at ``precision``.
 
@@ -162,8 +176,6 @@ def program_weights(weights: Sequence[np.ndarray], precision: Precision, *,
     (its first read finds every RESET cell below target, so it gives each one SET pulse with its
     initial compliance; no verify follows). Pulses and energy include the forming pulse.
     """
-    from rramsim import devmodel
-
     pairs, scales, states = [], [], []
     pulses = reads = 0
     energy = 0.0
@@ -227,11 +239,8 @@ def experiment_for(cfg: StudyConfig, task: str, *, epochs: int | None = None,
     3-bit activations for spoken digits), with ``epochs``, ``batch_size`` and ``max_train`` where
     given; ``[train]`` gives the kept fraction, the MLP's hidden sizes and the flip limiter.
     """
-    from rramsim import nn
-    from rramsim.nn import experiment
-
-    if task not in TASKS:
-        raise ProgrammingStudyError(f"task must be one of {TASKS}, got {task!r}")
+    if task not in DATASETS:
+        raise ProgrammingStudyError(f"task must be one of {DATASETS}, got {task!r}")
     if task != "digits" and not cfg.network.data_dir:
         raise ProgrammingStudyError(f"task {task!r} reads its data set from files: give "
                                     "--data-dir (or [network] data_dir)")
@@ -260,10 +269,6 @@ def train_networks(cfg: StudyConfig, task: str, *, epochs: int | None = None,
     """Train the pruned network (``rramsim.nn.run_prune``, run seed) and the conventionally
     trained network of the same architecture (``make_dense`` + ``rramsim.nn.train`` with the
     task's baseline settings); see :func:`experiment_for`."""
-    from rramsim import nn
-    from rramsim.nn import experiment
-    from rramsim.studies.loading import from_network, load_data
-
     cfg, exp = experiment_for(cfg, task, epochs=epochs, batch_size=batch_size,
                               max_train=max_train)
     exp = dataclasses.replace(exp, train=dataclasses.replace(exp.train, progress=progress),
@@ -308,8 +313,6 @@ def train_networks(cfg: StudyConfig, task: str, *, epochs: int | None = None,
 def baseline_loaded(baseline, data, programmed: ProgrammedLayers, name: str):
     """The programmed baseline as a :class:`~rramsim.studies.loading.LoadedNetwork`: physical
     pairs (every weight kept), scales ``a``, the cells' device states (for sinh read I-V)."""
-    from rramsim.studies.loading import from_network
-
     lo = from_network(baseline, data, pairs=programmed.pairs, scales=programmed.scales,
                       keep_pairs=True, name=name, source="conventionally trained (make_dense)")
     lo.cell_states = [(st, np.ones(np.shape(w), np.int8))
@@ -341,9 +344,6 @@ class StudyResult:
 def _evaluate(loaded, cfg: StudyConfig, modes) -> dict:
     """``{mode: {"accuracy", "accuracy_std", "pr_auc", "pr_auc_std"}}`` of ``loaded`` programmed
     with the configured circuit (PR-AUC NaN for classifiers)."""
-    from rramsim.studies import accuracy
-    from rramsim.studies.programming import program
-
     hw = program(loaded, cfg)
     if np.ndim(loaded.data.y_test) > 1:
         return _evaluate_segmentation(hw, loaded, cfg, modes)
@@ -357,12 +357,7 @@ def _evaluate(loaded, cfg: StudyConfig, modes) -> dict:
 def _evaluate_segmentation(hw, loaded, cfg: StudyConfig, modes) -> dict:
     """Pixel accuracy and PR-AUC (``rramsim.nn.drive.pr_auc`` of the class-1 softmax) of a
     per-pixel classifier on the test patches, per mode, from the same passes: the converters,
-    read noise and its stream as :func:`rramsim.studies.accuracy.evaluate` uses them."""
-    from rramsim.nn.drive import pr_auc
-    from rramsim.nn.network import softmax
-    from rramsim.studies import accuracy, engine
-    from rramsim.studies.config import STREAM_NOISE
-
+    read noise and its stream as :func:`rramsim.studies.inference.accuracy.evaluate` uses them."""
     data = loaded.data
     y = np.asarray(data.y_test)
     calib, rows = engine.calibration_inputs(loaded.forward, data.x_calib,
@@ -422,7 +417,7 @@ class Training:
 
 
 def programming_study(cfg: StudyConfig, task: str = "digits", *,
-                      points: Sequence[Precision] | None = None, mapping: Mapping = Mapping(),  # noqa: B008
+                      points: Sequence[Precision] | None = None, mapping: TargetMap = TargetMap(),  # noqa: B008
                       networks: Networks | None = None, training: Training = Training(),  # noqa: B008
                       progress: bool = False, log: Callable[[str], None] | None = None
                       ) -> StudyResult:
@@ -430,8 +425,6 @@ def programming_study(cfg: StudyConfig, task: str = "digits", *,
     baseline at every precision of ``points`` (default :func:`precisions`), evaluate every
     point. ``training`` overrides the task's training defaults (epochs, batch size, training
     inputs; :func:`experiment_for`). Seeded by ``cfg.run.seed``; single-threaded BLAS."""
-    from rramsim._threads import blas_threads
-
     pts = list(points) if points is not None else precisions()
     if len(pts) == 0:
         raise ProgrammingStudyError("no programming precisions given")
@@ -458,8 +451,7 @@ def programming_study(cfg: StudyConfig, task: str = "digits", *,
             it = tqdm(pts, desc="programming precisions", unit="point")
         for i, p in enumerate(it):
             t1 = time.perf_counter()
-            rng = np.random.default_rng(
-                np.random.SeedSequence(cfg.run.seed).spawn(8)[STREAM_PROGRAM].spawn(i + 1)[i])
+            rng = np.random.default_rng(stream_seed(cfg, STREAM_PROGRAM).spawn(i + 1)[i])
             pr = program_weights(base_w, p, rng=rng, mapping=mapping)
             lo = baseline_loaded(networks.baseline, pruned.data, pr, name=f"baseline, {p.label}")
             # software mode on the baseline's own (trained) weights, once
@@ -479,7 +471,7 @@ def programming_study(cfg: StudyConfig, task: str = "digits", *,
 # --------------------------------------------------------------------------------------------
 # what the numbers say
 # --------------------------------------------------------------------------------------------
-def _metric(rows: Sequence[dict], task: str) -> tuple[str, str]:
+def claim_metric(rows: Sequence[dict], task: str) -> tuple[str, str]:
     """(row key, name) of the figure the task's claim is about: PR-AUC for DRIVE when the rows
     carry it, accuracy otherwise."""
     claim = STUDY_CLAIMS.get(task)
@@ -497,7 +489,7 @@ def comparison_text(rows: Sequence[dict], task: str, *, mode: str = "circuit") -
     if len(pr) != 1 or not base:
         raise ProgrammingStudyError(f"the rows need one pruned point and baseline points in mode "
                                     f"{mode!r}")
-    key, name = _metric(sel, task)
+    key, name = claim_metric(sel, task)
     p = pr[0]
     pa = 100 * p[key]
 
@@ -551,145 +543,3 @@ def comparison_text(rows: Sequence[dict], task: str, *, mode: str = "circuit") -
                      f"pruning win by that much (its largest margin is "
                      f"{max(margin(r) for r in base):+.1f} points).")
     return lines
-
-
-# --------------------------------------------------------------------------------------------
-# outputs
-# --------------------------------------------------------------------------------------------
-def _series(rows: Sequence[dict]) -> tuple[list, list, float, int]:
-    """Write-verify rows of one mode as (pulse-budget series at the most common tolerance,
-    tolerance series at the largest budget, that tolerance, that budget)."""
-    wv = [r for r in rows if r["method"] == "write-verify"]
-    if not wv:
-        return [], [], float("nan"), 0
-    tols = [r["tolerance_rel"] for r in wv]
-    tol = max(dict.fromkeys(tols), key=tols.count)
-    top = max(r["max_pulses_per_cell"] for r in wv)
-    budget = sorted((r for r in wv if r["tolerance_rel"] == tol),
-                    key=lambda r: r["max_pulses_per_cell"])
-    tolerance = sorted((r for r in wv if r["max_pulses_per_cell"] == top),
-                       key=lambda r: -r["tolerance_rel"])
-    return budget, tolerance, tol, int(top)
-
-
-def plot(res: StudyResult):
-    """Accuracy against programming pulses per cell and against energy (matplotlib figure):
-    circuit-accurate points filled, behavioural ones open; the pruned network a star and a
-    dotted line."""
-    import matplotlib
-    import matplotlib.ticker
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    key, name = _metric(res.rows, res.task)
-    fig, axes = plt.subplots(1, 2, figsize=(13, 4.8), sharey=True)
-    for ax, x, xl in ((axes[0], "pulses_per_cell", "programming pulses per cell (forming included)"),
-                      (axes[1], "energy_J", "programming energy of the network (J)")):
-        for m, face in (("circuit", None), ("behavioural", "none")):
-            rows = [r for r in res.rows if r["mode"] == m]
-            budget, tolser, tol, top = _series(rows)
-            kw = dict(mfc=face, ms=5) if face else dict(ms=5)
-            lab = m if face is None else None
-            for ser, colour, series, short in (
-                    (budget, "tab:blue", f"write-verify, pulse budget at {tol * 100:g} %",
-                     lambda r: f"{r['max_pulses_per_cell']:g}"),
-                    (tolser, "tab:green", f"write-verify, tolerance at {top} pulses",
-                     lambda r: f"{r['tolerance_rel'] * 100:g}%")):
-                if not ser:
-                    continue
-                ax.plot([r[x] for r in ser], [100 * r[key] for r in ser], "o-",
-                        color=colour, lw=1 if face else 1.6, alpha=0.6 if face else 1, **kw,
-                        label=f"{series} ({m})")
-                if face is None:
-                    for r in ser:
-                        ax.annotate(short(r), (r[x], 100 * r[key]), fontsize=7,
-                                    xytext=(3, -9), textcoords="offset points", color=colour)
-            for r in rows:
-                if r["method"] == "one-shot":
-                    ax.plot(r[x], 100 * r[key], "v", color="tab:purple", **kw,
-                            label=f"one-shot ({m})")
-                if r["network"] == "pruned":
-                    ax.plot(r[x], 100 * r[key], "*", color="tab:red",
-                            **{**kw, "ms": 14}, label=f"pruned ({m})")
-                    if lab:
-                        ax.axhline(100 * r[key], color="tab:red", ls=":", lw=1)
-        ax.set_xscale("log")
-        if x == "pulses_per_cell":   # plain numbers: 2, 3, 4, 6, 10, 20
-            ax.xaxis.set_major_formatter(matplotlib.ticker.FormatStrFormatter("%g"))
-            ax.xaxis.set_minor_formatter(matplotlib.ticker.FormatStrFormatter("%g"))
-        ax.set_xlabel(xl)
-        ax.grid(True, which="both", alpha=0.3)
-    axes[0].set_ylabel(f"test {name} (%)")
-    axes[0].legend(fontsize=7, loc="lower right")
-    claims = "\n".join(f"{t}: +{v:g} points {m}" for t, (m, v) in STUDY_CLAIMS.items())
-    axes[1].text(1.02, 0.98, "study (arXiv 2311.07164):\npruning better than precise\n"
-                 "programming by\n" + claims, transform=axes[1].transAxes, va="top", fontsize=8,
-                 bbox=dict(boxstyle="round", fc="white", alpha=0.8))
-    fig.suptitle(f"{res.task}: pruned random network vs the conventionally trained network "
-                 "programmed at each precision (filled: circuit-accurate, open: behavioural)",
-                 fontsize=10)
-    return fig
-
-
-def report_text(res: StudyResult, cfg: StudyConfig, *, command: str) -> str:
-    """The markdown report: setup, the table (circuit and behavioural), the comparison."""
-    from rramsim.studies.config import to_toml
-
-    nw = res.networks
-    key, name = _metric(res.rows, res.task)
-    lines = [f"# Programming study: {res.task}", "", f"Command: `{command}`", "",
-             "Pruned random network (edge-popup on electroformed pairs; deployment = forming + "
-             "RESET of the pruned pairs) against the conventionally trained network of the same "
-             "architecture, programmed by one-shot writes and by write-and-verify at several "
-             "pulse budgets and tolerances. Every point: the same device model, read noise "
-             f"{cfg.noise.read_noise_rel:g} (relative, {cfg.noise.repeats} passes), DAC "
-             f"{cfg.converters.dac_bits} bits, ADC {cfg.converters.adc_bits} bits, "
-             f"{cfg.mapping.tile_rows} x {cfg.mapping.tile_cols} tiles, wires "
-             f"{cfg.circuit.r_wordline_ohm:g}/{cfg.circuit.r_bitline_ohm:g} ohm.", "",
-             f"Software accuracy: pruned {100 * res.software['pruned']:.2f} %, baseline "
-             f"{100 * res.software['baseline']:.2f} % (baseline training: "
-             + ", ".join(f"{k} {v}" for k, v in nw.baseline_training.items()) + ").", "",
-             "## Comparison (circuit-accurate)", "", *res.comparison, "",
-             "## Study's claims (arXiv 2311.07164)", "",
-             "| task | metric | pruning better by |", "| --- | --- | --- |",
-             *[f"| {t} | {m} | +{v:g} points |" for t, (m, v) in STUDY_CLAIMS.items()], "",
-             "## Points", "",
-             "| network | programming | pulses/cell | energy (J) | converged | G error (median, rms) "
-             f"| ideal {name} | behavioural | circuit |",
-             "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
-    by = {}
-    for r in res.rows:
-        by.setdefault((r["network"], r["programming"]), {})[r["mode"]] = r
-    for (net, prog), ms in by.items():
-        r = next(iter(ms.values()))
-        conv = "" if r["converged_fraction"] is None else f"{r['converged_fraction']:.3f}"
-        err = ("" if r["programming_error_rel"] is None else
-               f"{r['programming_error_median_rel']:.3f}, {r['programming_error_rel']:.3f}")
-        acc = " | ".join(f"{100 * ms[m][key]:.2f} %" if m in ms else "" for m in POINT_MODES)
-        lines.append(f"| {net} | {prog} | {r['pulses_per_cell']:.2f} | {r['energy_J']:.3g} | "
-                     f"{conv} | {err} | {acc} |")
-    lines += ["", "Pulses and energy count the programming pulses (forming included); verify "
-              "reads are counted in `points.csv` (`verify_reads`) but not in the energy.", "",
-              "## Timings (s)", "", *[f"- {k}: {v:.1f}" for k, v in res.seconds.items()], "",
-              "## Configuration", "", "```toml", to_toml(cfg).rstrip(), "```", ""]
-    return "\n".join(lines)
-
-
-def write_study(res: StudyResult, cfg: StudyConfig, out_dir: str | Path, *,
-                command: str) -> dict[str, Path]:
-    """``points.csv``, ``programming_study.png`` and ``report.md`` in ``out_dir`` (atomic)."""
-    import matplotlib.pyplot as plt
-
-    from rramsim.studies._io import atomic_save_figure, atomic_write_csv, atomic_write_text
-
-    out = Path(out_dir)
-    paths = {"csv": atomic_write_csv(out / "points.csv", res.frame())}
-    fig = plot(res)
-    try:
-        paths["plot"] = atomic_save_figure(out / "programming_study.png", fig)
-    finally:
-        plt.close(fig)
-    paths["report"] = atomic_write_text(out / "report.md",
-                                        report_text(res, cfg, command=command))
-    return paths

@@ -15,8 +15,10 @@ import os
 import time
 from pathlib import Path
 
+from rramsim import __version__
 from rramsim._io import atomic_write_bytes, atomic_write_text
-from rramsim.studies.sweep import METRICS, SweepError, SweepPoint, SweepSpec, base_fingerprint
+from rramsim.studies.config import to_toml
+from rramsim.studies.sweep.spec import METRICS, SweepError, SweepPoint, SweepSpec, base_fingerprint
 
 FORMAT = 1
 # results.csv is rewritten at most this often while points arrive (and always at the end)
@@ -69,9 +71,6 @@ class SweepStore:
             raise SweepError(f"cannot create the sweep folder {self.dir}: {exc}") from exc
         self._lock()
         if not man.exists():
-            from rramsim import __version__
-            from rramsim.studies.config import to_toml
-
             atomic_write_text(self.dir / "base_config.toml", to_toml(self.spec.base))
             atomic_write_text(man, json.dumps({"format": FORMAT, "rramsim_version": __version__,
                                                **fp}, indent=1, sort_keys=True) + "\n")

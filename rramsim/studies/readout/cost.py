@@ -2,7 +2,7 @@
 
 For one product vector of a layer (one dense input, one output position of a convolution, one
 RNN time step), every read of the plan (:class:`rramsim.mapper.TileRead`) is carried out group by
-group (:class:`rramsim.studies.readout.ReadScheme`). A group of a read with ``c`` columns needs
+group (:class:`rramsim.studies.readout.reads.ReadScheme`). A group of a read with ``c`` columns needs
 ``slots`` conversion slots, the largest number of its columns on one ADC (ADC a serves columns
 ``[a k, (a + 1) k)``, ``k = columns_per_adc``), and takes
 
@@ -38,7 +38,7 @@ maximum, Philips HEF4051B data sheet [2]_; the study's board uses the CD4051B); 
 and OPA4322's own settling are not included (no datasheet figure taken). ``integrated``: the
 8-bit 1.2 GS/s SAR ADC of Kull et al. [3]_ -> 0.83 ns per conversion; settling 100 ns, ISAAC's
 crossbar read cycle [4]_ (judgement: the whole read cycle counted as settling). PWM slots last
-one settling time (judgement). Powers and energies as in :mod:`rramsim.studies.energy`.
+one settling time (judgement). Powers and energies as in :mod:`rramsim.studies.costs.energy`.
 
 References
 ----------
@@ -59,14 +59,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from rramsim.studies.readout import (
-    COLUMN_FIT,
-    ReadScheme,
-    ReadSchemeError,
-    dac_levels,
-    magnitude_bits,
-    planes,
-)
+from rramsim.errors import ReadSchemeError
+from rramsim.studies.config import PRESET_BOARD, PRESET_INTEGRATED
+from rramsim.studies.readout.reads import dac_levels, magnitude_bits, planes
+from rramsim.studies.readout.scheme import COLUMN_FIT, ReadScheme
 
 
 @dataclass(frozen=True)
@@ -119,20 +115,20 @@ class ReadTiming:
 
 
 BOARD_TIMING = ReadTiming(
-    name="board", t_conversion_s=1 / 50e3, t_settle_s=300e-9, t_pwm_slot_s=300e-9,
+    name=PRESET_BOARD, t_conversion_s=1 / 50e3, t_settle_s=300e-9, t_pwm_slot_s=300e-9,
     dac_power_per_row_W=0.6e-3 * 5.5, dac_per_bit=False,
     adc_energy_per_conversion_J=2.5e-3 / 50e3, tia_power_per_column_W=1.5e-3 * 1.8,
     source="ADS8324 50 kS/s (20 us/conversion, 50 nJ); 4051 mux 300 ns max (HEF4051B); "
            "DAC80508 3.3 mW/ch; OPA4322 2.7 mW/ch; digital add 0.1 pJ, multiply 3.1 pJ "
            "(Horowitz 2014, 45 nm: a lower bound for the board)")
 INTEGRATED_TIMING = ReadTiming(
-    name="integrated", t_conversion_s=1 / 1.2e9, t_settle_s=100e-9, t_pwm_slot_s=100e-9,
+    name=PRESET_INTEGRATED, t_conversion_s=1 / 1.2e9, t_settle_s=100e-9, t_pwm_slot_s=100e-9,
     dac_power_per_row_W=4e-3 / 1024, dac_per_bit=True,
     adc_energy_per_conversion_J=3.1e-3 / 1.2e9, tia_power_per_column_W=0.0,
     source="SAR ADC 1.2 GS/s, 3.1 mW (Kull et al. 2013); 100 ns read cycle and 1-bit DACs "
            "4 mW/1024 (ISAAC, 2016); TIA in the ADC; digital add 0.1 pJ, multiply 3.1 pJ "
            "(Horowitz 2014, 45 nm)")
-TIMINGS: dict[str, ReadTiming] = {"board": BOARD_TIMING, "integrated": INTEGRATED_TIMING}
+TIMINGS: dict[str, ReadTiming] = {t.name: t for t in (BOARD_TIMING, INTEGRATED_TIMING)}
 
 GPU_PEAK_FLOPS = 15.7e12
 """NVIDIA V100 FP32 peak, FLOP/s [5] (the GPU baseline's time: 2 FLOP per MAC at peak)."""
@@ -196,7 +192,7 @@ def scheme_cost(sp, rows_per_inference, dacs, timing: ReadTiming, *, kept_macs: 
                 calibration: str = "ideal_scale") -> SchemeCost:
     """Counts, latency and energy per inference of ``sp`` (:class:`~.readout.SchemePrep`).
 
-    ``dacs``: each layer's :class:`~rramsim.studies.quantize.DAC` (bits and sign fix the bit
+    ``dacs``: each layer's :class:`~rramsim.studies.inference.quantize.DAC` (bits and sign fix the bit
     planes and PWM levels). ``voltages``: layer -> recorded amplitude drive voltages (rows,
     fan_in), whose mean source power gives the array energy (None: array energy 0, not counted).
     ``calibration``: the digital corrections counted (see the module docstring).

@@ -1,0 +1,158 @@
+"""The programming study's outputs: its figure, its markdown report and ``points.csv``.
+
+:func:`write_study` writes ``points.csv`` (tidy: one row per point and mode),
+``programming_study.png`` (:func:`plot`) and ``report.md`` (:func:`report_text`) atomically. The
+study itself (:mod:`rramsim.studies.programming_study.study`) returns data only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from rramsim.studies._io import atomic_save_figure, atomic_write_csv, atomic_write_text
+from rramsim.studies.config import StudyConfig, to_toml
+from rramsim.studies.programming_study.study import (
+    POINT_MODES,
+    STUDY_CLAIMS,
+    StudyResult,
+    claim_metric,
+)
+
+
+# --------------------------------------------------------------------------------------------
+# outputs
+# --------------------------------------------------------------------------------------------
+def _series(rows: Sequence[dict]) -> tuple[list, list, float, int]:
+    """Write-verify rows of one mode as (pulse-budget series at the most common tolerance,
+    tolerance series at the largest budget, that tolerance, that budget)."""
+    wv = [r for r in rows if r["method"] == "write-verify"]
+    if not wv:
+        return [], [], float("nan"), 0
+    tols = [r["tolerance_rel"] for r in wv]
+    tol = max(dict.fromkeys(tols), key=tols.count)
+    top = max(r["max_pulses_per_cell"] for r in wv)
+    budget = sorted((r for r in wv if r["tolerance_rel"] == tol),
+                    key=lambda r: r["max_pulses_per_cell"])
+    tolerance = sorted((r for r in wv if r["max_pulses_per_cell"] == top),
+                       key=lambda r: -r["tolerance_rel"])
+    return budget, tolerance, tol, int(top)
+
+
+def plot(res: StudyResult):
+    """Accuracy against programming pulses per cell and against energy (matplotlib figure):
+    circuit-accurate points filled, behavioural ones open; the pruned network a star and a
+    dotted line."""
+    import matplotlib
+    import matplotlib.ticker
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    key, name = claim_metric(res.rows, res.task)
+    fig, axes = plt.subplots(1, 2, figsize=(13, 4.8), sharey=True)
+    for ax, x, xl in ((axes[0], "pulses_per_cell", "programming pulses per cell (forming included)"),
+                      (axes[1], "energy_J", "programming energy of the network (J)")):
+        for m, face in (("circuit", None), ("behavioural", "none")):
+            rows = [r for r in res.rows if r["mode"] == m]
+            budget, tolser, tol, top = _series(rows)
+            kw = dict(mfc=face, ms=5) if face else dict(ms=5)
+            lab = m if face is None else None
+            for ser, colour, series, short in (
+                    (budget, "tab:blue", f"write-verify, pulse budget at {tol * 100:g} %",
+                     lambda r: f"{r['max_pulses_per_cell']:g}"),
+                    (tolser, "tab:green", f"write-verify, tolerance at {top} pulses",
+                     lambda r: f"{r['tolerance_rel'] * 100:g}%")):
+                if not ser:
+                    continue
+                ax.plot([r[x] for r in ser], [100 * r[key] for r in ser], "o-",
+                        color=colour, lw=1 if face else 1.6, alpha=0.6 if face else 1, **kw,
+                        label=f"{series} ({m})")
+                if face is None:
+                    for r in ser:
+                        ax.annotate(short(r), (r[x], 100 * r[key]), fontsize=7,
+                                    xytext=(3, -9), textcoords="offset points", color=colour)
+            for r in rows:
+                if r["method"] == "one-shot":
+                    ax.plot(r[x], 100 * r[key], "v", color="tab:purple", **kw,
+                            label=f"one-shot ({m})")
+                if r["network"] == "pruned":
+                    ax.plot(r[x], 100 * r[key], "*", color="tab:red",
+                            **{**kw, "ms": 14}, label=f"pruned ({m})")
+                    if lab:
+                        ax.axhline(100 * r[key], color="tab:red", ls=":", lw=1)
+        ax.set_xscale("log")
+        if x == "pulses_per_cell":   # plain numbers: 2, 3, 4, 6, 10, 20
+            ax.xaxis.set_major_formatter(matplotlib.ticker.FormatStrFormatter("%g"))
+            ax.xaxis.set_minor_formatter(matplotlib.ticker.FormatStrFormatter("%g"))
+        ax.set_xlabel(xl)
+        ax.grid(True, which="both", alpha=0.3)
+    axes[0].set_ylabel(f"test {name} (%)")
+    axes[0].legend(fontsize=7, loc="lower right")
+    claims = "\n".join(f"{t}: +{v:g} points {m}" for t, (m, v) in STUDY_CLAIMS.items())
+    axes[1].text(1.02, 0.98, "study (arXiv 2311.07164):\npruning better than precise\n"
+                 "programming by\n" + claims, transform=axes[1].transAxes, va="top", fontsize=8,
+                 bbox=dict(boxstyle="round", fc="white", alpha=0.8))
+    fig.suptitle(f"{res.task}: pruned random network vs the conventionally trained network "
+                 "programmed at each precision (filled: circuit-accurate, open: behavioural)",
+                 fontsize=10)
+    return fig
+
+
+def report_text(res: StudyResult, cfg: StudyConfig, *, command: str) -> str:
+    """The markdown report: setup, the table (circuit and behavioural), the comparison."""
+    nw = res.networks
+    key, name = claim_metric(res.rows, res.task)
+    lines = [f"# Programming study: {res.task}", "", f"Command: `{command}`", "",
+             "Pruned random network (edge-popup on electroformed pairs; deployment = forming + "
+             "RESET of the pruned pairs) against the conventionally trained network of the same "
+             "architecture, programmed by one-shot writes and by write-and-verify at several "
+             "pulse budgets and tolerances. Every point: the same device model, read noise "
+             f"{cfg.noise.read_noise_rel:g} (relative, {cfg.noise.repeats} passes), DAC "
+             f"{cfg.converters.dac_bits} bits, ADC {cfg.converters.adc_bits} bits, "
+             f"{cfg.mapping.tile_rows} x {cfg.mapping.tile_cols} tiles, wires "
+             f"{cfg.circuit.r_wordline_ohm:g}/{cfg.circuit.r_bitline_ohm:g} ohm.", "",
+             f"Software accuracy: pruned {100 * res.software['pruned']:.2f} %, baseline "
+             f"{100 * res.software['baseline']:.2f} % (baseline training: "
+             + ", ".join(f"{k} {v}" for k, v in nw.baseline_training.items()) + ").", "",
+             "## Comparison (circuit-accurate)", "", *res.comparison, "",
+             "## Study's claims (arXiv 2311.07164)", "",
+             "| task | metric | pruning better by |", "| --- | --- | --- |",
+             *[f"| {t} | {m} | +{v:g} points |" for t, (m, v) in STUDY_CLAIMS.items()], "",
+             "## Points", "",
+             "| network | programming | pulses/cell | energy (J) | converged | G error (median, rms) "
+             f"| ideal {name} | behavioural | circuit |",
+             "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+    by = {}
+    for r in res.rows:
+        by.setdefault((r["network"], r["programming"]), {})[r["mode"]] = r
+    for (net, prog), ms in by.items():
+        r = next(iter(ms.values()))
+        conv = "" if r["converged_fraction"] is None else f"{r['converged_fraction']:.3f}"
+        err = ("" if r["programming_error_rel"] is None else
+               f"{r['programming_error_median_rel']:.3f}, {r['programming_error_rel']:.3f}")
+        acc = " | ".join(f"{100 * ms[m][key]:.2f} %" if m in ms else "" for m in POINT_MODES)
+        lines.append(f"| {net} | {prog} | {r['pulses_per_cell']:.2f} | {r['energy_J']:.3g} | "
+                     f"{conv} | {err} | {acc} |")
+    lines += ["", "Pulses and energy count the programming pulses (forming included); verify "
+              "reads are counted in `points.csv` (`verify_reads`) but not in the energy.", "",
+              "## Timings (s)", "", *[f"- {k}: {v:.1f}" for k, v in res.seconds.items()], "",
+              "## Configuration", "", "```toml", to_toml(cfg).rstrip(), "```", ""]
+    return "\n".join(lines)
+
+
+def write_study(res: StudyResult, cfg: StudyConfig, out_dir: str | Path, *,
+                command: str) -> dict[str, Path]:
+    """``points.csv``, ``programming_study.png`` and ``report.md`` in ``out_dir`` (atomic)."""
+    import matplotlib.pyplot as plt
+
+    out = Path(out_dir)
+    paths = {"csv": atomic_write_csv(out / "points.csv", res.frame())}
+    fig = plot(res)
+    try:
+        paths["plot"] = atomic_save_figure(out / "programming_study.png", fig)
+    finally:
+        plt.close(fig)
+    paths["report"] = atomic_write_text(out / "report.md",
+                                        report_text(res, cfg, command=command))
+    return paths
