@@ -29,7 +29,13 @@ NUMERIC_EDGE_ATTRIBUTES = ("weight", "sign", "g_plus", "g_minus")
 #: weight (float64), state and polarity (int8), owner (int16 or int32); plus 8 with per-cell v0.
 BYTES_PER_CELL = 8 + 8 + 1 + 1 + 4
 
-_MISSING = object()
+
+
+class _Missing:
+    """Marks an absent attribute (its type is discarded from the types seen)."""
+
+
+_MISSING = _Missing()
 
 
 def _is_real(x) -> bool:
@@ -51,7 +57,7 @@ def check_edges(edges: list) -> None:
     for a in NUMERIC_EDGE_ATTRIBUTES:
         col = [d.get(a, _MISSING) for _, _, d in edges]
         kinds = set(map(type, col))
-        kinds.discard(type(_MISSING))
+        kinds.discard(_Missing)
         bad = {t for t in kinds
                if not issubclass(t, numbers.Real) or issubclass(t, (bool, np.bool_))}
         if bad:
