@@ -302,8 +302,13 @@ def test_cell_iv_is_odd_and_matches_the_linear_slope():
     for r_a in (None, ra):
         i_p, gd_p = _newton.cell_iv(v, g, v0, r_a)
         i_m, gd_m = _newton.cell_iv(-v, g, v0, r_a)
-        np.testing.assert_array_equal(i_p, -i_m)
-        np.testing.assert_array_equal(gd_p, gd_m)
+        if r_a is None:  # sinh/cosh at u and -u: two calls of the platform's libm or SIMD
+            # code, odd / even to rounding but not promised to the bit
+            np.testing.assert_allclose(i_p, -i_m, rtol=1e-15, atol=0)
+            np.testing.assert_allclose(gd_p, gd_m, rtol=1e-15, atol=0)
+        else:  # with r_a the same computation runs on |v| and the sign is copied: exact
+            np.testing.assert_array_equal(i_p, -i_m)
+            np.testing.assert_array_equal(gd_p, gd_m)
         i0, gd0 = _newton.cell_iv(np.zeros((1, 3, 4)), g, v0, r_a)
         np.testing.assert_array_equal(i0, 0.0)
         lin = g if r_a is None else g / (1 + g * r_a)

@@ -53,6 +53,7 @@ from rramsim._validate import real_scalar
 from rramsim._validate import shape as as_shape
 from rramsim.crossbar import Crossbar
 from rramsim.errors import MappingError
+from rramsim.mapper import _checks
 from rramsim.mapper.network import LayeredNetwork, fold_conv_weight, network_from_graph
 from rramsim.mapper.packing import (
     _check_cell_v0,
@@ -141,8 +142,9 @@ def map_network(  # noqa: PLR0913
     Raises
     ------
     MappingError
-        Bad graph (see :func:`network_from_graph`), unknown option, tile too small for a pair, invalid
-        tile options or activities.
+        Bad graph (see :func:`network_from_graph`), unknown option, tile too small for a pair, tiles
+        whose cell arrays would not fit in memory (refused before allocating), invalid tile
+        options or activities.
 
     Examples
     --------
@@ -184,6 +186,7 @@ def map_network(  # noqa: PLR0913
                          activity=activity, g_reset=g_reset)
     # ---- 4: pack pieces into tiles (first-fit decreasing height, shelves)
     placed, n_tiles = _pack(plans, (R, C), scheme, share)
+    _checks.check_tile_memory(n_tiles, (R, C), per_cell_v0=v0_layers is not None)
     # ---- 5-6: physical positions and cell arrays
     fill = v0_top = None
     if v0_layers is not None:

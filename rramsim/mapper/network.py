@@ -51,6 +51,7 @@ import numpy as np
 
 from rramsim._validate import real_array
 from rramsim.errors import MappingError
+from rramsim.mapper import _checks
 
 LayerKind = Literal["dense", "conv"]
 LAYER_KINDS: tuple[str, ...] = ("dense", "conv")
@@ -747,9 +748,10 @@ def network_from_graph(graph) -> LayeredNetwork:
         raise MappingError(f"expected a networkx DiGraph, got {type(graph).__name__}")
     if graph.number_of_edges() == 0:
         raise MappingError("the graph has no edges (no weights)")
+    edges = list(graph.edges(data=True))
+    _checks.check_graph(graph, edges, GRAPH_META_KEY)
     layer = {v: _layer_of(graph, v) for v in graph.nodes}
     index, sizes = _node_indices(graph, layer)
-    edges = list(graph.edges(data=True))
     src_l, dst_l, vals, kept_raw = _edge_columns(edges, layer)
     _check_layered(graph, edges, layer, src_l, dst_l)
     kept = _check_edge_values(edges, vals, kept_raw)

@@ -79,7 +79,8 @@ def simulate(xb: Crossbar, v_in, *, backend: str = "auto", timeout: float | None
         See :func:`rramsim.netlists.ngspice.run` (ngspice only).
     timeout : float, optional
         Time limit, seconds; default scaled to the tile's size
-        (:func:`rramsim.netlists.ngspice.default_timeout`; VACASK: no limit by default).
+        (:func:`rramsim.netlists.ngspice.default_timeout`; VACASK: the same rule on its own
+        estimate, see :func:`rramsim.netlists.vacask.run`).
     progress : bool
         Progress bar (elapsed time against the estimate) while ngspice or VACASK runs.
     engine : {"ngspice", "vacask"}

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import shutil
 import subprocess
 import tempfile
@@ -312,10 +313,12 @@ class RunResult:
 
 
 def estimate(netlist: str) -> float:
-    """Rough wall time of a tile's operating point(s) in VACASK, seconds, from the netlist's size.
+    """Rough wall time of a run in VACASK, seconds, from the netlist's size.
 
     Fitted here (one thread, shared machine): about 9 s for a 256 x 256 tile (196,608 conductances)
     and 90 s for 512 x 512, t ~ elements^1.67; each further swept input costs about 0.4 of the first.
+    A transient adds about 1 us per netlist line and time step (``stop / maxstep`` steps): 16 x 16
+    filament cells over 1,171 time points took 0.6 s.
     """
     n_el = netlist.count("\n")
     points = 1
@@ -323,7 +326,37 @@ def estimate(netlist: str) -> float:
     k = netlist.find(marker)
     if k >= 0:
         points = netlist.count(",", k, netlist.find("]", k)) + 1
-    return 0.05 + 90.0 * (n_el / 786432.0) ** 1.67 * (1.0 + 0.4 * (points - 1))
+    steps = 0.0
+    for stop, maxstep in _TRAN.findall(netlist):
+        try:
+            steps += float(stop) / float(maxstep)
+        except (ValueError, ZeroDivisionError):
+            continue
+    return 0.05 + 90.0 * (n_el / 786432.0) ** 1.67 * (1.0 + 0.4 * (points - 1)) \
+        + 1e-6 * n_el * steps
+
+
+#: ``stop`` and ``maxstep`` of the transient analyses of a netlist (see :func:`estimate`).
+_TRAN = re.compile(r"analysis\s+\S+\s+tran\b[^\n]*?\bstop=(\S+)[^\n]*?\bmaxstep=(\S+)")
+
+#: Environment variable that sets the time limit of every VACASK run, seconds.
+TIMEOUT_ENV = "RRAMSIM_VACASK_TIMEOUT"
+
+
+def _time_limit(netlist: str, timeout) -> float:
+    """``timeout`` checked (positive seconds), or the default: ngspice's rule
+    (:func:`rramsim.netlists.ngspice.default_timeout`) on :func:`estimate` and ``TIMEOUT_ENV``."""
+    from rramsim.netlists.ngspice import default_timeout
+
+    if timeout is None:
+        return default_timeout(estimate(netlist), TIMEOUT_ENV)
+    try:
+        value = float("nan") if isinstance(timeout, (str, bytes, bool)) else float(timeout)
+    except (TypeError, ValueError):
+        value = float("nan")
+    if not np.isfinite(value) or value <= 0:
+        raise SpiceError(f"timeout must be a positive number of seconds, got {timeout!r}")
+    return value
 
 
 def run(netlist: str, analyses, *, files: dict[str, str] | None = None,
@@ -340,7 +373,9 @@ def run(netlist: str, analyses, *, files: dict[str, str] | None = None,
     files : dict, optional
         Extra files to write beside the netlist (name -> text).
     timeout : float, optional
-        Seconds after which VACASK is stopped (then a SpiceError); default no limit.
+        Seconds after which VACASK is stopped (then a SpiceError); default scaled to the run:
+        ``max(60 s, 20 x`` :func:`estimate` ``)``, or the environment variable
+        ``RRAMSIM_VACASK_TIMEOUT`` (seconds) when set.
     keep : path, optional
         Folder to copy the netlist and its outputs into (for inspection).
     progress : bool
@@ -349,8 +384,10 @@ def run(netlist: str, analyses, *, files: dict[str, str] | None = None,
     Raises
     ------
     SpiceError
-        Missing wheel, VACASK's error message (parse or analysis failure), or a missing raw file.
+        Missing wheel, VACASK's error message (parse or analysis failure), a missing raw file, a
+        bad ``timeout``, or the run exceeded its time limit (VACASK is killed).
     """
+    timeout = _time_limit(netlist, timeout)
     t = tools()
     names = list(analyses)
     with tempfile.TemporaryDirectory(prefix="rramsim-vacask-") as tmp:
@@ -377,7 +414,8 @@ def run(netlist: str, analyses, *, files: dict[str, str] | None = None,
                 shutil.copy2(f, dest / f.name)
         message = _message(output)
         if timed_out:
-            raise SpiceError(f"VACASK stopped after the time limit of {timeout} s")
+            raise SpiceError(f"VACASK did not finish within its time limit of {timeout:.3g} s "
+                             f"(set timeout= or {TIMEOUT_ENV} to change it)")
         if proc.returncode != 0:
             raise SpiceError(f"VACASK failed (exit status {proc.returncode}):\n{message}")
         plots = {}
@@ -399,7 +437,7 @@ def _progress_bar(netlist: str):
                 desc="VACASK", bar_format="{desc}: {n:.1f}/{total:.1f} s (estimate) {bar}")
 
 
-def _wait(proc: subprocess.Popen, start: float, timeout: float | None, bar):
+def _wait(proc: subprocess.Popen, start: float, timeout: float, bar):
     """Wait for VACASK, killing it after ``timeout`` seconds (or when interrupted) and moving the
     progress ``bar``; returns its wait status, resource usage and whether it was stopped."""
     timed_out = False
@@ -409,7 +447,7 @@ def _wait(proc: subprocess.Popen, start: float, timeout: float | None, bar):
             if pid:
                 break
             elapsed = time.perf_counter() - start
-            if timeout is not None and elapsed > timeout:
+            if elapsed > timeout:
                 timed_out = True
                 proc.kill()
             if bar is not None:
