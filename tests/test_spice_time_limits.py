@@ -16,6 +16,7 @@ from rramsim import netlists
 from rramsim.crossbar import Crossbar
 from rramsim.errors import SpiceError
 from rramsim.netlists import ngspice, vacask
+from rramsim.netlists.vacask import engine as vacask_engine
 
 TINY = "t\nground 0\nmodel r resistor\nr1 (a 0) r r=1\ncontrol\n  analysis op1 op\nendc\n"
 
@@ -78,19 +79,19 @@ def test_vacask_default_limit_scales_with_the_circuit(monkeypatch):
     monkeypatch.delenv(vacask.TIMEOUT_ENV, raising=False)
     small = vacask.render(Crossbar(np.full((16, 16), 1e-5), r_wordline=2.0, r_bitline=2.0),
                           np.full(16, 0.1))
-    assert vacask._time_limit(small, None) == ngspice.TIMEOUT_MIN
+    assert vacask_engine._time_limit(small, None) == ngspice.TIMEOUT_MIN
     # the estimate from the line count alone: 512 x 512 with wires is 786,432 + lines
     big = "x\n" * 786_432
     assert vacask.estimate(big) == pytest.approx(90.05, rel=1e-9)
-    assert vacask._time_limit(big, None) == pytest.approx(20 * 90.05, rel=1e-9)
+    assert vacask_engine._time_limit(big, None) == pytest.approx(20 * 90.05, rel=1e-9)
     # a transient of 1e-3 s in 1e-9 s steps: 1e6 steps of this 7-line netlist, about 7 s more
     tran = TINY.replace("analysis op1 op",
                         "analysis tran1 tran step=1e-09 stop=0.001 maxstep=1e-09")
     assert tran.count("\n") == 7
     assert vacask.estimate(tran) == pytest.approx(vacask.estimate(TINY) + 1e-6 * 7 * 1e6,
                                                   rel=1e-9)
-    assert vacask._time_limit(tran, None) > ngspice.TIMEOUT_MIN
-    assert vacask._time_limit(small, 2.5) == 2.5
+    assert vacask_engine._time_limit(tran, None) > ngspice.TIMEOUT_MIN
+    assert vacask_engine._time_limit(small, 2.5) == 2.5
 
 
 def test_netlists_simulate_passes_the_limit_to_vacask(hanging_vacask):

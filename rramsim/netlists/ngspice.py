@@ -60,7 +60,7 @@ INSTALL_HINT = (
 TIMEOUT_ENV = "RRAMSIM_NGSPICE_TIMEOUT"
 #: The default time limit is at least this many seconds (a 16 x 16 tile runs in well under a
 #: second, a 64 x 64 one in 3-20 s on a quiet to heavily loaded 2-core machine) ...
-TIMEOUT_MIN = 60.0
+TIMEOUT_MIN = 10.0
 #: ... and at least this many times the run's estimated duration.
 TIMEOUT_FACTOR = 20.0
 

@@ -41,6 +41,7 @@ from rramsim.netlists.vacask.engine import (
     OPTIONS,
     OPTIONS_FAST,
     PACKAGE,
+    TIMEOUT_ENV,
     RawPlot,
     RunResult,
     Tools,
@@ -57,6 +58,6 @@ from rramsim.netlists.vacask.tile import render, render_tile, simulate, solution
 
 __all__ = ["PACKAGE", "INSTALL_HINT", "Tools", "tools", "available", "render", "render_tile",
            "simulate", "solution_from_plot", "estimate", "run", "RunResult", "RawPlot", "read_raw",
-           "compile_va", "va_source", "OPTIONS", "OPTIONS_FAST",
+           "compile_va", "va_source", "OPTIONS", "OPTIONS_FAST", "TIMEOUT_ENV",
            "filament_iv", "filament_transient", "filament_instance", "filament_instances",
            "model_card", "Waveforms", "cache_dir"]

@@ -374,7 +374,7 @@ def run(netlist: str, analyses, *, files: dict[str, str] | None = None,
         Extra files to write beside the netlist (name -> text).
     timeout : float, optional
         Seconds after which VACASK is stopped (then a SpiceError); default scaled to the run:
-        ``max(60 s, 20 x`` :func:`estimate` ``)``, or the environment variable
+        ``max(10 s, 20 x`` :func:`estimate` ``)``, or the environment variable
         ``RRAMSIM_VACASK_TIMEOUT`` (seconds) when set.
     keep : path, optional
         Folder to copy the netlist and its outputs into (for inspection).
