@@ -59,6 +59,22 @@ def _torch():
     return torch
 
 
+def measured_pairs(network: Network, source, *, read: int = 0):
+    """Give ``network`` (e.g. from :func:`from_torch`) the pairs of measured read-outs
+    (``source``: a ``.npz`` / ``.pt`` path or :class:`~rramsim.devmodel.measured.MeasuredReads`):
+    each weight keeps its sign and mask, its magnitude becomes its pair's ``G_1 / scale`` at
+    ``read``. Returns the :class:`~rramsim.devmodel.measured.MeasuredNetwork` (for
+    :func:`rramsim.nn.save_network_file`'s ``device``); the network's weights are set from it."""
+    from rramsim.nn import _device
+
+    signs = [np.where(la.weight < 0, -1, 1) for la in network.weight_layers]
+    device = _device.measured_pairs(network, source, signs=signs, read=read)
+    for la, d in zip(network.weight_layers, device.layers, strict=True):
+        d.programmed = la.mask.copy()
+    network.set_weights(device.weights())
+    return device
+
+
 def load_pt(path):
     """Read a ``.pt`` file with ``torch.load(path, weights_only=True)`` (tensors and plain
     containers only); anything else is a :class:`DataError` and nothing of the file runs."""
