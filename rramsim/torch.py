@@ -603,6 +603,11 @@ def _rnn_module(torch, la):
     ni = la.input_size
     w = la.effective_weight()
     scale, bits, x_max = la.state_scale, la.state_bits, la.state_max
+    if scale == 1.0 and bits is None:  # a plain Elman ReLU-RNN: PyTorch's own
+        m = torch.nn.RNN(ni, la.hidden_size, nonlinearity="relu", bias=False, batch_first=True)
+        m.weight_ih_l0.data = torch.as_tensor(w[:ni].T.copy(), dtype=torch.float32)
+        m.weight_hh_l0.data = torch.as_tensor(w[ni:].T.copy(), dtype=torch.float32)
+        return m
     quant = None if bits is None else _quantize_module(torch, bits, x_max)
 
     class StackedReLURNN(torch.nn.Module):
@@ -660,6 +665,8 @@ def to_torch(network: Network):
                     store[name] = x
                 elif kind == "Concat":
                     x = torch.cat([store.pop(name), x], dim=1)
+                elif isinstance(m, torch.nn.RNN):
+                    x = m(x)[0]
                 else:
                     x = m(x)
             return x

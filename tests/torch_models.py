@@ -41,7 +41,7 @@ class SupermaskLinear(nn.Linear):
 
 
 class SupermaskRNN(nn.RNN):
-    """ReLU-RNN, batch first, with ``ih_scores`` and ``hh_scores`` (the study's MaskRNN names)."""
+    """ReLU-RNN with ``ih_scores`` and ``hh_scores`` (the study's MaskRNN names)."""
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -51,12 +51,13 @@ class SupermaskRNN(nn.RNN):
     def forward(self, x):
         wi = self.weight_ih_l0 * topk(self.ih_scores)
         wh = self.weight_hh_l0 * topk(self.hh_scores)
-        h = x.new_zeros((x.shape[0], self.hidden_size))
+        axis = 1 if self.batch_first else 0
+        h = x.new_zeros((x.shape[1 - axis], self.hidden_size))
         out = []
-        for t in range(x.shape[1]):
-            h = torch.relu(x[:, t] @ wi.T + h @ wh.T)
+        for t in range(x.shape[axis]):
+            h = torch.relu(x.select(axis, t) @ wi.T + h @ wh.T)
             out.append(h)
-        return torch.stack(out, dim=1), h.unsqueeze(0)
+        return torch.stack(out, dim=axis), h.unsqueeze(0)
 
 
 def _layers(supermask):
@@ -157,3 +158,7 @@ def randomise_bn(model, seed=0):
                 m.weight.data = torch.rand(m.num_features, generator=g) + 0.5
                 m.bias.data = torch.randn(m.num_features, generator=g) * 0.2
     return model.eval()
+
+
+def fashion_cnn_supermask():
+    return fashion_cnn(True)
