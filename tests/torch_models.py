@@ -7,9 +7,11 @@ mask of ``|scores|`` (ascending sort, the lowest ``int((1 - k) n)`` pruned) in t
 Written here for the tests (the study's own classes read global arguments and CUDA).
 """
 
-import torch
-import torch.nn.functional as F
-from torch import nn
+import pytest
+
+torch = pytest.importorskip("torch", reason="PyTorch not installed (pip install 'rramsim[torch]')")
+F = torch.nn.functional
+nn = torch.nn
 
 K = 0.5
 
