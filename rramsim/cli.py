@@ -26,6 +26,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "sweep": ("rramsim.studies.sweep.cli", "design-space sweep and Monte Carlo on Dask"),
     "programming-study": ("rramsim.studies.programming_study.cli",
                           "pruned random network vs precise programming at many precisions"),
+    "import-torch": ("rramsim.torch_cli", "a PyTorch model (.pt weights) as an rramsim network file"),
 }
 
 

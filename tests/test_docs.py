@@ -299,3 +299,22 @@ def test_the_checks_catch_what_they_are_for(tmp_path):
     assert dotted_problem("rramsim.devmodel.write_verify") is None
     spans = _code_spans("a `rramsim/x.py` b\n```\npython scripts/y.py\n```\n")
     assert [p for s in spans for p, _ in _PATH.findall(s)] == ["scripts/y.py", "rramsim/x.py"]
+
+
+def test_the_torch_page_examples_run(tmp_path, monkeypatch):
+    """docs/torch.md's three examples, as written, in one namespace (the second continues the
+    first); the two PyTorch ones only where PyTorch is installed."""
+    import importlib.util
+
+    text = (ROOT / "docs" / "torch.md").read_text()
+    blocks = re.findall(r"```python\n(.*?)```", text, re.S)
+    assert len(blocks) == 3
+    monkeypatch.chdir(tmp_path)
+    if importlib.util.find_spec("torch") is not None:
+        ns: dict = {}
+        for code in blocks[:2]:
+            exec(compile(code, "docs/torch.md", "exec"), ns)  # the page's own example
+        assert (tmp_path / "net.pt").is_file()
+    ns = {}
+    exec(compile(blocks[2], "docs/torch.md", "exec"), ns)
+    assert ns["reads"].standin and ns["used"] == [0, 1, 2, 3]

@@ -38,3 +38,23 @@ def write_verify(target_g: np.ndarray, *, rng: np.random.Generator, tolerance: f
     from rramsim import devmodel
 
     return devmodel.write_verify(target_g, rng=rng, tolerance=tolerance)
+
+
+def measured_pairs(net, source, *, signs=None, rng=None, read: int = 0):
+    """Pairs of ``net``'s weight layers from measured read-outs (``source``: a path or
+    :class:`rramsim.devmodel.measured.MeasuredReads`), laid out as the source study's hardware code
+    takes them: :func:`rramsim.devmodel.measured.pair_indices` in network order."""
+    from rramsim.devmodel import measured
+    from rramsim.nn.layers import Conv2d, ReLURNN
+
+    reads = source if isinstance(source, measured.MeasuredReads) else measured.read_measured(source)
+    specs = []
+    for la in net.weight_layers:
+        if isinstance(la, Conv2d):
+            specs.append(("conv", la.in_channels, la.out_channels, *la.kernel))
+        elif isinstance(la, ReLURNN):
+            specs.append(("rnn", la.input_size, la.hidden_size))
+        else:
+            specs.append(("dense", la.fan_in, la.fan_out))
+    return measured.measured_network(reads, measured.pair_indices(specs), signs=signs, rng=rng,
+                                     read=read)

@@ -98,6 +98,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-baseline", action="store_true",
                         help="skip the conventionally trained, write-verify programmed baseline")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
+    parser.add_argument("--device-file", default=None, metavar="FILE",
+                        help="measured read-outs {set, reset} (.npz, or .pt with rramsim[torch]): "
+                             "the pairs come from them, not from the device model")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -126,6 +129,7 @@ def run(args: argparse.Namespace) -> int:
         activation_bits=bits,
         in_situ=args.in_situ,
         patches=args.patches,
+        device_file=args.device_file,
     )
     from rramsim._rundir import RunFolder
 
@@ -183,6 +187,8 @@ def run(args: argparse.Namespace) -> int:
         g = m["test_segmentation"]
         lines.append(f"  segmentation in the field of view: ROC-AUC {g['roc_auc']:.4f}, PR-AUC "
                      f"{g['pr_auc']:.4f}, F1 {g['f1']:.4f}")
+    if "device_source" in m:
+        lines.append(f"  pairs: {m['device_source']}")
     lines.append(f"  {m['total_seconds']:.1f} s; wrote {out / 'metrics.json'} and {path}")
     print("\n".join(lines), file=sys.stdout)
     return 0

@@ -21,7 +21,7 @@ import numpy as np
 
 from rramsim._threads import blas_threads
 from rramsim.errors import DataError, ExperimentError, TrainingStopped
-from rramsim.nn import architectures, data
+from rramsim.nn import _device, architectures, data
 from rramsim.nn.hardware import DeviceNetwork, PreciseProgramming, program_precise
 from rramsim.nn.layers import ReLURNN
 from rramsim.nn.masks import FlipLimiter
@@ -101,6 +101,9 @@ class ExperimentConfig:
         and the recurrent state, 3 bits in the study) to this many bits, with the range calibrated
         on the training set before and after training and the straight-through estimator in the
         training loop; None keeps them in floating point.
+    device_file : str or None
+        Measured read-outs in the source study's ``{set, reset}`` format (``.npz`` / ``.pt``):
+        the pairs come from them (:mod:`rramsim.devmodel.measured`) instead of the device model.
     patches : int
         DRIVE: random 64 x 64 training patches drawn once (seeded) from the training images.
     """
@@ -118,6 +121,7 @@ class ExperimentConfig:
     activation_bits: int | None = None
     in_situ: bool = False
     patches: int = 2000
+    device_file: str | None = None
 
     def __post_init__(self) -> None:
         if not self.hidden or any(int(h) != h or h < 1 for h in self.hidden):
@@ -495,7 +499,11 @@ def _formed_network(config: ExperimentConfig, ds, xtr, rng_form, rng_scores):
     """Steps 1-2: the network on freshly formed random pairs, its scores and first top-k mask,
     quantisers calibrated on ``xtr``. Returns ``(net, device, forming cost, pruned pairs)``."""
     net = build_network(config, ds.input_shape)
-    device, forming = DeviceNetwork.form(net.shapes, rng=rng_form)
+    if config.device_file:  # measured pairs: nothing is formed here
+        device = _device.measured_pairs(net, config.device_file, rng=rng_form)
+        forming = device.program([np.ones(s, bool) for s in net.shapes])
+    else:
+        device, forming = DeviceNetwork.form(net.shapes, rng=rng_form)
     net.set_weights(device.weights())
     net.init_scores(rng=rng_scores)
     for la in net.weight_layers:
@@ -631,5 +639,7 @@ def _run_prune(config: ExperimentConfig, seed: int, ckpt=None, log=None) -> Prun
         "forming": forming, "deploy": deploy, "train_seconds": train_seconds, "in_situ": in_situ})
     if config.baseline:
         metrics["baseline"] = _baseline_metrics(config, ds, (xtr, ytr), phases, (rng_base, rng_wv))
+    if config.device_file:
+        metrics["device_source"] = device.describe()
     metrics["total_seconds"] = time.perf_counter() - t0
     return PruneRun(net, device, metrics)
