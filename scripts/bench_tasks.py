@@ -22,8 +22,6 @@ import json
 import sys
 import time
 
-import numpy as np
-
 from rramsim.nn.data import load_fashion_mnist, load_fsdd
 from rramsim.nn.experiment import ExperimentConfig, run_prune, task_train_configs
 
