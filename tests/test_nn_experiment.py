@@ -126,7 +126,8 @@ def test_cli_prune_fashion_mnist_and_fsdd_on_generated_files(tmp_path):
                str(tmp_path / "o1"), "--epochs", "1", "--no-progress", "--batch-size", "5"])
     assert rc == 0
     m = json.loads((tmp_path / "o1" / "metrics.json").read_text())
-    assert m["architecture"] == "fashion-mnist-cnn" and m["n_weights"] == 62_272
+    # the command line's default: the study's 4-bit per-batch min/max activation quantisers
+    assert m["architecture"] == "fashion-mnist-cnn-a4-minmax" and m["n_weights"] == 62_272
     assert m["n_train"] == 5 and m["n_test"] == 2
 
     sd = tmp_path / "fsdd"
@@ -140,7 +141,8 @@ def test_cli_prune_fashion_mnist_and_fsdd_on_generated_files(tmp_path):
                "--epochs", "1", "--no-progress", "--no-baseline"])
     assert rc == 0
     m = json.loads((tmp_path / "o2" / "metrics.json").read_text())
-    assert m["architecture"] == "spoken-digit-net-a3" and m["n_weights"] == 68_480
+    # the study's CRNN with device pairs: its hardware script's per-batch min/max quantisers
+    assert m["architecture"] == "spoken-digit-crnn-a3-minmax" and m["n_weights"] == 68_480
     assert m["activation_bits"] == 3  # the study's 3-bit activations on every layer by default
 
 
