@@ -109,16 +109,9 @@ def studies_order() -> list[str]:
     return re.findall(r"^\s*\d+\. :mod:`~?(rramsim\.studies\.[\w.]+)`", doc, re.M)
 
 
-#: The one circle left: the solver's private modules name a way out of a refused computation
-#: through ``rramsim.solver.way_out``, which needs the package's memory estimates of every method.
-#: Listed so that any other circle fails, and so that this list must shrink when it is cut.
-KNOWN_CIRCLES = [["rramsim.solver", "rramsim.solver._batch_sinh", "rramsim.solver._direct",
-                  "rramsim.solver._multifrontal", "rramsim.solver._newton"]]
-
-
 def test_no_import_circles_in_rramsim():
     found = circles(graph())
-    assert found == KNOWN_CIRCLES, f"import circles: {found}"
+    assert found == [], f"import circles: {found}"
 
 
 def test_the_circle_check_finds_a_circle():

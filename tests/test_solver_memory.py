@@ -20,7 +20,8 @@ import pytest
 from rramsim import solver
 from rramsim.crossbar import Crossbar, FiniteGainTIA, SenseResistor
 from rramsim.errors import SolverError
-from rramsim.solver import _factor, _multifrontal
+from rramsim.solver import _factor, _memory, _multifrontal
+from rramsim.solver._direct import Factorized
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -99,6 +100,37 @@ def test_batch_refusal_names_a_batch_that_fits(monkeypatch):
     k = int(re.search(r"at most (\d+) inputs", str(info.value)).group(1))
     assert solver.memory_estimate(xb, batch=k) <= need1 * 1.5 < solver.memory_estimate(xb, batch=k + 1)
     assert solver.solve(xb, np.full((k, 50), 0.1), method="direct").i_out.shape == (k, 40)
+
+
+@pytest.mark.parametrize("method,build", [
+    ("direct", lambda xb, w: Factorized(xb, way_out=w)),
+    ("ports-factor", lambda xb, w: Factorized(xb, ports_last=True, way_out=w)),
+    ("multifrontal", lambda xb, w: _multifrontal.transfer_matrix_grid(xb, way_out=w))])
+def test_way_out_is_worked_out_only_when_refusing(method, build, monkeypatch):
+    """The method modules call the way out handed to them only when they refuse, and then name
+    exactly its text; the entry points hand them rramsim.solver.way_out."""
+    xb = _tile(160, 120)
+    asked = []
+
+    def spy(tile, m):
+        asked.append(m)
+        return solver.way_out(tile, m)
+
+    build(xb, spy)  # memory suffices: no search for a way out
+    assert asked == []
+    need = _memory.estimate(xb, method, 1, "auto")
+    monkeypatch.setattr(_factor, "available_memory_bytes", lambda: 0.8 * need)
+    with pytest.raises(SolverError, match="needs about") as info:
+        build(xb, spy)
+    assert asked == [method]
+    assert str(info.value).endswith("; " + solver.way_out(xb, method))
+    entry = {"direct": lambda: solver.factorize(xb),
+             "ports-factor": lambda: solver.transfer_matrix(xb, method="factor"),
+             "multifrontal": lambda: solver.transfer_matrix(xb, method="multifrontal")}[method]
+    with pytest.raises(SolverError, match="needs about") as info:
+        entry()
+    assert str(info.value).endswith("; " + solver.way_out(xb, method))
+    assert "use a smaller tile or fewer inputs at once" not in str(info.value)  # not the generic hint
 
 
 def test_every_path_checks_before_it_allocates(monkeypatch):

@@ -132,7 +132,8 @@ def test_uniform_single_column_against_the_ladder_formula():
 def test_auto_uses_multifrontal_for_large_grid_tiles(rng, monkeypatch, caplog):
     calls = []
     real = _multifrontal.transfer_matrix_grid
-    monkeypatch.setattr(_multifrontal, "transfer_matrix_grid", lambda xb: calls.append(1) or real(xb))
+    monkeypatch.setattr(_multifrontal, "transfer_matrix_grid",
+                        lambda *a, **k: calls.append(1) or real(*a, **k))
     monkeypatch.setitem(solver.MULTIFRONTAL_MIN_CELLS, "cholmod", 100)
     monkeypatch.setitem(solver.MULTIFRONTAL_MIN_CELLS, "superlu", 100)
     xb = tile(rng, 10, 12)

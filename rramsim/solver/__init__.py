@@ -74,13 +74,11 @@ import numpy as np
 from rramsim.crossbar import Crossbar
 from rramsim.errors import CrossbarError, SolverError
 from rramsim.solution import Solution
+from rramsim.solver import _memory
 from rramsim.solver._direct import Factorized, solution_from_voltages
-from rramsim.solver._factor import (
-    available_backends,
-    factor_memory_bytes,
-    pick_backend,
-    small_system_threads,
-)
+from rramsim.solver._factor import available_backends, pick_backend, small_system_threads
+from rramsim.solver._grid import is_grid as _is_grid
+from rramsim.solver._memory import way_out
 from rramsim.solver._nodal import RTOL
 
 __all__ = ["solve", "transfer_matrix", "input_admittance", "port_matrices", "PortMatrices",
@@ -106,10 +104,6 @@ def _check_xb(xb) -> Crossbar:
     return xb
 
 
-def _is_grid(xb: Crossbar) -> bool:
-    return float(xb.r_wordline) > 0 and float(xb.r_bitline) > 0
-
-
 def factorize(xb: Crossbar, *, backend: str = "auto") -> Factorized:
     """Assemble and factor the nodal matrix of a linear tile once (see :class:`Factorized`).
 
@@ -122,7 +116,7 @@ def factorize(xb: Crossbar, *, backend: str = "auto") -> Factorized:
     if not xb.is_linear:
         raise SolverError("factorize needs a linear tile (sinh_v0 is set); use solve()")
     with small_system_threads(2 * xb.n_rows * xb.n_cols):
-        return Factorized(xb, backend=backend)
+        return Factorized(xb, backend=backend, way_out=way_out)
 
 
 def memory_estimate(xb: Crossbar, *, method: str = "direct", backend: str = "auto",
@@ -153,92 +147,7 @@ def memory_estimate(xb: Crossbar, *, method: str = "direct", backend: str = "aut
     if method == "transfer":
         method = "multifrontal" if _transfer_method(xb, "auto", backend) == "multifrontal" \
             else "ports-factor"
-    return _estimate(xb, method, batch, backend)
-
-
-def _estimate(xb, method: str, batch: int, backend: str) -> float:
-    """Bytes for ``method`` in {"direct", "cg", "newton", "multifrontal", "ports-factor"}; ``xb``
-    needs only the shape and circuit options (any object with them, for tiles of other sizes)."""
-    from rramsim.solver._nodal import count_unknowns
-
-    m, n = xb.shape
-    n_unk, kind = count_unknowns(xb)
-    out = 8.0 * batch * (2 * m * n + 2 * n + m) * 1.2
-    if method == "cg":
-        return 8.0 * n_unk * (12 + 16 * batch) + out
-    if method == "newton":
-        from rramsim.solver._newton import grid_newton_chunk
-
-        if _is_grid(xb):
-            from rramsim.solver._batch_sinh import CHUNK_ENTRIES
-
-            cells = min(batch * m * n, max(CHUNK_ENTRIES, m * n))  # the batched method's chunk
-            return max(8.0 * n_unk * (12 + 40 * grid_newton_chunk(m, n, batch)),
-                       8.0 * 14 * cells) + out
-        fac = factor_memory_bytes(n_unk, kind, pick_backend(backend))
-        return 2 * fac + 8.0 * n_unk * 16 * batch + out
-    if method == "multifrontal":
-        from rramsim.solver import _multifrontal
-
-        return _multifrontal.memory_bytes(m, n, xb.drive == "both")
-    if method == "ports-factor":
-        return factor_memory_bytes(n_unk, kind, pick_backend(backend), ports_last=True)
-    return factor_memory_bytes(n_unk, kind, pick_backend(backend)) + out
-
-
-def way_out(xb: Crossbar, method: str, batch: int = 1, backend: str = "auto") -> str:
-    """What a refused computation (``method`` as for :func:`_estimate`) can do instead; only
-    alternatives whose own estimate fits the memory limit now are named."""
-    import types
-
-    from rramsim.solver import _factor
-
-    limit = _factor.available_memory_bytes()
-    m, n = xb.shape
-    tips = []
-    if batch > 1 and _estimate(xb, method, 1, backend) <= limit:
-        lo, hi = 1, batch  # largest batch that fits (the estimate grows with the batch)
-        while lo < hi:
-            mid = (lo + hi + 1) // 2
-            lo, hi = (mid, hi) if _estimate(xb, method, mid, backend) <= limit else (lo, mid - 1)
-        tips.append(f"solve at most {lo} inputs at once (split the batch)")
-    alts = {"direct": [("cg", "method='cg' for up to a few inputs at once")] if _is_grid(xb) else [],
-            "multifrontal": [("ports-factor", "method='factor'")],
-            "ports-factor": [("multifrontal", "method='multifrontal'")] if _is_grid(xb) else []}
-    for alt, text in alts.get(method, []):
-        need = _estimate(xb, alt, 1, backend)
-        if need <= limit:
-            tips.append(f"{text} (about {_factor.gb(need)})")
-    def fits(k: int) -> bool:
-        shape = (max(1, round(k * m / max(m, n))), max(1, round(k * n / max(m, n))))
-        like = types.SimpleNamespace(shape=shape, r_wordline=xb.r_wordline, r_bitline=xb.r_bitline,
-                                     r_driver=xb.r_driver, drive=xb.drive, sense=xb.sense)
-        return _estimate(like, method, batch, backend) <= limit
-
-    lo, hi = 0, max(m, n) - 1  # largest tile of the same aspect ratio that fits
-    while lo < hi:
-        mid = (lo + hi + 1) // 2
-        lo, hi = (mid, hi) if fits(mid) else (lo, mid - 1)
-    if lo >= 1:
-        k = (max(1, round(lo * m / max(m, n))), max(1, round(lo * n / max(m, n))))
-        tips.append(f"use tiles of at most {k[0]} x {k[1]} cells (the mapper's tile size)"
-                    + (f" for {batch} inputs at once" if batch > 1 else ""))
-    if not tips:
-        tips.append("free memory or raise the limit: no smaller tile of these options fits")
-    return "; or ".join(tips)
-
-
-def _check_batch_memory(xb: Crossbar, method: str, batch: int, backend: str) -> None:
-    """Refuse a solve of ``batch`` inputs up front when its estimate exceeds the memory limit."""
-    from rramsim.solver import _factor
-
-    m, n = xb.shape
-    need = _estimate(xb, method, batch, backend)
-    if need > _factor.available_memory_bytes():
-        _factor.check_memory(need, f"solving {batch} input(s) on a {m} x {n} tile ({method})",
-                             way_out(xb, method, batch, backend))
-    else:
-        _factor.check_memory(need, f"solving {batch} input(s) on a {m} x {n} tile ({method})")
+    return _memory.estimate(xb, method, batch, backend)
 
 
 def solve(xb: Crossbar, v_in, *, method: str = "auto", backend: str = "auto") -> Solution:
@@ -310,7 +219,7 @@ def _solve(xb: Crossbar, v: np.ndarray, batched: bool, method: str, backend: str
 
         if method in ("cg", "direct"):
             raise SolverError(f"method {method!r} is for linear tiles; sinh tiles use Newton")
-        _check_batch_memory(xb, "newton", v.shape[0], backend)
+        _memory.check_batch(xb, "newton", v.shape[0], backend)
         uniq, inverse = _distinct_inputs(v)
         if uniq is not None:  # solve each distinct input once (exact: the same circuit, same input)
             log.debug("rramsim.solver: %d distinct inputs of %d", uniq.shape[0], v.shape[0])
@@ -335,14 +244,15 @@ def _solve(xb: Crossbar, v: np.ndarray, batched: bool, method: str, backend: str
             if not _is_grid(xb):
                 raise SolverError("method 'newton-cg' needs r_wordline > 0 and r_bitline > 0")
             return solve_grid_newton(xb, v, batched)
-        return NonlinearTile(xb, backend=backend).solve(v if batched else v[0], method=method)
+        tile = NonlinearTile(xb, backend=backend, way_out=way_out)
+        return tile.solve(v if batched else v[0], method=method)
     if method in ("newton", "newton-krylov", "newton-cg", "newton-batch"):
         raise SolverError(f"method {method!r} is for sinh tiles; this tile is linear")
     use_cg = method == "cg" or (method == "auto" and _is_grid(xb) and v.shape[0] <= CG_MAX_BATCH)
     if use_cg:
         return _solve_cg(xb, v, batched)
-    _check_batch_memory(xb, "direct", v.shape[0], backend)
-    return Factorized(xb, backend=backend).solve(v if batched else v[0])
+    _memory.check_batch(xb, "direct", v.shape[0], backend)
+    return Factorized(xb, backend=backend, way_out=way_out).solve(v if batched else v[0])
 
 
 def _distinct_inputs(v: np.ndarray):
@@ -376,7 +286,7 @@ def _solve_cg(xb: Crossbar, v: np.ndarray, batched: bool) -> Solution:
 
     if not _is_grid(xb):
         raise SolverError("method 'cg' needs r_wordline > 0 and r_bitline > 0")
-    _check_batch_memory(xb, "cg", v.shape[0], "auto")
+    _memory.check_batch(xb, "cg", v.shape[0], "auto")
     g = xb.effective_conductance()
     xw, xbl, it = GridSchur(xb, g).solve(v)
     m = xb.shape[0]
@@ -439,9 +349,9 @@ def transfer_matrix(xb: Crossbar, *, backend: str = "auto", method: str = "auto"
     if _transfer_method(xb, method, backend) == "multifrontal":
         from rramsim.solver import _multifrontal
 
-        return _multifrontal.transfer_matrix_grid(xb)
+        return _multifrontal.transfer_matrix_grid(xb, way_out=way_out)
     with small_system_threads(2 * xb.n_rows * xb.n_cols):
-        return Factorized(xb, backend=backend, ports_last=True).transfer_matrix()
+        return Factorized(xb, backend=backend, ports_last=True, way_out=way_out).transfer_matrix()
 
 
 @dataclass(frozen=True, eq=False)
@@ -501,10 +411,10 @@ def port_matrices(xb: Crossbar, *, backend: str = "auto", method: str = "auto") 
     if used == "multifrontal":
         from rramsim.solver import _multifrontal
 
-        t, y = _multifrontal.port_maps(xb, admittance=True)
+        t, y = _multifrontal.port_maps(xb, admittance=True, way_out=way_out)
     else:
         with small_system_threads(2 * xb.n_rows * xb.n_cols):
-            t, y = Factorized(xb, backend=backend, ports_last=True).port_matrices()
+            t, y = Factorized(xb, backend=backend, ports_last=True, way_out=way_out).port_matrices()
     for a in (t, y):
         a.setflags(write=False)
     return PortMatrices(transfer=t, admittance=y, method=used)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 import numpy as np
 import scipy.linalg as sla
@@ -134,28 +135,27 @@ def grid_relres(xb: Crossbar, g: np.ndarray, vw: np.ndarray, vb: np.ndarray, vs:
     return np.sqrt(nr2) / np.where(nb > 0, nb, 1.0)
 
 
-def _way_out(xb: Crossbar, method: str) -> str:
-    from rramsim.solver import way_out
-
-    return way_out(xb, method)
-
-
 class Factorized:
     """A linear tile's nodal matrix, ordered and factored once; solves any number of inputs.
 
     Create with :func:`rramsim.solver.factorize`. Holds the factor (memory: see
     :func:`rramsim.solver.memory_estimate`).
+
+    ``way_out(xb, method)`` (``method`` "direct" or "ports-factor") is what a refusal for lack of
+    memory names as the alternative (:func:`rramsim.solver.way_out`, which the solver's entry points
+    pass); it is called only when refusing. None: a generic hint.
     """
 
     def __init__(self, xb: Crossbar, *, backend: str = "auto", g_cell: np.ndarray | None = None,
-                 ports_last: bool = False):
+                 ports_last: bool = False, way_out: Callable[[Crossbar, str], str] | None = None):
         self.xb = xb
         self.backend = _factor.pick_backend(backend)
+        self.way_out = way_out
         n_unknowns, kind = count_unknowns(xb)  # checked before anything of the tile's size exists
         need = _factor.factor_memory_bytes(n_unknowns, kind, self.backend, ports_last=ports_last)
         _factor.check_memory(need, f"factoring a {xb.shape[0]} x {xb.shape[1]} tile "
                                    f"({n_unknowns} unknowns, {self.backend})",
-                             _way_out(xb, "ports-factor" if ports_last else "direct"))
+                             lambda: self._way_out("ports-factor" if ports_last else "direct"))
         self.net = build_network(xb, ports_last=ports_last)
         self.g_cell = xb.effective_conductance() if g_cell is None else g_cell
         self.lower, self.diag, self.bsrc = self.net.build(self.g_cell)
@@ -163,6 +163,9 @@ class Factorized:
         if not np.all(np.isfinite(self.lower.data)):
             raise SolverError("nodal matrix has non-finite entries (overflowing conductances)")
         self.factor = self._factor_or_explain(self.lower)
+
+    def _way_out(self, method: str) -> str | None:
+        return None if self.way_out is None else self.way_out(self.xb, method)
 
     def _factor_or_explain(self, lower):
         try:
@@ -252,7 +255,7 @@ class Factorized:
             fit = int(max(0.0, _factor.available_memory_bytes() - 8.0 * 32 * self.net.n * 6) // per)
             _factor.check_memory(need, f"the node voltages of {bsz} inputs on a {m} x {n_cols} tile",
                                  f"solve at most {fit} inputs at once (split the batch)"
-                                 if fit >= 1 else _way_out(self.xb, "direct"))
+                                 if fit >= 1 else lambda: self._way_out("direct"))
         # blocks of <= 8 inputs: CHOLMOD's supernodal solve runs at 27 ms per input at 512^2 in
         # blocks of 8-32 (62 ms one by one, 58 ms in blocks of 128), and blocks of 8 keep every
         # temporary under glibc's mmap threshold, so memory is reused instead of faulted in again
@@ -297,7 +300,7 @@ class Factorized:
             trial = build_network(self.xb, ports_last=True)
             if trial.n_ports > 0:  # refactor in the ports-last order
                 return Factorized(self.xb, backend=self.backend, g_cell=self.g_cell,
-                                  ports_last=True).transfer_matrix()
+                                  ports_last=True, way_out=self.way_out).transfer_matrix()
         if p > 0:
             order, lp, up = self.factor.port_factors(p)
             ports = net.n - p + order

@@ -20,6 +20,7 @@ matrix on its last unknowns.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 import numpy as np
 import scipy.sparse as sp
@@ -370,11 +371,14 @@ def gb(x: float) -> str:
     return f"{x / 1e9:.3g} GB"
 
 
-def check_memory(need: float, what: str, way_out: str | None = None) -> None:
+def check_memory(need: float, what: str,
+                 way_out: str | Callable[[], str | None] | None = None) -> None:
     """Raise SolverError when ``need`` bytes exceed :func:`memory_limit`.
 
     The message names the need, the limit and its source, and ``way_out`` (what the caller can do
-    instead; a generic hint when None).
+    instead; a generic hint when None). A callable ``way_out`` is called only when refusing, so a
+    costly way out (:func:`rramsim.solver._memory.way_out` searches for what fits) costs nothing
+    when the memory suffices.
     """
     limit = available_memory_bytes()
     source = memory_limit()[1] if need > limit or need > 1e9 else ""
@@ -382,6 +386,8 @@ def check_memory(need: float, what: str, way_out: str | None = None) -> None:
             "rramsim.solver: %s needs about %s (%s may be used; %s)", what, gb(need), gb(limit),
             source or "within the limit")
     if need > limit:
+        if callable(way_out):
+            way_out = way_out()
         raise SolverError(
             f"{what} needs about {gb(need)} but only {gb(limit)} may be used ({source}, less "
             f"{HEADROOM:.0%} headroom); "

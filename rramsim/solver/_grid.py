@@ -20,6 +20,12 @@ from rramsim.crossbar import Crossbar
 from rramsim.errors import SolverError
 
 
+def is_grid(xb) -> bool:
+    """Whether ``xb`` (a Crossbar, or any object with its wire resistances) is a grid tile: both
+    wire resistances > 0, so no line merges into one node."""
+    return float(xb.r_wordline) > 0 and float(xb.r_bitline) > 0
+
+
 def _conductance(name: str, r: float) -> float:
     """``1 / r`` for a resistance ``r`` > 0 called ``name``; SolverError where it overflows."""
     with np.errstate(over="ignore", divide="ignore"):

@@ -40,6 +40,7 @@ import functools
 import logging
 import os
 import threading
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import NamedTuple
 
@@ -459,12 +460,15 @@ class _Scratch:
         return buf[:size]
 
 
-def port_schur(xb: Crossbar, g: np.ndarray | None = None) -> tuple[np.ndarray, dict]:
+def port_schur(xb: Crossbar, g: np.ndarray | None = None, *,
+               way_out: Callable[[Crossbar, str], str] | None = None) -> tuple[np.ndarray, dict]:
     """Schur complement of a grid tile's nodal matrix on its ports, and the ports' layout.
 
     Returns ``(U, offsets)``: U is dense over [sources of the rows (M), right-hand sources (M, for
     ``drive="both"``), sense nodes S_j (N)], ``offsets`` maps "left", "right", "bottom" to where each
-    group starts.
+    group starts. ``way_out(xb, "multifrontal")`` is what a refusal for lack of memory names instead
+    (:func:`rramsim.solver.way_out`, which the solver's entry points pass), called only when
+    refusing; None: a generic hint.
     """
     m, n = xb.shape
     if float(xb.r_wordline) <= 0 or float(xb.r_bitline) <= 0:
@@ -472,10 +476,8 @@ def port_schur(xb: Crossbar, g: np.ndarray | None = None) -> tuple[np.ndarray, d
     both = xb.drive == "both"
     need = memory_bytes(m, n, both)
     if need > _factor.available_memory_bytes():
-        from rramsim.solver import way_out
-
         check_memory(need, f"the multifrontal Schur complement of a {m} x {n} tile",
-                     way_out(xb, "multifrontal"))
+                     None if way_out is None else lambda: way_out(xb, "multifrontal"))
     seconds = flops(m, n, both) / FLOP_RATE
     log.log(logging.INFO if seconds > 5 or need > 1e9 else logging.DEBUG,
             "rramsim.solver: multifrontal transfer matrix of a %d x %d tile: about %.3g s and %.3g GB",
@@ -586,8 +588,9 @@ def _run_plan(tile, plan, work, pool, progress=None):
     return u_root, off
 
 
-def port_maps(xb: Crossbar, g: np.ndarray | None = None, *,
-              admittance: bool = False) -> tuple[np.ndarray, np.ndarray | None]:
+def port_maps(xb: Crossbar, g: np.ndarray | None = None, *, admittance: bool = False,
+              way_out: Callable[[Crossbar, str], str] | None = None
+              ) -> tuple[np.ndarray, np.ndarray | None]:
     """Exact maps of a linear grid tile (both wire resistances > 0) from one Schur complement.
 
     Returns ``(T, Y)``: the (M, N) transfer matrix, ``i_out = v @ T``, and with ``admittance`` the
@@ -595,10 +598,10 @@ def port_maps(xb: Crossbar, g: np.ndarray | None = None, *,
     to source ports (each row drives its left port, and its right one for ``drive="both"``) and U
     the Schur complement on [sources, S]:  ideal TIA (S held at 0 V): ``T = -P^T U_ps``,
     ``Y = P^T U_pp P``; sense conductance g_s: ``K = U_ss + g_s I``, ``T = -g_s P^T U_ps K^-1``,
-    ``Y = P^T U_pp P - P^T U_ps K^-1 U_sp P``.
+    ``Y = P^T U_pp P - P^T U_ps K^-1 U_sp P``. ``way_out`` as for :func:`port_schur`.
     """
     m, n = xb.shape
-    u, off = port_schur(xb, g)
+    u, off = port_schur(xb, g, way_out=way_out)
     s = slice(off["bottom"], off["bottom"] + n)
     rows = [slice(off[side], off[side] + m) for side in ("left", "right") if side in off]
     u_ps = sum(u[r, s] for r in rows)
@@ -621,6 +624,8 @@ def port_maps(xb: Crossbar, g: np.ndarray | None = None, *,
     return t, y
 
 
-def transfer_matrix_grid(xb: Crossbar, g: np.ndarray | None = None) -> np.ndarray:
-    """Exact (M, N) transfer matrix of a linear grid tile (both wire resistances > 0)."""
-    return port_maps(xb, g)[0]
+def transfer_matrix_grid(xb: Crossbar, g: np.ndarray | None = None, *,
+                         way_out: Callable[[Crossbar, str], str] | None = None) -> np.ndarray:
+    """Exact (M, N) transfer matrix of a linear grid tile (both wire resistances > 0); ``way_out``
+    as for :func:`port_schur`."""
+    return port_maps(xb, g, way_out=way_out)[0]

@@ -30,6 +30,7 @@ Converged means ``||F|| <= 1e-12`` times the size of the terms that balance in i
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 import numpy as np
 import scipy.sparse as sp
@@ -91,9 +92,14 @@ def cell_iv(v: np.ndarray, g: np.ndarray, v0: np.ndarray, r_a: np.ndarray | None
 
 
 class NonlinearTile:
-    """Newton solver for a tile with ``sinh_v0`` set."""
+    """Newton solver for a tile with ``sinh_v0`` set.
 
-    def __init__(self, xb: Crossbar, *, backend: str = "auto"):
+    ``way_out`` is passed to the linear factor (:class:`~rramsim.solver._direct.Factorized`): what
+    its refusal for lack of memory names instead.
+    """
+
+    def __init__(self, xb: Crossbar, *, backend: str = "auto",
+                 way_out: Callable[[Crossbar, str], str] | None = None):
         if xb.sinh_v0 is None:
             raise SolverError("NonlinearTile needs a tile with sinh_v0 set")
         self.xb = xb
@@ -101,7 +107,7 @@ class NonlinearTile:
         self.v0 = xb.sinh_v0
         self.r_a = xb.r_access
         # linear tile with the 0 V slope: initial guess and preconditioner
-        self.lin = Factorized(xb, backend=backend)
+        self.lin = Factorized(xb, backend=backend, way_out=way_out)
         self.net = self.lin.net
         a_wire, d_wire, self.b_wire = self.net.build(np.zeros(xb.shape))
         self.aw_op = SymOp(a_wire, d_wire)
