@@ -22,8 +22,8 @@ from rramsim.errors import MappingError
 
 Scheme = Literal["columns", "rows"]
 SCHEMES: tuple[str, ...] = ("columns", "rows")
-Placement = Literal["naive", "ir_aware"]
-PLACEMENTS: tuple[str, ...] = ("naive", "ir_aware")
+Placement = Literal["naive", "ir_aware", "given"]
+PLACEMENTS: tuple[str, ...] = ("naive", "ir_aware", "given")
 Sharing = Literal["lines", "diagonal"]
 SHARINGS: tuple[str, ...] = ("lines", "diagonal")
 
