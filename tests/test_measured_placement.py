@@ -22,9 +22,9 @@ from rramsim.studies.inference import accuracy
 
 
 def _scattered(rng):
-    """A 3 -> 4 layer whose weight (i, o) sits at flat cell j = 4 o + ... as the study's flat
-    order puts it (j = o * 3 + i), row j // 4, column j % 4 of an 8 x 4 tile, partner 4 rows
-    below (rows scheme)."""
+    """A 3 -> 4 layer whose weight (i, o) sits at flat cell j = o * 3 + i, as the study's flat
+    order puts it: row j // 4, column j % 4 of an 8 x 4 tile, its partner 4 rows below (rows
+    scheme)."""
     w = rng.normal(size=(3, 4))
     m = rng.random((3, 4)) < 0.6
     gp, gm = rng.uniform(5e-6, 20e-6, (3, 4)), rng.uniform(1e-6, 4e-6, (3, 4))
@@ -90,8 +90,8 @@ def test_given_placement_on_a_resistive_tile_matches_the_circuit_built_by_hand()
 
 
 @pytest.mark.parametrize("change, match", [
-    (lambda p: p.__setitem__((slice(2, 5, 2), 0, 1), 0), r"layers 'layer0' and 'layer0': two cells at tile 0, "
-                                            r"row 0, column 0"),
+    (lambda p: p.__setitem__((slice(2, 5, 2), 0, 1), 0),
+     r"layers 'layer0' and 'layer0': two cells at tile 0, row 0, column 0"),
     (lambda p: p.__setitem__((3, 2, 3), 9), r"layer 'layer0': the cells of weight \(input 2, "
                                             r"output 3\).*outside the 8 x 4 tile"),
     (lambda p: p.__setitem__((4, 1, 0), 3), r"layer 'layer0': the cells of weight \(input 1, "

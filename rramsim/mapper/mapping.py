@@ -178,8 +178,9 @@ def map_network(  # noqa: PLR0913
         network = network_from_graph(network)
     if scheme not in SCHEMES:
         raise MappingError(f"scheme must be one of {SCHEMES}, got {scheme!r}")
-    if placement not in PLACEMENTS:
-        raise MappingError(f"placement must be one of {PLACEMENTS}, got {placement!r}")
+    if placement not in (*PLACEMENTS, "given"):
+        raise MappingError(f"placement must be one of {(*PLACEMENTS, 'given')}, got "
+                           f"{placement!r}")
     share = _share_mode(share_tiles)
     R, C = _check_tile_shape(as_shape(tile_shape, "tile_shape", MappingError, ndim=2, minimum=1),
                              scheme)

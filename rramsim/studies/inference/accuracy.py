@@ -60,6 +60,8 @@ class Evaluation:
     reads: list = field(default_factory=list)
     """Measured pairs: the read each test batch ran on (ideal, behavioural, circuit modes)."""
     read_batch: int = 0
+    read_cycle: list = field(default_factory=list)
+    """Measured pairs: the reads the test batches cycle through, in order."""
 
 
 def batch_size(rows_per_inference) -> int:
@@ -123,6 +125,7 @@ def evaluate(hw, loaded, cfg: StudyConfig, *,  # noqa: PLR0913 -- the modes' opt
     acc, secs = {}, {}
     ev = Evaluation(accuracy=acc, seconds=secs, n_test=int(len(data.x_test)),
                     read_batch=cfg.network.read_batch if read_hardware else 0)
+    ev.read_cycle = [int(r) for r, _ in read_hardware or ()]
     others = [] if not read_hardware else [(r, h) for r, h in read_hardware[1:]]
     other_preps: dict = {}
     calib_inputs, ev.rows_per_inference = engine.calibration_inputs(

@@ -353,11 +353,12 @@ def _reads_note(res) -> str:
     lo, ev = res.loaded, res.evaluation
     if getattr(lo, "measured", None) is None:
         return ""
-    used = sorted(set(ev.reads)) or [lo.read]
-    note = (f" Pairs: {lo.measured.describe()}; cells where they were read out (given "
-            f"placement), pruned pairs at their measured G_0 cells. Ideal, behavioural and circuit "
-            f"modes ran test batch b on read b mod {len(used)} (reads {used}")
-    return note + (f", {ev.read_batch} inputs per batch)." if ev.read_batch else ").")
+    cycle = ev.read_cycle or [lo.read]
+    per = f"{ev.read_batch} inputs" if ev.read_batch else "the evaluation's batch"
+    return (f" Pairs: {lo.measured.describe()}; cells where they were read out (given "
+            "placement), pruned pairs at their measured G_0 cells. Ideal, behavioural and circuit "
+            f"modes ran test batch b ({per}) on read number b mod {len(cycle)} of reads {cycle}; "
+            f"the batches ran on reads {ev.reads or [cycle[0]]}.")
 
 
 def _energy_section(rep: Report, res) -> None:
