@@ -93,7 +93,7 @@ def run(args: argparse.Namespace) -> int:
     if args.device_file:
         device = measured_pairs(net, args.device_file, read=args.read)
         meta.update(device_source=device.describe(), standin=device.reads.standin,
-                    read=args.read)
+                    read=args.read, device_file=str(Path(args.device_file).resolve()))
         tag = "STAND-IN pairs" if device.reads.standin else "measured pairs"
         net.name = f"{net.name} ({tag}, read {args.read})"
     path = save_network_file(args.out, net, device=device, dataset=dataset,

@@ -211,10 +211,12 @@ def test_compare_runs_an_imported_cnn_and_its_measured_pairs(tmp_path, monkeypat
                                                         for d in arr.shape)
             (fm / f"{split}-{kind}-ubyte").write_bytes(head + arr.tobytes())
     _, pt = _saved_cnn(tmp_path, supermask=True)
-    chip = measured.write_standin(tmp_path / "chip.npz", n_reads=2, n_pairs=62_272, rng=rng)
+    # the CNN's 62,272 pairs on a 128 x 973 array: a pair's cells in one column, 64 rows apart
+    chip = measured.write_standin(tmp_path / "chip.npz", n_reads=2, n_pairs=62_272, rng=rng,
+                                  array_shape=(128, 973))
     toml = tmp_path / "cnn.toml"
     toml.write_text("[mapping]\ntile_rows = 128\ntile_cols = 128\n[noise]\nrepeats = 1\n"
-                    "[cosim]\ntiles = 1\nwindow = 8\ninputs = 1\n")
+                    "[cosim]\ntiles = 1\nwindow = 8\ninputs = 1\n[network]\nread_batch = 10\n")
     for extra, tag in (([], None), (["--device-file", str(chip)], "STAND-IN")):
         net = tmp_path / "net.npz"
         assert main(["import-torch", str(pt), "--arch", "torch_models:fashion_cnn_supermask",
@@ -232,5 +234,7 @@ def test_compare_runs_an_imported_cnn_and_its_measured_pairs(tmp_path, monkeypat
         assert "co-simulation check PASS" in report
         if tag:
             assert tag in report
+            assert "given placement" in report
+            assert "of reads [0, 1]; the batches ran on reads [0, 1]" in report
         acc = pd.read_csv(out / "accuracy.csv")
         assert {"software", "ideal", "behavioural", "circuit"} <= set(acc.columns)

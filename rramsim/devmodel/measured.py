@@ -115,7 +115,14 @@ def _from_mapping(obj, path: Path) -> MeasuredReads:
         return v.numpy() if hasattr(v, "numpy") else np.asarray(v)
 
     flag = obj["standin"] if "standin" in obj else False
-    return MeasuredReads(arr(obj["set"]), arr(obj["reset"]), path=path, standin=bool(arr(flag)))
+    shape = ARRAY_SHAPE
+    if "array_shape" in obj:
+        a = arr(obj["array_shape"])
+        if a.shape != (2,) or a.dtype.kind not in "iu" or np.any(a < 1):
+            raise DataError(f"{path}: 'array_shape' must be two positive integers (rows, columns)")
+        shape = (int(a[0]), int(a[1]))
+    return MeasuredReads(arr(obj["set"]), arr(obj["reset"]), path=path, standin=bool(arr(flag)),
+                         array_shape=shape)
 
 
 def load_pt_safely(path):
@@ -166,12 +173,12 @@ def read_measured(path) -> MeasuredReads:
 
 def write_standin(path, *, n_reads: int, n_pairs: int = ARRAY_SHAPE[0] * ARRAY_SHAPE[1] // 2,
                   rng: np.random.Generator, g_set: float = 14.2e-6, g_reset: tuple = (0.1e-6, 1e-6),
-                  read_spread: float = 0.01) -> Path:
+                  read_spread: float = 0.01, array_shape: tuple = ARRAY_SHAPE) -> Path:
     """Write stand-in read-outs in the study's format (``.npz``; ``.pt`` needs torch).
 
     SET cells: log-normal around ``g_set`` (sigma 0.25, the formed spread); RESET cells uniform in
     ``g_reset``; every read multiplies each cell by ``exp(read_spread * N(0, 1))`` (read-to-read
-    variation). The file carries ``standin = True``.
+    variation). The file carries ``standin = True`` and, when not 512 x 512, ``array_shape``.
     """
     if n_reads < 1 or n_pairs < 1:
         raise DeviceModelError(f"need n_reads >= 1 and n_pairs >= 1, got {n_reads}, {n_pairs}")
@@ -179,25 +186,50 @@ def write_standin(path, *, n_reads: int, n_pairs: int = ARRAY_SHAPE[0] * ARRAY_S
     low = rng.uniform(g_reset[0], g_reset[1], 2 * n_pairs)
     jitter = np.exp(read_spread * rng.standard_normal((2, n_reads, 2 * n_pairs)))
     data = {"set": base * jitter[0], "reset": low * jitter[1]}
-    return save_reads(path, data["set"], data["reset"], standin=True)
+    return save_reads(path, data["set"], data["reset"], standin=True, array_shape=array_shape)
 
 
-def save_reads(path, set_, reset, *, standin: bool) -> Path:
-    """Write ``set`` / ``reset`` read-outs (``.npz``, or ``.pt`` through torch) with the flag."""
+def save_reads(path, set_, reset, *, standin: bool, array_shape: tuple = ARRAY_SHAPE) -> Path:
+    """Write ``set`` / ``reset`` read-outs (``.npz``, or ``.pt`` through torch) with the flag
+    (and the array's ``(rows, columns)`` when not the study's 512 x 512)."""
     path = Path(path)
-    MeasuredReads(np.asarray(set_, float), np.asarray(reset, float))  # validates
+    MeasuredReads(np.asarray(set_, float), np.asarray(reset, float),
+                  array_shape=tuple(array_shape))  # validates
+    shape = {} if tuple(array_shape) == ARRAY_SHAPE else {"array_shape": np.asarray(array_shape,
+                                                                                    np.int64)}
     if path.suffix == ".pt":
         import torch
 
         torch.save({"set": torch.as_tensor(np.asarray(set_, np.float32)),
                     "reset": torch.as_tensor(np.asarray(reset, np.float32)),
-                    "standin": bool(standin)}, path)
+                    "standin": bool(standin),
+                    **{k: torch.as_tensor(v) for k, v in shape.items()}}, path)
         return path
     if path.suffix != ".npz":
         raise DataError(f"{path}: measured data must be written as .npz or .pt")
     np.savez(path, set=np.asarray(set_, float), reset=np.asarray(reset, float),
-             standin=np.array(bool(standin)))
+             standin=np.array(bool(standin)), **shape)
     return path
+
+
+def pairs_at(reads: MeasuredReads, positions, read: int) -> tuple[tuple, tuple]:
+    """The cells a layer placed at ``positions`` (``(5, fan_in, fan_out)``: tile, row and column
+    of the ``G+`` cell, row and column of the ``G-`` cell, on the read-out's array) hold at read
+    ``read``: ``((G+, G-) kept, (G+, G-) pruned)``, siemens. Kept: both cells' SET read-outs;
+    pruned: the pair's first cell (flat index below ``N``) from the RESET read-out, the other
+    SET, as the study forms ``G_0``."""
+    if not 0 <= read < reads.n_reads:
+        raise DeviceModelError(f"read {read} out of range (0..{reads.n_reads - 1})")
+    p = np.asarray(positions)
+    cols = reads.array_shape[1]
+    flat = [p[1] * cols + p[2], p[3] * cols + p[4]]
+    if any(np.any(f >= 2 * reads.n_pairs) for f in flat) or np.any(p < 0):
+        raise DataError(f"{reads.path or 'measured data'}: positions beyond its "
+                        f"{2 * reads.n_pairs} cells")
+    kept = tuple(reads.set[read, f] for f in flat)
+    pruned = tuple(np.where(f < reads.n_pairs, reads.reset[read, f], reads.set[read, f])
+                   for f in flat)
+    return kept, pruned
 
 
 # ------------------------------------------------------------------------------ layer indices
@@ -249,46 +281,70 @@ class MeasuredLayer:
     """The pairs of one weight layer taken from measured read-outs.
 
     ``live`` / ``conductance`` / ``pairs`` follow :class:`rramsim.nn.hardware.DeviceLayer`
-    (``(2, fan_in, fan_out)``, first cell ``i``, second ``N + i``) at read :attr:`read`.
+    (``(2, fan_in, fan_out)``, index 0 the ``G+`` cell, 1 the ``G-`` cell) at read
+    :attr:`read`. Which of cell ``i`` and cell ``N + i`` is ``G+`` is fixed once, at the read the
+    layer was built from (:attr:`swap`: True where cell ``N + i`` read higher), so that
+    ``live[0] - live[1] = G_1 >= 0`` there; a circuit wires the pair that way for every read.
+
+    ``scale``: siemens per weight unit, one number, or per crossbar row an array ``(fan_in, 1)``
+    (a recurrent layer: the input block's and the hidden block's own scales, as the study's
+    ``MaskRNN`` has ``ih_scale`` and ``hh_scale``).
     """
 
     reads: MeasuredReads
     index: np.ndarray
     sign: np.ndarray
-    scale: float
+    scale: float | np.ndarray
     programmed: np.ndarray
     read: int = 0
+    swap: np.ndarray | None = None
 
-    def _cells(self, r: int, kept: bool) -> np.ndarray:
-        first = self.reads.set if kept else self.reads.reset
-        return np.stack([first[r, self.index], self.reads.set[r, self.reads.n_pairs + self.index]])
+    def __post_init__(self) -> None:
+        if self.swap is None:
+            n = self.reads.n_pairs
+            self.swap = self.reads.set[self.read, self.index] < self.reads.set[self.read,
+                                                                               n + self.index]
+
+    def _ordered(self, first: np.ndarray, second: np.ndarray) -> np.ndarray:
+        return np.stack([np.where(self.swap, second, first), np.where(self.swap, first, second)])
+
+    def cells(self, r: int, kept=True) -> np.ndarray:
+        """``(G+, G-)`` cells at read ``r``: both SET where ``kept`` (bool or array), else cell
+        ``i`` RESET and cell ``N + i`` SET (the study's ``G_0`` pair)."""
+        n = self.reads.n_pairs
+        first = np.where(kept, self.reads.set[r, self.index], self.reads.reset[r, self.index])
+        return self._ordered(first, self.reads.set[r, n + self.index])
 
     @property
     def live(self) -> np.ndarray:
         """SET-state cells at read :attr:`read`, siemens."""
-        return self._cells(self.read, True)
+        return self.cells(self.read, True)
 
     @property
     def conductance(self) -> np.ndarray:
         """Present cells: SET pairs where kept, the RESET read-out's first cell where pruned."""
-        return np.where(self.programmed, self._cells(self.read, True), self._cells(self.read, False))
+        return self.cells(self.read, self.programmed)
 
     def magnitude(self, r: int, mask=None) -> np.ndarray:
         """``G_1 m + G_0 (1 - m)`` at read ``r`` (``m`` = ``mask`` or :attr:`programmed`)."""
         m = self.programmed if mask is None else np.asarray(mask, bool)
         return np.where(m, self.reads.kept(r, self.index), self.reads.pruned(r, self.index))
 
+    @property
+    def scalar_scale(self) -> float:
+        """The scale of the layer's first row (the whole layer's when it has one)."""
+        return float(np.ravel(self.scale)[0])
+
     def weight(self, conductance=None) -> np.ndarray:
         """Logical (kept-state) weight ``s G_1 / c`` at read :attr:`read`."""
         return self.sign * self.reads.kept(self.read, self.index) / self.scale
 
     def pairs(self, conductance=None) -> tuple[np.ndarray, np.ndarray]:
-        """``(G_pos, G_neg)`` with ``(G_pos - G_neg) / scale`` the kept weight: the two cells of
-        each pair ordered so that their difference has the weight's sign."""
+        """``(G_pos, G_neg)`` with the sign folded in (default: the :attr:`live` SET pairs, whose
+        ``(G_pos - G_neg) / scale`` is the kept weight)."""
         g = self.live if conductance is None else np.asarray(conductance)
-        hi, lo = np.maximum(g[0], g[1]), np.minimum(g[0], g[1])
         pos = self.sign > 0
-        return np.where(pos, hi, lo), np.where(pos, lo, hi)
+        return np.where(pos, g[0], g[1]), np.where(pos, g[1], g[0])
 
     def positions(self) -> tuple[np.ndarray, ...]:
         """``(row_first, col_first, row_second, col_second)`` of every weight's two cells."""
@@ -296,6 +352,14 @@ class MeasuredLayer:
         r1, c1 = np.divmod(self.index, cols)
         r2, c2 = np.divmod(self.index + self.reads.n_pairs, cols)
         return r1, c1, r2, c2
+
+    def tile_positions(self) -> np.ndarray:
+        """``(5, fan_in, fan_out)``: tile (0, the one array), row and column of the ``G+`` cell,
+        row and column of the ``G-`` cell (:attr:`rramsim.mapper.network.Layer.positions`)."""
+        r1, c1, r2, c2 = self.positions()
+        plus = np.where(self.swap, r2, r1), np.where(self.swap, c2, c1)
+        minus = np.where(self.swap, r1, r2), np.where(self.swap, c1, c2)
+        return np.stack([np.zeros_like(r1), *plus, *minus]).astype(np.int64)
 
 
 class MeasuredNetwork:
@@ -352,12 +416,15 @@ class MeasuredNetwork:
 
 
 def measured_network(reads: MeasuredReads, indices, *, signs=None, rng=None, gain: float = 2**0.5,
-                     density: float = 0.5, read: int = 0) -> MeasuredNetwork:
+                     density: float = 0.5, read: int = 0, row_blocks=None) -> MeasuredNetwork:
     """Pairs for layers whose weights sit at the pairs ``indices`` (:func:`pair_indices`).
 
     ``signs``: per layer +-1 arrays (e.g. the signs of a PyTorch model's weights); else drawn
     from ``rng``. Scale per layer: ``mean over reads and pairs of G_1 / sigma`` with ``sigma =
     gain / sqrt(density fan_in)``. ``read``: which read the logical (stored) pairs come from.
+    ``row_blocks``: per layer None or the crossbar rows where a new block with its own scale
+    starts (a recurrent layer: ``[input_size]``; each block's ``fan_in`` is its own rows, as the
+    study's ``MaskRNN`` scales ``weight_ih`` and ``weight_hh`` apart).
     """
     if not 0 <= read < reads.n_reads:
         raise DeviceModelError(f"read {read} out of range (0..{reads.n_reads - 1})")
@@ -366,6 +433,7 @@ def measured_network(reads: MeasuredReads, indices, *, signs=None, rng=None, gai
         raise DataError(f"{reads.path or 'measured data'}: the network needs {need} pairs, the "
                         f"file has {reads.n_pairs}")
     layers = []
+    splits = [None] * len(indices) if row_blocks is None else list(row_blocks)
     for k, ix in enumerate(indices):
         ix = np.asarray(ix, dtype=np.int64)
         if signs is not None:
@@ -376,12 +444,17 @@ def measured_network(reads: MeasuredReads, indices, *, signs=None, rng=None, gai
             raise DeviceModelError("measured_network needs signs or rng")
         if s.shape != ix.shape:
             raise DeviceModelError(f"layer {k}: signs {s.shape} for pairs {ix.shape}")
-        g1 = np.abs(reads.set[:, ix] - reads.set[:, reads.n_pairs + ix])
-        sigma = gain / np.sqrt(density * ix.shape[0])
-        mean = float(np.mean(g1))
-        if not mean > 0:
-            raise DataError(f"layer {k}: its measured kept pairs have no conductance difference")
-        layers.append(MeasuredLayer(reads, ix, s, mean / sigma, np.ones(ix.shape, bool), read))
+        bounds = [0, *(splits[k] or ()), ix.shape[0]]
+        scale = np.empty((ix.shape[0], 1))
+        for a, b in zip(bounds[:-1], bounds[1:], strict=True):
+            g1 = np.abs(reads.set[:, ix[a:b]] - reads.set[:, reads.n_pairs + ix[a:b]])
+            mean = float(np.mean(g1))
+            if not mean > 0:
+                raise DataError(f"layer {k}: its measured kept pairs (rows {a}..{b - 1}) have "
+                                "no conductance difference")
+            scale[a:b] = mean / (gain / np.sqrt(density * (b - a)))
+        sc = float(scale[0, 0]) if len(bounds) == 2 else scale
+        layers.append(MeasuredLayer(reads, ix, s, sc, np.ones(ix.shape, bool), read))
     return MeasuredNetwork(reads, layers)
 
 

@@ -10,6 +10,10 @@ Format (``.npz``, NumPy's zip of ``.npy`` arrays, no pickles)
 ``layer{k}/weight`` (float64), ``layer{k}/mask`` (bool), ``layer{k}/sign`` (int8),
 ``layer{k}/g_plus``, ``layer{k}/g_minus`` (float64, siemens)
     Layer ``k``'s arrays in the crossbar layout (fan_in, fan_out) (convolutions unrolled, im2col).
+``layer{k}/g_plus_pruned``, ``layer{k}/g_minus_pruned`` (float64), ``layer{k}/positions``
+(int64, (5, fan_in, fan_out)), optional
+    The pair's cells when pruned and the cells' given places (:class:`Layer`), when the layer
+    has them.
 
 Files are written atomically: to a temporary file in the target directory, then renamed over the
 target, so a reader never sees half a file.
@@ -31,6 +35,7 @@ from rramsim.mapper.network import ConvGeometry, Layer, LayeredNetwork, network_
 FORMAT_NAME = "rramsim-network"
 FORMAT_VERSION = 1
 _ARRAYS = ("weight", "mask", "sign", "g_plus", "g_minus")
+_OPTIONAL = ("g_plus_pruned", "g_minus_pruned", "positions")
 
 
 def save_network(path, network, *, compress: bool = False, extra: dict | None = None) -> Path:
@@ -60,8 +65,9 @@ def save_network(path, network, *, compress: bool = False, extra: dict | None = 
     meta = {"format": FORMAT_NAME, "version": FORMAT_VERSION, "layers": network.metadata()}
     arrays = {"meta": np.array(json.dumps(meta))}
     for k, ly in enumerate(network.layers):
-        for name in _ARRAYS:
-            arrays[f"layer{k}/{name}"] = getattr(ly, name)
+        for name in _ARRAYS + _OPTIONAL:
+            if getattr(ly, name) is not None:
+                arrays[f"layer{k}/{name}"] = getattr(ly, name)
     for key, arr in (extra or {}).items():
         if key == "meta" or key.startswith("layer") or key in arrays:
             raise DataError(f"extra entry {key!r} collides with the network's own entries")
@@ -173,6 +179,10 @@ def _read_layer(z, path, k: int, m) -> Layer:
         arr[nm] = z[key]
         if arr[nm].ndim != 2:
             raise DataError(f"{path}: array {key!r} must be 2-D, got shape {arr[nm].shape}")
+    for nm in _OPTIONAL:
+        key = f"layer{k}/{nm}"
+        if key in z.files:
+            arr[nm] = z[key]
     conv = _conv_geometry(m, path, where) if kind == "conv" else None
     try:
         return Layer(name, kind=kind, conv=conv, scale=scale, **arr)

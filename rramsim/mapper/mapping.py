@@ -20,7 +20,9 @@ per weight):
    (block-diagonal). Either way each piece is read on its own: only its rows are driven (the others
    at 0 V), only its columns are read. The other cells on its lines stay in the circuit and load the
    wires (this costs accuracy under IR drop); the transfer matrix of the whole tile accounts for them.
-5. **Placement.** ``"naive"``: shelves fill a tile from the top-left corner, rows and columns in network
+5. **Placement.** ``"given"``: each cell where the layer's positions say (steps 1-4 skipped; the
+   weights of one source on one row are one read, reads with the same columns merged).
+   ``"naive"``: shelves fill a tile from the top-left corner, rows and columns in network
    order. ``"ir_aware"``: shelves fill a tile from the bottom-left corner (next to the sense amplifiers,
    which sit at the row-(M-1) end of the bit lines, and next to the drivers at the column-0 end of the
    word lines); inside a piece, the rows that carry most current are placed nearest the sense
@@ -59,6 +61,7 @@ from rramsim.mapper.packing import (
     _check_cell_v0,
     _check_tile_options,
     _check_tile_shape,
+    _given_pieces,
     _pack,
     _per_layer,
     _piece_lines,
@@ -108,9 +111,14 @@ def map_network(  # noqa: PLR0913
     scheme : {"columns", "rows"}
         Differential pair on two adjacent columns (outputs subtracted) or on two adjacent rows (inputs
         driven with opposite polarity).
-    placement : {"naive", "ir_aware"}
+    placement : {"naive", "ir_aware", "given"}
         Network order from the top-left corner, or heavy rows near the sense amplifiers and heavy
-        columns near the drivers, shelves packed from the bottom-left corner.
+        columns near the drivers, shelves packed from the bottom-left corner, or every cell
+        where its layer's :attr:`~rramsim.mapper.network.Layer.positions` say (e.g. measured
+        cells where they were read out; ``pack_sparse``, ``share_tiles`` and
+        ``input_activity`` then play no part). Given positions are refused when two cells
+        collide, a cell falls outside the tile, or a pair does not fit ``scheme`` (one row and
+        two columns, or one column and two rows).
     pack_sparse : bool
         Leave out rows and columns whose weights are all pruned (fewer cells, fewer tiles).
     share_tiles : bool, "lines" or "diagonal"
@@ -120,6 +128,8 @@ def map_network(  # noqa: PLR0913
         lines, so less IR drop, more tiles). False: one piece per tile.
     g_reset : float or None
         Conductance of each cell of a pruned weight, siemens (>= 0); None keeps the graph's pair.
+        A layer with its own pruned pair (:attr:`~rramsim.mapper.network.Layer.g_plus_pruned`)
+        puts that pair on its pruned cells instead.
     g_unused : float
         Conductance of cells no weight uses, siemens (>= 0; 0 = no device).
     input_activity : list or dict of array_like (fan_in,), optional
@@ -168,8 +178,9 @@ def map_network(  # noqa: PLR0913
         network = network_from_graph(network)
     if scheme not in SCHEMES:
         raise MappingError(f"scheme must be one of {SCHEMES}, got {scheme!r}")
-    if placement not in PLACEMENTS:
-        raise MappingError(f"placement must be one of {PLACEMENTS}, got {placement!r}")
+    if placement not in (*PLACEMENTS, "given"):
+        raise MappingError(f"placement must be one of {(*PLACEMENTS, 'given')}, got "
+                           f"{placement!r}")
     share = _share_mode(share_tiles)
     R, C = _check_tile_shape(as_shape(tile_shape, "tile_shape", MappingError, ndim=2, minimum=1),
                              scheme)
@@ -180,12 +191,15 @@ def map_network(  # noqa: PLR0913
     activity = _per_layer(input_activity, network, "input_activity")
     v0_layers = _check_cell_v0(cell_v0, network)
 
-    # ---- 1-3: per-layer piece plans (logical), ordered
-    cap = (R, C // 2) if scheme == "columns" else (R // 2, C)
-    plans = _piece_plans(network, cap, ir_aware=placement == "ir_aware", pack_sparse=pack_sparse,
-                         activity=activity, g_reset=g_reset)
-    # ---- 4: pack pieces into tiles (first-fit decreasing height, shelves)
-    placed, n_tiles = _pack(plans, (R, C), scheme, share)
+    if placement == "given":   # every cell where the layer's positions say
+        placed, n_tiles = _given_pieces(network, (R, C), scheme)
+    else:
+        # ---- 1-3: per-layer piece plans (logical), ordered
+        cap = (R, C // 2) if scheme == "columns" else (R // 2, C)
+        plans = _piece_plans(network, cap, ir_aware=placement == "ir_aware",
+                             pack_sparse=pack_sparse, activity=activity, g_reset=g_reset)
+        # ---- 4: pack pieces into tiles (first-fit decreasing height, shelves)
+        placed, n_tiles = _pack(plans, (R, C), scheme, share)
     _checks.check_tile_memory(n_tiles, (R, C), per_cell_v0=v0_layers is not None)
     # ---- 5-6: physical positions and cell arrays
     fill = v0_top = None
@@ -194,9 +208,14 @@ def map_network(  # noqa: PLR0913
         v0_top = max([float(np.max(p)) for p in v0_layers if p is not None] + [fill, 1e-300])
     cells = _TileCells(n_tiles, (R, C), g_unused, len(network), v0_top)
     pieces = []
-    for k, t, rb, cb, src, dst, r0, c0 in placed:
-        p = Piece(k, t, rb, cb, src, dst,
-                  *_piece_lines(scheme, placement, R, (len(src), len(dst)), (r0, c0)))
+    for entry in placed:
+        if placement == "given":
+            k, t, j, src, dst, *lines = entry
+            p = Piece(k, t, j, 0, src, dst, *lines)
+        else:
+            k, t, rb, cb, src, dst, r0, c0 = entry
+            p = Piece(k, t, rb, cb, src, dst,
+                      *_piece_lines(scheme, placement, R, (len(src), len(dst)), (r0, c0)))
         ly = network.layers[k]
         cells.add(p, ly, g_reset,
                   None if v0_layers is None else _piece_v0(ly, v0_layers[k], src, dst, fill))

@@ -43,6 +43,7 @@ vector, column ``o`` is output channel ``o``.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Literal
@@ -264,6 +265,13 @@ class Layer:
         Required for ``kind="conv"`` (its ``rows`` must equal fan_in).
     scale : float or None
         Siemens per weight unit (``w = sign (G+ - G-) / scale``) when known.
+    g_plus_pruned, g_minus_pruned : ndarray of float or None
+        The pair's two cells when the weight is pruned, siemens (measured read-outs: the
+        ``G_zero`` cells of :mod:`rramsim.devmodel.measured`); None: the mapper's ``g_reset``.
+        Given together or not at all.
+    positions : ndarray of int64 (5, fan_in, fan_out) or None
+        Where each weight's cells sit for ``placement="given"``: tile, row and column of the
+        ``g_plus`` cell, row and column of the ``g_minus`` cell (both cells on the same tile).
     """
 
     name: str
@@ -275,10 +283,14 @@ class Layer:
     kind: LayerKind = "dense"
     conv: ConvGeometry | None = None
     scale: float | None = None
+    g_plus_pruned: np.ndarray | None = None
+    g_minus_pruned: np.ndarray | None = None
+    positions: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         set_ = object.__setattr__
         where = f"layer {self.name!r}"
+        self._check_extras(where)
         w = _checked_weight(self.weight, where)
         m = _checked_mask(self.mask, w.shape, where)
         s = np.array(self.sign)
@@ -298,6 +310,23 @@ class Layer:
         set_(self, "sign", _frozen(s))
         set_(self, "g_plus", gs[0])
         set_(self, "g_minus", gs[1])
+
+    def _check_extras(self, where: str) -> None:
+        """The optional pruned pair and cell positions, checked and stored read-only."""
+        shape = np.shape(self.weight)
+        pruned = (self.g_plus_pruned, self.g_minus_pruned)
+        if (pruned[0] is None) != (pruned[1] is None):
+            raise MappingError(f"{where}: give both g_plus_pruned and g_minus_pruned or neither")
+        if pruned[0] is not None:
+            for nm, g in zip(("g_plus_pruned", "g_minus_pruned"), pruned, strict=True):
+                object.__setattr__(self, nm, _checked_conductance(g, nm, shape, where))
+        if self.positions is not None:
+            pos = np.asarray(self.positions)
+            if pos.shape != (5, *shape) or pos.dtype.kind not in "iu":
+                raise MappingError(f"{where}: positions must be integers of shape (5, {shape[0]}, "
+                                   f"{shape[1]}) (tile, row+, column+, row-, column-), got "
+                                   f"{pos.dtype} {pos.shape}")
+            object.__setattr__(self, "positions", _frozen(np.array(pos, dtype=np.int64)))
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -456,7 +485,7 @@ def _one_per_layer(x, name: str, what: str, n: int) -> list:
     return x
 
 
-def network_from_layers(
+def network_from_layers(  # noqa: PLR0913 -- one optional array list per layer attribute
     weights,
     masks,
     conductances=None,
@@ -466,6 +495,8 @@ def network_from_layers(
     scales: Sequence[float | None] | None = None,
     conductance_map: LinearConductanceMap | None = None,
     chain: Sequence[bool] | None = None,
+    pruned_conductances=None,
+    positions=None,
 ) -> LayeredNetwork:
     """Array form of a layered pruned network (the fast path of :func:`graph_from_layers`).
 
@@ -490,6 +521,12 @@ def network_from_layers(
         Map used without ``conductances``; default ``LinearConductanceMap()``.
     chain : list of bool, optional
         See :class:`LayeredNetwork`.
+    pruned_conductances : list of (g_plus, g_minus) or None, optional
+        Per layer (None entries allowed), the pair's cells when the weight is pruned, in the
+        weight's shape (:attr:`Layer.g_plus_pruned`).
+    positions : list of ndarray (5, fan_in, fan_out) or None, optional
+        Per layer (None entries allowed), the cells' given places in the crossbar layout
+        (convolutions unrolled): :attr:`Layer.positions`, for ``placement="given"``.
 
     Returns
     -------
@@ -508,12 +545,35 @@ def network_from_layers(
         raise MappingError(f"got {n} weight arrays but {len(names)} names")
     scales = [None] * n if scales is None else list(scales)
     cmap = LinearConductanceMap() if conductance_map is None else conductance_map
-    layers = [
-        _layer_from_arrays(names[k], weights[k], masks[k],
-                           None if conductances is None else conductances[k],
-                           None if signs is None else signs[k], scales[k], cmap)
-        for k in range(n)]
+    pruned = ([None] * n if pruned_conductances is None else
+              _one_per_layer(pruned_conductances, "pruned_conductances", "pruned pairs", n))
+    places = [None] * n if positions is None else _one_per_layer(positions, "positions",
+                                                                  "position arrays", n)
+    layers = []
+    for k in range(n):
+        ly = _layer_from_arrays(names[k], weights[k], masks[k],
+                                None if conductances is None else conductances[k],
+                                None if signs is None else signs[k], scales[k], cmap)
+        if pruned[k] is not None or places[k] is not None:
+            gpp = gmp = None
+            if pruned[k] is not None:
+                if len(pruned[k]) != 2:
+                    raise MappingError(f"layer {names[k]!r}: pruned_conductances must be a "
+                                       "(g_plus, g_minus) pair")
+                gpp, gmp = (_unrolled_like(a, weights[k], f"layer {names[k]!r}: pruned pair")
+                            for a in pruned[k])
+            ly = dataclasses.replace(ly, g_plus_pruned=gpp, g_minus_pruned=gmp,
+                                     positions=places[k])
+        layers.append(ly)
     return LayeredNetwork(tuple(layers), chain=None if chain is None else tuple(chain))
+
+
+def _unrolled_like(arr, weight, what: str) -> np.ndarray:
+    """``arr`` in ``weight``'s shape, unrolled (im2col) when that is a convolution weight."""
+    a = real_array(arr, what, MappingError)
+    if a.shape != np.shape(weight):
+        raise MappingError(f"{what}: shape {a.shape} differs from weight shape {np.shape(weight)}")
+    return unroll_conv_weight(a) if a.ndim == 4 else a
 
 
 def _layer_from_arrays(name: str, weight, mask, pair, sign, scale, cmap) -> Layer:

@@ -51,7 +51,11 @@ def _cell_values(ly, ii, jj, g_reset):
     gp, gm = ly.g_plus[ix], ly.g_minus[ix]
     g_pos = np.where(pos_sign, gp, gm)
     g_neg = np.where(pos_sign, gm, gp)
-    if g_reset is not None:
+    if ly.g_plus_pruned is not None:   # the layer's own pruned cells (measured G_zero)
+        pp, pm = ly.g_plus_pruned[ix], ly.g_minus_pruned[ix]
+        g_pos = np.where(kept, g_pos, np.where(pos_sign, pp, pm))
+        g_neg = np.where(kept, g_neg, np.where(pos_sign, pm, pp))
+    elif g_reset is not None:
         g_pos = np.where(kept, g_pos, g_reset)
         g_neg = np.where(kept, g_neg, g_reset)
     return g_pos, g_neg, kept, ly.weight[ix]
@@ -270,3 +274,84 @@ class _TileCells:
 
 
 # public entry point: every option is keyword-only with a default and documented below
+
+
+# ------------------------------------------------------------------------- given positions
+def _given_cells(ly, shape: tuple[int, int], scheme: str):
+    """Tile, rows and columns of the (+) and (-) cells of every weight of ``ly`` from its
+    :attr:`~rramsim.mapper.network.Layer.positions` (the sign decides which of the ``g_plus`` /
+    ``g_minus`` cells is the (+) one), checked against the tile and the scheme."""
+    where = f"layer {ly.name!r}"
+    if ly.positions is None:
+        raise MappingError(f"{where}: placement 'given' needs every layer's cell positions")
+    t, r1, c1, r2, c2 = ly.positions
+    pos = ly.sign > 0
+    rp, cp = np.where(pos, r1, r2), np.where(pos, c1, c2)
+    rn, cn = np.where(pos, r2, r1), np.where(pos, c2, c1)
+    bad = (t < 0) | (rp < 0) | (rn < 0) | (cp < 0) | (cn < 0) | (rp >= shape[0]) \
+        | (rn >= shape[0]) | (cp >= shape[1]) | (cn >= shape[1])
+    if bad.any():
+        i, o = np.argwhere(bad)[0]
+        raise MappingError(
+            f"{where}: the cells of weight (input {i}, output {o}) at tile {t[i, o]}, "
+            f"(row {rp[i, o]}, column {cp[i, o]}) and (row {rn[i, o]}, column {cn[i, o]}) fall "
+            f"outside the {shape[0]} x {shape[1]} tile")
+    same = (rp == rn) if scheme == "columns" else (cp == cn)
+    other = (cp == cn) if scheme == "columns" else (rp == rn)
+    misfit = ~same | other
+    if misfit.any():
+        i, o = np.argwhere(misfit)[0]
+        need = "one row, two columns" if scheme == "columns" else "one column, two rows"
+        raise MappingError(
+            f"{where}: the cells of weight (input {i}, output {o}) at tile {t[i, o]}, "
+            f"(row {rp[i, o]}, column {cp[i, o]}) and (row {rn[i, o]}, column {cn[i, o]}) do not "
+            f"fit the {scheme} scheme on a {shape[0]} x {shape[1]} tile (a pair takes {need})")
+    return t, rp, cp, rn, cn
+
+
+def _check_collisions(cells: list, net: LayeredNetwork, shape: tuple[int, int]) -> None:
+    """No two cells of any layers on one tile position (``cells[k]`` from :func:`_given_cells`)."""
+    keys, owner = [], []
+    for k, (t, rp, cp, rn, cn) in enumerate(cells):
+        for r, c in ((rp, cp), (rn, cn)):
+            keys.append(((t * shape[0] + r) * shape[1] + c).ravel())
+            owner.append(np.full(t.size, k))
+    flat, who = np.concatenate(keys), np.concatenate(owner)
+    order = np.argsort(flat, kind="stable")
+    dup = np.flatnonzero(np.diff(flat[order]) == 0)
+    if dup.size:
+        a, b = order[dup[0]], order[dup[0] + 1]
+        tile, rest = divmod(int(flat[a]), shape[0] * shape[1])
+        row, col = divmod(rest, shape[1])
+        names = [net.layers[int(who[x])].name for x in (a, b)]
+        raise MappingError(f"layers {names[0]!r} and {names[1]!r}: two cells at tile {tile}, "
+                           f"row {row}, column {col} (given positions collide)")
+
+
+def _given_pieces(net: LayeredNetwork, shape: tuple[int, int], scheme: str):
+    """Pieces of ``placement="given"``: per layer, the weights of one source on one (+)/(-) row
+    pair are one read; reads with the same tile, targets and columns merge into one piece (a
+    crossbar-shaped layout gives one piece per layer and tile). Returns ``(pieces, n_tiles)``,
+    each piece ``(layer, tile, index, sources, targets, rows+, rows-, cols+, cols-)``."""
+    cells = [_given_cells(ly, shape, scheme) for ly in net.layers]
+    _check_collisions(cells, net, shape)
+    out, n_tiles = [], 0
+    for k, (t, rp, cp, rn, cn) in enumerate(cells):
+        fi, fo = t.shape
+        src = np.repeat(np.arange(fi), fo)
+        dst = np.tile(np.arange(fo), fi)
+        t, rp, cp, rn, cn = (a.ravel() for a in (t, rp, cp, rn, cn))
+        n_tiles = max(n_tiles, int(t.max()) + 1)
+        order = np.lexsort((dst, src, rn, rp, t))
+        key = np.stack([t, rp, rn, src])[:, order]
+        cut = np.flatnonzero(np.any(np.diff(key, axis=1) != 0, axis=0)) + 1
+        merged: dict = {}
+        for g in np.split(order, cut):
+            sig = (int(t[g[0]]), dst[g].tobytes(), cp[g].tobytes(), cn[g].tobytes())
+            merged.setdefault(sig, []).append(g)
+        for j, groups in enumerate(merged.values()):
+            first = groups[0]
+            heads = np.array([g[0] for g in groups])
+            out.append((k, int(t[first[0]]), j, src[heads], dst[first], rp[heads], rn[heads],
+                        cp[first], cn[first]))
+    return out, n_tiles

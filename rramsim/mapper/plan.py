@@ -22,7 +22,8 @@ from rramsim.errors import MappingError
 
 Scheme = Literal["columns", "rows"]
 SCHEMES: tuple[str, ...] = ("columns", "rows")
-Placement = Literal["naive", "ir_aware"]
+Placement = Literal["naive", "ir_aware", "given"]
+#: The placements that pack a network themselves; ``"given"`` takes the layers' own positions.
 PLACEMENTS: tuple[str, ...] = ("naive", "ir_aware")
 Sharing = Literal["lines", "diagonal"]
 SHARINGS: tuple[str, ...] = ("lines", "diagonal")

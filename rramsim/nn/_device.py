@@ -48,13 +48,16 @@ def measured_pairs(net, source, *, signs=None, rng=None, read: int = 0):
     from rramsim.nn.layers import Conv2d, ReLURNN
 
     reads = source if isinstance(source, measured.MeasuredReads) else measured.read_measured(source)
-    specs = []
+    specs, blocks = [], []
     for la in net.weight_layers:
         if isinstance(la, Conv2d):
             specs.append(("conv", la.in_channels, la.out_channels, *la.kernel))
-        elif isinstance(la, ReLURNN):
+        elif isinstance(la, ReLURNN):   # input and hidden blocks scaled apart, as the study's
             specs.append(("rnn", la.input_size, la.hidden_size))
+            blocks.append([la.input_size])
+            continue
         else:
             specs.append(("dense", la.fan_in, la.fan_out))
+        blocks.append(None)
     return measured.measured_network(reads, measured.pair_indices(specs), signs=signs, rng=rng,
-                                     read=read)
+                                     read=read, row_blocks=blocks)

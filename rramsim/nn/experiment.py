@@ -768,5 +768,6 @@ def _run_prune(config: ExperimentConfig, seed: int, ckpt=None, log=None) -> Prun
         metrics["baseline"] = _baseline_metrics(config, ds, (xtr, ytr), phases, (rng_base, rng_wv))
     if config.device_file:
         metrics["device_source"] = device.describe()
+        metrics["device_file"] = os.path.abspath(config.device_file)
     metrics["total_seconds"] = time.perf_counter() - t0
     return PruneRun(net, device, metrics)

@@ -83,11 +83,15 @@ def export_network(path: str | Path, net, device=None, *, extra: dict | None = N
     kwargs: dict = {"names": names}
     if device is not None:
         kwargs["signs"] = [shaped(la, d.sign) for la, d in zip(wl, device.layers, strict=True)]
-        kwargs["scales"] = [float(d.scale) for d in device.layers]
+        kwargs["scales"] = [float(getattr(d, "scalar_scale", d.scale)) for d in device.layers]
         conductances = [
             (shaped(la, d.live[0]), shaped(la, d.live[1]))
             for la, d in zip(wl, device.layers, strict=True)
         ]
+        if all(hasattr(d, "tile_positions") for d in device.layers):  # measured cells
+            kwargs["positions"] = [d.tile_positions() for d in device.layers]
+            kwargs["pruned_conductances"] = [tuple(shaped(la, g) for g in d.cells(d.read, False))
+                                             for la, d in zip(wl, device.layers, strict=True)]
     else:
         conductances = None
     positions = [net.layers.index(la) for la in wl]

@@ -172,10 +172,23 @@ class NetworkConfig:
     one the network was trained on."""
     data_dir: str = ""
     """Folder with the data set's files (IDX files, recordings); "" = the network file's own."""
+    device_file: str = ""
+    """Measured read-outs (``{set, reset}``, :mod:`rramsim.devmodel.measured`) of a network whose
+    pairs came from them; "" = the file the network file records (``rramsim prune
+    --device-file``, ``rramsim import-torch --device-file``)."""
+    reads: int = 0
+    """Reads of the measured read-outs the test batches cycle through (batch b on read
+    b mod reads, as the study's test loop; count); 0 = every read of the file, 1 = the stored
+    read only."""
+    read_batch: int = 0
+    """Test inputs per read (the study's test batch, e.g. 9 for spoken digits; inputs); 0 = the
+    evaluation's own batch."""
 
     def __post_init__(self) -> None:
         _need(self.dataset in ("",) + DATASETS, "network.dataset",
               f"must be one of {('',) + DATASETS}")
+        _need(self.reads >= 0, "network.reads", "must be >= 0")
+        _need(self.read_batch >= 0, "network.read_batch", "must be >= 0")
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from rramsim import mapper, nn
+from rramsim.devmodel import measured
 from rramsim.errors import DataError, MappingError
 from rramsim.nn import drive, experiment
 from rramsim.studies.config import DATASETS, STREAM_PATCHES, StudyConfig, stream
@@ -55,6 +56,16 @@ class LoadedNetwork:
     cell_states : list of (state, sign) or None
         Device-model states of each layer's pairs (networks trained here), for the cells' own
         sinh read I-V.
+    positions : list of ndarray (5, fan_in, fan_out) or None
+        Measured pairs: each weight's cells on the read-out's array (tile, row and column of the
+        ``G_pos`` cell, of the ``G_neg`` cell; signs folded in as ``pairs``), for the mapper's
+        ``placement="given"``.
+    pruned_pairs : list of (G_pos, G_neg) or None
+        Measured pairs: the cells of each pair when pruned (the study's ``G_0`` cells).
+    measured : rramsim.devmodel.measured.MeasuredReads or None
+        The read-outs the pairs came from (every read), when the file is at hand.
+    read : int or None
+        The read ``pairs`` are at (measured pairs).
     keep_pairs : bool
         True: ``pairs`` are physical (pruned pairs at their RESET values); False: SET-state pairs
         (the mapper puts its RESET level on pruned cells).
@@ -77,6 +88,15 @@ class LoadedNetwork:
     metrics: dict = field(default_factory=dict)
     layer_names: list | None = None
     cell_states: list | None = None
+    positions: list | None = None
+    pruned_pairs: list | None = None
+    measured: object | None = None
+    read: int | None = None
+
+    @property
+    def array_shape(self) -> tuple[int, int] | None:
+        """The measured array's (rows, columns) when the cells have given positions on it."""
+        return None if self.measured is None else tuple(self.measured.array_shape)
 
     @property
     def forward(self):
@@ -241,7 +261,9 @@ def _load_file(cfg: StudyConfig, with_data: bool = True) -> LoadedNetwork:
                       [_scale_fit(e, p[0] - p[1]) for e, p in zip(eff, pairs, strict=True)])
         lo = from_network(net, data, pairs=pairs, scales=scales, keep_pairs=False,
                           name=f"{net.name} from {path}", source=f"file `{path}`")
-        return dataclasses.replace(lo, metrics=dict(getattr(nf, "metadata", None) or {}))
+        meta = dict(getattr(nf, "metadata", None) or {})
+        lo = dataclasses.replace(lo, metrics=meta)
+        return _with_measured(lo, cfg, meta) if nf.pairs is not None else lo
     # legacy: dense layers through the mapper's file format
     lnet = mapper.load_network(path)
     if any(ly.kind != "dense" for ly in lnet.layers):
@@ -262,6 +284,55 @@ def _load_file(cfg: StudyConfig, with_data: bool = True) -> LoadedNetwork:
                                 for ly in lnet.layers],
                          scales=scales, keep_pairs=False,
                          signs=[np.asarray(ly.sign) for ly in lnet.layers])
+
+
+def _with_measured(lo: LoadedNetwork, cfg: StudyConfig, meta: dict) -> LoadedNetwork:
+    """A network file's measured cells: their positions and pruned pairs (the mapper's part of
+    the file, signs folded in as ``lo.pairs``) and the read-outs they came from
+    (``[network] device_file`` or the file the network file records)."""
+    lnet = mapper.load_network(cfg.network.path)
+    if any(ly.positions is None or ly.g_plus_pruned is None for ly in lnet.layers):
+        return lo
+    positions, pruned = [], []
+    for ly in lnet.layers:
+        t, r1, c1, r2, c2 = ly.positions
+        pos = ly.sign > 0
+        positions.append(np.stack([t, np.where(pos, r1, r2), np.where(pos, c1, c2),
+                                   np.where(pos, r2, r1), np.where(pos, c2, c1)]))
+        pruned.append((np.where(pos, ly.g_plus_pruned, ly.g_minus_pruned),
+                       np.where(pos, ly.g_minus_pruned, ly.g_plus_pruned)))
+    where = meta.get("metrics", {}) if isinstance(meta.get("metrics"), dict) else {}
+    path = cfg.network.device_file or meta.get("device_file") or where.get("device_file")
+    if not path:
+        raise DataError(f"{cfg.network.path}: its pairs are measured cells but it names no "
+                        "read-out file: set [network] device_file")
+    reads = measured.read_measured(path)
+    read = int(meta.get("read", 0) or 0)
+    kept, _ = measured.pairs_at(reads, positions[0], read)
+    if not np.allclose(np.stack(kept), np.stack(lo.pairs[0]), rtol=1e-6, atol=0):
+        raise DataError(f"{path}: its read {read} does not hold the pairs of "
+                        f"{cfg.network.path} (another read-out file?)")
+    return dataclasses.replace(lo, positions=positions, pruned_pairs=pruned, measured=reads,
+                               read=read, source=f"{lo.source}; {reads.describe()}")
+
+
+def at_read(lo: LoadedNetwork, read: int) -> LoadedNetwork:
+    """``lo`` with every measured pair (kept and pruned) at read ``read`` of its read-outs."""
+    if lo.measured is None:
+        raise DataError(f"{lo.name}: no measured read-outs to take read {read} from")
+    kept, pruned = zip(*(measured.pairs_at(lo.measured, p, read) for p in lo.positions),
+                       strict=True)
+    return dataclasses.replace(lo, pairs=list(kept), pruned_pairs=list(pruned), read=read)
+
+
+def reads_used(lo: LoadedNetwork, cfg: StudyConfig) -> list[int] | None:
+    """The reads the test batches cycle through (``[network] reads``), or None (no read-outs)."""
+    if lo.measured is None:
+        return None
+    n = lo.measured.n_reads if cfg.network.reads == 0 else min(cfg.network.reads,
+                                                               lo.measured.n_reads)
+    rest = [r for r in range(lo.measured.n_reads) if r != lo.read]
+    return [lo.read, *rest][:n]
 
 
 def experiment_config(cfg: StudyConfig, *, progress: bool = False):

@@ -26,8 +26,8 @@ from rramsim.studies.costs.energy import CONVERTER_FIGURES, GPUBaseline, network
 from rramsim.studies.costs.power import power_split
 from rramsim.studies.inference import accuracy
 from rramsim.studies.inference import design as sweeps
-from rramsim.studies.loading import load
-from rramsim.studies.programming import program, programming_costs
+from rramsim.studies.loading import load, reads_used
+from rramsim.studies.programming import program, program_reads, programming_costs
 from rramsim.studies.readout.evaluate import evaluate_scheme, read_scheme_step
 from rramsim.studies.report import markdown as report
 
@@ -187,7 +187,10 @@ def run_pipeline(cfg: StudyConfig, out_dir: str | Path, *, command: str, loaded=
     with blas_threads(1):
         loaded = loaded or timed("network", load, cfg, progress=progress)
         hw = program(loaded, cfg)
-        ev = timed("inference", accuracy.evaluate, hw, loaded, cfg, progress=progress)
+        reads = reads_used(loaded, cfg)   # measured pairs: one programmed array per read
+        ev = timed("inference", accuracy.evaluate, hw, loaded, cfg, progress=progress,
+                   read_hardware=None if reads is None else
+                   [(reads[0], hw), *program_reads(loaded, cfg, reads[1:])])
         secs.update({f"inference_{k}": v for k, v in ev.seconds.items()})
         res = PipelineResult(cfg=cfg, loaded=loaded, hardware=hw, evaluation=ev,
                              energy=timed("energy", energy_step, hw, ev, loaded, cfg),

@@ -25,6 +25,7 @@ import numpy as np
 from rramsim import devmodel, mapper, solver
 from rramsim.crossbar import FiniteGainTIA, IdealTIA, SenseResistor
 from rramsim.studies.config import CircuitConfig, StudyConfig
+from rramsim.studies.loading import at_read
 
 
 def tile_options(circuit: CircuitConfig, *, r_wire_ohm: float | None = None) -> dict:
@@ -160,17 +161,37 @@ def program(loaded, cfg: StudyConfig, *, tile_shape: tuple[int, int] | None = No
             opts["sinh_v0"] = float(devmodel.TAOX_40NM.v0)
         else:
             pairs, cell_v0 = cells
+    given = getattr(loaded, "positions", None)
+    if given is not None:   # measured cells: signs folded into pairs and positions
+        signs = [np.ones(np.shape(w), dtype=np.int8) for w in loaded.weights]
     net = mapper.network_from_layers([np.asarray(w, float) for w in loaded.weights],
                                      [np.asarray(m, bool) for m in loaded.masks], pairs,
                                      scales=list(loaded.scales), signs=signs,
-                                     names=loaded.layer_names)
+                                     names=loaded.layer_names, positions=given,
+                                     pruned_conductances=getattr(loaded, "pruned_pairs", None))
     shape = tile_shape or (cfg.mapping.tile_rows, cfg.mapping.tile_cols)
+    scheme = cfg.mapping.scheme
+    if given is not None and placement is None:   # each cell where it was measured
+        placement, shape, scheme = "given", loaded.array_shape, given_scheme(given)
     mapping = mapper.map_network(
-        net, tile_shape=shape, scheme=cfg.mapping.scheme,
+        net, tile_shape=shape, scheme=scheme,
         placement=placement or cfg.mapping.placement,
         g_reset=None if loaded.keep_pairs else mapper.DEFAULT_G_RESET,
         input_activity=input_activity, tile_options=opts, cell_v0=cell_v0)
     return Hardware(mapping=mapping, circuit=opts)
+
+
+def given_scheme(positions) -> str:
+    """The differential scheme of given cell positions: "columns" when every pair's two cells
+    share a row, else "rows" (the mapper refuses pairs that share neither, naming the cell)."""
+    same_row = all(bool(np.all(p[1] == p[3])) for p in positions)
+    return "columns" if same_row else "rows"
+
+
+def program_reads(loaded, cfg: StudyConfig, reads) -> list[tuple[int, Hardware]]:
+    """The network programmed at each of ``reads`` of its measured read-outs (same circuit, same
+    given positions; :func:`rramsim.studies.loading.at_read` gives each read's cells)."""
+    return [(r, program(at_read(loaded, r), cfg)) for r in reads]
 
 
 def programming_costs(loaded) -> dict | None:

@@ -57,6 +57,11 @@ class Evaluation:
     tile_error_rel: float = float("nan")
     adc_saturation: float = 0.0
     n_test: int = 0
+    reads: list = field(default_factory=list)
+    """Measured pairs: the read each test batch ran on (ideal, behavioural, circuit modes)."""
+    read_batch: int = 0
+    read_cycle: list = field(default_factory=list)
+    """Measured pairs: the reads the test batches cycle through, in order."""
 
 
 def batch_size(rows_per_inference) -> int:
@@ -71,6 +76,32 @@ def test_accuracy(net_forward, x, y, matmul, batch: int) -> float:
     return float(np.mean(np.concatenate(preds) == y))
 
 
+def test_accuracy_reads(net_forward, x, y, matmuls, batch: int) -> tuple[float, list[int]]:
+    """Accuracy with test batch ``b`` run through ``matmuls[b mod len]`` (``(read, matmul)``
+    pairs: a different read of the measured pairs per batch, as the study's test loop); returns
+    the accuracy and the read of each batch."""
+    preds, used = [], []
+    for b, i in enumerate(range(0, x.shape[0], batch)):
+        read, mm = matmuls[b % len(matmuls)]
+        preds.append(np.argmax(net_forward(x[i:i + batch], matmul=mm), axis=1))
+        used.append(int(read))
+    return float(np.mean(np.concatenate(preds) == y)), used
+
+
+def _run_mode(ev, loaded, cfg, preps, conv, rng, batch, rec):  # noqa: PLR0913 -- one pass
+    """One pass of the test set (``preps``: ``(read, Prepared)``, one per read; drives recorded
+    into ``rec`` from the first read's batches)."""
+    data = loaded.data
+    mms = [(r, engine.make_matmul(p, conv=conv, read_noise_rel=cfg.noise.read_noise_rel,
+                                  rng=rng, record=rec if j == 0 else None))
+           for j, (r, p) in enumerate(preps)]
+    if len(mms) == 1 and not ev.read_batch:
+        return test_accuracy(loaded.forward, data.x_test, data.y_test, mms[0][1], batch)
+    acc, ev.reads = test_accuracy_reads(loaded.forward, data.x_test, data.y_test, mms,
+                                        ev.read_batch or batch)
+    return acc
+
+
 def calibrate(prep, calib_inputs, cfg: StudyConfig) -> engine.Converters:
     """Converters of a mode calibrated on the layers' training inputs."""
     cv = cfg.converters
@@ -79,17 +110,24 @@ def calibrate(prep, calib_inputs, cfg: StudyConfig) -> engine.Converters:
                             method=cv.calibration, percentile=cv.calibration_percentile)
 
 
-def evaluate(hw, loaded, cfg: StudyConfig, *,
+def evaluate(hw, loaded, cfg: StudyConfig, *,  # noqa: PLR0913 -- the modes' options
              modes=("software", "ideal", "behavioural", "circuit"), progress: bool = False,
-             prepared: dict | None = None) -> Evaluation:
+             prepared: dict | None = None, read_hardware=None) -> Evaluation:
     """Accuracy of ``loaded`` programmed as ``hw`` in each of ``modes``.
 
     ``prepared``: a cache of :class:`~rramsim.studies.inference.modes.Prepared` by mode for ``hw``
-    (filled in place), so that repeated evaluations solve no tile twice.
+    (filled in place), so that repeated evaluations solve no tile twice. ``read_hardware``:
+    measured pairs, ``(read, Hardware)`` per read (:func:`~rramsim.studies.programming.
+    program_reads`); test batch ``b`` (``[network] read_batch`` inputs) then runs on read
+    ``b mod len``, the converters calibrated on the first; :attr:`Evaluation.reads` records them.
     """
     data = loaded.data
     acc, secs = {}, {}
-    ev = Evaluation(accuracy=acc, seconds=secs, n_test=int(len(data.x_test)))
+    ev = Evaluation(accuracy=acc, seconds=secs, n_test=int(len(data.x_test)),
+                    read_batch=cfg.network.read_batch if read_hardware else 0)
+    ev.read_cycle = [int(r) for r, _ in read_hardware or ()]
+    others = [] if not read_hardware else [(r, h) for r, h in read_hardware[1:]]
+    other_preps: dict = {}
     calib_inputs, ev.rows_per_inference = engine.calibration_inputs(
         loaded.forward, data.x_calib, rng=stream(cfg, STREAM_CALIB))
     batch = batch_size(ev.rows_per_inference)
@@ -113,13 +151,15 @@ def evaluate(hw, loaded, cfg: StudyConfig, *,
             secs[f"calibrate_{mode}"] = time.perf_counter() - t1
         noisy = mode in ("behavioural", "circuit") and cfg.noise.read_noise_rel > 0
         rng = stream(cfg, STREAM_NOISE)   # the same draws for behavioural and circuit
+        preps = [(read_hardware[0][0] if read_hardware else 0, prep)]
+        if mode != "software":
+            preps += [(r, other_preps.setdefault((mode, r), engine.prepare(h, mode)))
+                      for r, h in others]
         runs = []
         for rep in range(cfg.noise.repeats if noisy else 1):
-            rec = ev.records if (mode == "circuit" and rep == 0) else None
-            matmul = engine.make_matmul(prep, conv=conv, read_noise_rel=cfg.noise.read_noise_rel,
-                                        rng=rng, record=rec)
             t2 = time.perf_counter()
-            runs.append(test_accuracy(loaded.forward, data.x_test, data.y_test, matmul, batch))
+            rec = ev.records if (mode == "circuit" and rep == 0) else None
+            runs.append(_run_mode(ev, loaded, cfg, preps, conv, rng, batch, rec))
             if rep == 0:
                 secs[mode] = time.perf_counter() - t2
         acc[mode] = float(np.mean(runs))

@@ -313,15 +313,15 @@ def _write_figures(res, out: Path) -> list[tuple[str, int]]:
 
 
 def _network_section(rep: Report, res) -> None:
-    cfg, ev, hw = res.cfg, res.evaluation, res.hardware
+    ev, hw = res.evaluation, res.hardware
     summ = hw.summary()
     layers = ", ".join(f"{lp.name} {lp.fan_in}x{lp.fan_out} ({ev.rows_per_inference[k]} "
                        f"read{'s' if ev.rows_per_inference[k] != 1 else ''} per inference)"
                        for k, lp in enumerate(hw.plan.layers))
     rep.section("Network on the tiles", (
         f"{len(hw.plan)} weight layers ({layers}) on {summ['tiles']} tiles of "
-        f"{hw.tile_shape[0]} x {hw.tile_shape[1]} cells ({cfg.mapping.scheme} differential "
-        f"scheme, {cfg.mapping.placement} placement): {summ['used']} cells used "
+        f"{hw.tile_shape[0]} x {hw.tile_shape[1]} cells ({hw.mapping.scheme} differential "
+        f"scheme, {hw.mapping.placement} placement): {summ['used']} cells used "
         f"({summ['set']} SET, {summ['reset']} RESET), utilisation "
         f"{summ['utilisation'] * 100:.1f} %. Convolutions run as im2col patches on the tiles, "
         "a recurrent layer's input and recurrent matrices as one stacked matrix, every time "
@@ -344,8 +344,21 @@ def _accuracy_section(rep: Report, res, acc_df) -> None:
         f"mean (+- std) over {cfg.noise.repeats} test-set passes with independent read noise, "
         "the same draws for behavioural and circuit (sweep and placement rows: "
         f"{cfg.sweep.noise_repeats} passes each). ADC saturation in circuit mode: "
-        f"{ev.adc_saturation * 100:.3f} % of column reads."))
+        f"{ev.adc_saturation * 100:.3f} % of column reads." + _reads_note(res)))
     rep.table(acc_df)
+
+
+def _reads_note(res) -> str:
+    """Which reads of the measured pairs the hardware modes ran on (empty otherwise)."""
+    lo, ev = res.loaded, res.evaluation
+    if getattr(lo, "measured", None) is None:
+        return ""
+    cycle = ev.read_cycle or [lo.read]
+    per = f"{ev.read_batch} inputs" if ev.read_batch else "the evaluation's batch"
+    return (f" Pairs: {lo.measured.describe()}; cells where they were read out (given "
+            "placement), pruned pairs at their measured G_0 cells. Ideal, behavioural and circuit "
+            f"modes ran test batch b ({per}) on read number b mod {len(cycle)} of reads {cycle}; "
+            f"the batches ran on reads {ev.reads or [cycle[0]]}.")
 
 
 def _energy_section(rep: Report, res) -> None:
