@@ -41,6 +41,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from rramsim import devmodel
+from rramsim._threads import blas_threads
 from rramsim.errors import ProgrammingStudyError
 from rramsim.nn.drive import pr_auc, roc_auc
 from rramsim.nn.network import softmax
@@ -410,8 +411,6 @@ def compare(cfg: StudyConfig, task: str = "digits", *, axes: Axes = Axes(),  # n
     """The comparison on ``task`` over ``axes`` (see the module docstring); ``cfg`` is taken as
     given (:func:`comparison_config` sets the study's hardware). Returns one row per seed, error
     model, network, stuck fraction and time."""
-    from rramsim._threads import blas_threads
-
     noise = {}
     for name in axes.error_models:
         model = devmodel.error_model(name)

@@ -190,15 +190,16 @@ def comparison_table(res: ComparisonResult) -> list[str]:
                "study's improvement"])
     lines = ["| " + " | ".join(head) + " |", "|" + " --- |" * len(head)]
     for r in summary(res.rows, task):
-        margin = "" if r["network"] == "pruned" else f"{r.get('pruned_margin', np.nan):+.1f}"
-        kind = r["network"] + (f" (noise {r['weight_noise']:.3f} max\\|w\\|)"
+        margin = ("reference" if r["network"] == "pruned" else
+                  f"{r.get('pruned_margin', np.nan):+.1f}")
+        kind = r["network"] + (f" (weight noise {r['weight_noise']:.3f} of max abs w)"
                                if r["network"] == "baseline-hwa" else "")
         cells = [task, r["error_model"], kind, time_label(r["time_s"]), f"{100 * r['stuck_fraction']:g} %",
                  *[_pm(r[k], r[f"{k}_std"], 100) for k, _ in metrics], margin,
                  f"{r['pulses_per_cell']:.2f}", f"{r['verify_reads']:.3g}",
                  f"{r['program_energy_J']:.3g}", f"{r['program_time_s']:.3g}",
                  f"{r['inference_board_J']:.3g} / {r['inference_integrated_J']:.3g}",
-                 f"{r['gpu_J']:.3g}", said if r["network"] == "pruned" else ""]
+                 f"{r['gpu_J']:.3g}", said]
         lines.append("| " + " | ".join(cells) + " |")
     return lines
 
