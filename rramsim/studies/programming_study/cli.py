@@ -118,6 +118,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
                      help="stuck-on and stuck-off fractions (each; default 0,0.005,0.02)")
     cmp.add_argument("--no-hardware-aware", action="store_true",
                      help="leave out the baseline trained with weight noise")
+    cmp.add_argument("--pruned-static", action="store_true",
+                     help="a sensitivity check: the pruned network's formed and RESET cells do "
+                          "not relax (default: every cell relaxes by the same law)")
 
 
 def _run_comparison(args: argparse.Namespace) -> int:
@@ -128,7 +131,8 @@ def _run_comparison(args: argparse.Namespace) -> int:
         first = cfg.run.seed if args.first_seed is None else args.first_seed
         axes = comparison.Axes(error_models=args.error_model, times=args.times,
                                faults=args.faults, seeds=args.seeds, first_seed=first,
-                               hardware_aware=not args.no_hardware_aware)
+                               hardware_aware=not args.no_hardware_aware,
+                               relax_pruned=not args.pruned_static)
         training = study.Training(epochs=args.epochs, batch_size=args.batch_size,
                                   max_train=args.max_train)
         log = None if args.no_progress else (lambda m: print(m, flush=True))

@@ -77,7 +77,9 @@ STUDY_RANGE = (TargetMap().g_min, TargetMap().g_max)
 @dataclass(frozen=True)
 class Axes:
     """What the comparison varies: error models by name, times after programming (s), stuck
-    fractions (each of stuck-on and stuck-off), seeds (``first_seed`` .. + ``seeds`` - 1)."""
+    fractions (each of stuck-on and stuck-off), seeds (``first_seed`` .. + ``seeds`` - 1).
+    ``relax_pruned=False`` keeps the pruned network's cells at their t = 0 conductances (a
+    sensitivity check: formed filaments that do not relax; the comparison's rule is True)."""
 
     error_models: tuple[str, ...] = ("neurram",)
     times: tuple[float, ...] = (1.0, 86400.0)
@@ -85,6 +87,7 @@ class Axes:
     seeds: int = 3
     first_seed: int = 0
     hardware_aware: bool = True
+    relax_pruned: bool = True
 
     def __post_init__(self) -> None:
         if not self.error_models or not self.times or not self.faults:
@@ -393,7 +396,8 @@ def _seed_rows(s: _Seed, task: str, axes: Axes, noise: dict) -> list[dict]:
             for f in axes.faults:
                 stuck = stuck_for(shapes, s.seed, f) if f > 0 else None
                 for t in axes.times:
-                    g = cells_at(g0, model, t, stuck, seed=s.seed, g_on=mapping.g_max)
+                    t_eff = t if (kind != "pruned" or axes.relax_pruned) else 0.0
+                    g = cells_at(g0, model, t_eff, stuck, seed=s.seed, g_on=mapping.g_max)
                     pairs = [(a[0], a[1]) for a in g]
                     lo = (dataclasses.replace(s.pruned, pairs=pairs, cell_states=None)
                           if kind == "pruned" else

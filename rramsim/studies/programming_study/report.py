@@ -225,6 +225,19 @@ def comparison_text(res: ComparisonResult, cfg: StudyConfig, *, command: str) ->
              + ", ".join(f"{v:.3f} max|w| ({k})" for k, v in res.weight_noise.items())
              + f" (the model's spread at {time_label(max(ax.times))}).", "",
              "## Verdict", "", *verdict(res.rows, res.task), "",
+             "Reading it: the pruned network's kept weights are differences of two formed cells "
+             "(both near 14 uS), so an absolute spread of the formed cells' conductance enters its "
+             "weights at full size, while a programmed baseline's small weights sit near g_min, "
+             "where the measured spreads are smallest. "
+             + ("Here the pruned network's formed and RESET cells relax by the error model's law "
+                "at their own level, like programmed cells (a judgement: the fits were measured on "
+                "programmed cells); with `--pruned-static` they do not relax at all, which bounds "
+                "the other side." if ax.relax_pruned else
+                "In this run the pruned network's cells do NOT relax (`--pruned-static`, a "
+                "sensitivity check); the baselines' do.")
+             + " Stuck-on cells sit at the target map's top, stuck-off cells at 0 S: for the "
+             "pruned network a stuck cell is an error of about 14 uS against weights of a few uS.",
+             "",
              f"## Table ({name}: mean +- std over seeds)", "", *comparison_table(res), "",
              "Pulses and verify reads: forming included; the baselines' from rramsim's "
              "incremental write-and-verify to the same targets (2 % of g_max), the pruned "
