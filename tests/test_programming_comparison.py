@@ -166,3 +166,17 @@ def test_table_filled_on_a_tiny_digits_run(tmp_path):
     # stuck cells change at least one accuracy
     accs = {(r["network"], r["time_s"], r["stuck_fraction"]): r["accuracy"] for r in summ}
     assert len(set(accs.values())) > 1
+
+
+def test_cli_refuses_bad_comparison_options(tmp_path, capsys):
+    from rramsim.cli import main
+
+    for args, msg in ((["--error-model", "ideal"], "error models are"),
+                      (["--error-model", "neurram", "--times", "1 fortnight"], "time after"),
+                      (["--error-model", "neurram", "--faults", "0,0.7"], "[0, 0.5]")):
+        with pytest.raises(SystemExit) as exc:
+            main(["programming-study", *args, "--out", str(tmp_path / "a")])
+        assert exc.value.code == 2 and msg in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []
+    with pytest.raises(C.ProgrammingStudyError, match="error model 'x'"):
+        C.Axes(error_models=("x",))
