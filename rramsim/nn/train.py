@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
@@ -47,6 +48,12 @@ class TrainConfig:
         Compute precision of the forward and backward passes while training (parameters,
         gradients and optimiser state stay float64). float32 halves the memory traffic and runs
         the GEMMs about twice as fast; the large tasks use it (see :mod:`rramsim.nn.experiment`).
+    weight_noise : float
+        Hardware-aware training of weight-trained layers (the baseline): in every training forward
+        pass, Gaussian noise of standard deviation ``weight_noise * max|w|`` (per layer) is added to
+        the weights, as aihwkit's additive-constant weight noise does; the gradient of that noisy
+        pass updates the clean weights. 0 (the default): no noise, no draws. Score-trained layers
+        are left alone.
     blas_threads : int or None
         BLAS threads while training (via threadpoolctl when installed). The default 1 is the
         fastest for these small products on shared cores and makes results independent of the
@@ -63,8 +70,12 @@ class TrainConfig:
     blas_threads: int | None = 1
     dtype: str = "float64"
     clip_grad_norm: float | None = None
+    weight_noise: float = 0.0
 
     def __post_init__(self) -> None:
+        if not (np.isfinite(self.weight_noise) and 0 <= self.weight_noise < 1):
+            raise TrainError(f"weight_noise must be in [0, 1) (a fraction of max|w|), got "
+                             f"{self.weight_noise!r}")
         if self.clip_grad_norm is not None and not (np.isfinite(self.clip_grad_norm)
                                                     and self.clip_grad_norm > 0):
             raise TrainError(f"clip_grad_norm must be > 0 or None, got {self.clip_grad_norm!r}")
@@ -116,6 +127,26 @@ def _check_data(net: Network, x: np.ndarray, y: np.ndarray) -> None:
         raise TrainError(f"training inputs have shape {x.shape[1:]}, network wants {net.input_shape}")
     if len(x) != len(y) or len(x) == 0:
         raise TrainError(f"{len(x)} inputs and {len(y)} labels")
+
+
+@contextmanager
+def noisy_weights(net: Network, rel: float, rng: np.random.Generator):
+    """Within the block, every weight-trained layer's weights carry Gaussian noise of standard
+    deviation ``rel * max|w|`` of that layer (one draw per weight); the clean weights come back
+    on leaving. Score-trained layers are untouched."""
+    saved = []
+    for la in net.weight_layers:
+        if la.trainable == "scores":
+            continue
+        w = la.weight
+        sigma = rel * float(np.max(np.abs(w), initial=0.0))
+        saved.append((la, w))
+        la.weight = w + sigma * rng.standard_normal(w.shape)
+    try:
+        yield
+    finally:
+        for la, w in saved:
+            la.weight = w
 
 
 def train_step(net: Network, x: np.ndarray, y: np.ndarray) -> float:
@@ -292,13 +323,20 @@ class _Epochs:
             epoch_loss = 0.0
             for b in range(self.per_epoch):
                 idx = order[b * config.batch_size : (b + 1) * config.batch_size]
-                loss = self.net.loss_and_grad(self.x[idx], self.y[idx])
+                loss = self._loss(idx)
                 epoch_loss += loss * len(idx)
                 self._step()
                 if self.bar is not None:
                     self.bar.update(1)
                     self.bar.set_postfix(loss=f"{loss:.3f}", refresh=False)
             self._end_epoch(epoch, epoch_loss / n, t_epoch)
+
+    def _loss(self, idx) -> float:
+        """Loss and gradients of one batch; through noisy weights with ``weight_noise``."""
+        if self.config.weight_noise == 0:
+            return self.net.loss_and_grad(self.x[idx], self.y[idx])
+        with noisy_weights(self.net, self.config.weight_noise, self.rng):
+            return self.net.loss_and_grad(self.x[idx], self.y[idx])
 
     def _step(self) -> None:
         """One SGD + momentum step on every weight layer: scores (then the mask, through the flip

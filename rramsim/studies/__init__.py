@@ -56,8 +56,11 @@ matplotlib, tqdm, Dask and PySpice load inside the functions that need them);
 26. :mod:`~rramsim.studies.sweep.cli` -- ``rramsim sweep``.
 27. :mod:`~rramsim.studies.programming_study.study` -- the pruned network against precise
     programming at many precisions.
-28. :mod:`~rramsim.studies.programming_study.report` -- that study's figure, table and report.
-29. :mod:`~rramsim.studies.programming_study.cli` -- ``rramsim programming-study``.
+28. :mod:`~rramsim.studies.programming_study.comparison` -- the study-wide comparison on
+    measured RRAM behaviour: error models, times after programming, stuck cells, seeds, the
+    hardware-aware baseline, programming costs.
+29. :mod:`~rramsim.studies.programming_study.report` -- that study's figure, tables and reports.
+30. :mod:`~rramsim.studies.programming_study.cli` -- ``rramsim programming-study``.
 """
 
 from rramsim.studies.sweep.run import sweep

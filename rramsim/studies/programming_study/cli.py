@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import argparse
 
-from rramsim.errors import ProgrammingStudyError
+from rramsim import devmodel
+from rramsim.errors import ProgrammingStudyError, RramsimError
 from rramsim.studies.cli import (
     _study_outputs,
     add_config_args,
@@ -21,7 +22,7 @@ from rramsim.studies.cli import (
     run_folder,
 )
 from rramsim.studies.config import DATASETS
-from rramsim.studies.programming_study import report, study
+from rramsim.studies.programming_study import comparison, report, study
 
 
 def _ints(text: str) -> tuple[int, ...]:
@@ -51,6 +52,32 @@ def _positive(text: str) -> int:
     return v[0]
 
 
+def _names(text: str) -> tuple[str, ...]:
+    v = tuple(t.strip() for t in text.split(",") if t.strip())
+    bad = [n for n in v if n not in devmodel.ERROR_MODELS]
+    if not v or bad:
+        raise argparse.ArgumentTypeError(f"error models are {sorted(devmodel.ERROR_MODELS)}, got "
+                                         f"{text!r}")
+    return v
+
+
+def _times(text: str) -> tuple[float, ...]:
+    try:
+        return devmodel.parse_times(text)
+    except RramsimError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
+def _faults(text: str) -> tuple[float, ...]:
+    try:
+        v = tuple(float(t) for t in text.split(",") if t.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated fractions, got {text!r}") from None
+    if not v or any(not 0 <= f <= 0.5 for f in v):
+        raise argparse.ArgumentTypeError(f"stuck fractions are in [0, 0.5], got {text!r}")
+    return v
+
+
 def configure(parser: argparse.ArgumentParser) -> None:
     _study_outputs(parser, "rramsim-programming-study",
                    "points.csv, programming_study.png, report.md; default "
@@ -75,9 +102,51 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         help="batch size of both networks (default: the task's)")
     parser.add_argument("--max-train", type=_positive, default=None,
                         help="use only the first N training samples")
+    cmp = parser.add_argument_group(
+        "the comparison on measured RRAM behaviour (with --error-model: 512 x 512 tiles, 2-ohm "
+        "wires, 128 rows per read with the per-group calibration; writes comparison.csv and "
+        "report.md)")
+    cmp.add_argument("--error-model", type=_names, default=None, metavar="NAME[,NAME]",
+                     help=f"programming-error models ({', '.join(devmodel.ERROR_MODELS)}); "
+                          "selects the comparison")
+    cmp.add_argument("--seeds", type=_positive, default=3, help="seeds (default 3)")
+    cmp.add_argument("--first-seed", type=int, default=None,
+                     help="first seed (default: [run] seed)")
+    cmp.add_argument("--times", type=_times, default=(1.0, 86400.0),
+                     help="times after programming (default 1s,1d; units s, min, h, d)")
+    cmp.add_argument("--faults", type=_faults, default=devmodel.FAULT_FRACTIONS,
+                     help="stuck-on and stuck-off fractions (each; default 0,0.005,0.02)")
+    cmp.add_argument("--no-hardware-aware", action="store_true",
+                     help="leave out the baseline trained with weight noise")
+    cmp.add_argument("--pruned-static", action="store_true",
+                     help="a sensitivity check: the pruned network's formed and RESET cells do "
+                          "not relax (default: every cell relaxes by the same law)")
+
+
+def _run_comparison(args: argparse.Namespace) -> int:
+    with run_folder(args) as folder:
+        cfg = comparison.comparison_config(load_config_from_args(args))
+        record_config(folder, cfg)
+        folder.record(task=args.task)
+        first = cfg.run.seed if args.first_seed is None else args.first_seed
+        axes = comparison.Axes(error_models=args.error_model, times=args.times,
+                               faults=args.faults, seeds=args.seeds, first_seed=first,
+                               hardware_aware=not args.no_hardware_aware,
+                               relax_pruned=not args.pruned_static)
+        training = study.Training(epochs=args.epochs, batch_size=args.batch_size,
+                                  max_train=args.max_train)
+        log = None if args.no_progress else (lambda m: print(m, flush=True))
+        res = comparison.compare(cfg, args.task, axes=axes, training=training, log=log)
+        report.write_comparison(res, cfg, folder.path, command=command_line())
+    print(f"rramsim programming-study: wrote {folder.final}/report.md, comparison.csv")
+    for line in comparison.verdict(res.rows, res.task) + [""] + report.comparison_table(res):
+        print("  " + line)
+    return 0
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.error_model is not None:
+        return _run_comparison(args)
     if not 0 < args.iteration_tolerance < 1:
         raise ProgrammingStudyError(f"--iteration-tolerance must be in (0, 1), got "
                                        f"{args.iteration_tolerance}")

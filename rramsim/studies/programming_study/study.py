@@ -289,7 +289,22 @@ def train_networks(cfg: StudyConfig, task: str, *, epochs: int | None = None,
     pruned = dataclasses.replace(pruned, metrics=dict(m))
     t1 = time.perf_counter()
 
-    base_cfg = exp.baseline_train
+    base, training = _train_baseline(cfg, exp, log=log)
+    t2 = time.perf_counter()
+    return Networks(pruned=pruned, baseline=base,
+                    prune_pulses=int(m["forming"]["pulses"]) + int(m["deploy"]["pulses"]),
+                    prune_energy_J=float(m["forming"]["energy_j"]) + float(m["deploy"]["energy_j"]),
+                    baseline_training=training,
+                    seconds={"train_pruned": t1 - t0, "train_baseline": t2 - t1})
+
+
+def _train_baseline(cfg: StudyConfig, exp, *, weight_noise: float = 0.0,
+                    log: Callable[[str], None] | None = None):
+    """(the conventionally trained network of ``exp``'s architecture, its training settings):
+    ``make_dense`` + ``rramsim.nn.train`` with ``exp.baseline_train``, ``weight_noise`` for
+    hardware-aware training (:class:`rramsim.nn.TrainConfig`); the same initial weights and
+    sample order streams for any ``weight_noise``."""
+    base_cfg = dataclasses.replace(exp.baseline_train, weight_noise=float(weight_noise))
     ds = experiment.load_dataset(exp, rng=stream(cfg, STREAM_TRAIN))
     xtr, ytr = ds.x_train, ds.y_train
     if exp.max_train is not None:
@@ -299,15 +314,26 @@ def train_networks(cfg: StudyConfig, task: str, *, epochs: int | None = None,
     base.make_dense(rng=rng)
     base.calibrate(xtr)
     nn.train(base, xtr, ytr, config=base_cfg, rng=rng, log=log)
-    t2 = time.perf_counter()
     training = {"epochs": base_cfg.epochs, "batch_size": base_cfg.batch_size, "lr": base_cfg.lr,
                 "momentum": base_cfg.momentum, "clip_grad_norm": base_cfg.clip_grad_norm,
                 "n_train": int(len(xtr))}
-    return Networks(pruned=pruned, baseline=base,
-                    prune_pulses=int(m["forming"]["pulses"]) + int(m["deploy"]["pulses"]),
-                    prune_energy_J=float(m["forming"]["energy_j"]) + float(m["deploy"]["energy_j"]),
-                    baseline_training=training,
-                    seconds={"train_pruned": t1 - t0, "train_baseline": t2 - t1})
+    if weight_noise:
+        training["weight_noise"] = float(weight_noise)
+    return base, training
+
+
+def train_baseline(cfg: StudyConfig, task: str, *, weight_noise: float = 0.0,
+                   epochs: int | None = None, batch_size: int | None = None,
+                   max_train: int | None = None, progress: bool = False,
+                   log: Callable[[str], None] | None = None):
+    """(the conventionally trained network of ``task``, its training settings), as
+    :func:`train_networks` trains its baseline, with ``weight_noise`` (hardware-aware training:
+    Gaussian weight noise of ``weight_noise * max|w|`` in every training forward pass)."""
+    cfg, exp = experiment_for(cfg, task, epochs=epochs, batch_size=batch_size,
+                              max_train=max_train)
+    exp = dataclasses.replace(exp, baseline_train=dataclasses.replace(exp.baseline_train,
+                                                                      progress=progress))
+    return _train_baseline(cfg, exp, weight_noise=weight_noise, log=log)
 
 
 def baseline_loaded(baseline, data, programmed: ProgrammedLayers, name: str):
