@@ -37,7 +37,7 @@ from rramsim._threads import blas_threads
 from rramsim.studies import loading
 from rramsim.studies.config import StudyConfig
 from rramsim.studies.inference import accuracy
-from rramsim.studies.inference import modes as engine
+from rramsim.studies.inference import modes as infer
 from rramsim.studies.programming import program
 
 
@@ -84,7 +84,7 @@ def timed_modes(hw, lo, cfg, prepared, *, repeats: int = 2) -> tuple[dict, dict,
     times; returns (best seconds, accuracy, circuit drive records) per mode."""
     from rramsim.studies.config import STREAM_NOISE, stream
 
-    calib = engine.record_inputs(lo.forward, lo.data.x_calib)
+    calib = infer.record_inputs(lo.forward, lo.data.x_calib)
     batch = accuracy.batch_size([len(c) // len(lo.data.x_calib) for c in calib])
     convs = {m: accuracy.calibrate(prepared[m], calib, cfg) for m in ("behavioural", "circuit")}
     secs: dict = {"behavioural": [], "circuit": []}
@@ -92,7 +92,7 @@ def timed_modes(hw, lo, cfg, prepared, *, repeats: int = 2) -> tuple[dict, dict,
     for rep in range(repeats):
         for m in (("behavioural", "circuit") if rep % 2 == 0 else ("circuit", "behavioural")):
             rec = records if (m == "circuit" and rep == 0) else None
-            mm = engine.make_matmul(prepared[m], conv=convs[m],
+            mm = infer.make_matmul(prepared[m], conv=convs[m],
                                     read_noise_rel=cfg.noise.read_noise_rel,
                                     rng=stream(cfg, STREAM_NOISE), record=rec)
             t0 = time.perf_counter()
@@ -111,9 +111,9 @@ def evaluate_on_tiles(lo, tile: int, r_wire: float = 2.0) -> dict:
     hw = program(lo, cfg)
     t_map = time.perf_counter() - t0
     t1 = time.perf_counter()
-    prepared = {"circuit": engine.prepare(hw, "circuit", progress=True)}
+    prepared = {"circuit": infer.prepare(hw, "circuit", progress=True)}
     t_transfer = time.perf_counter() - t1
-    prepared["behavioural"] = engine.prepare(hw, "behavioural")
+    prepared["behavioural"] = infer.prepare(hw, "behavioural")
     ev = accuracy.evaluate(hw, lo, cfg, prepared=prepared, modes=("software", "ideal"))
     best, acc, records = timed_modes(hw, lo, cfg, prepared)
     s = hw.summary()
@@ -138,7 +138,7 @@ def print_rows(title, rows):
               f"{r['utilisation'] * 100:5.1f}% | "
               f"{r['transfer_s']:7.2f} {r['behavioural_s']:9.2f} {r['circuit_s']:11.2f} "
               f"{r['ratio']:8.2f} {r['ratio_total']:8.2f} | "
-              + " ".join(f"{r[f'acc_{m}'] * 100:5.1f}%" for m in engine.MODES)
+              + " ".join(f"{r[f'acc_{m}'] * 100:5.1f}%" for m in infer.MODES)
               + f" | {r['tile_error_rel']:7.2e}")
     print(f"   ({rows[0]['n_test']} test inputs per mode; behavioural and circuit passes "
           "alternated twice, best of each; T = transfer matrices of all tiles, once per "
@@ -230,15 +230,15 @@ def bench_unet(out: Path, quick: bool) -> dict:
     hw = program(lo, cfg)
     t_map = time.perf_counter() - t0
     t1 = time.perf_counter()
-    prep = {"circuit": engine.prepare(hw, "circuit", progress=True),
-            "behavioural": engine.prepare(hw, "behavioural")}
+    prep = {"circuit": infer.prepare(hw, "circuit", progress=True),
+            "behavioural": infer.prepare(hw, "behavioural")}
     t_transfer = time.perf_counter() - t1
-    calib = engine.record_inputs(net.forward, data.x_calib)
+    calib = infer.record_inputs(net.forward, data.x_calib)
     res = {}
     convs = {m: accuracy.calibrate(prep[m], calib, cfg) for m in ("behavioural", "circuit")}
     for order in (("behavioural", "circuit"), ("circuit", "behavioural")):   # side by side
         for mode in order:
-            mm = engine.make_matmul(prep[mode], conv=convs[mode], read_noise_rel=0.01,
+            mm = infer.make_matmul(prep[mode], conv=convs[mode], read_noise_rel=0.01,
                                     rng=np.random.default_rng(3))
             t2 = time.perf_counter()
             y = net.forward(data.x_test, matmul=mm)
@@ -251,7 +251,7 @@ def bench_unet(out: Path, quick: bool) -> dict:
     img = np.asarray(te.images[0], float)
     starts = (drive.window_starts(img.shape[0], 64, 64), drive.window_starts(img.shape[1], 64, 64))
     n_win = len(starts[0]) * len(starts[1])
-    mm = engine.make_matmul(prep["circuit"], conv=convs["circuit"], read_noise_rel=0.01,
+    mm = infer.make_matmul(prep["circuit"], conv=convs["circuit"], read_noise_rel=0.01,
                             rng=np.random.default_rng(4))
     t3 = time.perf_counter()
     prob = drive.sliding_window_predict(net, img, stride=64, matmul=mm, batch_size=8)

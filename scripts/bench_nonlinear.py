@@ -93,7 +93,7 @@ def bench_cnn(n_test: int, tiles=(64, 256), r_wire: float = 2.0) -> None:
     from rramsim.studies import loading
     from rramsim.studies.config import StudyConfig
     from rramsim.studies.inference import accuracy
-    from rramsim.studies.inference import modes as engine
+    from rramsim.studies.inference import modes as infer
     from rramsim.studies.programming import program
 
     folder = standin("fashion_mnist", Path(tempfile.gettempdir()) / "rramsim-fashion-standin")
@@ -104,7 +104,7 @@ def bench_cnn(n_test: int, tiles=(64, 256), r_wire: float = 2.0) -> None:
                         y_test=ds.y_test[:n_test], name="fashion-mnist stand-in")
     lo = loading.from_network(net, data, pairs=dev.conductance_pairs(),
                               scales=[la.scale for la in dev.layers])
-    calib = engine.record_inputs(lo.forward, data.x_calib)
+    calib = infer.record_inputs(lo.forward, data.x_calib)
     batch = accuracy.batch_size([len(c) // len(data.x_calib) for c in calib])
     print(f"Fashion-MNIST CNN (stand-in data, trained {t_train:.0f} s), {n_test} test images, "
           f"{r_wire} ohm wires; times in seconds")
@@ -114,12 +114,12 @@ def bench_cnn(n_test: int, tiles=(64, 256), r_wire: float = 2.0) -> None:
     def run(cfg, label, tile):
         t0 = time.perf_counter()
         hw = program(lo, cfg)
-        prep = engine.prepare(hw, "circuit")
+        prep = infer.prepare(hw, "circuit")
         t_prep = time.perf_counter() - t0
         t0 = time.perf_counter()
         conv = accuracy.calibrate(prep, calib, cfg)
         t_cal = time.perf_counter() - t0
-        mm = engine.make_matmul(prep, conv=conv)
+        mm = infer.make_matmul(prep, conv=conv)
         t0 = time.perf_counter()
         acc = accuracy.test_accuracy(lo.forward, data.x_test, data.y_test, mm, batch)
         t_test = time.perf_counter() - t0

@@ -44,7 +44,7 @@ from rramsim.studies import loading  # noqa: E402
 from rramsim.studies.config import StudyConfig  # noqa: E402
 from rramsim.studies.costs.energy import GPUBaseline  # noqa: E402
 from rramsim.studies.inference import accuracy  # noqa: E402
-from rramsim.studies.inference import modes as engine  # noqa: E402
+from rramsim.studies.inference import modes as infer  # noqa: E402
 from rramsim.studies.programming import program  # noqa: E402
 from rramsim.studies.readout import cost as latency  # noqa: E402
 from rramsim.studies.readout import evaluate as schemes  # noqa: E402
@@ -101,13 +101,13 @@ def main(argv=None) -> int:
               f"{args.r_wire:g}-ohm segments; {n} test images")
         t0 = time.perf_counter()
         ev = accuracy.evaluate(hw, lo, cfg, modes=("software", "behavioural", "circuit"))
-        base = engine.prepare(hw, "circuit")
+        base = infer.prepare(hw, "circuit")
         print(f"reference (engine, all rows, amplitude, ideal scale): software "
               f"{ev.accuracy['software'] * 100:.1f} %, behavioural "
               f"{ev.accuracy['behavioural'] * 100:.1f} %, circuit "
               f"{ev.accuracy['circuit'] * 100:.1f} %, tile error {ev.tile_error_rel:.3f} "
               f"({time.perf_counter() - t0:.0f} s)")
-        soft = engine.record_inputs(lo.forward, lo.data.x_calib)
+        soft = infer.record_inputs(lo.forward, lo.data.x_calib)
         ref = ev.accuracy["behavioural"]
         rows = []
         from tqdm import tqdm

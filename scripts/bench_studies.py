@@ -33,7 +33,7 @@ def _main(argv: list[str] | None = None) -> int:
 
     from rramsim.studies.config import STREAM_NOISE, load_config, stream
     from rramsim.studies.inference import accuracy
-    from rramsim.studies.inference import modes as engine
+    from rramsim.studies.inference import modes as infer
     from rramsim.studies.loading import load
     from rramsim.studies.programming import program
 
@@ -43,7 +43,7 @@ def _main(argv: list[str] | None = None) -> int:
     loaded = load(cfg, progress=False)
     hw = program(loaded, cfg)
     data = loaded.data
-    calib = engine.record_inputs(loaded.forward, data.x_calib)
+    calib = infer.record_inputs(loaded.forward, data.x_calib)
     print(f"network {loaded.name}: {len(hw.plan)} layers on {hw.summary()['tiles']} tiles "
           f"{cfg.mapping.tile_rows}x{cfg.mapping.tile_cols}, wires "
           f"{cfg.circuit.r_wordline_ohm:g}/{cfg.circuit.r_bitline_ohm:g} ohm; "
@@ -54,19 +54,19 @@ def _main(argv: list[str] | None = None) -> int:
     state = {}
     for mode in ("behavioural", "circuit"):
         t0 = time.perf_counter()
-        prep = engine.prepare(hw, mode)
+        prep = infer.prepare(hw, mode)
         setup = time.perf_counter() - t0
         state[mode] = (prep, accuracy.calibrate(prep, calib, cfg), setup)
     best = {m: float("inf") for m in state}
     acc = {}
     for _ in range(max(1, args.repeat)):
         for mode, (prep, conv, _setup) in state.items():
-            mm = engine.make_matmul(prep, conv=conv, read_noise_rel=cfg.noise.read_noise_rel,
+            mm = infer.make_matmul(prep, conv=conv, read_noise_rel=cfg.noise.read_noise_rel,
                                     rng=stream(cfg, STREAM_NOISE))
             t1 = time.perf_counter()
             logits = loaded.forward(data.x_test, matmul=mm)
             best[mode] = min(best[mode], time.perf_counter() - t1)
-            acc[mode] = engine.accuracy(logits, data.y_test)
+            acc[mode] = infer.accuracy(logits, data.y_test)
     results = {}
     for mode, (_p, _c, setup) in state.items():
         results[mode] = (setup, best[mode], acc[mode])

@@ -8,7 +8,7 @@ from studies_nets import config, hardware, loaded
 from rramsim import nn, solver
 from rramsim.crossbar import Crossbar
 from rramsim.studies.config import StudyConfig, config_from_toml, to_toml
-from rramsim.studies.inference import modes as engine
+from rramsim.studies.inference import modes as infer
 from rramsim.studies.inference.quantize import DAC
 from rramsim.studies.readout import cost as latency
 from rramsim.studies.readout import reads as readout
@@ -33,16 +33,16 @@ def test_all_rows_per_read_equals_the_engine_exactly(rpr):
     bit for bit, through the network's forward pass."""
     lo, hw = _mlp_hw(tile=(16, 16))
     assert len(hw.plan[0].reads) > 1            # the first layer is split over tiles
-    prep = engine.prepare(hw, "circuit")
+    prep = infer.prepare(hw, "circuit")
     sp = readout.prepare(hw, "circuit", readout.ReadScheme(rows_per_read=rpr), base=prep)
-    calib = engine.record_inputs(lo.forward, lo.data.x_calib)
-    conv_e = engine.calibrate(prep, calib, dac=DAC(bits=4, v_read_V=0.1), adc_bits=10,
+    calib = infer.record_inputs(lo.forward, lo.data.x_calib)
+    conv_e = infer.calibrate(prep, calib, dac=DAC(bits=4, v_read_V=0.1), adc_bits=10,
                               adc_full_scale_V=0.9)
     conv_s = _calibrate(sp, lo)
     assert conv_s.conv.x_full_scale == conv_e.x_full_scale
     assert conv_s.conv.readouts == conv_e.readouts
     x = lo.data.x_test
-    out_e = lo.forward(x, matmul=engine.make_matmul(prep, conv=conv_e, read_noise_rel=0.02,
+    out_e = lo.forward(x, matmul=infer.make_matmul(prep, conv=conv_e, read_noise_rel=0.02,
                                                     rng=np.random.default_rng(5)))
     out_s = lo.forward(x, matmul=readout.make_matmul(sp, conv=conv_s, read_noise_rel=0.02,
                                                      rng=np.random.default_rng(5)))
@@ -142,7 +142,7 @@ def test_floating_rows_refused_where_the_model_does_not_hold():
 def test_bit_serial_with_ideal_converters_is_the_amplitude_read_of_the_quantised_input(
         inactive, rpr):
     lo, hw = _mlp_hw(tile=(16, 16), r_driver_ohm=1.0)
-    prep = engine.prepare(hw, "circuit")
+    prep = infer.prepare(hw, "circuit")
     x = np.random.default_rng(2).uniform(0, 1.3, (6, 20))
     outs = {}
     for enc in ("amplitude", "bit-serial", "pwm"):
@@ -167,7 +167,7 @@ def test_bit_serial_with_ideal_converters_is_the_amplitude_read_of_the_quantised
 def test_pwm_with_sinh_cells_is_solved_at_each_level():
     """Sinh cells: the PWM read is the sum of the n level solves / n, not the amplitude read."""
     lo, hw = _mlp_hw(tile=(16, 16), nonlinear_cells=True, sinh_v0_V=0.05)
-    prep = engine.prepare(hw, "circuit")
+    prep = infer.prepare(hw, "circuit")
     sp = readout.prepare(hw, "circuit", readout.ReadScheme(encoding="pwm"), base=prep)
     conv = _calibrate(sp, lo, adc_bits=None, dac_bits=2)
     x = np.random.default_rng(3).uniform(0, 1, (2, 20))
@@ -349,7 +349,7 @@ def test_grounded_tile_error_does_not_depend_on_rows_per_read_but_floating_does(
     """Superposition: the grounded groups' partial sums add up to the all-rows read."""
     lo, hw = _mlp_hw(tile=(16, 16), r_driver_ohm=1.0)
     v = {0: np.random.default_rng(6).uniform(0, 0.1, (4, 20))}
-    base = engine.prepare(hw, "circuit")
+    base = infer.prepare(hw, "circuit")
     err = {(inact, rpr): readout.tile_output_error(
         readout.prepare(hw, "circuit", readout.ReadScheme(rows_per_read=rpr,
                                                           inactive_rows=inact), base=base), v)
@@ -406,7 +406,7 @@ def test_rerange_sets_each_dac_range_from_its_circuit_mode_inputs():
 
     lo.forward(lo.data.x_calib, matmul=mm)
     assert conv.conv.x_full_scale[1] == full_scale(seen[0])
-    soft = engine.record_inputs(lo.forward, lo.data.x_calib)
+    soft = infer.record_inputs(lo.forward, lo.data.x_calib)
     assert conv.conv.x_full_scale[0] == full_scale(soft[0])
     assert conv.conv.x_full_scale[1] < 0.95 * full_scale(soft[1])
 

@@ -10,7 +10,7 @@ from studies_nets import config, hardware, loaded
 
 from rramsim import nn, solver
 from rramsim.studies.inference import accuracy
-from rramsim.studies.inference import modes as engine
+from rramsim.studies.inference import modes as infer
 from rramsim.studies.inference.quantize import DAC
 
 
@@ -46,8 +46,8 @@ def test_conv2d_in_circuit_mode_is_the_convolution_of_the_effective_weights():
     lo = loaded(net, x, labels=np.zeros(6, int))
     hw = hardware(lo, config(tile=(8, 6), r_wire=5.0))
     assert hw.summary()["tiles"] > 1                        # the layer is split over tiles
-    prep = engine.prepare(hw, "circuit")
-    y = net.forward(x, matmul=engine.make_matmul(prep))    # no converters: exact products
+    prep = infer.prepare(hw, "circuit")
+    y = net.forward(x, matmul=infer.make_matmul(prep))    # no converters: exact products
     w_eff = _effective(hw, 0)                              # (in*kh*kw, out) from T
     w4 = w_eff.T.reshape(5, 2, 3, 2)                       # (out, in, kh, kw), im2col order
     expect = _conv_direct(x, w4, (2, 1), (1, 1))
@@ -65,8 +65,8 @@ def test_relu_rnn_in_circuit_mode_is_the_recurrence_with_effective_weights():
     lo = loaded(net, x, labels=np.zeros(8, int))
     hw = hardware(lo, config(tile=(4, 6), r_wire=5.0))
     assert hw.summary()["tiles"] > 1      # input and recurrent matrices spread over tiles
-    prep = engine.prepare(hw, "circuit")
-    y = net.forward(x, matmul=engine.make_matmul(prep))
+    prep = infer.prepare(hw, "circuit")
+    y = net.forward(x, matmul=infer.make_matmul(prep))
     w = _effective(hw, 0)                 # rows 0..2: input matrix, rows 3..6: recurrent matrix
     h = np.zeros((8, 4))
     expect = []
@@ -78,9 +78,9 @@ def test_relu_rnn_in_circuit_mode_is_the_recurrence_with_effective_weights():
     # with converters every step goes through DAC and ADC: 5 steps x 8 sequences recorded; at
     # 16/24 bits the result is the exact recurrence up to the quantisation steps
     fine = config().replace("converters", dac_bits=16, adc_bits=24)
-    conv = accuracy.calibrate(prep, engine.record_inputs(net.forward, x), fine)
+    conv = accuracy.calibrate(prep, infer.record_inputs(net.forward, x), fine)
     rec = {}
-    yq = net.forward(x, matmul=engine.make_matmul(prep, conv=conv, record=rec))
+    yq = net.forward(x, matmul=infer.make_matmul(prep, conv=conv, record=rec))
     assert sum(len(a) for a in rec[0]) == 5 * 8
     assert 0 < np.max(np.abs(yq - y)) < 1e-3 * np.max(np.abs(y))
 
@@ -96,13 +96,13 @@ def test_ideal_mode_equals_software_with_hardware_weights(mlp):
     net, x, lo = mlp
     hw = hardware(lo, config(tile=(5, 6)))
     w_hw = [_effective(hw, k, "ideal") for k in range(2)]
-    y = net.forward(x, matmul=engine.make_matmul(engine.prepare(hw, "ideal")))
+    y = net.forward(x, matmul=infer.make_matmul(infer.prepare(hw, "ideal")))
     expect = np.maximum(x @ w_hw[0], 0) @ w_hw[1]
     np.testing.assert_allclose(y, expect, rtol=1e-12, atol=1e-12 * np.abs(expect).max())
     # kept weights of the hardware equal the software weights (pairs programmed exactly)
     for k, la in enumerate(net.weight_layers):
         np.testing.assert_allclose(w_hw[k][la.mask], la.weight[la.mask], rtol=1e-9)
-    sw = net.forward(x, matmul=engine.make_matmul(None))
+    sw = net.forward(x, matmul=infer.make_matmul(None))
     np.testing.assert_array_equal(sw, net.forward(x))
 
 
@@ -111,9 +111,9 @@ def test_circuit_equals_behavioural_without_wires(mlp):
     hw = hardware(lo, config(tile=(5, 6), r_wire=0.0))
     out = {}
     for mode in ("behavioural", "circuit"):
-        prep = engine.prepare(hw, mode)
-        conv = accuracy.calibrate(prep, engine.record_inputs(net.forward, x), config())
-        out[mode] = net.forward(x, matmul=engine.make_matmul(
+        prep = infer.prepare(hw, mode)
+        conv = accuracy.calibrate(prep, infer.record_inputs(net.forward, x), config())
+        out[mode] = net.forward(x, matmul=infer.make_matmul(
             prep, conv=conv, read_noise_rel=0.01, rng=np.random.default_rng(1)))
     np.testing.assert_allclose(out["circuit"], out["behavioural"], rtol=1e-9, atol=1e-9)
 
@@ -122,10 +122,10 @@ def test_circuit_layer_equals_full_solves_within_an_adc_step(mlp):
     net, x, lo = mlp
     hw = hardware(lo, config(tile=(12, 14), r_wire=20.0))
     assert hw.plan[0].tiles == [0]
-    prep = engine.prepare(hw, "circuit")
-    conv = engine.calibrate(prep, [x, np.maximum(x @ net.effective_weights()[0], 0)],
+    prep = infer.prepare(hw, "circuit")
+    conv = infer.calibrate(prep, [x, np.maximum(x @ net.effective_weights()[0], 0)],
                             dac=DAC(bits=16), adc_bits=24, adc_full_scale_V=0.9)
-    y = engine.layer_product(prep, 0, x, conv=conv)
+    y = infer.layer_product(prep, 0, x, conv=conv)
     v = conv.dacs[0].voltages(x, conv.x_full_scale[0])
     (read,) = hw.plan[0].reads
     full = np.zeros((len(x), 12))
@@ -142,15 +142,15 @@ def test_read_noise_statistics_and_seed():
     net = nn.mlp(3, (1,), 1, input_bits=None, k=1.0)
     lo = loaded(net, np.ones((4, 3)), labels=np.zeros(4, int))
     hw = hardware(lo, config(tile=(3, 2), r_wire=0.0))
-    prep = engine.prepare(hw, "behavioural")
+    prep = infer.prepare(hw, "behavioural")
     read = hw.plan[0].reads[0]
     v = np.tile([0.1, 0.2, 0.05], (20000, 1))
-    i = engine.layer_currents(prep, 0, v, read_noise_rel=0.02, rng=np.random.default_rng(3))[0]
+    i = infer.layer_currents(prep, 0, v, read_noise_rel=0.02, rng=np.random.default_rng(3))[0]
     g = hw.tiles[read.tile].conductance[np.ix_(read.rows, read.cols)]
     np.testing.assert_allclose(np.mean(i, axis=0), v[0] @ g, rtol=1e-3)
     np.testing.assert_allclose(np.std(i, axis=0), 0.02 * np.sqrt(((v[0][:, None] * g) ** 2)
                                                                  .sum(axis=0)), rtol=0.03)
-    j = engine.layer_currents(prep, 0, v, read_noise_rel=0.02, rng=np.random.default_rng(3))[0]
+    j = infer.layer_currents(prep, 0, v, read_noise_rel=0.02, rng=np.random.default_rng(3))[0]
     np.testing.assert_array_equal(i, j)
 
 
@@ -160,12 +160,12 @@ def test_nonlinear_cells_use_newton_solves(mlp):
     for name, cfg in (("lin", config(tile=(12, 14))),
                       ("nl", config(tile=(12, 14), nonlinear_cells=True, sinh_v0_V=0.25))):
         hw = hardware(lo, cfg)
-        prep = engine.prepare(hw, "circuit")
-        conv = engine.calibrate(prep, [x[:6], np.maximum(x[:6] @ net.effective_weights()[0], 0)],
+        prep = infer.prepare(hw, "circuit")
+        conv = infer.calibrate(prep, [x[:6], np.maximum(x[:6] @ net.effective_weights()[0], 0)],
                                 dac=DAC(bits=16, v_read_V=0.2), adc_bits=24,
                                 adc_full_scale_V=0.9)
         rec = {}
-        engine.layer_product(prep, 0, x[:6], conv=conv, record=rec)
+        infer.layer_product(prep, 0, x[:6], conv=conv, record=rec)
         errs[name] = accuracy.tile_output_error(prep, {0: np.concatenate(rec[0])})
         if name == "nl":
             assert 0 in prep.nonlinear and hw.tiles[0].sinh_v0 is not None
@@ -176,14 +176,14 @@ def test_nonlinear_cells_use_newton_solves(mlp):
 def test_engine_errors_name_mode_weight_shape_and_input_width(mlp):
     net, x, lo = mlp
     hw = hardware(lo, config(tile=(5, 6)))
-    with pytest.raises(engine.InferenceError, match="mode"):
-        engine.prepare(hw, "spice")
-    mm = engine.make_matmul(engine.prepare(hw, "ideal"))
-    with pytest.raises(engine.InferenceError, match="does not match"):
+    with pytest.raises(infer.InferenceError, match="mode"):
+        infer.prepare(hw, "spice")
+    mm = infer.make_matmul(infer.prepare(hw, "ideal"))
+    with pytest.raises(infer.InferenceError, match="does not match"):
         mm(0, x, np.zeros((12, 5)))
-    with pytest.raises(engine.InferenceError, match="inputs must be"):
-        engine.layer_product(engine.prepare(hw, "ideal"), 0, x[:, :5])
-    assert engine.accuracy(np.array([[0, 1], [1, 0]]), [1, 1]) == 0.5
+    with pytest.raises(infer.InferenceError, match="inputs must be"):
+        infer.layer_product(infer.prepare(hw, "ideal"), 0, x[:, :5])
+    assert infer.accuracy(np.array([[0, 1], [1, 0]]), [1, 1]) == 0.5
 
 
 def test_sinh_cells_from_the_device_model_read_like_the_devices():
@@ -220,19 +220,19 @@ def test_sinh_cells_from_the_device_model_read_like_the_devices():
 
 def test_calibration_inputs_keep_every_row_that_fits_and_sample_the_rest():
     from rramsim import nn
-    from rramsim.studies.inference import modes as engine
+    from rramsim.studies.inference import modes as infer
 
     net = nn.fashion_mnist_cnn()
     net.init_scores(rng=np.random.default_rng(0))
     for la in net.weight_layers:
         la.weight = np.random.default_rng(la.index).normal(size=la.weight.shape)
     x = np.random.default_rng(1).random((20, 1, 28, 28))
-    full = engine.record_inputs(net.forward, x)
-    got, per = engine.calibration_inputs(net.forward, x, rng=np.random.default_rng(2))
+    full = infer.record_inputs(net.forward, x)
+    got, per = infer.calibration_inputs(net.forward, x, rng=np.random.default_rng(2))
     assert per == [len(c) // len(x) for c in full]          # 144, 100, 1 and 1 rows per image
     # every layer fits: the very same record_inputs of all 20 images, hence bit for bit
     assert all(np.array_equal(a, b) for a, b in zip(got, full, strict=True))
-    few, per2 = engine.calibration_inputs(net.forward, x, rng=np.random.default_rng(2),
+    few, per2 = infer.calibration_inputs(net.forward, x, rng=np.random.default_rng(2),
                                           max_rows=500)
     assert per2 == per
     # 8 images at a time against all 20 at once: BLAS sums in a batch-size-dependent order, so
@@ -245,5 +245,5 @@ def test_calibration_inputs_keep_every_row_that_fits_and_sample_the_rest():
             assert 0.5 * 500 < len(c) < 1.5 * 500
             nearest = max(np.abs(f - v).max(axis=1).min() for v in c[:50])
             assert nearest <= tol, nearest
-    with pytest.raises(engine.InferenceError, match="no calibration inputs"):
-        engine.calibration_inputs(net.forward, x[:0], rng=np.random.default_rng(0))
+    with pytest.raises(infer.InferenceError, match="no calibration inputs"):
+        infer.calibration_inputs(net.forward, x[:0], rng=np.random.default_rng(0))

@@ -15,10 +15,10 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from rramsim.studies.config import STREAM_CALIB, STREAM_NOISE, StudyConfig, stream
-from rramsim.studies.inference import modes as engine
+from rramsim.studies.inference import modes as infer
 from rramsim.studies.inference.quantize import DAC
 
-MODES = engine.MODES
+MODES = infer.MODES
 
 #: Largest number of layer rows (patches, steps) one forward batch produces.
 BATCH_ROWS = 16384
@@ -39,7 +39,7 @@ class Evaluation:
         Wall time of each mode's first test-set pass; ``transfer`` for the transfer matrices,
         ``calibrate_<mode>`` for calibration.
     records : dict
-        Circuit-mode drive voltages per layer (at most ``engine.RECORD_ROWS`` rows each).
+        Circuit-mode drive voltages per layer (at most ``infer.RECORD_ROWS`` rows each).
     rows_per_inference : list of int
         Products each layer computes per input (1 dense, output positions of a convolution,
         time steps of an RNN).
@@ -92,7 +92,7 @@ def _run_mode(ev, loaded, cfg, preps, conv, rng, batch, rec):  # noqa: PLR0913 -
     """One pass of the test set (``preps``: ``(read, Prepared)``, one per read; drives recorded
     into ``rec`` from the first read's batches)."""
     data = loaded.data
-    mms = [(r, engine.make_matmul(p, conv=conv, read_noise_rel=cfg.noise.read_noise_rel,
+    mms = [(r, infer.make_matmul(p, conv=conv, read_noise_rel=cfg.noise.read_noise_rel,
                                   rng=rng, record=rec if j == 0 else None))
            for j, (r, p) in enumerate(preps)]
     if len(mms) == 1 and not ev.read_batch:
@@ -102,10 +102,10 @@ def _run_mode(ev, loaded, cfg, preps, conv, rng, batch, rec):  # noqa: PLR0913 -
     return acc
 
 
-def calibrate(prep, calib_inputs, cfg: StudyConfig) -> engine.Converters:
+def calibrate(prep, calib_inputs, cfg: StudyConfig) -> infer.Converters:
     """Converters of a mode calibrated on the layers' training inputs."""
     cv = cfg.converters
-    return engine.calibrate(prep, calib_inputs, dac=DAC(bits=cv.dac_bits, v_read_V=cv.v_read_V),
+    return infer.calibrate(prep, calib_inputs, dac=DAC(bits=cv.dac_bits, v_read_V=cv.v_read_V),
                             adc_bits=cv.adc_bits, adc_full_scale_V=cv.adc_full_scale_V,
                             method=cv.calibration, percentile=cv.calibration_percentile)
 
@@ -128,7 +128,7 @@ def evaluate(hw, loaded, cfg: StudyConfig, *,  # noqa: PLR0913 -- the modes' opt
     ev.read_cycle = [int(r) for r, _ in read_hardware or ()]
     others = [] if not read_hardware else [(r, h) for r, h in read_hardware[1:]]
     other_preps: dict = {}
-    calib_inputs, ev.rows_per_inference = engine.calibration_inputs(
+    calib_inputs, ev.rows_per_inference = infer.calibration_inputs(
         loaded.forward, data.x_calib, rng=stream(cfg, STREAM_CALIB))
     batch = batch_size(ev.rows_per_inference)
     cache = {} if prepared is None else prepared
@@ -140,7 +140,7 @@ def evaluate(hw, loaded, cfg: StudyConfig, *,  # noqa: PLR0913 -- the modes' opt
     for mode in it:
         t0 = time.perf_counter()
         if mode != "software" and mode not in cache:
-            cache[mode] = engine.prepare(hw, mode, progress=progress)
+            cache[mode] = infer.prepare(hw, mode, progress=progress)
         prep = cache.get(mode)
         if mode == "circuit":
             secs["transfer"] = time.perf_counter() - t0
@@ -153,7 +153,7 @@ def evaluate(hw, loaded, cfg: StudyConfig, *,  # noqa: PLR0913 -- the modes' opt
         rng = stream(cfg, STREAM_NOISE)   # the same draws for behavioural and circuit
         preps = [(read_hardware[0][0] if read_hardware else 0, prep)]
         if mode != "software":
-            preps += [(r, other_preps.setdefault((mode, r), engine.prepare(h, mode)))
+            preps += [(r, other_preps.setdefault((mode, r), infer.prepare(h, mode)))
                       for r, h in others]
         runs = []
         for rep in range(cfg.noise.repeats if noisy else 1):
@@ -201,7 +201,7 @@ def saturation(prep, conv, records) -> float:
     """Fraction of recorded noiseless column currents beyond their ADC's full scale."""
     total = clipped = 0
     for k, v in sorted(records.items()):
-        for c in engine.layer_currents(prep, k, v):
+        for c in infer.layer_currents(prep, k, v):
             total += c.size
             clipped += int(np.sum(np.abs(c) > conv.readouts[k].i_full_scale_A))
     return clipped / total if total else 0.0

@@ -14,7 +14,7 @@ import numpy as np
 from rramsim import devmodel
 from rramsim.studies.config import StudyConfig
 from rramsim.studies.inference import accuracy
-from rramsim.studies.inference import modes as engine
+from rramsim.studies.inference import modes as infer
 from rramsim.studies.programming import program
 
 
@@ -71,7 +71,7 @@ def accuracy_vs_tile_size(loaded, cfg: StudyConfig, *, progress: bool = False, r
 
 def input_activity(loaded) -> list[np.ndarray]:
     """Mean |input| of every layer input over the calibration batch (for IR-aware placement)."""
-    ins = engine.record_inputs(loaded.forward, loaded.data.x_calib)
+    ins = infer.record_inputs(loaded.forward, loaded.data.x_calib)
     return [np.mean(np.abs(x), axis=0) for x in ins]
 
 

@@ -54,7 +54,7 @@ from rramsim.studies.config import (
 )
 from rramsim.studies.costs.energy import GPUBaseline
 from rramsim.studies.inference import accuracy
-from rramsim.studies.inference import modes as engine
+from rramsim.studies.inference import modes as infer
 from rramsim.studies.loading import from_network
 from rramsim.studies.programming import program
 from rramsim.studies.programming_study.study import (
@@ -280,7 +280,7 @@ def read_network(lo, cfg: StudyConfig) -> dict:
     scheme = cfg.readout.scheme()
     sp = readout.prepare(hw, "circuit", scheme)
     data = lo.data
-    soft = engine.record_inputs(lo.forward, data.x_calib)
+    soft = infer.record_inputs(lo.forward, data.x_calib)
     conv = readout.calibrate(sp, lo.forward, data.x_calib,
                              readout.ConverterSpec.from_config(cfg.converters),
                              calibration=cfg.readout.calibration, software_inputs=soft)

@@ -51,7 +51,7 @@ from rramsim.studies.config import (
     stream_seed,
 )
 from rramsim.studies.inference import accuracy
-from rramsim.studies.inference import modes as engine
+from rramsim.studies.inference import modes as infer
 from rramsim.studies.loading import from_network, load_data
 from rramsim.studies.programming import program
 
@@ -386,18 +386,18 @@ def _evaluate_segmentation(hw, loaded, cfg: StudyConfig, modes) -> dict:
     read noise and its stream as :func:`rramsim.studies.inference.accuracy.evaluate` uses them."""
     data = loaded.data
     y = np.asarray(data.y_test)
-    calib, rows = engine.calibration_inputs(loaded.forward, data.x_calib,
+    calib, rows = infer.calibration_inputs(loaded.forward, data.x_calib,
                                             rng=stream(cfg, STREAM_PROGRAM))
     batch = accuracy.batch_size(rows)
     out = {}
     for mode in modes:
-        prep = None if mode == "software" else engine.prepare(hw, mode)
+        prep = None if mode == "software" else infer.prepare(hw, mode)
         noisy = mode in ("behavioural", "circuit")
         conv = accuracy.calibrate(prep, calib, cfg) if noisy else None
         rng = stream(cfg, STREAM_NOISE)
         accs, aucs = [], []
         for _ in range(cfg.noise.repeats if noisy and cfg.noise.read_noise_rel > 0 else 1):
-            mm = engine.make_matmul(prep, conv=conv, read_noise_rel=cfg.noise.read_noise_rel,
+            mm = infer.make_matmul(prep, conv=conv, read_noise_rel=cfg.noise.read_noise_rel,
                                     rng=rng)
             prob = np.concatenate([softmax(loaded.forward(data.x_test[i:i + batch], matmul=mm),
                                            axis=1)[:, 1] for i in range(0, len(y), batch)])

@@ -22,14 +22,14 @@ from rramsim.studies.config import (
 )
 from rramsim.studies.costs.energy import GPUBaseline
 from rramsim.studies.inference import accuracy
-from rramsim.studies.inference import modes as engine
+from rramsim.studies.inference import modes as infer
 from rramsim.studies.inference.quantize import DAC
 from rramsim.studies.readout import cost as latency
 from rramsim.studies.readout import reads as readout
 
 
 def evaluate_scheme(hw, loaded, cfg: StudyConfig, scheme: readout.ReadScheme, *,
-                    calibration: str | None = None, base: engine.Prepared | None = None,
+                    calibration: str | None = None, base: infer.Prepared | None = None,
                     software_inputs=None, timings=(PRESET_INTEGRATED, PRESET_BOARD)) -> dict:
     """Circuit-mode accuracy and costs of ``loaded`` on ``hw`` read with ``scheme``.
 
@@ -43,7 +43,7 @@ def evaluate_scheme(hw, loaded, cfg: StudyConfig, scheme: readout.ReadScheme, *,
     t0 = time.perf_counter()
     sp = readout.prepare(hw, "circuit", scheme, base=base)
     data = loaded.data
-    soft = software_inputs or engine.record_inputs(loaded.forward, data.x_calib)
+    soft = software_inputs or infer.record_inputs(loaded.forward, data.x_calib)
     conv = readout.calibrate(sp, loaded.forward, data.x_calib,
                              readout.ConverterSpec.from_config(cv), calibration=cal,
                              software_inputs=soft)
@@ -89,7 +89,7 @@ def default_scheme_row(hw, loaded, cfg: StudyConfig, ev, *,
     :class:`~rramsim.studies.inference.accuracy.Evaluation`: its circuit accuracy and tile error, and the
     costs of the scheme from its recorded circuit drives (no further test pass)."""
     scheme = cfg.readout.scheme()
-    sp = readout.prepare(hw, "circuit", scheme, base=engine.prepare(hw, "circuit"))
+    sp = readout.prepare(hw, "circuit", scheme, base=infer.prepare(hw, "circuit"))
     rpi = ev.rows_per_inference
     dacs = [DAC(bits=cfg.converters.dac_bits, v_read_V=cfg.converters.v_read_V,
                 signed=bool(np.any(np.asarray(ev.records.get(k, 0.0)) < 0)))
@@ -116,8 +116,8 @@ def read_scheme_step(hw, loaded, cfg: StudyConfig, ev, *, progress: bool = False
     ``ev`` (its accuracy and drives)."""
     ro = cfg.readout
     default = ro.is_default_read
-    base = engine.prepare(hw, "circuit")
-    soft = engine.record_inputs(loaded.forward, loaded.data.x_calib)
+    base = infer.prepare(hw, "circuit")
+    soft = infer.record_inputs(loaded.forward, loaded.data.x_calib)
     conf = (default_scheme_row(hw, loaded, cfg, ev) if default else
             evaluate_scheme(hw, loaded, cfg, ro.scheme(), base=base, software_inputs=soft))
     combos = [(int(r), e) for r in ro.pareto_rows_per_read for e in readout.ENCODINGS]

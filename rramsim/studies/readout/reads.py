@@ -3,7 +3,8 @@
 A :class:`ReadScheme` says how every :class:`rramsim.mapper.TileRead` of the execution plan is
 carried out; :func:`layer_product` computes a layer's product under it and :func:`make_matmul`
 gives the ``matmul`` hook of :meth:`rramsim.nn.Network.forward` (the same plan as
-:mod:`rramsim.studies.inference.modes`; with the default scheme the numbers are the engine's, bit for bit).
+:mod:`rramsim.studies.inference.modes`; with the default scheme the numbers are that module's,
+bit for bit).
 
 Row groups (``rows_per_read = R``)
     The tile's word lines are read in aligned groups ``[g R, (g + 1) R)``. Per read only the rows
@@ -22,7 +23,7 @@ Inactive rows
     separately, which the M-port Y cannot express: refused (:class:`ReadSchemeError`), as are
     floating rows with sinh cells or zero entry resistance.
 Input encodings (DAC with ``n`` levels, codes ``c = round(q(x) / x_fs * n)``)
-    ``amplitude``: ``v = c / n * V_read`` in one read (the engine's DAC). ``bit-serial``: bit b
+    ``amplitude``: ``v = c / n * V_read`` in one read (the inference modes' DAC). ``bit-serial``: bit b
     of ``|c|`` applied as ``sign(c) * V_read`` or 0, one read per bit plane, each plane's
     currents digitised by the ADC (its resolution per plane) and shift-added with weight
     ``2^b / n`` (ISAAC [2]_). ``pwm``: the row is held at ``sign(c) * V_read`` for ``|c|`` of
@@ -70,7 +71,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from rramsim.errors import ReadSchemeError
-from rramsim.studies.inference import modes as engine
+from rramsim.studies.inference import modes as infer
 from rramsim.studies.inference.quantize import DAC, calibrate_adc, full_scale
 from rramsim.studies.readout.scheme import COLUMN_FIT, OUTPUT_CALIBRATIONS
 from rramsim.studies.readout.scheme import ENCODINGS as ENCODINGS  # re-exported: the scheme's names
@@ -118,7 +119,7 @@ class Group:
     """One row group of one read: ``pos`` indexes ``read.rows``; ``a`` the (len(pos), n_cols)
     block of the circuit's matrix (None: sinh cells, solved); ``g``, ``g2`` the ideal
     conductances and their squares; ``power`` the source-power matrix (linear circuit only);
-    ``whole``: the group is the whole read (no indexing: the engine's exact arithmetic)."""
+    ``whole``: the group is the whole read (no indexing: the inference modes' exact arithmetic)."""
 
     pos: np.ndarray
     rows: np.ndarray
@@ -174,7 +175,7 @@ def check_floating(xb) -> None:
 class SchemePrep:
     """A prepared mode (:class:`rramsim.studies.inference.modes.Prepared`) with a read scheme's groups."""
 
-    prep: engine.Prepared
+    prep: infer.Prepared
     scheme: ReadScheme
     _groups: dict = field(default_factory=dict)
     _gmat: dict = field(default_factory=dict)
@@ -234,13 +235,13 @@ class SchemePrep:
         return out
 
 
-def prepare(hardware, mode: str, scheme: ReadScheme, *, base: engine.Prepared | None = None,
+def prepare(hardware, mode: str, scheme: ReadScheme, *, base: infer.Prepared | None = None,
             progress: bool = False) -> SchemePrep:
-    """A :class:`SchemePrep` of ``mode`` (reusing ``base``, an engine ``Prepared`` of the mode)."""
+    """A :class:`SchemePrep` of ``mode`` (reusing ``base``, an inference ``Prepared`` of the mode)."""
     if mode not in ("ideal", "behavioural", "circuit"):
         raise ReadSchemeError(f"read schemes apply to tile modes, not {mode!r}")
     if base is None:
-        base = engine.prepare(hardware, mode, progress=progress)
+        base = infer.prepare(hardware, mode, progress=progress)
     if base.mode != mode:
         raise ReadSchemeError(f"base prepared for {base.mode!r}, not {mode!r}")
     if scheme.inactive_rows == "floating" and mode == "circuit":
@@ -295,7 +296,7 @@ class SchemeConverters:
     """Per-layer converters (:class:`rramsim.studies.inference.modes.Converters`; a readout of None is
     an ideal ADC) and the digital per-output gain and offset (None: ideal scale only)."""
 
-    conv: engine.Converters
+    conv: infer.Converters
     gain: list = field(default_factory=list)
     offset: list = field(default_factory=list)
     calibration: str = "ideal_scale"
@@ -336,7 +337,7 @@ def layer_product(sp: SchemePrep, k: int, x2d, *, conv: SchemeConverters | None 
     if x.ndim != 2 or x.shape[1] != lp.fan_in:
         raise ReadSchemeError(f"layer {lp.name}: inputs must be (rows, {lp.fan_in}), "
                               f"got {x.shape}")
-    scale = engine.layer_scale(sp.prep, k)
+    scale = infer.layer_scale(sp.prep, k)
     enc = sp.scheme.encoding
     if conv is None:
         y = np.zeros((x.shape[0], lp.fan_out))
@@ -369,7 +370,7 @@ def make_matmul(sp: SchemePrep, *, conv: SchemeConverters | None = None,
                 read_noise_rel: float = 0.0, rng=None, record: dict | None = None):
     """A ``matmul(layer_index, x2d, w)`` hook running every product under the scheme.
 
-    ``record``: layer -> list of the layer's inputs (at most ``engine.RECORD_ROWS`` rows kept).
+    ``record``: layer -> list of the layer's inputs (at most ``infer.RECORD_ROWS`` rows kept).
     """
     def matmul(layer_index, x2d, w):
         lp = sp.plan[layer_index]
@@ -379,8 +380,8 @@ def make_matmul(sp: SchemePrep, *, conv: SchemeConverters | None = None,
         if record is not None:
             got = record.setdefault(layer_index, [])
             have = sum(len(a) for a in got)
-            if have < engine.RECORD_ROWS:
-                got.append(np.array(x2d[:engine.RECORD_ROWS - have], dtype=float))
+            if have < infer.RECORD_ROWS:
+                got.append(np.array(x2d[:infer.RECORD_ROWS - have], dtype=float))
         return layer_product(sp, layer_index, x2d, conv=conv, read_noise_rel=read_noise_rel,
                              rng=rng)
 
@@ -393,7 +394,7 @@ def make_matmul(sp: SchemePrep, *, conv: SchemeConverters | None = None,
 def ideal_matrix(sp: SchemePrep, k: int) -> np.ndarray:
     """The layer's (fan_in, fan_out) matrix of ideal conductances over its scale (the digital
     reference a chip's host computes from the programmed weights)."""
-    return sp.plan[k].matrix(sp.ideal_g) / engine.layer_scale(sp.prep, k)
+    return sp.plan[k].matrix(sp.ideal_g) / infer.layer_scale(sp.prep, k)
 
 
 def _inputs_at(sp, forward, x_calib, k, done: SchemeConverters, software_inputs):
@@ -443,12 +444,12 @@ def calibrate(sp: SchemePrep, forward, x_calib, spec: ConverterSpec, *,
     """
     if calibration not in OUTPUT_CALIBRATIONS:
         raise ReadSchemeError(f"calibration must be one of {OUTPUT_CALIBRATIONS}, got {calibration!r}")
-    soft = software_inputs if software_inputs is not None else engine.record_inputs(forward,
+    soft = software_inputs if software_inputs is not None else infer.record_inputs(forward,
                                                                                     x_calib)
     rerange = calibration in ("rerange", "column_rerange")
     column = calibration in COLUMN_FIT
     n = len(sp.plan)
-    out = SchemeConverters(conv=engine.Converters(dacs=[], x_full_scale=[], readouts=[]),
+    out = SchemeConverters(conv=infer.Converters(dacs=[], x_full_scale=[], readouts=[]),
                            calibration=calibration)
     for k in range(n):
         x_soft = np.asarray(soft[k], dtype=float)
