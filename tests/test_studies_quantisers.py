@@ -121,7 +121,7 @@ def test_compare_on_a_pruned_crnn_reports_its_levels(tmp_path, capsys):
     feats.mkdir()
     for name, n in (("train", 40), ("test", 20)):
         write_feature_file(feats / f"{name}_features.npz",
-                           rng.uniform(0, 1, (n, 23, 20)).astype(np.float32),
+                           rng.uniform(0, 1, (n, 1, 23, 20)).astype(np.float32),
                            rng.integers(0, 10, n))
     run = tmp_path / "run"
     assert main(["prune", "--dataset", "fsdd", "--data-dir", str(feats), "--epochs", "1",
