@@ -372,6 +372,12 @@ def _quantiser_section(rep: Report, q: dict | None) -> None:
         return
     layers = ", ".join(f"{name} ({mode}, {_LEVELS[inf]} levels in evaluation)"
                        for name, mode, inf in q["quantisers"])
+    heading = "Activation quantisers: training vs inference levels"
+    if q["training"] == "fixed ranges" and not q["record"]:
+        rep.section(heading, "Training and every mode of this study (software, ideal, "
+                    "behavioural, circuit) use the same fixed activation ranges, calibrated on "
+                    f"the training set: nothing differs between them. Quantisers: {layers}.")
+        return
     text = (f"Training used {q['training']} activation levels. Every mode of this study "
             f"(software, ideal, behavioural, circuit) evaluates the network with the levels it "
             f"holds: {_LEVELS[q['inference']]} levels. Quantisers: {layers}.")
@@ -383,12 +389,10 @@ def _quantiser_section(rep: Report, q: dict | None) -> None:
         text += (" What fixed levels cost, from the training run (software evaluation of the "
                  "whole test set: per-batch levels as the source study evaluates, then the "
                  "levels fixed on the training set; cost = per-batch minus fixed):")
-    elif q["training"] != "fixed ranges":
+    else:
         text += (" The network's training record has no test accuracy with per-batch levels: "
                  "the cost of fixed levels was not measured.")
-    else:
-        text += " Training and inference use the same fixed ranges: no difference to cost."
-    rep.section("Activation quantisers: training vs inference levels", text)
+    rep.section(heading, text)
     if rows:
         rep.table(["network", "training levels", "inference levels", "test accuracy, per-batch "
                    "levels", "test accuracy, fixed levels", "cost of fixed levels"], rows)
