@@ -3,11 +3,16 @@ pruned with device pairs (fixed inference levels), the conventionally trained ba
 logistic regression; test accuracy after the LAST epoch (never the best epoch on the test set),
 train accuracy beside it, seconds per epoch. For DRIVE: ROC-AUC and PR-AUC in the field of view.
 
-Usage::
+Usage (the same columns for every task: test accuracy -- for DRIVE the pixel accuracy in the
+field of view --, ROC-AUC and PR-AUC in the field of view -- "-" for the classifiers --, train
+accuracy, seconds per epoch)::
 
     python scripts/bench_tasks.py DATA_DIR fsdd --seeds 3
     python scripts/bench_tasks.py DATA_DIR fashion-mnist --seeds 1 --epochs 2 --max-train 6000
     python scripts/bench_tasks.py DATA_DIR drive --seeds 1 --epochs 1 --patches 200
+
+A run that raises is reported in its row (the traceback on stderr), the others go on, and the
+script exits with 1.
 
 Software weights: signed-constant for spoken digits (the study's software script), Kaiming-normal
 for Fashion-MNIST and DRIVE; no flip limiter (the software scripts have none). Device pairs: what
@@ -21,6 +26,7 @@ import argparse
 import json
 import sys
 import time
+import traceback
 
 from rramsim.nn.data import load_fashion_mnist, load_fsdd
 from rramsim.nn.experiment import ExperimentConfig, run_prune, task_train_configs
@@ -28,11 +34,58 @@ from rramsim.nn.experiment import ExperimentConfig, run_prune, task_train_config
 SOFTWARE = {"fsdd": "signed-constant", "fashion-mnist": "kaiming", "drive": "kaiming"}
 
 
-def _score(m: dict, seg_key: str, acc_key: str):
-    if seg_key in m:
-        g = m[seg_key]
-        return f"{g['roc_auc']:.4f} / {g['pr_auc']:.4f}"
-    return f"{100 * m[acc_key]:.2f} %"
+#: The columns every task prints (classifiers: "-" under the segmentation metrics; DRIVE: pixel
+#: accuracy in the field of view under "test accuracy").
+HEADER = ("| seed | network | test accuracy | ROC-AUC (FOV) | PR-AUC (FOV) | train accuracy "
+          "| s/epoch |")
+
+
+def _cells(acc: float, seg: dict | None, batch_acc: float | None = None) -> str:
+    """test accuracy (with the per-batch-level figure beside it), ROC-AUC, PR-AUC."""
+    a = f"{100 * acc:.2f} %"
+    if batch_acc is not None:
+        a += f" ({100 * batch_acc:.2f} % with per-batch levels)"
+    if seg is None:
+        return f"{a} | - | -"
+    return f"{a} | {seg['roc_auc']:.4f} | {seg['pr_auc']:.4f}"
+
+
+def _levels(m: dict) -> str:
+    """How the run's activations were quantised in training and in the test evaluation."""
+    if m.get("quantiser_levels"):
+        return f"{m['quant']} levels, fixed inference levels"
+    if m.get("activation_bits"):
+        return "fixed activation ranges"
+    return "float activations"
+
+
+def _failed(name: str, err: BaseException) -> tuple:
+    return (name, f"FAILED: {type(err).__name__}: {err} | - | -", None, None)
+
+
+def _rows(sw, dev, software: str) -> list[tuple]:
+    """(network, score cells, train accuracy, s/epoch) of one seed's runs (a run that raised:
+    its error in the row)."""
+    rows = []
+    if isinstance(sw, BaseException):
+        rows.append(_failed(f"pruned, {software} weights", sw))
+    else:
+        qsw = sw.get("quantiser_levels") or {}
+        rows.append((f"pruned, {software} weights, {_levels(sw)}",
+                     _cells(sw["test_accuracy"], sw.get("test_segmentation"),
+                            qsw.get("test_accuracy_batch_levels")),
+                     sw["train_accuracy"], sw["epoch_seconds"]))
+    if isinstance(dev, BaseException):
+        return [*rows, _failed("pruned, device pairs, and the baseline", dev)]
+    rows.append((f"pruned, device pairs, {_levels(dev)}",
+                 _cells(dev["test_accuracy"], dev.get("test_segmentation")),
+                 dev["train_accuracy"], dev["epoch_seconds"]))
+    b = dev.get("baseline")
+    if b:
+        rows.append(("conventionally trained baseline (software)",
+                     _cells(b["test_accuracy_software"], b.get("test_segmentation_software")),
+                     b["train_accuracy"], b["train_seconds"] / b["training"]["epochs"]))
+    return rows
 
 
 def _logistic(args) -> tuple[float, float, float] | None:
@@ -48,6 +101,16 @@ def _logistic(args) -> tuple[float, float, float] | None:
     dt = time.perf_counter() - t
     xte = ds.x_test.reshape(len(ds.x_test), -1)
     return float(clf.score(xte, ds.y_test)), float(clf.score(xtr, ytr)), dt
+
+
+def _attempt(args, seed: int, weights: str, baseline: bool):
+    """The run's metrics, or the exception it raised (printed in its row; the other runs go on
+    and the script exits with 1)."""
+    try:
+        return _run(args, seed, weights, baseline)
+    except Exception as exc:  # noqa: BLE001 - a benchmark reports every failure and goes on
+        traceback.print_exc()
+        return exc
 
 
 def _run(args, seed: int, weights: str, baseline: bool) -> dict:
@@ -73,40 +136,29 @@ def main(argv=None) -> int:
     p.add_argument("--patches", type=int, default=2000, help="drive: training patches")
     p.add_argument("--json", default=None, help="also write every run's metrics here")
     args = p.parse_args(argv)
-    score = "ROC-AUC / PR-AUC (FOV)" if args.task == "drive" else "test accuracy"
-    print(f"| seed | network | {score} | train accuracy | s/epoch |")
-    print("| --- | --- | --- | --- | --- |")
-    everything = []
+    print(HEADER)
+    print("| --- | --- | --- | --- | --- | --- | --- |")
+    everything, failed = [], False
     for seed in range(args.first_seed, args.first_seed + args.seeds):
-        sw = _run(args, seed, SOFTWARE[args.task], baseline=False)
-        dev = _run(args, seed, "device", baseline=True)
-        everything.append({"seed": seed, "software": sw, "device": dev})
-        rows = [
-            (f"pruned, {SOFTWARE[args.task]} weights, {sw['quant']} levels "
-             f"(inference: per-batch / fixed)",
-             _score(sw, "test_segmentation", "test_accuracy")
-             + ("" if not (sw.get("quantiser_levels") or {}).get("test_accuracy_batch_levels")
-                else f" ({100 * sw['quantiser_levels']['test_accuracy_batch_levels']:.2f} % "
-                     "with per-batch levels)"),
-             sw["train_accuracy"], sw["epoch_seconds"]),
-            (f"pruned, device pairs, {dev['quant']} levels, fixed inference levels",
-             _score(dev, "test_segmentation", "test_accuracy"), dev["train_accuracy"],
-             dev["epoch_seconds"]),
-        ]
-        b = dev["baseline"]
-        rows.append(("conventionally trained baseline (software)",
-                     _score(b, "test_segmentation_software", "test_accuracy_software"),
-                     b["train_accuracy"], b["train_seconds"] / b["training"]["epochs"]))
-        for name, s, tra, spe in rows:
-            print(f"| {seed} | {name} | {s} | {100 * tra:.2f} % | {spe:.2f} |", flush=True)
+        sw = _attempt(args, seed, SOFTWARE[args.task], baseline=False)
+        dev = _attempt(args, seed, "device", baseline=True)
+        everything.append({"seed": seed, "software": _record(sw), "device": _record(dev)})
+        failed = failed or any(isinstance(r, BaseException) for r in (sw, dev))
+        for name, cells, tra, spe in _rows(sw, dev, SOFTWARE[args.task]):
+            tail = "- | -" if tra is None else f"{100 * tra:.2f} % | {spe:.2f}"
+            print(f"| {seed} | {name} | {cells} | {tail} |", flush=True)
     lr = None if args.no_logistic else _logistic(args)
     if lr is not None:
-        print(f"| - | logistic regression on the flattened inputs | {100 * lr[0]:.2f} % | "
+        print(f"| - | logistic regression on the flattened inputs | {100 * lr[0]:.2f} % | - | - | "
               f"{100 * lr[1]:.2f} % | {lr[2]:.2f} (fit) |")
     if args.json:
         with open(args.json, "w") as fh:
             json.dump(everything, fh, indent=1, default=float)
-    return 0
+    return 1 if failed else 0
+
+
+def _record(r):
+    return {"error": f"{type(r).__name__}: {r}"} if isinstance(r, BaseException) else r
 
 
 if __name__ == "__main__":

@@ -651,6 +651,7 @@ def _baseline_metrics(config: ExperimentConfig, ds, data: tuple, phases: _Phases
     base.calibrate(data[0])
     t_b = time.perf_counter()
     phases.train(base, "baseline", data, config.baseline_train, rng_base)
+    train_seconds = time.perf_counter() - t_b
     bdt = config.baseline_train.dtype
     levels = fix_levels(base, ds, data[0], batch_size=config.baseline_train.batch_size, dtype=bdt)
     precise = program_precise(base.effective_weights(), rng=rng_wv, config=config.precise)
@@ -665,7 +666,7 @@ def _baseline_metrics(config: ExperimentConfig, ds, data: tuple, phases: _Phases
         "pulses": precise.summary.pulses,
         "energy_j": precise.summary.energy,
         "converged_fraction": precise.converged,
-        "train_seconds": time.perf_counter() - t_b,
+        "train_seconds": train_seconds,
         "train_accuracy": _train_metric(base, data[0], data[1], bdt),
         "quantiser_levels": _level_metrics(levels, bev),
         "training": {"epochs": config.baseline_train.epochs,

@@ -217,6 +217,52 @@ def from_network(network, data: Data, *, pairs, scales, keep_pairs: bool = False
                          [(la.state, la.sign) for la in device.layers])
 
 
+def training_record(metadata) -> dict:
+    """The training record in a network file's metadata: ``rramsim prune`` keeps its metrics
+    under ``"metrics"``; other metadata is taken as it is."""
+    meta = dict(metadata or {})
+    inner = meta.get("metrics")
+    return dict(inner) if isinstance(inner, dict) else meta
+
+
+def _quantisers(network) -> list[tuple[str, str, str]]:
+    """``(layer, mode, levels used in evaluation)`` of every activation quantiser of
+    ``network`` (a recurrent layer's fed-back state included)."""
+    out = []
+    for k, la in enumerate(getattr(network, "layers", None) or []):
+        name = f"{type(la).__name__.lower()}{k}"
+        if isinstance(la, nn.Quantize):
+            out.append((name, la.mode, la.inference))
+        elif isinstance(la, nn.ReLURNN) and la.state_bits is not None:
+            out.append((f"{name} state", la.state_mode, la.state_inference))
+    return out
+
+
+def quantiser_levels(loaded: LoadedNetwork) -> dict | None:
+    """Which activation levels the network was trained with, which the study's inference uses
+    and what the difference cost, or None for a network without activation quantisers.
+
+    ``quantisers``: ``(layer, mode, levels in evaluation)`` as the network holds them now, which
+    is what every mode of the study (software, ideal, behavioural, circuit) runs: "fixed" (a fixed
+    range, or per-batch levels fixed after training) or "batch" (levels recomputed from each
+    evaluated batch). ``training``: "per-batch MODE/..." or "fixed ranges". ``inference``: "fixed"
+    or "batch" (any quantiser on per-batch levels). ``record`` / ``baseline_record``: the training
+    run's ``quantiser_levels`` (:func:`rramsim.nn.run_prune`'s metrics: the test accuracy with
+    per-batch and with fixed levels and their difference), None where the record does not say.
+    """
+    qs = _quantisers(loaded.network)
+    if not qs:
+        return None
+    per_batch = sorted({mode for _, mode, _ in qs if mode != "fixed"})
+    m = loaded.metrics or {}
+    base = m.get("baseline") if isinstance(m.get("baseline"), dict) else {}
+    return {"quantisers": qs,
+            "training": "per-batch " + "/".join(per_batch) if per_batch else "fixed ranges",
+            "inference": "batch" if any(inf == "batch" for *_, inf in qs) else "fixed",
+            "record": m.get("quantiser_levels"),
+            "baseline_record": base.get("quantiser_levels")}
+
+
 def layer_names(network) -> list[str]:
     """Names of the weight layers for tables: kind and index (``conv2d0``, ``relurnn2``, ...)."""
     return [f"{type(la).__name__.lower()}{k}" for k, la in enumerate(network.weight_layers)]
@@ -262,7 +308,7 @@ def _load_file(cfg: StudyConfig, with_data: bool = True) -> LoadedNetwork:
         lo = from_network(net, data, pairs=pairs, scales=scales, keep_pairs=False,
                           name=f"{net.name} from {path}", source=f"file `{path}`")
         meta = dict(getattr(nf, "metadata", None) or {})
-        lo = dataclasses.replace(lo, metrics=meta)
+        lo = dataclasses.replace(lo, metrics=training_record(meta))
         return _with_measured(lo, cfg, meta) if nf.pairs is not None else lo
     # legacy: dense layers through the mapper's file format
     lnet = mapper.load_network(path)

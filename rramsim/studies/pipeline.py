@@ -26,7 +26,7 @@ from rramsim.studies.costs.energy import CONVERTER_FIGURES, GPUBaseline, network
 from rramsim.studies.costs.power import power_split
 from rramsim.studies.inference import accuracy
 from rramsim.studies.inference import design as sweeps
-from rramsim.studies.loading import load, reads_used
+from rramsim.studies.loading import load, quantiser_levels, reads_used
 from rramsim.studies.programming import program, program_reads, programming_costs
 from rramsim.studies.readout.evaluate import evaluate_scheme, read_scheme_step
 from rramsim.studies.report import markdown as report
@@ -79,6 +79,7 @@ class PipelineResult:
     cosim: object = None
     cosim_error: str | None = None
     programming: dict | None = None
+    quantisers: dict | None = None
     read_schemes: dict | None = None
     seconds: dict = field(default_factory=dict)
     headline: list = field(default_factory=list)
@@ -208,6 +209,7 @@ def run_pipeline(cfg: StudyConfig, out_dir: str | Path, *, command: str, loaded=
             except cosim_errors() as exc:   # report it, write the outputs, then fail loudly
                 res.cosim_error = f"CO-SIMULATION CHECK COULD NOT RUN: {exc}"
         res.programming = programming_costs(loaded) if programming else None
+        res.quantisers = quantiser_levels(loaded)
         timed("report", report.write_outputs, res, out_dir, command=command)
     bar.close()
     if res.cosim_error:

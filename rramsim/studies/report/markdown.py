@@ -361,6 +361,56 @@ def _reads_note(res) -> str:
             f"the batches ran on reads {ev.reads or [cycle[0]]}.")
 
 
+_LEVELS = {"fixed": "fixed", "batch": "per-batch (each evaluated batch's own)"}
+
+
+def _level_rows(q: dict) -> list[list[str]]:
+    rows = []
+    for who, rec in (("pruned network", q["record"]), ("baseline", q["baseline_record"])):
+        if not rec:
+            continue
+        batch = rec.get("test_accuracy_batch_levels")
+        cost = rec.get("accuracy_cost_of_fixed_levels")
+        rows.append([who, rec.get("training_levels", ""), rec.get("inference_levels", ""),
+                     "" if batch is None else
+                     f"{pct(batch)} (test batches of {rec.get('test_batch_size', '?')})",
+                     pct(rec["test_accuracy_fixed_levels"]),
+                     "" if cost is None else f"{100 * cost:+.1f} points"])
+    return rows
+
+
+def _quantiser_section(rep: Report, q: dict | None) -> None:
+    """Which activation levels training used, which this study's inference uses, the cost."""
+    if q is None:
+        return
+    layers = ", ".join(f"{name} ({mode}, {_LEVELS[inf]} levels in evaluation)"
+                       for name, mode, inf in q["quantisers"])
+    heading = "Activation quantisers: training vs inference levels"
+    if q["training"] == "fixed ranges" and not q["record"]:
+        rep.section(heading, "Training and every mode of this study (software, ideal, "
+                    "behavioural, circuit) use the same fixed activation ranges, calibrated on "
+                    f"the training set: nothing differs between them. Quantisers: {layers}.")
+        return
+    text = (f"Training used {q['training']} activation levels. Every mode of this study "
+            f"(software, ideal, behavioural, circuit) evaluates the network with the levels it "
+            f"holds: {_LEVELS[q['inference']]} levels. Quantisers: {layers}.")
+    if q["inference"] == "batch":
+        text += (" A chip's DAC has fixed levels: per-batch levels make every result here "
+                 "depend on which test samples share a batch.")
+    rows = _level_rows(q)
+    if rows:
+        text += (" What fixed levels cost, from the training run (software evaluation of the "
+                 "whole test set: per-batch levels as the source study evaluates, then the "
+                 "levels fixed on the training set; cost = per-batch minus fixed):")
+    else:
+        text += (" The network's training record has no test accuracy with per-batch levels: "
+                 "the cost of fixed levels was not measured.")
+    rep.section(heading, text)
+    if rows:
+        rep.table(["network", "training levels", "inference levels", "test accuracy, per-batch "
+                   "levels", "test accuracy, fixed levels", "cost of fixed levels"], rows)
+
+
 def _energy_section(rep: Report, res) -> None:
     cfg, en = res.cfg, res.energy
     rep.section("Energy per inference", (
@@ -459,6 +509,7 @@ def study_report(res, out: Path, *, command: str, acc_df, drop_imgs, netlist: st
     rep.headline(res.headline)
     _network_section(rep, res)
     _accuracy_section(rep, res, acc_df)
+    _quantiser_section(rep, getattr(res, "quantisers", None))
     _energy_section(rep, res)
     if getattr(res, "read_schemes", None):
         read_scheme_section(rep, res.read_schemes, cfg, out, reference=ev.accuracy["behavioural"])
