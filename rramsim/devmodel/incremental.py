@@ -22,7 +22,7 @@ import numpy as np
 
 from rramsim._validate import integer, real_array, real_scalar
 from rramsim.devmodel.params import TAOX_40NM, FilamentParams
-from rramsim.devmodel.program import N_GRID, WriteVerifyResult, apply_pulse, form
+from rramsim.devmodel.program import N_GRID, WriteVerifyResult, apply_pulse, state_for
 from rramsim.devmodel.read import ReadNoise, as_rng, read_conductance
 from rramsim.devmodel.state import CellState, ProgramCost
 from rramsim.errors import DeviceModelError
@@ -113,13 +113,7 @@ def _targets_and_state(target_g, state, params, gen):
     target = np.array(real_array(target_g, "target_g", DeviceModelError))
     if not np.isfinite(target).all() or (target <= 0).any():
         raise DeviceModelError("target_g must be finite and > 0 siemens")
-    if state is None:
-        state = form(target.shape, rng=gen, params=params).state
-    elif not isinstance(state, CellState):
-        raise DeviceModelError(f"state must be a CellState, got {type(state).__name__}")
-    if state.shape != target.shape:
-        raise DeviceModelError(f"state has shape {state.shape}, target_g {target.shape}")
-    return target, state
+    return target, state_for(target, state, params, gen)
 
 
 def _ladder(level, direction, last_dir, start, up, top, *, factor: bool):

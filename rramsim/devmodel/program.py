@@ -450,6 +450,18 @@ class WriteVerifyResult(ProgramResult):
 
 
 # one program-and-verify algorithm; its options are keyword-only, with defaults, documented below
+def state_for(target: np.ndarray, state, params: FilamentParams, gen: np.random.Generator) -> CellState:
+    """The cells to program towards ``target`` (siemens): ``state`` checked (a :class:`CellState`
+    of ``target``'s shape), or, when None, a fresh array formed with ``gen`` and ``params``."""
+    if state is None:
+        state = form(target.shape, rng=gen, params=params).state
+    elif not isinstance(state, CellState):
+        raise DeviceModelError(f"state must be a CellState, got {type(state).__name__}")
+    if state.shape != target.shape:
+        raise DeviceModelError(f"state has shape {state.shape}, target_g {target.shape}")
+    return state
+
+
 def write_verify(  # noqa: PLR0913
     target_g, *, rng, tolerance: float = 0.05, params: FilamentParams = TAOX_40NM,
     state: CellState | None = None, max_pulses: int = 40,
@@ -500,12 +512,7 @@ def write_verify(  # noqa: PLR0913
     if max_pulses < 0:
         raise DeviceModelError(f"max_pulses must be >= 0, got {max_pulses}")
     gen = as_rng(rng)
-    if state is None:
-        state = form(target.shape, rng=gen, params=params).state
-    elif not isinstance(state, CellState):
-        raise DeviceModelError(f"state must be a CellState, got {type(state).__name__}")
-    if state.shape != target.shape:
-        raise DeviceModelError(f"state has shape {state.shape}, target_g {target.shape}")
+    state = state_for(target, state, params, gen)
     p = state.params
     icc = p.set_compliance * (target / 14.2e-6) ** (1 / 1.2)
     pulses = np.zeros(target.shape, np.int64)
