@@ -52,7 +52,7 @@ def main(argv=None) -> int:
     # the kept values the network trained with, and what its forward pass took for a pruned weight
     trained = [la.weight for la in net.weight_layers]
     print("forward pass takes pruned weights as",
-          "0" if net.weight_layers[0].pruned_weight is None else "their RESET-state values")
+          "0" if getattr(net.weight_layers[0], "pruned_weight", None) is None else "their RESET-state values")
     rng = np.random.default_rng(1234)
     clean = dev.read_weights(rng=rng, noise=0.0)
     for i, (c, m, w) in enumerate(zip(clean, masks, trained, strict=True)):
