@@ -103,3 +103,66 @@ def test_scaling_and_programming_reject_nonpositive_gain_and_tolerance():
         SignedConstantScaling(gain=0.0)
     with pytest.raises(DeviceModelError, match="tolerance"):
         PreciseProgramming(tolerance=0.0)
+
+
+def test_programmed_weights_are_the_trained_effective_weights():
+    """A pair's RESET outcome is drawn when it is formed or SET, so a network whose pruned weights
+    are the pairs' RESET-state weights (as the study's hardware runs train, G_zero where the mask is
+    0) reads back from the programmed pairs exactly what it computed with, up to the read noise."""
+    from rramsim.nn.layers import Dense
+
+    dev, _ = DeviceNetwork.form([(12, 8)], rng=np.random.default_rng(5))
+    la = Dense(12, 8)
+    la.weight = dev.weights()[0]
+    la.set_pruned_weight(dev.pruned_weights()[0])
+    rng = np.random.default_rng(6)
+    la.mask = topk_mask(rng.normal(size=(12, 8)), 0.5)
+    eff = la.effective_weight()
+    pruned_before = dev.pruned_weights()[0]
+    s = dev.program([la.mask], rng=rng)
+    assert s.resets == 48 and s.pulses == 96 and s.energy > 0
+    # noiseless read: bit-for-bit the same arithmetic as the effective weight
+    np.testing.assert_array_equal(dev.read_weights(rng=rng, noise=0.0)[0], eff)
+    np.testing.assert_array_equal(dev.pruned_weights()[0], pruned_before)
+    # pruned pairs are the RESET residual: 0.1-1 uS cells, a weight well below the kept ones
+    assert np.all(eff[~la.mask] != 0)
+    assert np.abs(eff[~la.mask]).max() < 0.2 * np.abs(eff[la.mask]).mean()
+    # 1 % read noise: per-weight error std 0.01 sqrt(G+^2 + G-^2) / scale
+    g = dev.layers[0].conductance
+    sd = 0.01 * np.sqrt(g[0] ** 2 + g[1] ** 2) / dev.layers[0].scale
+    z = (dev.read_weights(rng=rng, noise=0.01)[0] - eff) / sd
+    assert np.abs(z).max() < 5.0 and np.abs(z).mean() == pytest.approx(np.sqrt(2 / np.pi), abs=0.2)
+    # reinstate five pairs (SET: new kept value, their next RESET drawn again), then prune them
+    # again: they land at the RESET-state weight pruned_weights() gave after the SET
+    back = np.argwhere(~la.mask)[:5]
+    m2 = la.mask.copy()
+    m2[tuple(back.T)] = True
+    dev.program([m2], rng=rng)
+    nxt = dev.pruned_weights()[0]
+    dev.program([la.mask], rng=rng)
+    np.testing.assert_array_equal(dev.physical_weights()[0][~la.mask], nxt[~la.mask])
+
+
+def test_score_gradient_with_pruned_weights():
+    """W_eff = W M + W_p (1 - M), so dL/dS = sign(S) (W - W_p) dL/dW_eff (straight-through M)."""
+    from rramsim.errors import LayerError
+    from rramsim.nn.layers import Dense
+
+    rng = np.random.default_rng(7)
+    la = Dense(5, 3)
+    la.weight, la.scores = rng.normal(size=(5, 3)), rng.normal(size=(5, 3))
+    la.update_mask()
+    wp = 0.01 * rng.normal(size=(5, 3))
+    la.set_pruned_weight(wp)
+    np.testing.assert_array_equal(la.effective_weight(), np.where(la.mask, la.weight, wp))
+    x, g = rng.normal(size=(4, 5)), rng.normal(size=(4, 3))
+    la.zero_grad()
+    la.forward(x, train=True, matmul=lambda i, a, w: a @ w)
+    la.backward(g)
+    la.finish_grad()
+    np.testing.assert_allclose(la.grad, np.sign(la.scores) * (la.weight - wp) * (x.T @ g),
+                               rtol=1e-12)
+    with pytest.raises(LayerError, match="pruned weights"):
+        la.set_pruned_weight(np.zeros((3, 5)))
+    la.set_pruned_weight(None)
+    np.testing.assert_array_equal(la.effective_weight(), la.weight * la.mask)

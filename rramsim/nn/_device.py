@@ -19,6 +19,14 @@ def reset(state, mask, *, rng):
     return devmodel.reset(state, mask, rng=rng)
 
 
+def merged_state(state, other, mask):
+    """``state`` with the filament gaps of ``other`` (the same cells after another operation)
+    where ``mask`` is True; each device's own parameters are the same in both."""
+    import dataclasses
+
+    return dataclasses.replace(state, gap=np.where(mask, other.gap, state.gap))
+
+
 def set_(state, mask, *, rng):
     """``devmodel.set(state, mask, rng=rng)``: reinstated cells."""
     from rramsim import devmodel

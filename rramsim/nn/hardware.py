@@ -11,7 +11,11 @@ with ``s`` = +-1 at random and ``d`` = 0.5 the kept density (the signed-constant
 edge-popup, Ramanujan et al., CVPR 2020, scaled for 50 % density). The source study writes
 ``c = mean(G) / std``; this module takes the mean over ``|G+ - G-|`` (a judgement) so that
 ``E|w| = sigma`` exactly as for a signed constant. Pruning a weight RESETs both cells of its pair
-(0.1-1 uS, so a pruned weight is small but not zero); reinstating SETs them.
+(0.1-1 uS, so a pruned weight is small but not zero); reinstating SETs them. As the study's hardware
+runs train with every pair's kept (``G_one``) and pruned (``G_zero``) value, each pair's next RESET
+outcome is drawn when the pair is formed or SET (:attr:`DeviceLayer.next_reset`) and the RESET
+lands there, so the network can train with the pruned values the hardware will hold
+(:meth:`DeviceNetwork.pruned_weights`).
 
 The baseline the study argues against, "precise weight tuning", maps conventionally trained
 weights to conductance pairs and programs them by write-and-verify to a tolerance; inference then
@@ -100,6 +104,10 @@ class DeviceLayer:
         Siemens per unit weight, ``c`` of the module docstring.
     programmed : ndarray of bool, (fan_in, fan_out)
         True where the pair is formed or set (a live weight), False where reset (pruned).
+    next_reset : object or None
+        The device model's RESET of every cell (``devmodel.reset`` result: ``state``,
+        ``conductance``, per-cell ``cost``), drawn when the cell was formed or last SET: a live
+        pair's RESET lands here, a pruned pair is here. None: RESETs are drawn when they happen.
     """
 
     state: object
@@ -108,6 +116,14 @@ class DeviceLayer:
     scale: float
     programmed: np.ndarray
     live: np.ndarray
+    next_reset: object | None = None
+
+    def reset_conductance(self) -> np.ndarray:
+        """``(2, fan_in, fan_out)`` conductances of the pairs in their (next) RESET state (the
+        present ones where :attr:`next_reset` is None and the pair is pruned), siemens."""
+        if self.next_reset is None:
+            return np.where(self.programmed, 0.0, self.conductance)
+        return np.asarray(self.next_reset.conductance, dtype=float)
 
     def weight(self, conductance: np.ndarray | None = None) -> np.ndarray:
         """``sign * (G+ - G-) / scale`` from ``conductance`` (default: :attr:`live`, the logical
@@ -167,6 +183,7 @@ class DeviceNetwork:
         if len(scale_fan_ins) != len(shapes) or min(scale_fan_ins, default=1) < 1:
             raise DeviceModelError(f"scale_fan_ins must give one fan-in >= 1 per layer, got "
                                    f"{scale_fan_ins!r}")
+        rng_reset = rng.spawn(1)[0]  # RESET outcomes apart: the formed pairs and signs unchanged
         for (fan_in, fan_out), scale_fan_in in zip(shapes, scale_fan_ins, strict=True):
             res = _device.form((2, fan_in, fan_out), rng=rng)
             g = np.array(res.conductance, dtype=float)
@@ -175,9 +192,9 @@ class DeviceNetwork:
             if not mean_abs > 0:
                 raise DeviceModelError("formed pairs have identical conductances; cannot scale")
             scale = mean_abs / scaling.std(scale_fan_in)
-            layers.append(
-                DeviceLayer(res.state, g, sign, scale, np.ones((fan_in, fan_out), bool), g.copy())
-            )
+            nxt = _device.reset(res.state, np.ones(g.shape, bool), rng=rng_reset)
+            layers.append(DeviceLayer(res.state, g, sign, scale, np.ones((fan_in, fan_out), bool),
+                                      g.copy(), nxt))
             pulses += int(np.sum(res.cost.pulses))
             energy += float(np.sum(res.cost.energy))
         n = sum(a * b for a, b in shapes)
@@ -186,6 +203,11 @@ class DeviceNetwork:
     def weights(self) -> list[np.ndarray]:
         """Logical weights of every layer: each pair's weight in its formed/SET state."""
         return [la.weight() for la in self.layers]
+
+    def pruned_weights(self) -> list[np.ndarray]:
+        """Weights of every pair in its RESET state (the value a pruned weight has on hardware):
+        what a live pair's next RESET gives, a pruned pair's present value."""
+        return [la.weight(la.reset_conductance()) for la in self.layers]
 
     def physical_weights(self) -> list[np.ndarray]:
         """Noiseless present weights (pruned pairs give their small RESET residual)."""
@@ -220,13 +242,9 @@ class DeviceNetwork:
                 if not cells.any():
                     continue
                 both = np.broadcast_to(cells, (2, *cells.shape)).copy()
-                res = op(la.state, both, rng=rng)
-                la.state = res.state
-                la.conductance = np.array(res.conductance, dtype=float)
-                if op is _device.set_:
-                    la.live = np.where(both, la.conductance, la.live)
-                pulses += int(np.sum(res.cost.pulses))
-                energy += float(np.sum(res.cost.energy))
+                p, e = _apply(la, op, both, rng)
+                pulses += p
+                energy += e
                 if op is _device.reset:
                     resets += int(cells.sum())
                 else:
@@ -246,6 +264,53 @@ class DeviceNetwork:
         """SET-state ``(G_pos, G_neg)`` per layer, signs folded in (the mapper's convention: a
         pruned weight's cells are RESET on hardware, its pair says what it is when kept)."""
         return [la.pairs() for la in self.layers]
+
+
+def _apply(la: DeviceLayer, op, both: np.ndarray, rng: np.random.Generator) -> tuple[int, float]:
+    """RESET or SET the cells ``both`` of ``la``; returns (pulses, energy). A RESET lands at the
+    pre-drawn :attr:`DeviceLayer.next_reset` when there is one; a SET draws the cells' next RESET."""
+    if op is _device.reset and la.next_reset is not None:
+        nxt = la.next_reset
+        la.state = _device.merged_state(la.state, nxt.state, both)
+        la.conductance = np.where(both, np.asarray(nxt.conductance, dtype=float), la.conductance)
+        return (int(np.sum(np.asarray(nxt.cost.pulses)[both])),
+                float(np.sum(np.asarray(nxt.cost.energy)[both])))
+    res = op(la.state, both, rng=rng)
+    la.state = res.state
+    la.conductance = np.array(res.conductance, dtype=float)
+    if op is _device.set_:
+        la.live = np.where(both, la.conductance, la.live)
+        if la.next_reset is not None:
+            la.next_reset = _redrawn_reset(la.next_reset, la.state, both, rng)
+    return int(np.sum(res.cost.pulses)), float(np.sum(res.cost.energy))
+
+
+@dataclass(frozen=True)
+class _ResetOutcome:
+    """A pre-drawn RESET of every cell: ``state``, ``conductance`` and per-cell ``cost``."""
+
+    state: object
+    conductance: np.ndarray
+    cost: object
+
+
+@dataclass(frozen=True)
+class _CellCost:
+    pulses: np.ndarray
+    energy: np.ndarray
+
+
+def _redrawn_reset(old, state, cells: np.ndarray, rng: np.random.Generator) -> _ResetOutcome:
+    """``old`` with the RESET of ``cells`` drawn again from their present (just SET) ``state``."""
+    new = _device.reset(state, cells, rng=rng)
+
+    def pick(a, b):
+        return np.where(cells, np.asarray(b, dtype=float), np.asarray(a, dtype=float))
+
+    return _ResetOutcome(_device.merged_state(old.state, new.state, cells),
+                         pick(old.conductance, new.conductance),
+                         _CellCost(pick(old.cost.pulses, new.cost.pulses),
+                                   pick(old.cost.energy, new.cost.energy)))
 
 
 @dataclass(frozen=True)

@@ -80,6 +80,7 @@ class WeightLayer(Layer):
         self.weight = np.zeros((self.fan_in, self.fan_out))
         self.scores = np.zeros((self.fan_in, self.fan_out))
         self.mask = np.ones((self.fan_in, self.fan_out), dtype=bool)
+        self.pruned_weight: np.ndarray | None = None
         self.trainable: Trainable = "scores"
         self.index = -1
         self.needs_input_grad = True
@@ -91,8 +92,24 @@ class WeightLayer(Layer):
         return self.fan_in * self.fan_out
 
     def effective_weight(self) -> np.ndarray:
-        """``weight * mask`` as a new ``(fan_in, fan_out)`` array."""
-        return self.weight * self.mask
+        """``weight * mask`` as a new ``(fan_in, fan_out)`` array, or ``weight`` where the mask is
+        True and :attr:`pruned_weight` where it is False when that is set."""
+        if self.pruned_weight is None:
+            return self.weight * self.mask
+        return np.where(self.mask, self.weight, self.pruned_weight)
+
+    def set_pruned_weight(self, w: np.ndarray | None) -> None:
+        """What a pruned weight is in the forward pass: None for exactly 0, or a ``(fan_in,
+        fan_out)`` array (a device pair's RESET-state weight: the source study's hardware runs
+        train with ``G_zero`` where the mask is 0)."""
+        if w is None:
+            self.pruned_weight = None
+            return
+        w = np.array(w, dtype=float)
+        if w.shape != (self.fan_in, self.fan_out) or not np.all(np.isfinite(w)):
+            raise LayerError(f"layer {self.index}: pruned weights must be finite, shape "
+                             f"{(self.fan_in, self.fan_out)}, got shape {w.shape}")
+        self.pruned_weight = w
 
     def update_mask(self) -> None:
         """Recompute ``mask = topk(|scores|, k)`` (plain edge-popup, no flip limiter)."""
@@ -125,8 +142,10 @@ class WeightLayer(Layer):
     def finish_grad(self) -> None:
         """Turn the accumulated ``dL/dW_eff`` into the gradient of the trainable parameter."""
         if self.trainable == "scores":
-            # straight-through estimator through topk(|S|): d|S|/dS = sign(S)
-            self.grad = np.sign(self.scores) * self.weight * self._gw
+            # straight-through estimator through topk(|S|): d|S|/dS = sign(S); a pruned pair's
+            # own weight makes dW_eff/dM = weight - pruned_weight
+            kept = self.weight if self.pruned_weight is None else self.weight - self.pruned_weight
+            self.grad = np.sign(self.scores) * kept * self._gw
         else:
             self.grad = self._gw * self.mask
 

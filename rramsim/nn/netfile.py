@@ -7,8 +7,9 @@ One ``.npz`` (NumPy's zip of ``.npy`` arrays; no pickles) holds two readers' par
   :mod:`rramsim.mapper.io`): every weight layer in the crossbar layout ``(fan_in, fan_out)``, so
   :func:`rramsim.mapper.load_network` reads any such file as before;
 * the **network's part**: ``nn`` (0-d unicode array holding JSON) and the arrays ``nn/scores{i}``
-  (edge-popup scores of weight layer ``i``), ``nn/running_mean{j}``, ``nn/running_var{j}`` (batch
-  norm at position ``j`` of the layer list).
+  (edge-popup scores of weight layer ``i``), optional ``nn/pruned{i}`` (the pruned weights the
+  forward pass takes where the mask is False, device pairs' RESET-state weights; 0 without it),
+  ``nn/running_mean{j}``, ``nn/running_var{j}`` (batch norm at position ``j`` of the layer list).
 
 ``nn`` JSON (format version 2)::
 
@@ -203,6 +204,8 @@ def save_network_file(
     extra = {"nn": np.array(text)}
     for la in net.weight_layers:
         extra[f"nn/scores{la.index}"] = np.asarray(la.scores, dtype=float)
+        if getattr(la, "pruned_weight", None) is not None:  # pruned pairs' RESET-state weights
+            extra[f"nn/pruned{la.index}"] = np.asarray(la.pruned_weight, dtype=float)
     for j, la in enumerate(net.layers):
         if isinstance(la, L.BatchNorm):
             extra[f"nn/running_mean{j}"] = np.asarray(la.running_mean, dtype=float)
@@ -352,6 +355,8 @@ def _fill(net: Network, mnet, z, path, *, scores: bool) -> None:
         la.mask = np.array(ly.mask)
         if scores:
             la.scores = np.array(_array(z, f"nn/scores{la.index}", path, ly.shape))
+        if f"nn/pruned{la.index}" in z.files:  # optional: what the forward pass takes when pruned
+            la.set_pruned_weight(_array(z, f"nn/pruned{la.index}", path, ly.shape))
     for j, la in enumerate(net.layers):
         if isinstance(la, L.BatchNorm):
             la.running_mean = np.array(_array(z, f"nn/running_mean{j}", path, (la.channels,)))

@@ -164,7 +164,7 @@ def run_pipeline(cfg: StudyConfig, out_dir: str | Path, *, command: str, loaded=
     >>> print(*written)
     accuracy.csv config.toml energy.csv irdrop_tile0.png report.md tile0.cir timings.json
     >>> {mode: round(acc, 2) for mode, acc in res.accuracy.items()}
-    {'software': 0.61, 'ideal': 0.61, 'behavioural': 0.53, 'circuit': 0.52}
+    {'software': 0.57, 'ideal': 0.57, 'behavioural': 0.54, 'circuit': 0.54}
     >>> res.hardware.summary()["tiles"], f"{res.evaluation.tile_error_rel:.3f}"
     (5, '0.011')
     >>> sorted(res.energy.totals), res.energy.macs
