@@ -60,15 +60,16 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         help="replace an existing non-empty --out folder whole")
     parser.add_argument("--epochs", type=int, default=None,
                         help="training epochs (default per task: digits 20, fashion-mnist 65, "
-                        "fsdd 60, drive 60)")
+                        "fsdd 60, drive 50)")
     parser.add_argument("--batch-size", type=int, default=None,
                         help="batch size (default per task: digits 64, fashion-mnist 60, fsdd 30, "
                         "drive 64)")
     parser.add_argument("--lr", type=float, default=None,
                         help="peak learning rate of the scores, cosine-annealed (default per "
-                        "task: 0.1; fsdd 0.5 with plain SGD)")
-    parser.add_argument("--patches", type=int, default=2000,
-                        help="drive: random 64 x 64 training patches (default 2000)")
+                        "task: 0.1; fsdd 0.5 with plain SGD; drive 1e-4 with Adam)")
+    parser.add_argument("--patches", type=int, default=5000,
+                        help="drive: 64 x 64 training patches centred in the field of view, 10 %% "
+                        "held out (default 5000, the study's)")
     parser.add_argument("--checkpoint-dir", type=Path, default=None,
                         help="where the per-epoch checkpoints go (default: OUT.checkpoint beside "
                         "--out; deleted when the run completes)")
@@ -81,9 +82,10 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--k", type=float, default=0.5, help="kept fraction per layer")
     parser.add_argument("--hidden", type=_hidden, default=(256, 256),
                         help="hidden sizes of the digits MLP, comma-separated (default: 256,256)")
-    parser.add_argument("--flip-threshold", type=float, nargs=2, default=(0.01, 0.007),
+    parser.add_argument("--flip-threshold", type=float, nargs=2, default=None,
                         metavar=("START", "END"),
-                        help="flip limiter's relative threshold, start and end (default: 0.01 0.007)")
+                        help="flip limiter's relative threshold, start and end (default: drive "
+                        "0.001 0.0008, the others 0.01 0.007)")
     parser.add_argument("--no-flip-limiter", action="store_true", help="plain top-k every step")
     parser.add_argument("--activation-bits", type=_bits, default=_TASK_DEFAULT,
                         help="quantise hidden activations to N bits, 1..24, or 'none' (default: "
@@ -106,7 +108,8 @@ def run(args: argparse.Namespace) -> int:
     from rramsim.nn.export import _clean, write_json
     from rramsim.nn.netfile import save_network_file
 
-    limiter = None if args.no_flip_limiter else FlipLimiter(*args.flip_threshold)
+    limiter = (None if args.no_flip_limiter else
+               "task" if args.flip_threshold is None else FlipLimiter(*args.flip_threshold))
     progress = not args.no_progress
     tr, base = task_train_configs(args.dataset, flip_limiter=limiter, progress=progress,
                                   epochs=args.epochs, batch_size=args.batch_size, lr=args.lr)
