@@ -58,58 +58,120 @@ def mlp(
     return Network(layers, input_shape=(n_inputs,), name="mlp-" + "-".join(map(str, sizes)))
 
 
-def fashion_mnist_cnn(*, k: float = 0.5, input_bits: int | None = 4) -> Network:
-    """The study's Fashion-MNIST network, 62,272 weights.
+def fashion_mnist_cnn(*, k: float = 0.5, input_bits: int | None = 4,
+                      activation_bits: int | None = None, quant: str = "fixed") -> Network:
+    """The study's Fashion-MNIST network, 62,272 weights, as its code builds it.
 
-    28x28 -> maxpool 2 -> conv 3x3 1->64 -> BN -> ReLU -> conv 3x3 64->16 -> maxpool 2 -> BN -> ReLU
-    -> fc 400->128 -> ReLU -> fc 128->10; no biases, no padding, 4-bit inputs
-    (arXiv 2311.07164). Input ``(B, 1, 28, 28)`` in [0, 1].
+    28x28 -> maxpool 2 -> 4-bit -> conv 3x3 1->64 -> BN -> ReLU [-> 4-bit] -> conv 3x3 64->16 ->
+    maxpool 2 -> BN -> ReLU [-> 4-bit] -> fc 400->128 -> ReLU [-> 4-bit] -> fc 128->10; no biases,
+    no padding, BN non-affine (``CNN_FashionMNIST_TO/FashionMNIST_software_TO.py`` in the study's
+    repository, lyd126/Pruning_random_resistive_memory_for_optimizing_analogue_AI). Input
+    ``(B, 1, 28, 28)`` in [0, 1].
+
+    ``quant="fixed"`` (default): the input quantiser on [0, 1] and, with ``activation_bits``, fixed
+    activation ranges calibrated on the training set. ``quant="minmax"``: the study's per-batch
+    min/max quantisers, the input one signed, with ``activation_bits`` (the study: 4) after every
+    ReLU. The study normalises its inputs by the data set's mean and standard deviation; the
+    first BN removes that affine map again, so it is left out.
+
+    Changed from the earlier reading: the input quantiser now follows the first max-pool, as in the
+    study's code (the same output for the fixed range, as max-pooling commutes with a monotone
+    quantiser; not for per-batch levels, whose range the pooling changes).
     """
-    layers = [Quantize(input_bits)] if input_bits else []
+    if quant not in ("fixed", "minmax"):
+        raise LayerError(f"quant must be 'fixed' or 'minmax', got {quant!r}")
+
+    def q():
+        if not activation_bits:
+            return []
+        if quant == "fixed":
+            return [Quantize(activation_bits, calibrate=True)]
+        return [Quantize(activation_bits, mode="minmax")]
+
+    layers: list = [MaxPool2d(2)]
+    if input_bits:
+        layers.append(Quantize(input_bits) if quant == "fixed"
+                      else Quantize(input_bits, mode="minmax", signed=True))
     layers += [
-        MaxPool2d(2),
-        Conv2d(1, 64, 3, k=k),
-        BatchNorm(64),
-        ReLU(),
-        Conv2d(64, 16, 3, k=k),
-        MaxPool2d(2),
-        BatchNorm(16),
-        ReLU(),
+        Conv2d(1, 64, 3, k=k), BatchNorm(64), ReLU(), *q(),
+        Conv2d(64, 16, 3, k=k), MaxPool2d(2), BatchNorm(16), ReLU(), *q(),
         Flatten(),
-        Dense(400, 128, k=k),
-        ReLU(),
+        Dense(400, 128, k=k), ReLU(), *q(),
         Dense(128, 10, k=k),
     ]
-    return Network(layers, input_shape=(1, 28, 28), name="fashion-mnist-cnn")
+    name = "fashion-mnist-cnn" + (f"-a{activation_bits}-{quant}" if activation_bits else "")
+    return Network(layers, input_shape=(1, 28, 28), name=name)
+
+
+#: Activation quantisers of :func:`spoken_digit_net`, named after the source study's two scripts.
+SPOKEN_QUANT = ("quantile", "minmax", "fixed")
 
 
 def spoken_digit_net(*, k: float = 0.5, input_bits: int | None = 3,
-                     activation_bits: int | None = None) -> Network:
-    """The study's spoken-digit network, 68,480 weights.
+                     activation_bits: int | None = 3, quant: str = "quantile") -> Network:
+    """The study's spoken-digit CRNN, 68,480 weights, as its code builds it.
 
-    Input ``(B, 1, 23, 20)``: 23 frequency bands x 20 frames (see :func:`rramsim.nn.data.fsdd_features`),
-    3-bit quantised. conv (3x2) 1->64 stride (2, 1) -> ReLU -> conv (3x2) 64->32 -> ReLU -> mean over
-    frequency -> ReLU-RNN 32->128 over the 18 time steps -> mean over time -> fc 128->256 -> ReLU ->
-    fc 256->10 (arXiv 2311.07164; the ReLUs after the convolutions and the mean over frequency are
-    this project's reading of the layer list).
+    Input ``(B, 1, 23, 20)`` in [0, 1] (the study's feature files, :func:`rramsim.nn.data.load_fsdd`).
+    Layers (``CRNN_Spoken_Digit_TO/Spoken_digit_software_TO.py`` in the study's repository,
+    lyd126/Pruning_random_resistive_memory_for_optimizing_analogue_AI)::
 
-    ``activation_bits`` (the study: 3) quantises the input of every later weight layer -- after
-    the first convolution's ReLU, after the mean over frequency, the RNN's fed-back state, after
-    the mean over time and after the hidden fully connected layer -- each range calibrated
-    (:meth:`Network.calibrate`), trained through with the straight-through estimator.
+        3-bit input -> conv (3 x 2) 1->64, stride (2, 1) -> max-pool 2 -> BN -> ReLU -> 3-bit
+        -> conv (3 x 2) 64->32, stride (2, 1) -> max-pool 2 -> BN -> squeeze (frequency axis is 1)
+        -> 3-bit (signed) -> ReLU-RNN 32->128 over the 4 time steps, 3-bit fed-back state
+        -> mean over time of the states -> 3-bit -> fc 128->256 -> ReLU -> 3-bit -> fc 256->10
+
+    23 x 20 -> 11 x 19 -> 5 x 9 -> 2 x 8 -> 1 x 4. No biases, no padding; BN non-affine.
+    ``quant`` picks the activation quantisers (``activation_bits`` of them; None: none):
+
+    * ``"quantile"`` -- the software script: inputs uniform on [0, 1], the rest per-batch quantile
+      levels; the RNN averages its unquantised states, the fed-back state's gradient reaches only
+      the states the levels were read from (``state_grad="levels"``).
+    * ``"minmax"`` -- the hardware script (``Spoken_digit_hardware_TO.py``): every quantiser
+      per-batch min/max uniform, a ReLU after the second BN (its quantiser is unsigned), the
+      fed-back state straight through.
+    * ``"fixed"`` -- the hardware layer order with this package's fixed ranges, calibrated on the
+      training set (:meth:`Network.calibrate`).
+
+    The RNN's input and recurrent blocks share one weight scale (the fan-in of the input block);
+    its ``state_scale = sqrt(32 / 128) = 0.5`` gives the recurrent block the scale of its own
+    fan-in, as the study's separate scaling of the two blocks.
+
+    Changed from this project's earlier reading (no pooling, no batch norm, conv2 without stride, a
+    mean over frequency, 18 time steps, fixed ranges): the study's code has max-pooling and
+    non-affine batch norm after both convolutions, stride (2, 1) on both, and reaches a frequency
+    axis of 1, which it squeezes; the earlier network underfitted its training set (docs/nn.md,
+    "Spoken digits").
     """
+    if quant not in SPOKEN_QUANT:
+        raise LayerError(f"quant must be one of {SPOKEN_QUANT}, got {quant!r}")
     ab = activation_bits
+    hw = quant != "quantile"
 
-    def q():
-        return [Quantize(ab, calibrate=True)] if ab else []
+    def q(signed=False):
+        if not ab:
+            return []
+        if quant == "fixed":
+            return [Quantize(ab, calibrate=True)]
+        return [Quantize(ab, mode=quant, signed=signed)]
 
-    layers = [Quantize(input_bits)] if input_bits else []
-    layers += [Conv2d(1, 64, (3, 2), stride=(2, 1), k=k), ReLU(), *q(),
-               Conv2d(64, 32, (3, 2), k=k), ReLU(), ToSequence(), *q(),
-               ReLURNN(32, 128, k=k, state_bits=ab), TimeMean(), *q(),
+    if not input_bits:
+        layers = []
+    elif quant == "minmax":
+        layers = [Quantize(input_bits, mode="minmax", signed=True)]
+    else:
+        layers = [Quantize(input_bits)]
+    rnn = ReLURNN(32, 128, k=k, state_bits=ab, state_scale=0.5,
+                  state_mode=quant if ab else "fixed",
+                  state_grad="levels" if quant == "quantile" and ab else "ste",
+                  raw_output=True)
+    layers += [Conv2d(1, 64, (3, 2), stride=(2, 1), k=k), MaxPool2d(2), BatchNorm(64), ReLU(),
+               *q(),
+               Conv2d(64, 32, (3, 2), stride=(2, 1), k=k), MaxPool2d(2), BatchNorm(32),
+               *([ReLU()] if hw else []), ToSequence(), *q(signed=not hw),
+               rnn, TimeMean(), *q(signed=quant == "minmax"),
                Dense(128, 256, k=k), ReLU(), *q(),
                Dense(256, 10, k=k)]
-    name = "spoken-digit-net" if not ab else f"spoken-digit-net-a{ab}"
+    name = "spoken-digit-crnn" + (f"-a{ab}-{quant}" if ab else "")
     return Network(layers, input_shape=(1, 23, 20), name=name)
 
 

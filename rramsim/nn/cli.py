@@ -18,7 +18,9 @@ import sys
 from pathlib import Path
 
 from rramsim.nn.experiment import DATASETS, ExperimentConfig, run_prune
+from rramsim.nn.hardware import WEIGHT_SOURCES
 from rramsim.nn.masks import FlipLimiter
+from rramsim.nn.quant import MODES as QUANT_MODES
 
 
 def _hidden(text: str) -> tuple[int, ...]:
@@ -60,16 +62,15 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         help="replace an existing non-empty --out folder whole")
     parser.add_argument("--epochs", type=int, default=None,
                         help="training epochs (default per task: digits 20, fashion-mnist 65, "
-                        "fsdd 60, drive 50)")
+                        "fsdd 60, drive 60)")
     parser.add_argument("--batch-size", type=int, default=None,
                         help="batch size (default per task: digits 64, fashion-mnist 60, fsdd 30, "
                         "drive 64)")
     parser.add_argument("--lr", type=float, default=None,
                         help="peak learning rate of the scores, cosine-annealed (default per "
-                        "task: 0.1; fsdd 0.5 with plain SGD; drive 1e-4 with Adam)")
-    parser.add_argument("--patches", type=int, default=5000,
-                        help="drive: 64 x 64 training patches centred in the field of view, 10 %% "
-                        "held out (default 5000, the study's)")
+                        "task: 0.1; fsdd 0.5 with plain SGD)")
+    parser.add_argument("--patches", type=int, default=2000,
+                        help="drive: random 64 x 64 training patches (default 2000)")
     parser.add_argument("--checkpoint-dir", type=Path, default=None,
                         help="where the per-epoch checkpoints go (default: OUT.checkpoint beside "
                         "--out; deleted when the run completes)")
@@ -84,12 +85,21 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         help="hidden sizes of the digits MLP, comma-separated (default: 256,256)")
     parser.add_argument("--flip-threshold", type=float, nargs=2, default=None,
                         metavar=("START", "END"),
-                        help="flip limiter's relative threshold, start and end (default: drive "
-                        "0.001 0.0008, the others 0.01 0.007)")
+                        help="flip limiter's relative threshold, start and end (default per task: "
+                        "fsdd 0.009 0.007 as the study's hardware script, others 0.01 0.007)")
+    parser.add_argument("--weights", choices=WEIGHT_SOURCES, default="device",
+                        help="random weights: device pairs (the study's hardware runs), or the "
+                        "software runs' signed-constant or Kaiming-normal weights (default: "
+                        "%(default)s)")
+    parser.add_argument("--quant", choices=QUANT_MODES, default=None,
+                        help="activation quantisers: fixed ranges, or the study's per-batch "
+                        "minmax / quantile levels, fixed after training for inference (default: "
+                        "the study's; fsdd: quantile with software weights, minmax with device "
+                        "pairs; fashion-mnist: minmax)")
     parser.add_argument("--no-flip-limiter", action="store_true", help="plain top-k every step")
     parser.add_argument("--activation-bits", type=_bits, default=_TASK_DEFAULT,
                         help="quantise hidden activations to N bits, 1..24, or 'none' (default: "
-                        "fsdd 3 bits on every layer as in the study, others none)")
+                        "as the study: fsdd 3 bits, fashion-mnist 4 bits, others none)")
     parser.add_argument("--in-situ", action="store_true",
                         help="program masks on the devices after every epoch (RESET/SET) and "
                         "train on the conductances they return")
@@ -104,18 +114,20 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run the experiment, print a summary, write ``metrics.json`` and the network file."""
-    from rramsim.nn.experiment import TrainingStopped, task_train_configs
+    from rramsim.nn.experiment import TASK_QUANT, TrainingStopped, task_train_configs
     from rramsim.nn.export import _clean, write_json
     from rramsim.nn.netfile import save_network_file
 
-    limiter = (None if args.no_flip_limiter else
-               "task" if args.flip_threshold is None else FlipLimiter(*args.flip_threshold))
     progress = not args.no_progress
-    tr, base = task_train_configs(args.dataset, flip_limiter=limiter, progress=progress,
-                                  epochs=args.epochs, batch_size=args.batch_size, lr=args.lr)
+    limiter = {} if args.flip_threshold is None else {
+        "flip_limiter": FlipLimiter(*args.flip_threshold)}
+    if args.no_flip_limiter:
+        limiter = {"flip_limiter": None}
+    tr, base = task_train_configs(args.dataset, progress=progress, epochs=args.epochs,
+                                  batch_size=args.batch_size, lr=args.lr, **limiter)
     bits = args.activation_bits
     if bits is _TASK_DEFAULT:
-        bits = 3 if args.dataset == "fsdd" else None
+        bits = TASK_QUANT[args.dataset][0]
     config = ExperimentConfig(
         dataset=args.dataset,
         data_dir=args.data_dir,
@@ -129,6 +141,8 @@ def run(args: argparse.Namespace) -> int:
         activation_bits=bits,
         in_situ=args.in_situ,
         patches=args.patches,
+        weights=args.weights,
+        quant=args.quant,
     )
     from rramsim._rundir import RunFolder
 
@@ -166,11 +180,18 @@ def run(args: argparse.Namespace) -> int:
     lines = [
         f"{m['architecture']} on {m['dataset']} (seed {m['seed']}, {m['n_weights']} weights, "
         f"k = {m['k']})",
-        f"  pruned random weights: test {'pixel ' if 'test_segmentation' in m else ''}accuracy "
-        f"{m['test_accuracy']:.4f} "
-        f"(programmed, read noise {m['read_noise']:g}: {m['test_accuracy_programmed']:.4f})",
+        f"  pruned random weights ({m['weights']}): test "
+        f"{'pixel ' if 'test_segmentation' in m else ''}accuracy {m['test_accuracy']:.4f}, train "
+        f"{m['train_accuracy']:.4f}" + (
+            "" if m["test_accuracy_programmed"] is None else
+            f" (programmed, read noise {m['read_noise']:g}: {m['test_accuracy_programmed']:.4f})"),
         f"  programming ops {m['programming_ops']} (mask flips per layer {m['mask_flips']})",
     ]
+    lv = m.get("quantiser_levels")
+    if lv and "test_accuracy_batch_levels" in lv:
+        lines.append(f"  quantisers: trained with {lv['training_levels']} levels, inference with "
+                     f"fixed levels: {lv['test_accuracy_fixed_levels']:.4f} (per-batch levels: "
+                     f"{lv['test_accuracy_batch_levels']:.4f})")
     if "in_situ" in m:
         s = m["in_situ"]
         lines.append(f"  in situ: {s['resets']} RESET, {s['sets']} SET pairs, {s['pulses']} pulses, "

@@ -41,6 +41,7 @@ def run(args: argparse.Namespace) -> int:
         "fashion-mnist": {"n_train": max(1, round(60_000 * args.scale)),
                           "n_test": max(1, round(10_000 * args.scale))},
         "fsdd": {"per_digit_speaker": max(6, round(50 * args.scale))},
+        "fsdd-features": {"per_digit_speaker": max(6, round(50 * args.scale))},
         "drive": {"n_train": max(1, round(20 * args.scale)), "n_test": max(1, round(20 * args.scale))},
     }
     for task in tasks:

@@ -205,11 +205,141 @@ def fsdd_features(
     return out[None]
 
 
-def load_fsdd(directory: str | Path, *, n_bands: int = 23, n_frames: int = 20) -> Dataset:
-    """Free Spoken Digit Dataset from a directory of ``{digit}_{speaker}_{index}.wav`` recordings.
+#: The source study's spoken-digit feature files (its ``CRNN_Spoken_Digit_TO`` folder).
+FEATURE_FILES = ("train_features.npz", "test_features.npz")
+FEATURE_SHAPE = (23, 20)
 
-    Uses the dataset's documented split: recordings with index 0-4 are the test set, the rest
-    training. Features: :func:`fsdd_features`, shape ``(1, 23, 20)``.
+#: The only callables a feature file's pickle may name: numpy's array and dtype reconstruction.
+_PICKLE_ALLOWED = frozenset({
+    ("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
+    ("numpy", "ndarray"), ("numpy", "dtype"),
+    ("numpy.core.multiarray", "scalar"), ("numpy._core.multiarray", "scalar"),
+})
+
+
+def _restricted_unpickler(fh, path):
+    import pickle
+
+    class _Unpickler(pickle.Unpickler):
+        def find_class(self, module, name):
+            if (module, name) not in _PICKLE_ALLOWED:
+                raise DataError(f"{path}: the file's pickle asks for {module}.{name}; a feature "
+                                "file may only hold numpy arrays of dicts of arrays (refused, "
+                                "nothing was run)")
+            import importlib
+
+            return getattr(importlib.import_module(module), name)
+
+    return _Unpickler(fh)
+
+
+def _read_npy_member(z, member: str, path):
+    """One ``.npy`` member of an npz: plain arrays through numpy, object arrays through the
+    restricted unpickler."""
+    import pickle
+
+    with z.open(member) as fh:
+        version = np.lib.format.read_magic(fh)
+        if version == (1, 0):
+            shape, fortran, dtype = np.lib.format.read_array_header_1_0(fh)
+        else:
+            shape, fortran, dtype = np.lib.format.read_array_header_2_0(fh)
+        if not dtype.hasobject:
+            count = int(np.prod(shape))
+            arr = np.frombuffer(fh.read(count * dtype.itemsize), dtype=dtype, count=count)
+            return arr.reshape(shape, order="F" if fortran else "C")
+        try:
+            arr = _restricted_unpickler(fh, path).load()
+        except DataError:
+            raise
+        except (pickle.UnpicklingError, EOFError, AttributeError, ImportError, TypeError,
+                ValueError, IndexError, KeyError) as exc:
+            raise DataError(f"{path}: member {member} is not a readable pickled array: {exc}") \
+                from exc
+    if not isinstance(arr, np.ndarray):
+        raise DataError(f"{path}: member {member} holds a {type(arr).__name__}, not an array")
+    return arr
+
+
+def read_feature_file(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
+    """Read one of the source study's spoken-digit feature files without running its pickle.
+
+    Format (the study's ``CRNN_Spoken_Digit_TO/*_features.npz``): an npz whose members are object
+    arrays of dicts ``{"feature": 460 floats, "label": [[digit]]}``; the features reshape to the
+    23 x 20 input map. The members are pickles, read here by an unpickler that admits only numpy's
+    array and dtype reconstruction (no other callable is looked up, so nothing else can run).
+
+    Returns
+    -------
+    x : ndarray, (N, 1, 23, 20), float32
+    y : ndarray of int64, (N,)
+
+    Raises
+    ------
+    DataError
+        Missing or unreadable file, a pickle that asks for anything else, or records that are not
+        dicts with a 460-value ``feature`` in [0, 1] and a digit ``label``.
+    """
+    import zipfile
+
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"feature file {path} does not exist")
+    try:
+        with zipfile.ZipFile(path) as z:
+            members = sorted(m for m in z.namelist() if m.endswith(".npy"))
+            if not members:
+                raise DataError(f"{path}: no .npy member (not an npz feature file)")
+            records = [r for m in members for r in _read_npy_member(z, m, path).ravel()]
+    except (zipfile.BadZipFile, OSError, ValueError) as exc:
+        raise DataError(f"{path}: not a readable npz file: {exc}") from exc
+    xs, ys = [], []
+    size = FEATURE_SHAPE[0] * FEATURE_SHAPE[1]
+    for j, rec in enumerate(records):
+        if not (isinstance(rec, dict) and "feature" in rec and "label" in rec):
+            raise DataError(f"{path}: record {j} is not a dict with 'feature' and 'label'")
+        f = np.asarray(rec["feature"])
+        lab = np.asarray(rec["label"])
+        if f.dtype.kind not in "fiu" or f.size != size or lab.size != 1 or lab.dtype.kind not in "iu":
+            raise DataError(f"{path}: record {j} needs {size} numeric feature values and one "
+                            f"integer label, got {f.dtype} x {f.size} and {lab.dtype} x {lab.size}")
+        xs.append(f.astype(np.float32).reshape(FEATURE_SHAPE))
+        ys.append(int(lab.ravel()[0]))
+    if not xs:
+        raise DataError(f"{path}: no records")
+    x = np.stack(xs)[:, None]
+    y = np.asarray(ys, dtype=np.int64)
+    if not np.all(np.isfinite(x)) or x.min() < 0 or x.max() > 1:
+        raise DataError(f"{path}: feature values must be finite and in [0, 1]")
+    if y.min() < 0 or y.max() > 9:
+        raise DataError(f"{path}: labels must be digits 0-9, got {y.min()}..{y.max()}")
+    return x, y
+
+
+def write_feature_file(path: str | Path, x: np.ndarray, y: np.ndarray) -> Path:
+    """Write features ``(N, 1, 23, 20)`` in [0, 1] and labels as the study's feature file."""
+    import io
+
+    from rramsim._io import atomic_write_bytes
+
+    x = np.asarray(x, dtype=np.float32)
+    if x.shape[1:] != (1, *FEATURE_SHAPE) or len(x) != len(y):
+        raise DataError(f"features must be (N, 1, 23, 20) with N labels, got {x.shape}, {len(y)}")
+    recs = np.empty(len(x), dtype=object)
+    for j in range(len(x)):
+        recs[j] = {"feature": x[j].reshape(-1), "label": np.array([[int(y[j])]], dtype=np.int64)}
+    buf = io.BytesIO()
+    np.savez(buf, recs)
+    atomic_write_bytes(Path(path), buf.getvalue())
+    return Path(path)
+
+
+def load_fsdd(directory: str | Path, *, n_bands: int = 23, n_frames: int = 20) -> Dataset:
+    """Free Spoken Digit Dataset from a directory of ``{digit}_{speaker}_{index}.wav`` recordings,
+    or of the source study's feature files (:data:`FEATURE_FILES`, :func:`read_feature_file`).
+
+    Recordings: the dataset's documented split, index 0-4 the test set, the rest training;
+    features :func:`fsdd_features`, shape ``(1, 23, 20)``. Feature files: their own split.
 
     Raises
     ------
@@ -223,6 +353,13 @@ def load_fsdd(directory: str | Path, *, n_bands: int = 23, n_frames: int = 20) -
     directory = Path(directory)
     if not directory.is_dir():
         raise DataError(f"FSDD directory {directory} does not exist")
+    present = [(directory / f).is_file() for f in FEATURE_FILES]
+    if any(present):
+        if not all(present):
+            raise DataError(f"{directory} has only one of {FEATURE_FILES}; both are needed")
+        xtr, ytr = read_feature_file(directory / FEATURE_FILES[0])
+        xte, yte = read_feature_file(directory / FEATURE_FILES[1])
+        return Dataset("fsdd", xtr, ytr, xte, yte)
     files = sorted(p for p in directory.iterdir() if FSDD_PATTERN.match(p.name))
     if not files:
         raise DataError(f"no FSDD recordings ('<digit>_<speaker>_<index>.wav') in {directory}")

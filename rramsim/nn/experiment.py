@@ -23,54 +23,72 @@ import numpy as np
 from rramsim._threads import blas_threads
 from rramsim.errors import DataError, ExperimentError, TrainingStopped
 from rramsim.nn import architectures, data
-from rramsim.nn.hardware import DeviceNetwork, PreciseProgramming, program_precise
+from rramsim.nn.hardware import (
+    WEIGHT_SOURCES,
+    DeviceNetwork,
+    PreciseProgramming,
+    program_precise,
+    random_weights,
+)
 from rramsim.nn.layers import ReLURNN
 from rramsim.nn.masks import FlipLimiter
 from rramsim.nn.network import Network
+from rramsim.nn.quant import MODES as QUANT_MODES
+from rramsim.nn.quant import calibrate_levels
 from rramsim.nn.train import TrainConfig, TrainState, train
 
 DatasetName = Literal["digits", "fashion-mnist", "fsdd", "drive"]
 DATASETS: tuple[str, ...] = ("digits", "fashion-mnist", "fsdd", "drive")
 
-#: Training defaults per task. Fashion-MNIST: 65 epochs, batch 60; spoken digits: 60 epochs, batch
-#: 30, plain SGD (no momentum); DRIVE: the study's software run (``UNET_DRIVE_TO/DRIVE_software_TO.py``,
-#: arXiv 2311.07164): Adam, learning rate 1e-4, weight decay 5e-4, cosine annealing stepped per
-#: epoch, batch 64, 50 epochs, the batch-norm scale and shift trained with the scores, and its
-#: hardware run's flip limiter (0.001 -> 0.0008); the DRIVE baseline trains the same network's
-#: weights with the same recipe. Learning rates,
-#: weight decay and the baseline's settings are this project's choices: the recurrent baseline
-#: uses gradient-norm clipping at 1 and a learning rate of 0.05 with momentum 0.9 (0.1 kills its
-#: ReLUs: the loss stalls at ln 10; 0.02 learns slowly).
+#: Training defaults per task. Fashion-MNIST and spoken digits: the source study's software scripts
+#: (lyd126/Pruning_random_resistive_memory_for_optimizing_analogue_AI,
+#: ``CNN_FashionMNIST_TO/FashionMNIST_software_TO.py``, ``CRNN_Spoken_Digit_TO/Spoken_digit_software_TO.py``):
+#: SGD, learning rate 0.1, momentum 0.9, weight decay 5e-4, cosine schedule; 65 epochs of batch 60
+#: and 60 epochs of batch 30. DRIVE: the study's software run
+#: (``UNET_DRIVE_TO/DRIVE_software_TO.py``): Adam, learning rate 1e-4, weight decay 5e-4, cosine
+#: annealing stepped per epoch, batch 64, 50 epochs, the batch-norm scale and shift trained with
+#: the scores; the DRIVE baseline trains the weights with the same recipe. The baselines'
+#: settings are this project's choices (the study trains none): the recurrent baseline uses
+#: gradient-norm clipping at 1 and a learning rate of 0.05.
 TASK_DEFAULTS: dict[str, dict] = {
     "digits": {"train": dict(epochs=20, batch_size=64, lr=0.1),
                "baseline": dict(epochs=20, batch_size=64, lr=0.05)},
     "fashion-mnist": {"train": dict(epochs=65, batch_size=60, lr=0.1, dtype="float32"),
                       "baseline": dict(epochs=65, batch_size=60, lr=0.05, dtype="float32")},
-    "fsdd": {"train": dict(epochs=60, batch_size=30, lr=0.5, momentum=0.0, weight_decay=0.0,
+    "fsdd": {"train": dict(epochs=60, batch_size=30, lr=0.1, momentum=0.9, weight_decay=5e-4,
                            dtype="float32"),
              "baseline": dict(epochs=60, batch_size=30, lr=0.05, clip_grad_norm=1.0,
                               dtype="float32")},
     "drive": {"train": dict(epochs=50, batch_size=64, lr=1e-4, optimizer="adam", weight_decay=5e-4,
                             schedule="cosine-epoch", dtype="float32"),
               "baseline": dict(epochs=50, batch_size=64, lr=1e-4, optimizer="adam",
-                               weight_decay=5e-4, schedule="cosine-epoch", dtype="float32"),
-              "flip_limiter": (0.001, 0.0008)},
+                               weight_decay=5e-4, schedule="cosine-epoch", dtype="float32")},
 }
 
 
-def task_train_configs(dataset: str, *, flip_limiter: FlipLimiter | None | str = "task",
-                       progress: bool = False, **overrides) -> tuple[TrainConfig, TrainConfig]:
+#: The flip limiter's thresholds per task: the study's hardware scripts (start, end); 0.01 -> 0.007
+#: elsewhere.
+TASK_FLIP_LIMITER: dict[str, tuple[float, float]] = {
+    "digits": (0.01, 0.007), "fashion-mnist": (0.01, 0.007), "fsdd": (0.009, 0.007),
+    "drive": (0.001, 0.0008)}
+
+#: Activation quantisers per task when none are named: (bits, mode) of the study's scripts.
+TASK_QUANT: dict[str, tuple] = {"digits": (None, "fixed"), "fashion-mnist": (4, "minmax"),
+                                "fsdd": (3, None), "drive": (None, "fixed")}
+
+_TASK = object()  # "the task's default" for task_train_configs' flip limiter
+
+
+def task_train_configs(dataset: str, *, flip_limiter=_TASK, progress: bool = False,
+                       **overrides) -> tuple[TrainConfig, TrainConfig]:
     """``(edge-popup, baseline)`` training configurations of a task (:data:`TASK_DEFAULTS`), with
-    ``overrides`` (``epochs``, ``batch_size``; ``lr`` for the scores only) where not None.
-    ``flip_limiter="task"`` takes the task's limiter (DRIVE: 0.001 -> 0.0008, else 0.01 -> 0.007)."""
+    ``overrides`` (``epochs``, ``batch_size``; ``lr`` for the scores only) where not None; the flip
+    limiter defaults to the task's (:data:`TASK_FLIP_LIMITER`), None for none."""
     if dataset not in TASK_DEFAULTS:
         raise ExperimentError(f"dataset must be one of {DATASETS}, got {dataset!r}")
+    if flip_limiter is _TASK:
+        flip_limiter = FlipLimiter(*TASK_FLIP_LIMITER[dataset])
     d = TASK_DEFAULTS[dataset]
-    if isinstance(flip_limiter, str):
-        if flip_limiter != "task":
-            raise ExperimentError(f"flip_limiter must be a FlipLimiter, None or 'task', got "
-                                  f"{flip_limiter!r}")
-        flip_limiter = FlipLimiter(*d.get("flip_limiter", (0.01, 0.007)))
     common = {k: v for k, v in overrides.items() if v is not None and k in ("epochs", "batch_size")}
     lr = overrides.get("lr")
     tr = TrainConfig(**{**d["train"], **common, **({"lr": lr} if lr is not None else {})},
@@ -119,6 +137,16 @@ class ExperimentConfig:
         DRIVE: 64 x 64 training patches centred in the field of view, drawn once (seeded) from the
         training images; the last 10 % are held out for validation (the study's recipe, see
         :mod:`rramsim.nn.drive`).
+    weights : {"device", "signed-constant", "kaiming"}
+        The random weights: electroformed device pairs (the study's hardware runs), or the software
+        weights of its software runs (:func:`rramsim.nn.hardware.random_weights`), which have no
+        devices to program (no programmed accuracy).
+    quant : {"fixed", "minmax", "quantile"} or None
+        Activation quantisers of the Fashion-MNIST and spoken-digit networks (see
+        :func:`rramsim.nn.architectures.spoken_digit_net`); None: the study's for the task and the
+        weights (spoken digits: "quantile" with software weights, as its software script,
+        "minmax" with device pairs, as its hardware script; Fashion-MNIST: "minmax"). Per-batch
+        levels are fixed after training for inference (:func:`rramsim.nn.quant.calibrate_levels`).
     """
 
     dataset: DatasetName = "digits"
@@ -134,8 +162,17 @@ class ExperimentConfig:
     activation_bits: int | None = None
     in_situ: bool = False
     patches: int = 5000
+    weights: str = "device"
+    quant: str | None = None
 
     def __post_init__(self) -> None:
+        if self.weights not in WEIGHT_SOURCES:
+            raise ExperimentError(f"weights must be one of {WEIGHT_SOURCES}, got {self.weights!r}")
+        if self.quant not in (None, *QUANT_MODES):
+            raise ExperimentError(f"quant must be None or one of {QUANT_MODES}, got {self.quant!r}")
+        if self.in_situ and self.weights != "device":
+            raise ExperimentError(f"in-situ programming needs device-pair weights, not "
+                                  f"{self.weights!r}")
         if not self.hidden or any(int(h) != h or h < 1 for h in self.hidden):
             raise ExperimentError(f"hidden sizes must be integers >= 1, got {self.hidden!r}")
         if self.dataset not in DATASETS:
@@ -205,10 +242,27 @@ def build_network(config: ExperimentConfig, input_shape: tuple[int, ...]) -> Net
         return architectures.mlp(int(np.prod(input_shape)), tuple(config.hidden), k=config.k,
                                  activation_bits=config.activation_bits)
     if config.dataset == "fashion-mnist":
-        return architectures.fashion_mnist_cnn(k=config.k)
+        return architectures.fashion_mnist_cnn(k=config.k, activation_bits=config.activation_bits,
+                                               quant=quant_mode(config))
     if config.dataset == "drive":
         return architectures.unet(k=config.k, patch=int(input_shape[-1]))
-    return architectures.spoken_digit_net(k=config.k, activation_bits=config.activation_bits)
+    return architectures.spoken_digit_net(k=config.k, activation_bits=config.activation_bits,
+                                          quant=quant_mode(config))
+
+
+def quant_mode(config: ExperimentConfig) -> str:
+    """The activation quantiser mode of a run (``config.quant`` or the task's, see there)."""
+    if config.quant is not None:
+        return config.quant
+    if config.dataset == "fsdd":
+        return "minmax" if config.weights == "device" else "quantile"
+    return TASK_QUANT[config.dataset][1] or "fixed"
+
+
+def scale_fan_ins(net: Network) -> list[int]:
+    """The fan-in each weight layer's random weights are scaled for (a recurrent layer: its input
+    block's, the recurrent block taking its own scale from ``state_scale``)."""
+    return [la.input_size if isinstance(la, ReLURNN) else la.fan_in for la in net.weight_layers]
 
 
 @dataclass(eq=False)
@@ -442,7 +496,8 @@ def _restore(net: Network, saved: Network) -> None:
     for a, b in zip(net.weight_layers, saved.weight_layers, strict=True):
         a.weight, a.mask, a.scores, a.trainable = b.weight, b.mask, b.scores, b.trainable
     for a, b in zip(net.layers, saved.layers, strict=True):
-        for attr in ("running_mean", "running_var", "gamma", "beta", "x_max", "state_max"):
+        for attr in ("running_mean", "running_var", "gamma", "beta", "x_max", "state_max", "levels", "inference",
+                     "state_levels", "state_inference"):
             if hasattr(b, attr):
                 setattr(a, attr, getattr(b, attr))
 
@@ -532,12 +587,15 @@ def _formed_network(config: ExperimentConfig, ds, xtr, rng_form, rng_scores):
     """Steps 1-2: the network on freshly formed random pairs, its scores and first top-k mask,
     quantisers calibrated on ``xtr``. Returns ``(net, device, forming cost, pruned pairs)``."""
     net = build_network(config, ds.input_shape)
-    device, forming = DeviceNetwork.form(net.shapes, rng=rng_form)
-    net.set_weights(device.weights())
+    fans = scale_fan_ins(net)
+    if config.weights == "device":
+        device, forming = DeviceNetwork.form(net.shapes, rng=rng_form, scale_fan_ins=fans)
+        net.set_weights(device.weights())
+    else:
+        device, forming = None, None
+        net.set_weights(random_weights(config.weights, net.shapes, rng=rng_form,
+                                       scale_fan_ins=fans))
     net.init_scores(rng=rng_scores)
-    for la in net.weight_layers:
-        if isinstance(la, ReLURNN):  # random device weights: make the recurrence contract
-            la.bound_state()
     initial_pruned = sum(int((~la.mask).sum()) for la in net.weight_layers)
     net.calibrate(_fit_input(ds, xtr))
     return net, device, forming, initial_pruned
@@ -555,6 +613,49 @@ def _fit_input(ds, x: np.ndarray) -> np.ndarray:
 def _train_data(ds, x, y) -> tuple:
     """``(x, y)``, with the task's augmentation for segmentation data."""
     return (x, y, ds.augment) if isinstance(ds, SegmentationData) else (x, y)
+
+
+#: Test batch size of the study's scripts, for the accuracy with per-batch levels.
+TASK_TEST_BATCH = {"digits": 64, "fashion-mnist": 20, "fsdd": 10, "drive": 64}
+
+
+def fix_levels(net: Network, ds, xtr, *, batch_size: int, dtype: str) -> dict | None:
+    """After training: the test accuracy with per-batch levels (the study's test batches), then the
+    per-batch quantisers' levels fixed on the training set (:func:`calibrate_levels`), as a chip's
+    DAC needs; every later evaluation uses the fixed levels. Returns what goes to the metrics
+    (None if the network has no per-batch quantiser)."""
+    qs = [la for la in net.layers if getattr(la, "per_batch", False)]
+    if not qs:
+        return None
+    modes = sorted({getattr(q, "mode", None) or q.state_mode for q in qs})
+    out: dict = {"training_levels": "per-batch " + "/".join(modes),
+                 "inference_levels": "fixed (mean per-batch levels on the training set)"}
+    saved, net.dtype = net.dtype, np.dtype(dtype)
+    try:
+        if not isinstance(ds, SegmentationData):
+            for q in qs:
+                q.inference = "batch"
+            tb = TASK_TEST_BATCH.get(ds.name, 64)
+            pred = net.predict(ds.x_test, batch_size=tb)
+            out["test_accuracy_batch_levels"] = float(np.mean(pred == ds.y_test))
+            out["test_batch_size"] = tb
+        else:  # DRIVE: the study's evaluation, per-batch levels over batches of 64 windows
+            for q in qs:
+                q.inference = "batch"
+            out["test_segmentation_batch_levels"] = _evaluate_in(net, ds, None)["segmentation"]
+        calibrate_levels(net, _fit_input(ds, xtr), batch_size=batch_size)
+    finally:
+        net.dtype = saved
+    return out
+
+
+def _level_metrics(fixed: dict | None, ev: dict) -> dict | None:
+    if fixed is None:
+        return None
+    out = dict(fixed, test_accuracy_fixed_levels=ev["accuracy"])
+    if "test_accuracy_batch_levels" in out:
+        out["accuracy_cost_of_fixed_levels"] = out["test_accuracy_batch_levels"] - ev["accuracy"]
+    return out
 
 
 def _cost_totals(costs) -> dict:
@@ -603,8 +704,9 @@ def _baseline_metrics(config: ExperimentConfig, ds, data: tuple, phases: _Phases
     base.calibrate(_fit_input(ds, data[0]))
     t_b = time.perf_counter()
     phases.train(base, "baseline", data, config.baseline_train, rng_base)
-    precise = program_precise(base.effective_weights(), rng=rng_wv, config=config.precise)
     bdt = config.baseline_train.dtype
+    levels = fix_levels(base, ds, data[0], batch_size=config.baseline_train.batch_size, dtype=bdt)
+    precise = program_precise(base.effective_weights(), rng=rng_wv, config=config.precise)
     bev = _evaluate(base, ds, dtype=bdt)
     bev_prog = _evaluate(base, ds, dtype=bdt, matmul=_device_matmul(precise.weights))
     out = {
@@ -617,6 +719,8 @@ def _baseline_metrics(config: ExperimentConfig, ds, data: tuple, phases: _Phases
         "energy_j": precise.summary.energy,
         "converged_fraction": precise.converged,
         "train_seconds": time.perf_counter() - t_b,
+        "train_accuracy": _train_metric(base, data[0], data[1], bdt),
+        "quantiser_levels": _level_metrics(levels, bev),
         "training": {"epochs": config.baseline_train.epochs,
                      "batch_size": config.baseline_train.batch_size,
                      "lr": config.baseline_train.lr,
@@ -642,10 +746,13 @@ def _prune_metrics(config: ExperimentConfig, run: dict) -> dict:
         "n_train": run["n_train"],
         "n_test": run["n_test"],
         "test_accuracy": ev["accuracy"],
-        "test_accuracy_programmed": ev_prog["accuracy"],
+        "test_accuracy_programmed": None if ev_prog is None else ev_prog["accuracy"],
         "train_accuracy": run["train_accuracy"],
         "read_noise": config.read_noise,
+        "weights": config.weights,
         "activation_bits": config.activation_bits,
+        "quant": quant_mode(config),
+        "quantiser_levels": _level_metrics(run["levels"], ev),
         "programming_ops": 2 * (run["initial_pruned"] + sum(result.mask_flips)),
         "initial_pruned_pairs": run["initial_pruned"],
         "mask_flips": list(result.mask_flips),
@@ -654,15 +761,19 @@ def _prune_metrics(config: ExperimentConfig, run: dict) -> dict:
             else {"start": tc.flip_limiter.start, "end": tc.flip_limiter.end}
         ),
         "training": {"epochs": tc.epochs, "batch_size": tc.batch_size, "lr": tc.lr,
-                     "momentum": tc.momentum, "dtype": tc.dtype},
+                     "momentum": tc.momentum, "weight_decay": tc.weight_decay,
+                     "schedule": "cosine", "dtype": tc.dtype},
         "epoch_loss": list(result.epoch_loss),
-        "forming": {"pulses": run["forming"].pulses, "energy_j": run["forming"].energy},
-        "deploy": _cost_totals([run["deploy"]]),
+        "seconds_per_epoch": run["train_seconds"] / max(tc.epochs, 1),
+        "forming": (None if run["forming"] is None
+                    else {"pulses": run["forming"].pulses, "energy_j": run["forming"].energy}),
+        "deploy": None if run["deploy"] is None else _cost_totals([run["deploy"]]),
         "train_seconds": run["train_seconds"],
     }
     if "segmentation" in ev:
         metrics["test_segmentation"] = ev["segmentation"]
-        metrics["test_segmentation_programmed"] = ev_prog["segmentation"]
+        if ev_prog is not None:
+            metrics["test_segmentation_programmed"] = ev_prog["segmentation"]
     if config.in_situ:
         metrics["in_situ"] = _cost_totals(run["in_situ"])
     return metrics
@@ -693,16 +804,20 @@ def _run_prune(config: ExperimentConfig, seed: int, ckpt=None, log=None) -> Prun
                           on_epoch)
     train_seconds = time.perf_counter() - t_train
     dt = config.train.dtype
+    levels = fix_levels(net, ds, xtr, batch_size=config.train.batch_size, dtype=dt)
     ev = _evaluate(net, ds, dtype=dt)
-    # step 4: program the final mask, read with noise
-    deploy = device.program(net.masks(), rng=rng_prog)
-    hw_w = device.read_weights(rng=rng_prog, noise=config.read_noise)
-    ev_prog = _evaluate(net, ds, dtype=dt, matmul=_device_matmul(hw_w))
+    # step 4: program the final mask, read with noise (device pairs only)
+    deploy = ev_prog = None
+    if device is not None:
+        deploy = device.program(net.masks(), rng=rng_prog)
+        hw_w = device.read_weights(rng=rng_prog, noise=config.read_noise)
+        ev_prog = _evaluate(net, ds, dtype=dt, matmul=_device_matmul(hw_w))
     metrics = _prune_metrics(config, {
         "net": net, "result": result, "ev": ev, "ev_prog": ev_prog, "dataset": ds.name,
         "seed": int(seed), "n_train": len(xtr), "n_test": n_test,
         "train_accuracy": _train_metric(net, xtr, ytr, dt), "initial_pruned": initial_pruned,
-        "forming": forming, "deploy": deploy, "train_seconds": train_seconds, "in_situ": in_situ})
+        "forming": forming, "deploy": deploy, "train_seconds": train_seconds, "in_situ": in_situ,
+        "levels": levels})
     if config.baseline:
         metrics["baseline"] = _baseline_metrics(config, ds, _train_data(ds, xtr, ytr), phases,
                                                 (rng_base, rng_wv))

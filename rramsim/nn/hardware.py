@@ -140,6 +140,7 @@ class DeviceNetwork:
         *,
         rng: np.random.Generator,
         scaling: SignedConstantScaling = SignedConstantScaling(),  # noqa: B008
+        scale_fan_ins: Sequence[int] | None = None,
     ) -> tuple[DeviceNetwork, ProgrammingSummary]:
         """Electroform one pair per weight (``devmodel.form``) and draw the random signs.
 
@@ -148,6 +149,10 @@ class DeviceNetwork:
         shapes : sequence of (fan_in, fan_out)
         rng : numpy.random.Generator
         scaling : SignedConstantScaling
+        scale_fan_ins : sequence of int, optional
+            The fan-in each layer's scale is computed for (default: its rows; a recurrent layer's
+            stacked matrix takes the fan-in of its input block, see
+            :func:`rramsim.nn.architectures.spoken_digit_net`).
 
         Returns
         -------
@@ -157,14 +162,19 @@ class DeviceNetwork:
             The forming cost (one pulse per cell).
         """
         layers, pulses, energy = [], 0, 0.0
-        for fan_in, fan_out in shapes:
+        if scale_fan_ins is None:
+            scale_fan_ins = [a for a, _ in shapes]
+        if len(scale_fan_ins) != len(shapes) or min(scale_fan_ins, default=1) < 1:
+            raise DeviceModelError(f"scale_fan_ins must give one fan-in >= 1 per layer, got "
+                                   f"{scale_fan_ins!r}")
+        for (fan_in, fan_out), scale_fan_in in zip(shapes, scale_fan_ins, strict=True):
             res = _device.form((2, fan_in, fan_out), rng=rng)
             g = np.array(res.conductance, dtype=float)
             sign = np.where(rng.random((fan_in, fan_out)) < 0.5, -1, 1).astype(np.int8)
             mean_abs = float(np.mean(np.abs(g[0] - g[1])))
             if not mean_abs > 0:
                 raise DeviceModelError("formed pairs have identical conductances; cannot scale")
-            scale = mean_abs / scaling.std(fan_in)
+            scale = mean_abs / scaling.std(scale_fan_in)
             layers.append(
                 DeviceLayer(res.state, g, sign, scale, np.ones((fan_in, fan_out), bool), g.copy())
             )
@@ -341,3 +351,37 @@ def program_precise(
     n = sum(np.size(w) for w in weights)
     summary = ProgrammingSummary(0, 0, 2 * n, pulses, energy)
     return PreciseResult(out_w, out_pairs, summary, conv / max(cells, 1))
+
+
+#: Weight sources of a pruning run (:class:`rramsim.nn.ExperimentConfig`).
+WEIGHT_SOURCES = ("device", "signed-constant", "kaiming")
+
+
+def random_weights(source: str, shapes: Sequence[tuple[int, int]], *,
+                   rng: np.random.Generator, scale_fan_ins: Sequence[int] | None = None,
+                   scaling: SignedConstantScaling = SignedConstantScaling()  # noqa: B008
+                   ) -> list[np.ndarray]:
+    """Software random weights of the source study's software runs, ``(fan_in, fan_out)`` each.
+
+    ``"signed-constant"``: ``sign(u) * std`` with random signs and
+    ``std = gain / sqrt(density * fan_in)`` (its ``init_bin`` initialisation, edge-popup's
+    signed constant scaled for 50 % density; its spoken-digit software run). ``"kaiming"``:
+    normal with standard deviation ``gain / sqrt(fan_in)`` (PyTorch's ``kaiming_normal_``, fan-in
+    mode, ReLU gain; its Fashion-MNIST software run). ``fan_in`` is ``scale_fan_ins[i]`` when
+    given (see :meth:`DeviceNetwork.form`). Device pairs (``"device"``) come from
+    :meth:`DeviceNetwork.form` instead.
+    """
+    if source not in ("signed-constant", "kaiming"):
+        raise DeviceModelError(f"software weight source must be 'signed-constant' or 'kaiming', "
+                               f"got {source!r}")
+    fans = [a for a, _ in shapes] if scale_fan_ins is None else list(scale_fan_ins)
+    if len(fans) != len(shapes) or min(fans, default=1) < 1:
+        raise DeviceModelError(f"scale_fan_ins must give one fan-in >= 1 per layer, got {fans!r}")
+    out = []
+    for (a, b), fan in zip(shapes, fans, strict=True):
+        if source == "signed-constant":
+            sign = np.where(rng.random((a, b)) < 0.5, -1.0, 1.0)
+            out.append(sign * scaling.std(fan))
+        else:
+            out.append(rng.normal(0.0, scaling.gain / np.sqrt(fan), size=(a, b)))
+    return out

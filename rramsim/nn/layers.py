@@ -26,7 +26,8 @@ import numpy as np
 
 from rramsim.errors import LayerError
 from rramsim.nn.masks import topk_mask
-from rramsim.nn.quant import quantize, quantize_grad
+from rramsim.nn.quant import MODES as QUANT_MODES
+from rramsim.nn.quant import batch_quantize, nearest_level, quantile_levels, quantize, quantize_grad
 
 MatMul = Callable[[int, np.ndarray, np.ndarray], np.ndarray]
 Trainable = Literal["scores", "weights"]
@@ -363,13 +364,15 @@ def _im2col_nhwc(xp: np.ndarray, kernel, stride, out_hw, *, tap_major: bool) -> 
 
 
 class ReLURNN(WeightLayer):
-    """Elman RNN with ReLU, ``h_t = q(relu([x_t, s h_{t-1}] @ (W * M)))``, ``h_0 = 0``, no bias.
+    """Elman RNN with ReLU, ``h_t = relu([x_t, s q(h_{t-1})] @ (W * M))``, ``h_0 = 0``, no bias.
 
     The input and recurrent matrices are stacked into one ``(input_size + hidden, hidden)`` matrix,
     which is how one crossbar computes a step (inputs and fed-back state on the word lines); the
-    hook's ``x2d`` is the step's word-line input ``[x_t, s h_{t-1}]``. Input ``(B, T, input_size)``,
-    output all states ``(B, T, hidden)``. The study's spoken-digit network uses a ReLU-RNN
-    32 -> 128 with 3-bit activations (arXiv 2311.07164).
+    hook's ``x2d`` is the step's word-line input ``[x_t, s q(h_{t-1})]``. Input
+    ``(B, T, input_size)``, output all states ``(B, T, hidden)``: the quantised states ``q(h_t)``,
+    or with ``raw_output`` the states before the quantiser (the source study's spoken-digit code
+    averages those, and quantises only the state it feeds back). The study's spoken-digit network
+    uses a ReLU-RNN 32 -> 128 with a 3-bit state (arXiv 2311.07164).
 
     Parameters
     ----------
@@ -377,26 +380,87 @@ class ReLURNN(WeightLayer):
     k : float
         Kept fraction of the top-k mask.
     state_bits : int or None
-        Quantise every state ``h_t`` to this many bits on ``[0, state_max]`` (the DAC that feeds
-        it back), straight-through gradient inside the range; None: no quantiser.
+        Quantise the fed-back state to this many bits; None: no quantiser.
     state_max : float
-        Full scale of the state quantiser (set by :meth:`rramsim.nn.Network.calibrate`).
+        Full scale of the fixed state quantiser (set by :meth:`rramsim.nn.Network.calibrate`).
     state_scale : float
-        Digital gain ``s`` on the fed-back state (> 0; 1 = plain Elman). :meth:`bound_state` sets
-        it so the recurrence contracts at initialisation: with random device weights the
-        recurrent block's gain exceeds 1 and the state grows over the time steps.
+        Digital gain ``s`` on the fed-back state (> 0; 1 = plain Elman). With one weight scale for
+        the stacked matrix, ``s = sqrt(input_size / hidden_size)`` gives the recurrent block the
+        scale of its own fan-in (the study scales the two blocks separately); :meth:`bound_state`
+        instead makes the recurrence contract.
+    state_mode : {"fixed", "minmax", "quantile"}
+        Levels of the state quantiser (as :class:`Quantize`): a fixed range ``[0, state_max]``
+        with the gradient 1 inside it, or levels recomputed from each step's batch of states.
+    state_levels : sequence of float, optional
+        Per-batch modes: fixed levels for inference (:func:`rramsim.nn.quant.calibrate_levels`).
+    state_inference : {"batch", "fixed"}, optional
+        Per-batch modes: the levels evaluation uses (default "fixed" when ``state_levels`` are
+        given, else "batch").
+    state_grad : {"ste", "levels"}
+        Per-batch modes: gradient through the state quantiser. "ste" passes it unchanged;
+        "levels" (quantile mode only) is the study's software code, whose state quantiser is
+        differentiated by autograd: the gradient of all states that went to a level reaches only
+        the state that level was read from.
+    raw_output : bool
+        Output the states before the quantiser (the last step's state is then not quantised:
+        nothing reads it).
     """
 
-    def __init__(self, input_size, hidden_size, *, k=0.5, state_bits=None, state_max=1.0,
-                 state_scale=1.0):
+    def __init__(self, input_size, hidden_size, *, k=0.5, state_bits=None, state_max=1.0,  # noqa: PLR0913 - one keyword per field of the network file's layer spec
+                 state_scale=1.0, state_mode="fixed", state_levels=None, state_inference=None,
+                 state_grad="ste", raw_output=False):
         self.input_size, self.hidden_size = int(input_size), int(hidden_size)
         super().__init__(self.input_size + self.hidden_size, self.hidden_size, k=k)
         if state_bits is not None:
             quantize(np.zeros(1), state_bits, state_max)  # validates
         if not (np.isfinite(state_scale) and state_scale > 0):
             raise LayerError(f"state_scale must be > 0, got {state_scale!r}")
+        if state_mode not in QUANT_MODES:
+            raise LayerError(f"state_mode must be one of {QUANT_MODES}, got {state_mode!r}")
+        if state_grad not in ("ste", "levels") or (state_grad == "levels"
+                                                    and state_mode != "quantile"):
+            raise LayerError(f"state_grad must be 'ste', or 'levels' with state_mode 'quantile'; "
+                             f"got {state_grad!r} with {state_mode!r}")
         self.state_bits = None if state_bits is None else int(state_bits)
         self.state_max, self.state_scale = float(state_max), float(state_scale)
+        self.state_mode, self.state_grad, self.raw_output = state_mode, state_grad, bool(raw_output)
+        if state_mode == "fixed" and (state_levels is not None
+                                      or state_inference not in (None, "fixed")):
+            raise LayerError("a fixed-range state quantiser has no level table")
+        self.state_levels = (None if state_levels is None or self.state_bits is None
+                             else _check_levels(state_levels, self.state_bits))
+        if state_inference is None:
+            state_inference = ("fixed" if state_mode == "fixed" or self.state_levels is not None
+                               else "batch")
+        if state_inference not in ("batch", "fixed") or (
+                state_inference == "fixed" and state_mode != "fixed" and self.state_levels is None
+                and self.state_bits is not None):
+            raise LayerError(f"state_inference must be 'batch' or 'fixed' (with state_levels), got "
+                             f"{state_inference!r}")
+        self.state_inference = state_inference
+        self.recorded: list | None = None  # filled by calibrate_levels
+
+    @property
+    def per_batch(self) -> bool:
+        """Whether the state quantiser's levels follow each batch in training."""
+        return self.state_bits is not None and self.state_mode != "fixed"
+
+    # the attributes calibrate_levels sets, under the names Quantize uses
+    @property
+    def levels(self):
+        return self.state_levels
+
+    @levels.setter
+    def levels(self, value):
+        self.state_levels = value
+
+    @property
+    def inference(self):
+        return self.state_inference
+
+    @inference.setter
+    def inference(self, value):
+        self.state_inference = value
 
     def output_shape(self, shape):
         t, f = shape
@@ -413,6 +477,23 @@ class ReLURNN(WeightLayer):
         self.state_scale = min(1.0, gain / norm) if norm > 0 else 1.0
         return self.state_scale
 
+    def _quantise_state(self, h, train):
+        """``(q(h), (source positions, level of each value)`` or None)`` for one step."""
+        if self.state_mode == "fixed":
+            return quantize(h, self.state_bits, self.state_max), None
+        if not (train or self.state_inference == "batch"):
+            return nearest_level(h, np.asarray(self.state_levels, dtype=h.dtype)), None
+        if self.state_mode == "minmax":
+            q, levels = batch_quantize(h, self.state_bits, "minmax")
+            route = None
+        else:
+            levels, src = quantile_levels(h, self.state_bits, return_index=True)
+            q, which = nearest_level(h, levels, return_index=True)
+            route = (src, which) if train and self.state_grad == "levels" else None
+        if self.recorded is not None:
+            self.recorded.append(levels)
+        return q, route
+
     def forward(self, x, *, train, matmul):
         x = _floating(x)
         if x.ndim != 3 or x.shape[2] != self.input_size:
@@ -420,20 +501,37 @@ class ReLURNN(WeightLayer):
         b, t, _ = x.shape
         w = self._weight_for(x)
         h = np.zeros((b, self.hidden_size), dtype=x.dtype)
-        zs, ins, hs = [], [], []
+        zs, ins, hs, routes = [], [], [], []
         scale = x.dtype.type(self.state_scale)
         for step in range(t):
             u = np.concatenate([x[:, step], h * scale if self.state_scale != 1.0 else h], axis=1)
             z = self._product(matmul, u, w)
             h = np.maximum(z, 0.0)
-            if self.state_bits is not None:
-                h = quantize(h, self.state_bits, self.state_max)
+            raw = h
+            route = None
+            if self.state_bits is not None and not (self.raw_output and step == t - 1):
+                h, route = self._quantise_state(h, train)
             ins.append(u)
             zs.append(z)
-            hs.append(h)
+            routes.append(route)
+            hs.append(raw if self.raw_output else h)
         if train:
-            self._ins, self._zs = ins, zs
+            self._ins, self._zs, self._routes = ins, zs, routes
         return np.stack(hs, axis=1)
+
+    def _state_grad(self, g_q, z, route):
+        """Gradient w.r.t. the state before the quantiser from that w.r.t. the quantised state."""
+        if self.state_bits is None:
+            return g_q
+        if self.state_mode == "fixed":
+            return g_q * (z <= self.state_max)
+        if route is None:  # straight through
+            return g_q
+        src, which = route
+        sums = np.bincount(which.ravel(), weights=g_q.ravel(), minlength=len(src))
+        g = np.zeros(g_q.size, dtype=g_q.dtype)
+        np.add.at(g, src, sums.astype(g_q.dtype))
+        return g.reshape(g_q.shape)
 
     def backward(self, grad):
         w = self._weight_for(grad)
@@ -443,8 +541,11 @@ class ReLURNN(WeightLayer):
         gw = np.zeros_like(w)
         for step in range(t - 1, -1, -1):
             z = self._zs[step]
-            live = (z > 0) if self.state_bits is None else (z > 0) & (z <= self.state_max)
-            gz = (grad[:, step] + gh) * live
+            if self.raw_output:
+                g_raw = grad[:, step] + self._state_grad(gh, z, self._routes[step])
+            else:
+                g_raw = self._state_grad(grad[:, step] + gh, z, self._routes[step])
+            gz = g_raw * (z > 0)
             gw += self._ins[step].T @ gz
             gu = gz @ w.T
             gx[:, step] = gu[:, : self.input_size]
@@ -630,33 +731,98 @@ class Flatten(Layer):
 
 
 class Quantize(Layer):
-    """n-bit uniform quantiser on ``[0, x_max]`` with a straight-through gradient
-    (see :func:`rramsim.nn.quant.quantize`).
+    """n-bit quantiser of activations with a straight-through gradient.
+
+    ``mode`` picks the levels (see :mod:`rramsim.nn.quant`):
+
+    * ``"fixed"`` (default): ``2**bits`` uniform levels on ``[0, x_max]``
+      (:func:`rramsim.nn.quant.quantize`), gradient 1 inside the range and 0 outside; ``x_max`` is
+      given or set from data by :meth:`rramsim.nn.Network.calibrate` (``calibrate=True``).
+    * ``"minmax"``: uniform levels between the batch's minimum and maximum, recomputed for every
+      batch (the source study's Fashion-MNIST, U-Net and hardware spoken-digit code).
+    * ``"quantile"``: levels at the batch's quantiles, recomputed for every batch (the study's
+      software spoken-digit code, "un-uni").
+
+    The per-batch modes pass the gradient straight through unchanged (the study assigns the
+    quantised values to ``x.data``). In training they always use the batch's levels; in evaluation
+    ``inference`` says which: ``"batch"`` (as the study evaluates) or ``"fixed"``, the ``levels``
+    fixed after training by :func:`rramsim.nn.quant.calibrate_levels` (a chip's DAC has fixed levels).
 
     Parameters
     ----------
     bits : int
     x_max : float
-        Full scale (1.0 for inputs scaled to [0, 1]).
+        Full scale of the fixed mode (1.0 for inputs scaled to [0, 1]); unused by the others.
+    mode : {"fixed", "minmax", "quantile"}
     calibrate : bool
-        Whether :meth:`rramsim.nn.Network.calibrate` may set ``x_max`` from data (for activations,
-        whose range is not known in advance).
+        Fixed mode: whether :meth:`rramsim.nn.Network.calibrate` may set ``x_max`` from data.
+    signed : bool
+        Per-batch modes: the values may be negative (no ReLU before the quantiser); False takes the
+        study's after-ReLU variant of the levels. The fixed mode is unsigned.
+    levels : sequence of float, optional
+        Per-batch modes: the ``2**bits`` ascending fixed levels for inference.
+    inference : {"batch", "fixed"}, optional
+        Per-batch modes: the levels evaluation uses; default ``"fixed"`` when ``levels`` are given,
+        else ``"batch"``. The fixed mode: always ``"fixed"``.
     """
 
-    def __init__(self, bits: int, x_max: float = 1.0, *, calibrate: bool = False) -> None:
-        quantize(np.zeros(1), bits, x_max)  # validates
+    def __init__(self, bits: int, x_max: float = 1.0, *, mode: str = "fixed",
+                 calibrate: bool = False, signed: bool = False, levels=None,
+                 inference: str | None = None) -> None:
+        quantize(np.zeros(1), bits, x_max)  # validates bits and x_max
+        if mode not in QUANT_MODES:
+            raise LayerError(f"Quantize mode must be one of {QUANT_MODES}, got {mode!r}")
+        if mode == "fixed" and (signed or levels is not None or inference not in (None, "fixed")):
+            raise LayerError("a fixed-range Quantize is unsigned, has no level table and infers "
+                             "with its range (signed, levels and inference are for the per-batch "
+                             "modes)")
+        if mode != "fixed" and calibrate:
+            raise LayerError("calibrate=True sets a fixed range; a per-batch Quantize fixes its "
+                             "levels with rramsim.nn.quant.calibrate_levels")
         self.bits, self.x_max, self.calibrate = int(bits), float(x_max), bool(calibrate)
+        self.mode, self.signed = mode, bool(signed)
+        self.levels = None if levels is None else _check_levels(levels, self.bits)
+        if inference is None:
+            inference = "fixed" if (mode == "fixed" or self.levels is not None) else "batch"
+        if inference not in ("batch", "fixed"):
+            raise LayerError(f"Quantize inference must be 'batch' or 'fixed', got {inference!r}")
+        if inference == "fixed" and mode != "fixed" and self.levels is None:
+            raise LayerError("inference='fixed' needs the fixed levels")
+        self.inference = inference
+        self.recorded: list | None = None  # filled by calibrate_levels
+
+    @property
+    def per_batch(self) -> bool:
+        """Whether the levels follow each batch in training (modes "minmax" and "quantile")."""
+        return self.mode != "fixed"
 
     def forward(self, x, *, train, matmul):
         if train:
             self._x = x
-        return quantize(x, self.bits, self.x_max)
+        if self.mode == "fixed":
+            return quantize(x, self.bits, self.x_max)
+        if train or self.inference == "batch":
+            q, levels = batch_quantize(x, self.bits, self.mode, signed=self.signed)
+            if self.recorded is not None:
+                self.recorded.append(levels)
+            return q
+        return nearest_level(x, np.asarray(self.levels, dtype=x.dtype))
 
     def backward(self, grad):
-        return quantize_grad(self._x, grad, self.x_max)
+        if self.mode == "fixed":
+            return quantize_grad(self._x, grad, self.x_max)
+        return grad
 
     def output_shape(self, shape):
         return shape
+
+
+def _check_levels(levels, bits: int) -> tuple:
+    lv = np.asarray(levels, dtype=float)
+    if lv.shape != (2**bits,) or not np.all(np.isfinite(lv)) or np.any(np.diff(lv) < 0):
+        raise LayerError(f"levels must be {2**bits} finite ascending values for {bits} bits, got "
+                         f"{np.shape(levels)}")
+    return tuple(float(v) for v in lv)
 
 
 class ToSequence(Layer):

@@ -49,7 +49,8 @@ LEGACY_VERSION = 1
 LAYER_ARGS: dict[str, tuple[str, ...]] = {
     "Dense": ("fan_in", "fan_out", "k"),
     "Conv2d": ("in_channels", "out_channels", "kernel", "stride", "padding", "k"),
-    "ReLURNN": ("input_size", "hidden_size", "k", "state_bits", "state_max", "state_scale"),
+    "ReLURNN": ("input_size", "hidden_size", "k", "state_bits", "state_max", "state_scale",
+                "state_mode", "state_levels", "state_inference", "state_grad", "raw_output"),
     "ReLU": (),
     "Flatten": (),
     "ToSequence": (),
@@ -57,7 +58,7 @@ LAYER_ARGS: dict[str, tuple[str, ...]] = {
     "Upsample2x": (),
     "MaxPool2d": ("size",),
     "BatchNorm": ("channels", "momentum", "eps", "affine"),
-    "Quantize": ("bits", "x_max", "calibrate"),
+    "Quantize": ("bits", "x_max", "calibrate", "mode", "signed", "levels", "inference"),
     "Stash": ("name",),
     "Concat": ("name",),
 }
@@ -65,8 +66,10 @@ LAYER_ARGS: dict[str, tuple[str, ...]] = {
 
 #: Arguments a file may leave out (written before they existed); the constructor's default applies.
 OPTIONAL_ARGS: dict[str, frozenset] = {
-    "ReLURNN": frozenset({"state_bits", "state_max", "state_scale"}),
+    "ReLURNN": frozenset({"state_bits", "state_max", "state_scale", "state_mode", "state_levels",
+                          "state_inference", "state_grad", "raw_output"}),
     "BatchNorm": frozenset({"affine"}),
+    "Quantize": frozenset({"mode", "signed", "levels", "inference"}),
 }
 
 
@@ -242,8 +245,10 @@ def _build_layer(spec, path, where):
         raise DataError(f"{path}: field {where}.args has {sorted(args)}, {kind} needs "
                         f"{sorted(want)}")
     for a, v in args.items():
+        # lists: integer shapes, or a quantiser's fixed levels (finite numbers)
         ok = v is None or isinstance(v, (int, float, str, bool)) or (
-            isinstance(v, list) and all(isinstance(x, int) and not isinstance(x, bool) for x in v))
+            isinstance(v, list) and all(isinstance(x, (int, float)) and not isinstance(x, bool)
+                                        and math.isfinite(x) for x in v))
         if not ok or (isinstance(v, float) and not math.isfinite(v)):
             raise DataError(f"{path}: field {where}.args.{a} has an invalid value {v!r}")
     try:

@@ -286,7 +286,8 @@ class Network:
             raise LayerError(f"{self.name}: input shape {x.shape[1:]} != {self.input_shape}")
         targets = [j for j, la in enumerate(self.layers)
                    if (isinstance(la, Quantize) and la.calibrate)
-                   or (isinstance(la, ReLURNN) and la.state_bits is not None)]
+                   or (isinstance(la, ReLURNN) and la.state_bits is not None
+                       and la.state_mode == "fixed")]
         out = []
         n = len(x)
         for j in targets:

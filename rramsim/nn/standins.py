@@ -10,6 +10,10 @@ full scale without a download.
 * Free Spoken Digit Dataset: ``{digit}_{speaker}_{index}.wav`` (8 kHz, 16-bit mono), 6 speakers x
   10 digits x 50 recordings = 3,000 files. Each recording is a synthetic vowel-like sound whose
   two formant frequencies and glide depend on the digit, its pitch on the speaker, plus noise.
+* The source study's spoken-digit feature files: ``train_features.npz`` (2,100 records) and
+  ``test_features.npz`` (900) in its format (object arrays of dicts ``{"feature": 460 float32 in
+  [0, 1], "label": [[digit]]}``): the stand-in recordings' features (:func:`fsdd`,
+  :func:`rramsim.nn.data.fsdd_features`), 7 of every 10 recordings for training.
 * DRIVE: ``training/images/21_training.tif`` ... ``40``, ``test/images/01_test.tif`` ... ``20``
   (565 x 584 RGB TIFF), ``*/1st_manual/NN_manual1.gif`` (vessel annotations, 0/255) and
   ``*/mask/NN_training_mask.gif`` / ``NN_test_mask.gif`` (field of view, 0/255): random branching
@@ -161,4 +165,28 @@ def drive(directory, *, n_train: int = 20, n_test: int = 20, seed: int = 0,
     return directory
 
 
-TASKS = {"fashion-mnist": fashion_mnist, "fsdd": fsdd, "drive": drive}
+def fsdd_features(directory, *, per_digit_speaker: int = 50, seed: int = 0) -> Path:
+    """Write stand-ins of the study's feature files (``train_features.npz``, ``test_features.npz``)
+    from stand-in recordings: 6 speakers x 10 digits x ``per_digit_speaker``, split 70/30 at
+    random (seeded), as the study's 2,100 / 900."""
+    import tempfile
+
+    from rramsim.nn.data import FEATURE_FILES, load_fsdd, write_feature_file
+
+    rng = np.random.default_rng(seed)
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=directory) as tmp:
+        fsdd(tmp, per_digit_speaker=per_digit_speaker, seed=seed)
+        ds = load_fsdd(tmp)
+    x = np.concatenate([ds.x_train, ds.x_test]).astype(np.float32)
+    y = np.concatenate([ds.y_train, ds.y_test])
+    order = rng.permutation(len(x))
+    n_train = int(round(0.7 * len(x)))
+    write_feature_file(directory / FEATURE_FILES[0], x[order[:n_train]], y[order[:n_train]])
+    write_feature_file(directory / FEATURE_FILES[1], x[order[n_train:]], y[order[n_train:]])
+    return directory
+
+
+TASKS = {"fashion-mnist": fashion_mnist, "fsdd": fsdd, "fsdd-features": fsdd_features,
+         "drive": drive}
