@@ -496,8 +496,8 @@ def _restore(net: Network, saved: Network) -> None:
     for a, b in zip(net.weight_layers, saved.weight_layers, strict=True):
         a.weight, a.mask, a.scores, a.trainable = b.weight, b.mask, b.scores, b.trainable
     for a, b in zip(net.layers, saved.layers, strict=True):
-        for attr in ("running_mean", "running_var", "gamma", "beta", "x_max", "state_max", "levels", "inference",
-                     "state_levels", "state_inference"):
+        for attr in ("running_mean", "running_var", "gamma", "beta", "x_max", "state_max",
+                     "levels", "inference", "state_levels", "state_inference"):
             if hasattr(b, attr):
                 setattr(a, attr, getattr(b, attr))
 
