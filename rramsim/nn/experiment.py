@@ -76,6 +76,11 @@ TASK_FLIP_LIMITER: dict[str, tuple[float, float]] = {
 TASK_QUANT: dict[str, tuple] = {"digits": (None, "fixed"), "fashion-mnist": (4, "minmax"),
                                 "fsdd": (3, None), "drive": (None, "fixed")}
 
+#: Negative slope ``a`` of the scores' Kaiming-uniform initialisation per task (0: bound
+#: ``sqrt(6 / fan_in)``); DRIVE: the study's ``a = sqrt(5)``, bound ``1 / sqrt(fan_in)``, which
+#: its Adam steps of 1e-4 are scaled to.
+TASK_SCORE_SLOPE: dict[str, float] = {"drive": 5**0.5}
+
 _TASK = object()  # "the task's default" for task_train_configs' flip limiter
 
 
@@ -595,7 +600,7 @@ def _formed_network(config: ExperimentConfig, ds, xtr, rng_form, rng_scores):
         device, forming = None, None
         net.set_weights(random_weights(config.weights, net.shapes, rng=rng_form,
                                        scale_fan_ins=fans))
-    net.init_scores(rng=rng_scores)
+    net.init_scores(rng=rng_scores, a=TASK_SCORE_SLOPE.get(config.dataset, 0.0))
     initial_pruned = sum(int((~la.mask).sum()) for la in net.weight_layers)
     net.calibrate(_fit_input(ds, xtr))
     return net, device, forming, initial_pruned
