@@ -353,3 +353,20 @@ def test_training_moves_the_batch_norm_scale_and_shift():
     # when |m_hat| <= sqrt(v_hat)), and non-zero
     assert np.all(np.abs(bn.gamma - 1) <= 2e-3 + 1e-12) and np.any(bn.gamma != 1)
     assert np.all(np.abs(bn.beta) <= 2e-3 + 1e-12) and np.any(bn.beta != 0)
+
+
+def test_score_initialisation_bound_follows_the_slope():
+    # PyTorch's kaiming_uniform_(a): bound sqrt(6 / ((1 + a^2) fan_in)); the study's a = sqrt(5)
+    # gives 1 / sqrt(fan_in): for fan_in 9 (the first 3x3 convolution), 1/3
+    net = architectures.unet(base=2, patch=16)
+    net.set_weights([np.ones(s) for s in net.shapes])
+    net.init_scores(rng=np.random.default_rng(0), a=5**0.5)
+    first = net.weight_layers[0]
+    assert first.fan_in == 9
+    assert np.abs(first.scores).max() <= 1 / 3 and np.abs(first.scores).max() > 0.9 / 3
+    net.init_scores(rng=np.random.default_rng(0))
+    assert np.abs(first.scores).max() <= np.sqrt(6 / 9) and np.abs(first.scores).max() > 0.7
+    from rramsim.errors import LayerError
+
+    with pytest.raises(LayerError, match="a must be"):
+        net.init_scores(rng=np.random.default_rng(0), a=-1.0)
