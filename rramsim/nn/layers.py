@@ -249,16 +249,29 @@ class Conv2d(WeightLayer):
         b, c, h, w_ = x.shape
         k, p = self.kernel[0], self.padding[0]
         hp, wp = h + 2 * p, w_ + 2 * p
-        xp = _pad_nhwc(x.transpose(0, 2, 3, 1), (p, p), (p, p))
+        # reused buffers: fresh large arrays cost a page fault per 4 kB on every call. In training
+        # the padded input is kept for the backward pass, in this layer's own buffer (the next
+        # training forward of this layer comes after that backward pass)
+        if train:
+            size = b * hp * wp * c
+            buf = getattr(self, "_xp_buf", None)
+            if buf is None or buf.size < size or buf.dtype != x.dtype:
+                buf = self._xp_buf = np.empty(size, dtype=x.dtype)
+            xp = buf[:size].reshape(b, hp, wp, c)
+        else:
+            xp = _scratch("conv_in", (b, hp, wp, c), x.dtype)
+        _fill_padded(xp, x.transpose(0, 2, 3, 1), p)
         flat = xp.reshape(-1, c)
         n_rows = flat.shape[0] - (k - 1) * (wp + 1)
         wt = np.ascontiguousarray(self._permute_rows(self._weight_for(x), to_taps=True)).reshape(
             k * k, c, self.out_channels)
         gemm = _gemm(x.dtype)
-        y = np.zeros((flat.shape[0], self.out_channels), dtype=x.dtype)
+        y = _scratch("conv_out", (flat.shape[0], self.out_channels), x.dtype)
         for t in range(k * k):
             off = (t // k) * wp + t % k
-            gemm(1.0, wt[t].T, flat[off : off + n_rows].T, beta=1.0, c=y[:n_rows].T, overwrite_c=1)
+            # the first tap overwrites (beta 0: the buffer's old contents are not read)
+            gemm(1.0, wt[t].T, flat[off : off + n_rows].T, beta=1.0 if t else 0.0,
+                 c=y[:n_rows].T, overwrite_c=1)
         if train:
             self._shift = True
             self._flat, self._wt, self._xshape = flat, wt, x.shape
@@ -275,7 +288,9 @@ class Conv2d(WeightLayer):
         o = self.out_channels
         flat, wt = self._flat, self._wt
         n_rows = flat.shape[0] - (k - 1) * (wp + 1)
-        gp = np.zeros((b, hp, wp, o), dtype=grad.dtype)
+        gp = _scratch("conv_grad_out", (b, hp, wp, o), grad.dtype)
+        gp[:, h:] = 0
+        gp[:, :h, w_:] = 0
         gp[:, :h, :w_, :] = grad.transpose(0, 2, 3, 1)
         g2 = gp.reshape(-1, o)[:n_rows]
         gw = np.empty((k * k, c, o), dtype=grad.dtype)
@@ -286,11 +301,12 @@ class Conv2d(WeightLayer):
         if not self.needs_input_grad:
             return None
         gemm = _gemm(grad.dtype)
-        gflat = np.zeros_like(flat)
+        gflat = _scratch("conv_grad_in", flat.shape, grad.dtype)
+        gflat[n_rows:] = 0  # the first tap (offset 0) overwrites rows [0, n_rows), beta 0
         for t in range(k * k):
             off = (t // k) * wp + t % k
-            gemm(1.0, wt[t].T, g2.T, beta=1.0, c=gflat[off : off + n_rows].T, overwrite_c=1,
-                 trans_a=1)
+            gemm(1.0, wt[t].T, g2.T, beta=1.0 if t else 0.0, c=gflat[off : off + n_rows].T,
+                 overwrite_c=1, trans_a=1)
         gx = gflat.reshape(b, hp, wp, c)[:, p : p + h, p : p + w_, :]
         return np.ascontiguousarray(gx.transpose(0, 3, 1, 2))
 
@@ -323,6 +339,33 @@ class Conv2d(WeightLayer):
                 gxp[:, rs, cs, :] += gcols[:, :, :, i, j, :]
             gx = gxp[:, ph : ph + h, pw : pw + w, :]
         return np.ascontiguousarray(gx.transpose(0, 3, 1, 2))
+
+
+_SCRATCH: dict = {}
+
+
+def _scratch(name: str, shape: tuple, dtype) -> np.ndarray:
+    """A reusable C-contiguous work array of ``shape`` (contents undefined), one per ``name`` and
+    dtype, grown as needed. Only for temporaries that die before the next call with the same
+    name (the convolutions run one after another)."""
+    dtype = np.dtype(dtype)
+    size = int(np.prod(shape))
+    buf = _SCRATCH.get((name, dtype.str))
+    if buf is None or buf.size < size:
+        buf = np.empty(size, dtype=dtype)
+        _SCRATCH[(name, dtype.str)] = buf
+    return buf[:size].reshape(shape)
+
+
+def _fill_padded(out: np.ndarray, x: np.ndarray, p: int) -> None:
+    """``out`` (B, H + 2p, W + 2p, C) = ``x`` (B, H, W, C, any strides) zero-padded by ``p``."""
+    _, hp, wp, _ = out.shape
+    if p:
+        out[:, :p] = 0
+        out[:, hp - p :] = 0
+        out[:, :, :p] = 0
+        out[:, :, wp - p :] = 0
+    out[:, p : hp - p, p : wp - p, :] = x
 
 
 def _gemm(dtype):
