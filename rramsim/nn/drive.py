@@ -190,6 +190,25 @@ def fov_centred_patches(split: DriveSplit, n: int, *, size: int = TRAIN_PATCH,
     return x, y
 
 
+def random_patches(split: DriveSplit, n: int, *, size: int = TRAIN_PATCH,
+                   rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """``n`` random ``size x size`` patches anywhere in the images (image and position uniform):
+    inputs ``(n, 1, size, size)`` and per-pixel labels ``(n, size, size)``. For evaluation samples
+    of the circuit studies; training uses :func:`fov_centred_patches`."""
+    _, h, w = split.images.shape
+    if size > h or size > w:
+        raise DataError(f"patch size {size} larger than the images ({h} x {w})")
+    k = rng.integers(0, len(split.images), n)
+    r = rng.integers(0, h - size + 1, n)
+    c = rng.integers(0, w - size + 1, n)
+    x = np.empty((n, 1, size, size), np.float32)
+    y = np.empty((n, size, size), np.int64)
+    for t in range(n):
+        x[t, 0] = split.images[k[t], r[t] : r[t] + size, c[t] : c[t] + size]
+        y[t] = split.vessels[k[t], r[t] : r[t] + size, c[t] : c[t] + size]
+    return x, y
+
+
 def split_validation(x: np.ndarray, y: np.ndarray, fraction: float = 0.1):
     """``(x_train, y_train, x_val, y_val)``: the last ``fraction`` of the patches held out (the
     study's ``val_ratio``; the first ``floor((1 - fraction) n)`` train)."""
