@@ -142,6 +142,8 @@ class ExperimentConfig:
         DRIVE: 64 x 64 training patches centred in the field of view, drawn once (seeded) from the
         training images; the last 10 % are held out for validation (the study's recipe, see
         :mod:`rramsim.nn.drive`).
+    test_images : int or None
+        DRIVE: evaluate on the first ``test_images`` test images only (None: all 20).
     weights : {"device", "signed-constant", "kaiming"}
         The random weights: electroformed device pairs (the study's hardware runs), or the software
         weights of its software runs (:func:`rramsim.nn.hardware.random_weights`), which have no
@@ -167,6 +169,7 @@ class ExperimentConfig:
     activation_bits: int | None = None
     in_situ: bool = False
     patches: int = 5000
+    test_images: int | None = None
     weights: str = "device"
     quant: str | None = None
 
@@ -192,10 +195,18 @@ class ExperimentConfig:
                 int(self.activation_bits) == self.activation_bits and 1 <= self.activation_bits <= 24):
             raise ExperimentError(f"activation_bits must be None (no quantiser) or an integer in "
                                   f"[1, 24], got {self.activation_bits!r}")
-        if int(self.patches) != self.patches or self.patches < 1:
-            raise ExperimentError(f"patches must be an integer >= 1, got {self.patches!r}")
+        _check_drive_options(self)
         if self.max_train is not None and self.max_train < 1:
             raise ExperimentError(f"max_train must be >= 1, got {self.max_train!r}")
+
+
+def _check_drive_options(config) -> None:
+    """DRIVE's options: patches >= 1, test_images None or >= 1 (integers)."""
+    if int(config.patches) != config.patches or config.patches < 1:
+        raise ExperimentError(f"patches must be an integer >= 1, got {config.patches!r}")
+    ti = config.test_images
+    if ti is not None and (int(ti) != ti or ti < 1):
+        raise ExperimentError(f"test_images must be None or an integer >= 1, got {ti!r}")
 
 
 def load_dataset(config: ExperimentConfig, *, rng: np.random.Generator | None = None):
@@ -210,6 +221,9 @@ def load_dataset(config: ExperimentConfig, *, rng: np.random.Generator | None = 
 
         tr = drive.load_drive_split(config.data_dir, "training")
         te = drive.load_drive_split(config.data_dir, "test")
+        if config.test_images is not None:  # the first N (the study's quick runs: 5)
+            n = config.test_images
+            te = drive.DriveSplit(te.ids[:n], te.images[:n], te.vessels[:n], te.fov[:n])
         x, y = drive.fov_centred_patches(tr, config.patches, rng=rng or np.random.default_rng(0))
         xt, yt, xv, yv = drive.split_validation(x, y, 0.1)
         return SegmentationData("drive", xt, yt, te, xv, yv)
