@@ -46,7 +46,7 @@ def test_score_gradient_conv_bn_pool():
 
 def test_score_gradient_spoken_digit_net_rnn():
     rng = np.random.default_rng(2)
-    net = prepare_net(architectures.spoken_digit_net(input_bits=None), rng)
+    net = prepare_net(architectures.spoken_digit_net(input_bits=None, activation_bits=None), rng)
     x, y = rng.random((3, 1, 23, 20)), rng.integers(0, 10, 3)
     check_score_gradients(net, x, y, rng, n_entries=6)
 

@@ -51,7 +51,7 @@ def test_state_quantiser_straight_through():
 
 def test_recurrent_state_bounded_at_initialisation():
     rng = np.random.default_rng(2)
-    net = architectures.spoken_digit_net(input_bits=None)
+    net = architectures.spoken_digit_net(input_bits=None, activation_bits=None)
     dev, _ = DeviceNetwork.form(net.shapes, rng=rng)
     net.set_weights(dev.weights())
     net.init_scores(rng=rng)
@@ -71,7 +71,7 @@ def test_recurrent_state_bounded_at_initialisation():
 
 def test_every_weight_layer_sees_three_bit_inputs():
     rng = np.random.default_rng(3)
-    net = architectures.spoken_digit_net(activation_bits=3)
+    net = architectures.spoken_digit_net(activation_bits=3, quant="fixed")
     net.set_weights([rng.normal(0, np.sqrt(2 / s[0]), s) for s in net.shapes])
     net.init_scores(rng=rng)
     rnn = next(la for la in net.layers if isinstance(la, ReLURNN))

@@ -153,7 +153,7 @@ def test_train_section_round_trips_and_drives_the_experiment():
     # `rramsim prune --dataset TASK` trains them
     ("digits", 20, 64, 0.1, (20, 64, 0.05), None),
     ("fashion-mnist", 65, 60, 0.1, (65, 60, 0.05), None),
-    ("fsdd", 60, 30, 0.5, (60, 30, 0.05), 3),
+    ("fsdd", 60, 30, 0.1, (60, 30, 0.05), 3),
     ("drive", 60, 64, 0.1, (60, 64, 0.05), None),
 ])
 def test_train_section_resolves_to_each_tasks_own_training(task, epochs, batch, lr, baseline,
@@ -170,8 +170,8 @@ def test_train_section_resolves_to_each_tasks_own_training(task, epochs, batch, 
     assert (b.epochs, b.batch_size, b.lr, b.flip_limiter) == (*baseline, None)
     assert exp.activation_bits == bits
     assert exp.train.flip_limiter.start == 0.01 and exp.train.flip_limiter.end == 0.007
-    if task == "fsdd":   # plain SGD for the scores, gradient clipping for the recurrent baseline
-        assert (exp.train.momentum, b.clip_grad_norm) == (0.0, 1.0)
+    if task == "fsdd":   # the study's SGD with momentum, gradient clipping for the baseline
+        assert (exp.train.momentum, b.clip_grad_norm) == (0.9, 1.0)
     if task != "digits":
         assert exp.train.dtype == b.dtype == "float32"
     # explicit keys override the task's defaults, for the pruning only; the rest stays the task's

@@ -275,6 +275,8 @@ def quant_mode(config: ExperimentConfig) -> str:
         return config.quant
     if config.dataset == "fsdd":
         return "minmax" if config.weights == "device" else "quantile"
+    if config.activation_bits is None:  # the input quantiser alone keeps its fixed range
+        return "fixed"
     return TASK_QUANT[config.dataset][1] or "fixed"
 
 

@@ -194,12 +194,14 @@ def quantile_levels(x: np.ndarray, bits: int, *, signed: bool = False,
     order = np.argsort(flat, kind="stable")
     s = flat[order]
     n = s.size
+    # the positions as the study computes them (start + i * step): when p * n is near a half,
+    # another formula for the same p can round the other way
     if signed:
-        p = (np.arange(n_lv) + 0.5) / n_lv
+        p = np.arange(0.5 / n_lv, 1, 1 / n_lv)
         idx = np.round(p * n).astype(np.int64)
     else:
         z = int(np.count_nonzero(s == 0))
-        p = (np.arange(n_lv - 1) + 0.5) / (n_lv - 1)
+        p = np.arange(0.5 / (n_lv - 1), 1, 1 / (n_lv - 1))
         idx = np.concatenate([[0], np.round(p * (n - z)).astype(np.int64) + z])
     idx = np.minimum(idx, n - 1)
     levels = s[idx]
