@@ -40,7 +40,9 @@ def test_loader_reads_tiff_and_gif_exactly(tmp_path):
         assert s.images.shape == (2, 40, 36) and s.images.dtype == np.float32
         for k, i in enumerate(s.ids):
             rgb, ves, fov = truth[(split, i)]
-            np.testing.assert_array_equal(s.images[k], rgb[..., 1].astype(np.float32) / 255)
+            # the images arrive pre-processed as the study's (grey, CLAHE, gamma; see
+            # test_nn_unet_study for the steps against hand values)
+            np.testing.assert_array_equal(s.images[k], drive.preprocess(rgb))
             np.testing.assert_array_equal(s.vessels[k], ves > 0)
             np.testing.assert_array_equal(s.fov[k], fov > 0)
     assert drive.load_drive_split(tmp_path, "test").ids == (1, 2)
@@ -60,43 +62,6 @@ def test_loader_names_missing_and_bad_files(tmp_path):
         drive.load_drive_split(tmp_path, "validation")
 
 
-def test_random_patches_are_windows_of_the_images(tmp_path):
-    _write_drive(tmp_path, size=(30, 28))
-    s = drive.load_drive_split(tmp_path, "training")
-    x, y = drive.random_patches(s, 20, size=16, rng=np.random.default_rng(0))
-    assert x.shape == (20, 1, 16, 16) and y.shape == (20, 16, 16)
-    for t in range(20):  # every patch is found at some place of some image, with its labels
-        found = False
-        for k in range(2):
-            for r in range(30 - 15):
-                for c in range(28 - 15):
-                    if np.array_equal(s.images[k, r : r + 16, c : c + 16], x[t, 0]):
-                        assert np.array_equal(s.vessels[k, r : r + 16, c : c + 16], y[t])
-                        found = True
-        assert found
-
-
-def test_window_starts_cover_the_image():
-    assert drive.window_starts(10, 4, 2) == [0, 2, 4, 6]
-    assert drive.window_starts(11, 4, 4) == [0, 4, 7]
-    with pytest.raises(DataError):
-        drive.window_starts(3, 4, 2)
-
-
-def test_sliding_window_averages_overlapping_patches():
-    # a network whose class-1 logit is its input and class-0 logit 0: p = sigmoid(x) per pixel,
-    # independent of the window, so the average over overlapping windows is sigmoid(image)
-    from rramsim.nn.layers import Conv2d
-    from rramsim.nn.network import Network
-
-    conv = Conv2d(1, 2, 1)
-    conv.weight = np.array([[0.0, 1.0]])
-    net = Network([conv], input_shape=(1, 8, 8), name="identity")
-    img = np.random.default_rng(0).normal(size=(20, 13))
-    p = drive.sliding_window_predict(net, img, stride=3)
-    np.testing.assert_allclose(p, 1 / (1 + np.exp(-img)), rtol=1e-12)
-
-
 def test_metrics_against_hand_computed_values():
     prob = np.array([[0.9, 0.8, 0.4], [0.35, 0.1, 0.7]])
     ves = np.array([[1, 0, 1], [0, 0, 1]], bool)
@@ -106,21 +71,27 @@ def test_metrics_against_hand_computed_values():
     # ROC-AUC: pairs (pos > neg): 0.9 beats 3, 0.4 beats 2 -> 5 / 6
     assert m["roc_auc"] == pytest.approx(5 / 6, rel=1e-12)
     # AP: thresholds 0.9 (P=1, R=1/2), 0.8 (P=1/2), 0.4 (P=2/3, R=1) -> 1/2*1 + 1/2*2/3 = 5/6
-    assert m["pr_auc"] == pytest.approx(0.5 * 1 + 0.5 * 2 / 3, rel=1e-12)
+    assert m["average_precision"] == pytest.approx(0.5 * 1 + 0.5 * 2 / 3, rel=1e-12)
+    # PR-AUC (trapezoids, the study's): points (R, P) from (0, 1): (1/2, 1), (1/2, 1/2), (1, 2/3),
+    # (1, 1/2), (1, 2/5) -> 1/2 * (1 + 1) / 2 + 0 + 1/2 * (1/2 + 2/3) / 2 + 0 + 0 = 1/2 + 7/24
+    assert m["pr_auc"] == pytest.approx(0.5 + 7 / 24, rel=1e-12)
     # threshold 0.5: predicted {0.9, 0.8}: TP 1, FP 1, FN 1 -> F1 = 2/4; correct 3 of 5
     assert m["f1"] == pytest.approx(0.5) and m["accuracy"] == pytest.approx(0.6)
     assert m["pixels"] == 5
     # ties: one threshold for equal scores, half credit in the AUC
     assert drive.roc_auc(np.array([0.5, 0.5]), np.array([1, 0])) == pytest.approx(0.5)
     # thresholds 0.5 (both tied: P = 1/2, R = 1/2) and 0.2 (P = 2/3, R = 1)
-    assert drive.pr_auc(np.array([0.5, 0.5, 0.2]), np.array([1, 0, 1])) == pytest.approx(
-        0.5 * 0.5 + 0.5 * 2 / 3, rel=1e-12)
-    from sklearn.metrics import average_precision_score, roc_auc_score
+    assert drive.average_precision(np.array([0.5, 0.5, 0.2]), np.array([1, 0, 1])) == (
+        pytest.approx(0.5 * 0.5 + 0.5 * 2 / 3, rel=1e-12))
+    from sklearn.metrics import average_precision_score, precision_recall_curve, roc_auc_score
 
     rng = np.random.default_rng(0)
     s, y = rng.random(500).round(2), rng.random(500) < 0.3
     assert drive.roc_auc(s, y) == pytest.approx(roc_auc_score(y, s), rel=1e-12)
-    assert drive.pr_auc(s, y) == pytest.approx(average_precision_score(y, s), rel=1e-12)
+    assert drive.average_precision(s, y) == pytest.approx(average_precision_score(y, s), rel=1e-12)
+    p, r, _ = precision_recall_curve(y, s)  # the study's PR-AUC: numpy.trapz over this curve
+    assert drive.pr_auc(s, y) == pytest.approx(-np.sum(np.diff(r) * (p[1:] + p[:-1]) / 2),
+                                               rel=1e-12)
 
 
 def test_standins_cli_writes_loadable_files_and_says_so(tmp_path, capsys):
@@ -152,7 +123,7 @@ def test_full_size_drive_standin_image():
 def test_unet_trains_one_epoch_on_generated_patches(tmp_path):
     standins.drive(tmp_path, n_train=2, n_test=1, size=(48, 48))
     tr = drive.load_drive_split(tmp_path, "training")
-    x, y = drive.random_patches(tr, 32, size=16, rng=np.random.default_rng(0))
+    x, y = drive.fov_centred_patches(tr, 32, size=16, rng=np.random.default_rng(0))
     net = architectures.unet(base=4, patch=16)
     rng = np.random.default_rng(1)
     net.set_weights([rng.choice([-1.0, 1.0], size=s) / np.sqrt(0.5 * s[0]) for s in net.shapes])
@@ -164,14 +135,14 @@ def test_unet_trains_one_epoch_on_generated_patches(tmp_path):
     assert sum(res.mask_flips) > 0
     assert any((m0 != la.mask).any() for m0, la in zip(masks0, net.weight_layers, strict=True))
     te = drive.load_drive_split(tmp_path, "test")
-    prob = drive.sliding_window_predict(net, te.images[0])
+    prob = drive.sliding_window_predict(net, te.images[0], window=32, stride=16)
     m = drive.segmentation_metrics(prob, te.vessels[0], te.fov[0])
     assert prob.shape == (48, 48) and 0 <= m["roc_auc"] <= 1 and 0 <= m["pr_auc"] <= 1
 
 
 @pytest.mark.slow
 def test_cli_prune_drive_on_generated_files(tmp_path):
-    standins.drive(tmp_path / "d", n_train=1, n_test=1, size=(64, 64))
+    standins.drive(tmp_path / "d", n_train=1, n_test=1, size=(112, 112))  # 4 test windows
     out = tmp_path / "o"
     rc = main(["prune", "--dataset", "drive", "--data-dir", str(tmp_path / "d"), "--out", str(out),
                "--epochs", "1", "--patches", "8", "--batch-size", "8", "--no-baseline",

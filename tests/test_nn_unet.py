@@ -115,7 +115,7 @@ def test_unet_weight_count_and_layout():
     assert net.n_weights == architectures.unet_weight_count(n_classes=2) == 4_313_440
     ref = [(i * kh * kw, o) for o, i, kh, kw in architectures.unet_conv_shapes(n_classes=2)]
     assert net.shapes == ref
-    assert net.output_shape == (2, 64, 64)
+    assert net.output_shape == (2, 48, 48)
     assert sum(isinstance(la, Conv2d) and la.kernel == (1, 1) for la in net.weight_layers) == 1
 
 
@@ -132,6 +132,8 @@ def test_unet_matmul_hook_sees_every_weight_layer():
         return x2d @ w
 
     x = rng.random((2, 1, 16, 16))
-    np.testing.assert_allclose(net.forward(x, matmul=hook), net.forward(x), rtol=0, atol=0)
+    # the hook goes through im2col, the ideal product through shifted products where the layer
+    # has 8 or more input channels: the same sums in another order
+    np.testing.assert_allclose(net.forward(x, matmul=hook), net.forward(x), rtol=1e-10, atol=1e-12)
     assert seen == list(range(len(net.weight_layers)))
     assert net.predict(x).shape == (2, 16, 16)

@@ -215,19 +215,32 @@ def unet(
     *,
     k: float = 0.5,
     input_bits: int | None = 6,
-    patch: int = 64,
+    patch: int = 48,
 ) -> Network:
     """The study's DRIVE U-Net as a trainable :class:`Network` (weights as :func:`unet_conv_shapes`).
 
-    Encoder: a double 3x3 convolution (padding 1, each followed by non-affine BN and ReLU) at every
-    level, max-pool 2 between levels, channels ``base, 2 base, 4 base, 8 base`` and a bottleneck of
-    ``8 base``; decoder: bilinear up-sampling x2, concatenation with the encoder's output of the same
-    level (skip first), a double convolution whose first convolution halves the channels; a 1x1
-    output convolution to ``n_classes`` logits per pixel (softmax over the 2 classes in the loss,
-    :func:`rramsim.nn.network.softmax_cross_entropy`). 6-bit inputs (arXiv 2311.07164). With
-    ``base = 32``, one input channel and 2 classes: 4,313,440 weights. Input ``(B, in_channels, H,
-    W)`` with ``H = W = patch``, a multiple of 16 (four poolings; the study trains on 64 x 64
-    patches).
+    As the study's code builds it (``UNET_DRIVE_TO/DRIVE_software_TO.py``, class ``UNet_ep`` with
+    ``bilinear=True``, ``base_c=32``, one input channel, 2 classes; arXiv 2311.07164): every
+    double convolution is ``[q, conv 3x3, BN, ReLU, q, conv 3x3, BN, ReLU]`` with padding 1,
+    bias-free convolutions and affine batch norm; ``q`` is the 6-bit per-batch min/max quantiser
+    (``Quantize(bits, mode="minmax", signed=True)``: the study calls its quantiser without
+    ``after_relu``) in front of *every* convolution, the raw image's included.
+    Encoder: the double convolution at full size, then four times max-pool 2 and a double
+    convolution (channels ``base, 2 base, 4 base, 8 base``, bottleneck ``8 base``); decoder: four
+    times bilinear up-sampling x2 (aligned corners), concatenation ``[skip, up-sampled]`` and a
+    double convolution whose first convolution halves the channels; then ``q`` and a 1x1
+    convolution to ``n_classes`` logits per pixel (the study applies softmax and the log-likelihood
+    loss, i.e. the softmax cross-entropy of :func:`rramsim.nn.network.softmax_cross_entropy`).
+    With ``base = 32``: 4,313,440 weights (4,313,408 in the 3x3 convolutions, 64 in the 1x1) and
+    4,416 batch-norm parameters, 4,317,856 trainable values beside the scores' mask in all.
+
+    Changed from this project's earlier reading: batch norm was non-affine (the study's is affine,
+    its scale and shift trained with the scores), and only the input had a quantiser (fixed 6-bit
+    levels on [0, 1]); the study quantises every convolution's input with per-batch min/max
+    levels. The network is fully convolutional: ``patch`` is the training input size (the study
+    trains on 48 x 48 crops); :func:`rramsim.nn.drive.sliding_window_predict` runs the same layers
+    on 96 x 96 windows. ``patch`` must be a multiple of 16 (four poolings). ``input_bits=None``
+    leaves every quantiser out.
     """
     if base < 1 or in_channels < 1 or n_classes < 1:
         raise LayerError(f"unet needs base, in_channels, n_classes >= 1, got {base}, {in_channels},"
@@ -235,12 +248,15 @@ def unet(
     if patch < 16 or patch % 16:
         raise LayerError(f"unet patch size must be a multiple of 16, got {patch}")
     shapes = unet_conv_shapes(base, in_channels, n_classes)
-    layers: list = [Quantize(input_bits)] if input_bits else []
+
+    def q():
+        return [Quantize(input_bits, mode="minmax", signed=True)] if input_bits else []
 
     def conv_bn_relu(shape):
         o, i, kh, _ = shape
-        return [Conv2d(i, o, kh, padding=kh // 2, k=k), BatchNorm(o), ReLU()]
+        return [*q(), Conv2d(i, o, kh, padding=kh // 2, k=k), BatchNorm(o, affine=True), ReLU()]
 
+    layers: list = []
     convs = iter(shapes)
     for level in range(5):  # encoder levels 0..3 and the bottleneck (4)
         if level:
@@ -252,5 +268,5 @@ def unet(
         layers += [Upsample2x(), Concat(f"skip{level}")]
         layers += conv_bn_relu(next(convs)) + conv_bn_relu(next(convs))
     o, i, _, _ = next(convs)
-    layers.append(Conv2d(i, o, 1, k=k))
+    layers += [*q(), Conv2d(i, o, 1, k=k)]
     return Network(layers, input_shape=(in_channels, patch, patch), name=f"unet-{base}")

@@ -62,15 +62,19 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         help="replace an existing non-empty --out folder whole")
     parser.add_argument("--epochs", type=int, default=None,
                         help="training epochs (default per task: digits 20, fashion-mnist 65, "
-                        "fsdd 60, drive 60)")
+                        "fsdd 60, drive 50)")
     parser.add_argument("--batch-size", type=int, default=None,
                         help="batch size (default per task: digits 64, fashion-mnist 60, fsdd 30, "
                         "drive 64)")
     parser.add_argument("--lr", type=float, default=None,
                         help="peak learning rate of the scores, cosine-annealed (default per "
-                        "task: 0.1; fsdd 0.5 with plain SGD)")
-    parser.add_argument("--patches", type=int, default=2000,
-                        help="drive: random 64 x 64 training patches (default 2000)")
+                        "task: 0.1; drive 1e-4 with Adam)")
+    parser.add_argument("--patches", type=int, default=5000,
+                        help="drive: 64 x 64 training patches centred in the field of view, 10 %% "
+                        "held out (default 5000, the study's)")
+    parser.add_argument("--test-images", type=int, default=None,
+                        help="drive: evaluate on the first N test images only (default: all; "
+                        "each DRIVE image is 992 windows of 96 x 96)")
     parser.add_argument("--checkpoint-dir", type=Path, default=None,
                         help="where the per-epoch checkpoints go (default: OUT.checkpoint beside "
                         "--out; deleted when the run completes)")
@@ -142,6 +146,7 @@ def _config(args: argparse.Namespace, progress: bool) -> ExperimentConfig:
         in_situ=args.in_situ,
         patches=args.patches,
         device_file=args.device_file,
+        test_images=args.test_images,
         weights=args.weights,
         quant=args.quant,
     )

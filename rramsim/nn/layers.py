@@ -222,15 +222,27 @@ class Conv2d(WeightLayer):
             return w.reshape(c, kh, kw, -1).transpose(1, 2, 0, 3).reshape(self.fan_in, -1)
         return w.reshape(kh, kw, c, -1).transpose(2, 0, 1, 3).reshape(self.fan_in, -1)
 
+    def _shifted(self, x: np.ndarray, matmul: MatMul) -> bool:
+        """Whether the shifted-product path applies: the ideal product, stride 1, an odd square
+        kernel larger than 1 with "same" padding, and at least 8 input channels (below that the
+        per-tap products are too thin and im2col is faster)."""
+        (kh, kw), (ph, pw) = self.kernel, self.padding
+        return (matmul is ideal_matmul and self.stride == (1, 1) and kh == kw and kh % 2 == 1
+                and kh > 1 and ph == pw == kh // 2 and self.in_channels >= 8
+                and x.dtype in (np.float32, np.float64))
+
     def forward(self, x, *, train, matmul):
-        """im2col product. Evaluation and any custom ``matmul`` see the canonical column order
+        """Evaluation and any custom ``matmul`` use im2col with the canonical column order
         ``(c, ky, kx)``; training with the ideal product uses the tap-major order ``(ky, kx, c)``
-        (contiguous channel runs, the weight rows permuted to match): the same sums in another
-        order."""
+        (contiguous channel runs, the weight rows permuted to match). A stride-1 "same"
+        convolution with the ideal product skips im2col altogether (:meth:`_forward_shifted`).
+        All are the same sums in other orders."""
         x = _floating(x)
         if x.ndim != 4:
             raise LayerError(f"Conv2d expects (B, C, H, W), got shape {x.shape}")
         _, ho, wo = self.output_shape(x.shape[1:])
+        if self._shifted(x, matmul):
+            return self._forward_shifted(x, train)
         b = x.shape[0]
         xp = _pad_nhwc(x.transpose(0, 2, 3, 1), self.padding, self.padding)
         fast = train and matmul is ideal_matmul
@@ -241,10 +253,85 @@ class Conv2d(WeightLayer):
         if train:
             self._cols, self._xpshape, self._xshape, self._w, self._fast = (
                 cols, xp.shape, x.shape, w, fast)
+            self._shift = False
         y = self._product(matmul, cols, w)
         return np.ascontiguousarray(y.reshape(b, ho, wo, self.out_channels).transpose(0, 3, 1, 2))
 
+    def _forward_shifted(self, x: np.ndarray, train: bool) -> np.ndarray:
+        """Stride-1 "same" convolution as ``kh * kw`` shifted products without im2col.
+
+        The input is padded channels-last and flattened to rows ``(B (H + 2p) (W + 2p), C)``; the
+        output at padded-grid row ``q`` is ``sum_taps X[q + ky (W + 2p) + kx] @ W_tap``, so every tap
+        is one product of a contiguous block of rows, accumulated in place by BLAS ``gemm``
+        (``beta = 1``); rows that fall on the padding are computed and dropped.
+        """
+        b, c, h, w_ = x.shape
+        k, p = self.kernel[0], self.padding[0]
+        hp, wp = h + 2 * p, w_ + 2 * p
+        # reused buffers: fresh large arrays cost a page fault per 4 kB on every call. In training
+        # the padded input is kept for the backward pass, in this layer's own buffer (the next
+        # training forward of this layer comes after that backward pass)
+        if train:
+            size = b * hp * wp * c
+            buf = getattr(self, "_xp_buf", None)
+            if buf is None or buf.size < size or buf.dtype != x.dtype:
+                buf = self._xp_buf = np.empty(size, dtype=x.dtype)
+            xp = buf[:size].reshape(b, hp, wp, c)
+        else:
+            xp = _scratch("conv_in", (b, hp, wp, c), x.dtype)
+        _fill_padded(xp, x.transpose(0, 2, 3, 1), p)
+        flat = xp.reshape(-1, c)
+        n_rows = flat.shape[0] - (k - 1) * (wp + 1)
+        wt = np.ascontiguousarray(self._permute_rows(self._weight_for(x), to_taps=True)).reshape(
+            k * k, c, self.out_channels)
+        gemm = _gemm(x.dtype)
+        y = _scratch("conv_out", (flat.shape[0], self.out_channels), x.dtype)
+        for t in range(k * k):
+            off = (t // k) * wp + t % k
+            # the first tap overwrites (beta 0: the buffer's old contents are not read)
+            gemm(1.0, wt[t].T, flat[off : off + n_rows].T, beta=1.0 if t else 0.0,
+                 c=y[:n_rows].T, overwrite_c=1)
+        if train:
+            self._shift = True
+            self._flat, self._wt, self._xshape = flat, wt, x.shape
+        return np.ascontiguousarray(y.reshape(b, hp, wp, self.out_channels)[:, :h, :w_, :]
+                                    .transpose(0, 3, 1, 2))
+
+    def _backward_shifted(self, grad: np.ndarray):
+        """Gradients of :meth:`_forward_shifted`: per tap, ``dW_tap = X_shift^T G`` and
+        ``dX_shift += G W_tap^T`` over the same shifted row blocks (``G`` is the output gradient on
+        the padded grid, zero on the padding rows)."""
+        b, c, h, w_ = self._xshape
+        k, p = self.kernel[0], self.padding[0]
+        hp, wp = h + 2 * p, w_ + 2 * p
+        o = self.out_channels
+        flat, wt = self._flat, self._wt
+        n_rows = flat.shape[0] - (k - 1) * (wp + 1)
+        gp = _scratch("conv_grad_out", (b, hp, wp, o), grad.dtype)
+        gp[:, h:] = 0
+        gp[:, :h, w_:] = 0
+        gp[:, :h, :w_, :] = grad.transpose(0, 2, 3, 1)
+        g2 = gp.reshape(-1, o)[:n_rows]
+        gw = np.empty((k * k, c, o), dtype=grad.dtype)
+        for t in range(k * k):
+            off = (t // k) * wp + t % k
+            np.matmul(flat[off : off + n_rows].T, g2, out=gw[t])
+        self._accumulate(self._permute_rows(gw.reshape(self.fan_in, o), to_taps=False))
+        if not self.needs_input_grad:
+            return None
+        gemm = _gemm(grad.dtype)
+        gflat = _scratch("conv_grad_in", flat.shape, grad.dtype)
+        gflat[n_rows:] = 0  # the first tap (offset 0) overwrites rows [0, n_rows), beta 0
+        for t in range(k * k):
+            off = (t // k) * wp + t % k
+            gemm(1.0, wt[t].T, g2.T, beta=1.0 if t else 0.0, c=gflat[off : off + n_rows].T,
+                 overwrite_c=1, trans_a=1)
+        gx = gflat.reshape(b, hp, wp, c)[:, p : p + h, p : p + w_, :]
+        return np.ascontiguousarray(gx.transpose(0, 3, 1, 2))
+
     def backward(self, grad):
+        if self._shift:
+            return self._backward_shifted(grad)
         b, _, ho, wo = grad.shape
         g4 = np.ascontiguousarray(grad.transpose(0, 2, 3, 1))  # (B, Ho, Wo, out)
         g2 = g4.reshape(b * ho * wo, self.out_channels)
@@ -271,6 +358,40 @@ class Conv2d(WeightLayer):
                 gxp[:, rs, cs, :] += gcols[:, :, :, i, j, :]
             gx = gxp[:, ph : ph + h, pw : pw + w, :]
         return np.ascontiguousarray(gx.transpose(0, 3, 1, 2))
+
+
+_SCRATCH: dict = {}
+
+
+def _scratch(name: str, shape: tuple, dtype) -> np.ndarray:
+    """A reusable C-contiguous work array of ``shape`` (contents undefined), one per ``name`` and
+    dtype, grown as needed. Only for temporaries that die before the next call with the same
+    name (the convolutions run one after another)."""
+    dtype = np.dtype(dtype)
+    size = int(np.prod(shape))
+    buf = _SCRATCH.get((name, dtype.str))
+    if buf is None or buf.size < size:
+        buf = np.empty(size, dtype=dtype)
+        _SCRATCH[(name, dtype.str)] = buf
+    return buf[:size].reshape(shape)
+
+
+def _fill_padded(out: np.ndarray, x: np.ndarray, p: int) -> None:
+    """``out`` (B, H + 2p, W + 2p, C) = ``x`` (B, H, W, C, any strides) zero-padded by ``p``."""
+    _, hp, wp, _ = out.shape
+    if p:
+        out[:, :p] = 0
+        out[:, hp - p :] = 0
+        out[:, :, :p] = 0
+        out[:, :, wp - p :] = 0
+    out[:, p : hp - p, p : wp - p, :] = x
+
+
+def _gemm(dtype):
+    """BLAS ``gemm`` of the precision (single for float32, double for float64)."""
+    from scipy.linalg import blas
+
+    return blas.sgemm if np.dtype(dtype) == np.float32 else blas.dgemm
 
 
 def _pad_nhwc(x: np.ndarray, before: tuple[int, int], after: tuple[int, int]) -> np.ndarray:
@@ -558,18 +679,30 @@ class MaxPool2d(Layer):
 
 
 class BatchNorm(Layer):
-    """Batch normalisation without affine parameters (as in edge-popup's non-affine BN).
+    """Batch normalisation, non-affine by default (edge-popup's) or affine (``gamma x_hat + beta``).
 
     Normalises over every axis but the channel axis 1 (``(B, C)`` or ``(B, C, H, W)``) with batch
-    statistics in training and running statistics (exponential average, ``momentum``) otherwise.
+    statistics in training and running statistics (exponential average, ``momentum``; the unbiased
+    batch variance, as PyTorch) otherwise. With ``affine=True`` the per-channel scale ``gamma``
+    (initially 1) and shift ``beta`` (initially 0) are trained beside the scores (the study's U-Net
+    does, arXiv 2311.07164: its code leaves PyTorch's affine batch norm trainable); after
+    :meth:`backward` their gradients are in ``grad_gamma`` and ``grad_beta``.
     """
 
-    def __init__(self, channels: int, *, momentum: float = 0.1, eps: float = 1e-5) -> None:
+    def __init__(self, channels: int, *, momentum: float = 0.1, eps: float = 1e-5,
+                 affine: bool = False) -> None:
         if not 0.0 < momentum <= 1.0 or eps <= 0:
             raise LayerError("BatchNorm needs 0 < momentum <= 1 and eps > 0")
+        if int(channels) != channels or channels < 1:
+            raise LayerError(f"BatchNorm needs channels >= 1, got {channels!r}")
         self.channels, self.momentum, self.eps = int(channels), float(momentum), float(eps)
+        self.affine = bool(affine)
         self.running_mean = np.zeros(self.channels)
         self.running_var = np.ones(self.channels)
+        self.gamma = np.ones(self.channels)
+        self.beta = np.zeros(self.channels)
+        self.grad_gamma: np.ndarray | None = None
+        self.grad_beta: np.ndarray | None = None
 
     def output_shape(self, shape):
         if shape[0] != self.channels:
@@ -582,30 +715,67 @@ class BatchNorm(Layer):
     def _bshape(self, x):
         return (1, self.channels) + (1,) * (x.ndim - 2)
 
+    def _stats(self, x):
+        """Per-channel mean and (biased) variance in one pass over ``x`` (float64 sums of a
+        float32 input: no cancellation in ``E[x^2] - E[x]^2`` at these magnitudes)."""
+        if x.ndim == 4:
+            b, c, h, w = x.shape
+            x3 = x.reshape(b, c, h * w)
+            s1 = np.einsum("bcp->c", x3, dtype=np.float64)
+            s2 = np.einsum("bcp,bcp->c", x3, x3, dtype=np.float64)
+            n = b * h * w
+        else:
+            s1 = x.sum(axis=0, dtype=np.float64)
+            s2 = np.einsum("bc,bc->c", x, x, dtype=np.float64)
+            n = x.shape[0]
+        mean = s1 / n
+        return mean, np.maximum(s2 / n - mean * mean, 0.0), n
+
     def forward(self, x, *, train, matmul):
         if x.shape[1] != self.channels:
             raise LayerError(f"BatchNorm expects {self.channels} channels, got {x.shape}")
-        axes, bs = self._axes(x), self._bshape(x)
+        bs = self._bshape(x)
         if train:
-            mean, var = x.mean(axis=axes), x.var(axis=axes)
-            n = x.size // self.channels
+            mean, var, n = self._stats(x)
             unbiased = var * n / max(n - 1, 1)
             self.running_mean = (1 - self.momentum) * self.running_mean + self.momentum * mean
             self.running_var = (1 - self.momentum) * self.running_var + self.momentum * unbiased
         else:
             mean, var = self.running_mean, self.running_var
-        inv = (1.0 / np.sqrt(var + self.eps)).astype(x.dtype, copy=False)
-        xhat = (x - mean.astype(x.dtype, copy=False).reshape(bs)) * inv.reshape(bs)
+        inv = 1.0 / np.sqrt(var + self.eps)
+        # one fused pass: y = x * a + c with a = gamma * inv, c = beta - mean * a
+        a = inv * self.gamma if self.affine else inv
+        c = (self.beta if self.affine else 0.0) - mean * a
+        y = x * a.astype(x.dtype).reshape(bs)
+        y += c.astype(x.dtype).reshape(bs)
         if train:
-            self._xhat, self._inv = xhat, inv
-        return xhat
+            self._x, self._mean, self._inv = x, mean, inv
+        return y
 
     def backward(self, grad):
         axes, bs = self._axes(grad), self._bshape(grad)
-        xhat = self._xhat
-        gm = grad.mean(axis=axes).reshape(bs)
-        gxm = (grad * xhat).mean(axis=axes).reshape(bs)
-        return (grad - gm - xhat * gxm) * self._inv.reshape(bs)
+        x, dt = self._x, grad.dtype
+        n = grad.size // self.channels
+        # per-channel sums of grad and grad * x_hat, x_hat = (x - mean) * inv, without forming x_hat
+        if grad.ndim == 4:
+            b, c, h, w = grad.shape
+            g3, x3 = grad.reshape(b, c, h * w), x.reshape(b, c, h * w)
+            sg = np.einsum("bcp->c", g3, dtype=np.float64)
+            sgx = np.einsum("bcp,bcp->c", g3, x3, dtype=np.float64)
+        else:
+            sg = grad.sum(axis=axes, dtype=np.float64)
+            sgx = np.einsum("bc,bc->c", grad, x, dtype=np.float64)
+        sgxhat = (sgx - self._mean * sg) * self._inv
+        scale = self._inv * self.gamma if self.affine else self._inv
+        if self.affine:
+            self.grad_gamma, self.grad_beta = sgxhat, sg
+        # dx = scale * (g - mean(g) - x_hat * mean(g x_hat)) = g * scale + x * k1 + k0
+        k1 = -scale * self._inv * sgxhat / n
+        k0 = -scale * sg / n - self._mean * k1
+        gx = grad * scale.astype(dt).reshape(bs)
+        gx += x * k1.astype(dt).reshape(bs)
+        gx += k0.astype(dt).reshape(bs)
+        return gx
 
 
 class Flatten(Layer):

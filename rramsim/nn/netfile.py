@@ -9,7 +9,8 @@ One ``.npz`` (NumPy's zip of ``.npy`` arrays; no pickles) holds two readers' par
 * the **network's part**: ``nn`` (0-d unicode array holding JSON) and the arrays ``nn/scores{i}``
   (edge-popup scores of weight layer ``i``), optional ``nn/pruned{i}`` (the pruned weights the
   forward pass takes where the mask is False, device pairs' RESET-state weights; 0 without it),
-  ``nn/running_mean{j}``, ``nn/running_var{j}`` (batch norm at position ``j`` of the layer list).
+  ``nn/running_mean{j}``, ``nn/running_var{j}`` (batch norm at position ``j`` of the layer list)
+  and, for affine batch norm, ``nn/bn_gamma{j}`` and ``nn/bn_beta{j}``.
 
 ``nn`` JSON (format version 2)::
 
@@ -57,7 +58,7 @@ LAYER_ARGS: dict[str, tuple[str, ...]] = {
     "TimeMean": (),
     "Upsample2x": (),
     "MaxPool2d": ("size",),
-    "BatchNorm": ("channels", "momentum", "eps"),
+    "BatchNorm": ("channels", "momentum", "eps", "affine"),
     "Quantize": ("bits", "x_max", "calibrate", "mode", "signed", "levels", "inference"),
     "Stash": ("name",),
     "Concat": ("name",),
@@ -68,6 +69,7 @@ LAYER_ARGS: dict[str, tuple[str, ...]] = {
 OPTIONAL_ARGS: dict[str, frozenset] = {
     "ReLURNN": frozenset({"state_bits", "state_max", "state_scale", "state_mode", "state_levels",
                           "state_inference", "state_grad", "raw_output"}),
+    "BatchNorm": frozenset({"affine"}),
     "Quantize": frozenset({"mode", "signed", "levels", "inference"}),
 }
 
@@ -210,6 +212,9 @@ def save_network_file(
         if isinstance(la, L.BatchNorm):
             extra[f"nn/running_mean{j}"] = np.asarray(la.running_mean, dtype=float)
             extra[f"nn/running_var{j}"] = np.asarray(la.running_var, dtype=float)
+            if la.affine:
+                extra[f"nn/bn_gamma{j}"] = np.asarray(la.gamma, dtype=float)
+                extra[f"nn/bn_beta{j}"] = np.asarray(la.beta, dtype=float)
     for key, arr in (arrays or {}).items():
         a = np.asarray(arr)
         if not isinstance(key, str) or not key or a.dtype.kind not in "biuf":
@@ -364,6 +369,9 @@ def _fill(net: Network, mnet, z, path, *, scores: bool) -> None:
             if np.any(var < 0):
                 raise DataError(f"{path}: array 'nn/running_var{j}' has negative variances")
             la.running_var = var
+            if la.affine:
+                la.gamma = np.array(_array(z, f"nn/bn_gamma{j}", path, (la.channels,)))
+                la.beta = np.array(_array(z, f"nn/bn_beta{j}", path, (la.channels,)))
 
 
 __all__ = ["FORMAT_VERSION", "LAYER_ARGS", "NetworkFile", "load_network_file", "network_spec",

@@ -175,13 +175,19 @@ class Network:
                 )
             la.weight = w.copy()
 
-    def init_scores(self, *, rng: np.random.Generator) -> None:
-        """Draw scores (Kaiming-uniform, bound ``sqrt(6 / fan_in)``) and set the top-k masks.
+    def init_scores(self, *, rng: np.random.Generator, a: float = 0.0) -> None:
+        """Draw scores (Kaiming-uniform, bound ``sqrt(6 / ((1 + a^2) fan_in))``) and set the top-k
+        masks.
 
-        Edge-popup initialises scores with Kaiming-uniform (Ramanujan et al., CVPR 2020).
+        Edge-popup initialises scores with Kaiming-uniform (Ramanujan et al., CVPR 2020); ``a`` is
+        PyTorch's negative slope: the study's code draws them with ``kaiming_uniform_(scores,
+        a=sqrt(5))``, bound ``1 / sqrt(fan_in)`` (arXiv 2311.07164's public code). The scale matters
+        to Adam, whose steps have a fixed size: the smaller the scores, the sooner masks flip.
         """
+        if not (np.isfinite(a) and a >= 0):
+            raise LayerError(f"init_scores: a must be a finite number >= 0, got {a!r}")
         for la in self.weight_layers:
-            bound = np.sqrt(6.0 / la.fan_in)
+            bound = np.sqrt(6.0 / ((1.0 + a * a) * la.fan_in))
             la.scores = rng.uniform(-bound, bound, size=(la.fan_in, la.fan_out))
             la.trainable = "scores"
             la.mask = topk_mask(la.scores, la.k)

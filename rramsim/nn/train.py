@@ -1,9 +1,12 @@
-"""Training: SGD with momentum and a cosine schedule, edge-popup mask updates with the flip limiter.
+"""Training: SGD with momentum or Adam, a cosine schedule, edge-popup mask updates with the flip
+limiter.
 
 Edge-popup (Ramanujan et al., CVPR 2020) trains the scores with SGD, momentum 0.9, weight decay and
 a cosine learning-rate schedule; the source study (arXiv 2311.07164) adds the flip limiter
-(:class:`rramsim.nn.masks.FlipLimiter`) and counts every mask flip as a programming operation.
-The same loop trains the conventional baseline when the layers are in ``"weights"`` mode.
+(:class:`rramsim.nn.masks.FlipLimiter`) and counts every mask flip as a programming operation, and
+trains its DRIVE U-Net with Adam (Kingma & Ba, ICLR 2015). The same loop trains the conventional
+baseline when the layers are in ``"weights"`` mode. Affine batch-norm layers have their scale and
+shift trained by the same optimiser.
 """
 
 from __future__ import annotations
@@ -17,13 +20,14 @@ import numpy as np
 
 from rramsim._threads import blas_threads
 from rramsim.errors import TrainError
+from rramsim.nn.layers import BatchNorm
 from rramsim.nn.masks import FlipLimiter, limited_update, topk_mask
 from rramsim.nn.network import Network
 
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """Hyper-parameters of SGD training.
+    """Hyper-parameters of training.
 
     Attributes
     ----------
@@ -32,11 +36,24 @@ class TrainConfig:
     batch_size : int
         Samples per step (>= 1).
     lr : float
-        Peak learning rate (cosine-annealed to 0 over all steps).
+        Peak learning rate (cosine-annealed to 0, see ``schedule``).
     momentum : float
-        Heavy-ball momentum in [0, 1).
+        Heavy-ball momentum in [0, 1) (SGD only).
     weight_decay : float
-        L2 coefficient on the trainable parameter (scores or weights), >= 0.
+        L2 coefficient on the trainable parameters (scores or weights, and affine batch-norm
+        parameters), added to the gradient (for Adam too, as PyTorch's ``Adam(weight_decay=...)``),
+        >= 0.
+    optimizer : {"sgd", "adam"}
+        SGD with heavy-ball momentum, or Adam with ``betas`` and ``adam_eps`` (bias-corrected
+        moments, Kingma & Ba 2015, as PyTorch's ``Adam``).
+    betas : (float, float)
+        Adam's decay rates of the first and second moments, each in [0, 1).
+    adam_eps : float
+        Adam's denominator term, > 0.
+    schedule : {"cosine", "cosine-epoch"}
+        ``"cosine"`` anneals every step (over all steps); ``"cosine-epoch"`` keeps the rate constant
+        within an epoch, ``lr (1 + cos(pi e / E)) / 2`` in epoch ``e`` of ``E`` (PyTorch's
+        ``CosineAnnealingLR(T_max=E)`` stepped once per epoch, the study's).
     flip_limiter : FlipLimiter or None
         Limits mask flips of score-trained layers; None gives plain top-k every step.
     progress : bool
@@ -71,8 +88,13 @@ class TrainConfig:
     dtype: str = "float64"
     clip_grad_norm: float | None = None
     weight_noise: float = 0.0
+    optimizer: str = "sgd"
+    betas: tuple = (0.9, 0.999)
+    adam_eps: float = 1e-8
+    schedule: str = "cosine"
 
     def __post_init__(self) -> None:
+        self._check_optimiser()
         if not (np.isfinite(self.weight_noise) and 0 <= self.weight_noise < 1):
             raise TrainError(f"weight_noise must be in [0, 1) (a fraction of max|w|), got "
                              f"{self.weight_noise!r}")
@@ -93,6 +115,16 @@ class TrainConfig:
             raise TrainError(f"momentum must be in [0, 1), got {self.momentum!r}")
         if not np.isfinite(self.weight_decay) or self.weight_decay < 0:
             raise TrainError(f"weight_decay must be >= 0, got {self.weight_decay!r}")
+
+    def _check_optimiser(self) -> None:
+        if self.optimizer not in ("sgd", "adam"):
+            raise TrainError(f"optimizer must be 'sgd' or 'adam', got {self.optimizer!r}")
+        if self.schedule not in ("cosine", "cosine-epoch"):
+            raise TrainError(f"schedule must be 'cosine' or 'cosine-epoch', got {self.schedule!r}")
+        if len(self.betas) != 2 or not all(0.0 <= b < 1.0 for b in self.betas):
+            raise TrainError(f"betas must be two numbers in [0, 1), got {self.betas!r}")
+        if not (np.isfinite(self.adam_eps) and self.adam_eps > 0):
+            raise TrainError(f"adam_eps must be > 0, got {self.adam_eps!r}")
 
 
 def cosine_lr(step: int, total_steps: int, lr: float) -> float:
@@ -165,7 +197,8 @@ class TrainState:
     step : int
         SGD steps taken.
     velocity : list of ndarray
-        Momentum buffers, one per weight layer (float64).
+        Optimiser state (float64), one array per trainable parameter (:func:`parameter_slots`):
+        SGD's momentum buffers; for Adam the first moments, then the second moments.
     flips : list of int
         Mask flips per weight layer so far.
     losses : list of float
@@ -191,6 +224,38 @@ class TrainState:
                 "seconds": self.seconds}
 
 
+def parameter_slots(net: Network) -> list[tuple[object, str]]:
+    """The trainable parameters as ``(layer, attribute)``: each weight layer's scores (or weights,
+    for the baseline), in weight-layer order, then ``gamma`` and ``beta`` of every affine
+    batch-norm layer in network order."""
+    slots: list[tuple[object, str]] = [
+        (la, "scores" if la.trainable == "scores" else "weight") for la in net.weight_layers]
+    for la in net.layers:
+        if isinstance(la, BatchNorm) and la.affine:
+            slots += [(la, "gamma"), (la, "beta")]
+    return slots
+
+
+def _optimiser_state(net: Network, config: TrainConfig) -> list[np.ndarray]:
+    """Zeroed optimiser buffers: one per parameter (SGD), two per parameter (Adam)."""
+    zeros = [np.zeros(np.shape(getattr(obj, attr))) for obj, attr in parameter_slots(net)]
+    return zeros + [z.copy() for z in zeros] if config.optimizer == "adam" else zeros
+
+
+def adam_update(param, grad, m, v, *, lr, step, betas=(0.9, 0.999), eps=1e-8):
+    """One Adam step (``step`` counts from 1): returns ``(new_param, m, v)``.
+
+    ``m = b1 m + (1 - b1) g``, ``v = b2 v + (1 - b2) g^2``,
+    ``param - lr (m / (1 - b1^t)) / (sqrt(v / (1 - b2^t)) + eps)`` (Kingma & Ba 2015; the form of
+    PyTorch's ``Adam``).
+    """
+    b1, b2 = betas
+    m = b1 * m + (1.0 - b1) * grad
+    v = b2 * v + (1.0 - b2) * grad * grad
+    denom = np.sqrt(v / (1.0 - b2**step)) + eps
+    return param - (lr / (1.0 - b1**step)) * m / denom, m, v
+
+
 def _eta(seconds: float) -> str:
     seconds = max(0.0, seconds)
     if seconds < 90:
@@ -212,8 +277,9 @@ def train(  # noqa: PLR0913
     resume: TrainState | None = None,
     on_checkpoint: Callable[[TrainState, Network], None] | None = None,
     log: Callable[[str], None] | None = None,
+    augment: Callable | None = None,
 ) -> TrainResult:
-    """Train ``net`` in place with SGD + momentum + cosine schedule.
+    """Train ``net`` in place (SGD with momentum or Adam, cosine schedule).
 
     Score-trained layers (``trainable == "scores"``) get their mask recomputed after every step,
     through the flip limiter if configured; flips are counted per layer. Weight-trained layers
@@ -241,6 +307,10 @@ def train(  # noqa: PLR0913
         raised there stops training.
     log : callable, optional
         Receives one line per epoch: loss, seconds per epoch and the estimated time left.
+    augment : callable, optional
+        ``augment(x_batch, y_batch, rng) -> (x, y)`` applied to every batch before the step, with
+        the shuffling generator (e.g. :func:`rramsim.nn.drive.augment`: random crops, flips and
+        rotations); the batches it returns must fit the network (the stored samples need not).
 
     Returns
     -------
@@ -248,20 +318,25 @@ def train(  # noqa: PLR0913
     """
     x = np.asarray(x, dtype=config.dtype)
     y = np.asarray(y)
-    _check_data(net, x, y)
+    if augment is None:
+        _check_data(net, x, y)
+    elif len(x) != len(y) or len(x) == 0:
+        raise TrainError(f"{len(x)} inputs and {len(y)} labels")
     n = len(x)
     per_epoch = int(np.ceil(n / config.batch_size))
     total = per_epoch * config.epochs
     if resume is None:
-        state = TrainState(0, 0, [np.zeros((la.fan_in, la.fan_out)) for la in net.weight_layers],
+        state = TrainState(0, 0, _optimiser_state(net, config),
                            [0] * len(net.weight_layers), [], rng.bit_generator.state)
     else:
         if resume.epochs_done > config.epochs or resume.step != resume.epochs_done * per_epoch:
             raise TrainError(f"cannot resume: the state is after {resume.epochs_done} epochs and "
                              f"{resume.step} steps, the run has {config.epochs} epochs of "
                              f"{per_epoch} steps")
-        if len(resume.velocity) != len(net.weight_layers):
-            raise TrainError("cannot resume: the state's momentum buffers do not fit the network")
+        want = [v.shape for v in _optimiser_state(net, config)]
+        if [np.shape(v) for v in resume.velocity] != want:
+            raise TrainError("cannot resume: the state's optimiser buffers do not fit the network "
+                             f"and optimiser ({len(resume.velocity)} arrays, need {len(want)})")
         state = TrainState(resume.epochs_done, resume.step,
                            [np.array(v, dtype=float) for v in resume.velocity],
                            list(resume.flips), list(resume.losses), resume.rng_state,
@@ -278,7 +353,7 @@ def train(  # noqa: PLR0913
     with blas_threads(config.blas_threads):
         try:
             _Epochs(net, x, y, config, rng, state, per_epoch, bar,
-                    (on_epoch, on_checkpoint, log)).run()
+                    (on_epoch, on_checkpoint, log), augment).run()
         finally:
             net.dtype = saved_dtype
             if bar is not None:
@@ -309,6 +384,7 @@ class _Epochs:
     per_epoch: int
     bar: object
     hooks: tuple
+    augment: Callable | None = None
 
     @property
     def total(self) -> int:
@@ -332,35 +408,55 @@ class _Epochs:
             self._end_epoch(epoch, epoch_loss / n, t_epoch)
 
     def _loss(self, idx) -> float:
-        """Loss and gradients of one batch; through noisy weights with ``weight_noise``."""
+        """Loss and gradients of one batch (augmented with ``augment``); through noisy weights
+        with ``weight_noise``."""
+        xb, yb = self.x[idx], self.y[idx]
+        if self.augment is not None:
+            xb, yb = self.augment(xb, yb, self.rng)
         if self.config.weight_noise == 0:
-            return self.net.loss_and_grad(self.x[idx], self.y[idx])
+            return self.net.loss_and_grad(xb, yb)
         with noisy_weights(self.net, self.config.weight_noise, self.rng):
-            return self.net.loss_and_grad(self.x[idx], self.y[idx])
+            return self.net.loss_and_grad(xb, yb)
+
+    def _lr(self) -> float:
+        config, state = self.config, self.state
+        if config.schedule == "cosine-epoch":
+            return cosine_lr(state.step // self.per_epoch, config.epochs, config.lr)
+        return cosine_lr(state.step, self.total, config.lr)
 
     def _step(self) -> None:
-        """One SGD + momentum step on every weight layer: scores (then the mask, through the flip
-        limiter if configured; flips counted) or weights."""
+        """One optimiser step on every parameter: scores (then the mask, through the flip limiter
+        if configured; flips counted), weights, or batch-norm scale and shift."""
         config, state, total = self.config, self.state, self.total
-        velocity, flips = state.velocity, state.flips
-        lr = cosine_lr(state.step, total, config.lr)
-        grads = _clip([la.grad for la in self.net.weight_layers], config.clip_grad_norm)
-        for i, la in enumerate(self.net.weight_layers):
-            param = la.scores if la.trainable == "scores" else la.weight
-            g = grads[i] + config.weight_decay * param
-            velocity[i] = config.momentum * velocity[i] + g
-            new = param - lr * velocity[i]
-            if la.trainable == "scores":
-                la.scores = new
+        buf, flips = state.velocity, state.flips
+        lr = self._lr()
+        layers = self.net.weight_layers
+        grads = _clip([la.grad for la in layers], config.clip_grad_norm)
+        slots = parameter_slots(self.net)
+        grads += [getattr(obj, "grad_" + attr) for obj, attr in slots[len(layers):]]
+        n = len(slots)
+        for i, ((obj, attr), g) in enumerate(zip(slots, grads, strict=True)):
+            param = getattr(obj, attr)
+            if config.weight_decay:
+                g = g + config.weight_decay * param
+            if config.optimizer == "adam":
+                new, buf[i], buf[n + i] = adam_update(param, g, buf[i], buf[n + i], lr=lr,
+                                                      step=state.step + 1, betas=config.betas,
+                                                      eps=config.adam_eps)
+            else:
+                buf[i] = config.momentum * buf[i] + g
+                new = param - lr * buf[i]
+            if attr == "scores":
+                obj.scores = new
                 if config.flip_limiter is None:
-                    mask = topk_mask(new, la.k)
+                    mask = topk_mask(new, obj.k)
                 else:
                     theta = config.flip_limiter.threshold(state.step, total)
-                    mask = limited_update(la.mask, new, la.k, theta)
-                flips[i] += int(np.count_nonzero(mask != la.mask))
-                la.mask = mask
+                    mask = limited_update(obj.mask, new, obj.k, theta)
+                flips[i] += int(np.count_nonzero(mask != obj.mask))
+                obj.mask = mask
             else:
-                la.weight = new
+                setattr(obj, attr, new)
         state.step += 1
 
     def _end_epoch(self, epoch: int, mean_loss: float, t_epoch: float) -> None:
