@@ -4,7 +4,9 @@ Builds the spoken-digit CRNN from library layers with each difference between th
 earlier reading and the study's network as a switch, trains the scores by edge-popup for a fixed
 number of epochs and prints train and test accuracy after the last epoch (never the best epoch)::
 
-    python scripts/ablation_crnn.py /work/shared/data/spoken-digit-features --epochs 20
+    python scripts/ablation_crnn.py FEATURES --epochs 20
+
+(``FEATURES``: a folder with the study's ``train_features.npz`` and ``test_features.npz``.)
 
 The switches (``--only NAME`` runs one variant; the default runs all, one after another):
 
