@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import time
+
 import numpy as np
 
 from rramsim.crossbar import IdealTIA, SenseResistor
@@ -242,3 +245,22 @@ def dense_mna(xb, v: np.ndarray):
     vs = np.array([volt(f"s_{j}") for j in range(n)])
     cur = xb.effective_conductance() * (vw - vb)
     return cur.sum(axis=0), vw, vb, vs, cur.sum(axis=1)
+
+
+def process_gone(pid: int) -> bool:
+    """True once process ``pid`` has exited (or is a zombie waiting for its parent to reap it),
+    polling for up to 2 s."""
+    for _ in range(100):
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return True
+        try:  # a killed grandchild may linger as a zombie until init reaps it
+            with open(f"/proc/{pid}/stat") as fh:
+                if fh.read().split()[2] == "Z":
+                    return True
+        except FileNotFoundError:
+            return True
+        time.sleep(0.02)
+    return False
+

@@ -5,11 +5,11 @@ analytic answers hold to 1e-9 relative (asserted); most hold to ~1e-14.
 """
 
 import os
-import time
 from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import process_gone
 
 from rramsim import netlists
 from rramsim.crossbar import Crossbar, FiniteGainTIA, IdealTIA, SenseResistor
@@ -267,27 +267,13 @@ def hanging_ngspice(tmp_path, monkeypatch):
     return pids
 
 
-def _gone(pid: int) -> bool:
-    for _ in range(100):
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return True
-        try:  # a killed grandchild may linger as a zombie until init reaps it
-            with open(f"/proc/{pid}/stat") as fh:
-                if fh.read().split()[2] == "Z":
-                    return True
-        except FileNotFoundError:
-            return True
-        time.sleep(0.02)
-    return False
 
 
 def test_hung_binary_is_a_spice_error_and_is_killed(hanging_ngspice):
     with pytest.raises(SpiceError, match="time limit of 1 s"):
         ngspice.run("t\nv1 a 0 1\nr1 a 0 1\n.end\n", [["op"]], backend="subprocess", timeout=1.0)
     shell, child = (int(p) for p in hanging_ngspice.read_text().split())
-    assert _gone(shell) and _gone(child)
+    assert process_gone(shell) and process_gone(child)
 
 
 def test_timeout_from_the_environment(hanging_ngspice, monkeypatch):

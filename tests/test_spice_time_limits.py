@@ -11,6 +11,7 @@ import time
 
 import numpy as np
 import pytest
+from helpers import process_gone
 
 from rramsim import netlists
 from rramsim.crossbar import Crossbar
@@ -34,16 +35,6 @@ def hanging_vacask(tmp_path, monkeypatch):
     return pid
 
 
-def _gone(pid: int) -> bool:
-    for _ in range(100):
-        try:
-            with open(f"/proc/{pid}/stat") as fh:
-                if fh.read().split()[2] == "Z":
-                    return True
-        except FileNotFoundError:
-            return True
-        time.sleep(0.02)
-    return False
 
 
 def test_hung_vacask_is_stopped_by_the_environment_limit(hanging_vacask, monkeypatch):
@@ -52,13 +43,13 @@ def test_hung_vacask_is_stopped_by_the_environment_limit(hanging_vacask, monkeyp
     with pytest.raises(SpiceError, match=r"time limit of 0\.5 s.*RRAMSIM_VACASK_TIMEOUT"):
         vacask.run(TINY, ["op1"])
     assert time.monotonic() - t0 < 30.0   # not the default minute: the variable was used
-    assert _gone(int(hanging_vacask.read_text()))
+    assert process_gone(int(hanging_vacask.read_text()))
 
 
 def test_hung_vacask_is_stopped_by_timeout_argument(hanging_vacask):
     with pytest.raises(SpiceError, match=r"VACASK did not finish within its time limit of 0\.3 s"):
         vacask.run(TINY, ["op1"], timeout=0.3)
-    assert _gone(int(hanging_vacask.read_text()))
+    assert process_gone(int(hanging_vacask.read_text()))
 
 
 @pytest.mark.parametrize("bad", ["1m", -1.0, 0.0, float("nan"), float("inf"), True, [5]])
