@@ -8,7 +8,7 @@ Three models, selectable by name (:func:`error_model`), each a frozen dataclass:
   range and a relaxation linear in log-time;
 * ``filament`` (:class:`FilamentError`): rramsim's own filament-gap model programmed by incremental
   write-and-verify (:func:`~rramsim.devmodel.write_verify_incremental`) and relaxed by a gap random
-  walk in log-time whose size is calibrated to the NeuRRAM fit.
+  walk whose size at each conductance and time is calibrated to the NeuRRAM fit.
 
 Every model answers the same calls: ``program(target_g, rng=...)`` gives the conductances right after
 programming (t = 0) as a :class:`Programmed`; ``relax(g, t, rng=...)`` relaxes any programmed array of
@@ -30,12 +30,12 @@ import re
 from dataclasses import dataclass, field
 
 import numpy as np
+from scipy.special import ndtr
 
 from rramsim._validate import integer, real_array, real_scalar
 from rramsim.devmodel.incremental import write_verify_incremental
 from rramsim.devmodel.params import TAOX_40NM, FilamentParams
 from rramsim.devmodel.read import as_rng, read_conductance
-from rramsim.devmodel.read import relax as relax_state
 from rramsim.devmodel.state import CellState, ProgramCost
 from rramsim.errors import DeviceModelError
 
@@ -291,30 +291,51 @@ class CmoHfOxError(_Model):
         return Programmed(target=g, conductance=np.maximum(g + self.program_sigma(g) * z, 0.0))
 
 
-#: Gap random-walk size of :class:`FilamentError`'s relaxation, metres per sqrt(decade): its
-#: rms deviation at 14.2 uS one day after programming equals the NeuRRAM fit's growth of the
-#: spread from 1 s to 1 day there, 3.28 uS (``docs/device-errors.md``).
-FILAMENT_SIGMA_GAP = 0.0274e-9
+def _floored_ms(g, sigma) -> np.ndarray:
+    """Mean square of ``max(g + sigma N, 0) - g`` (``g`` > 0): ``sigma^2 (Phi(a) - a phi(a)) +
+    g^2 Phi(-a)``, ``a = g / sigma`` (``sigma`` 0 gives 0)."""
+    g, sigma = np.broadcast_arrays(np.asarray(g, float), np.asarray(sigma, float))
+    a = g / np.where(sigma > 0, sigma, 1.0)
+    ms = sigma ** 2 * (ndtr(a) - a * np.exp(-0.5 * a * a) / math.sqrt(2 * math.pi)) \
+        + g ** 2 * ndtr(-a)
+    return np.where(sigma > 0, ms, 0.0)
+
+
+def _lognormal_s(r) -> np.ndarray:
+    """The ``s`` with ``E[(e^{s N} - 1)^2] = r^2`` (``r`` >= 0, a relative rms deviation): ``u = s^2``
+    solves ``expm1(2u) - 2 expm1(u/2) = r^2``, an increasing convex function of ``u`` that is
+    ``>= u``, so Newton's method from ``u = r^2`` falls monotonically onto the root."""
+    r2 = np.square(np.asarray(r, dtype=float))
+    u = r2.copy()
+    for _ in range(60):
+        f = np.expm1(2 * u) - 2 * np.expm1(u / 2) - r2
+        u = np.maximum(u - f / (2 * np.exp(2 * u) - np.exp(u / 2)), 0.0)
+    return np.sqrt(u)
 
 
 @dataclass(frozen=True)
 class FilamentError(_Model):
     """rramsim's filament-gap model (:data:`~rramsim.devmodel.TAOX_40NM`) programmed by incremental
-    write-and-verify and relaxed by a gap random walk in log-time.
+    write-and-verify and relaxed by a gap random walk calibrated to the NeuRRAM fit.
 
     Programming: fresh cells are electroformed, then :func:`~rramsim.devmodel.write_verify_incremental`
-    brings each to its target within ``tolerance_frac * g_range[1]`` (the forming cost is not in
+    brings each to its target within ``tolerance_frac * g_max`` (the forming cost is not in
     ``Programmed.cost``; it is :func:`~rramsim.devmodel.form`'s).
 
-    Relaxation: the gap of every cell walks by ``N(0, sigma_gap sqrt(log10(1 + t / t_ref)))``
-    (:func:`rramsim.devmodel.relax`), so ``G`` is multiplied by ``exp(-dgap / g0)``, a relative
-    spread, the same for formed and RESET cells (a stated judgement: the same oxygen-vacancy
-    diffusion moves every filament). ``sigma_gap`` is calibrated to the NeuRRAM fit at 14.2 uS and
-    1 day; it differs from that fit elsewhere (``docs/device-errors.md``): smaller at low
-    conductance (at 1 uS, 0.23 uS against the fit's 1.3 uS), larger at the top (at 28.4 uS, 6.6 uS
-    against 3.6 uS), growing as ``sqrt(log t)`` where the fit nearly stops between 1 and 2 days, and
-    not zero at 1 s. On conductances alone (:meth:`relax`) the gap limits are not applied; on a
-    device state (:meth:`at`) they are.
+    Relaxation: the gap of every cell moves by ``-g0 s N`` once (``N`` one normal per cell), so
+    ``G`` is multiplied by ``exp(s N)``, a log-normal factor (always > 0). The walk's size ``s``
+    depends on the cell's conductance ``g`` and the time: it is the one whose rms deviation
+    ``g sqrt(E[(e^{s N} - 1)^2])`` equals ``relax_scale * g * sigma_W(L, t) / L``, ``sigma_W`` the
+    relaxation spread of :class:`NeuRRAMError` (the aihwkit fits of Wan et al. 2022: variance
+    ``sigma_1d^2 - sigma_1s^2`` at 1 day, linear in ``log10 t`` from 0 at 1 s, held at 2 days),
+    ``L = clip(g, *g_range)``. Within the valid range the rms deviation is the fit's at every level
+    and time; below it (RESET cells of a pruned array, 0.1-1 uS) the relative walk of the range's
+    lowest level applies (a judgement: the fit's relative growth at 0.1 uS, 6.5x, is not a
+    log-normal walk's), above it that of the top. Where it still differs from the fit: the
+    deviations are log-normal, not normal (skewed upwards, a mean shift of
+    ``g (exp(s^2 / 2) - 1)``, about +0.25 uS at 1 uS and 1 day, never below 0 S); on a device state
+    (:meth:`at`) the gap limits are kept; nothing moves before 1 s (the fits start there).
+    ``docs/device-errors.md`` has the figures.
 
     Attributes
     ----------
@@ -325,10 +346,8 @@ class FilamentError(_Model):
         Pulse budget per cell.
     read_noise : float
         Relative noise of the verify reads.
-    sigma_gap : float
-        Gap walk per sqrt(decade), metres.
-    t_ref : float
-        Time scale of the walk, seconds.
+    relax_scale : float
+        Factor on the calibrated relaxation spread (>= 0; 1 is the fit, 0 no relaxation).
     g_range : tuple of float
         Valid targets, siemens: 1-28.4 uS (the study's mapping range; the preset reaches about 1-60 uS).
     """
@@ -338,8 +357,7 @@ class FilamentError(_Model):
     tolerance_frac: float = 0.02
     max_pulses: int = 100
     read_noise: float = 0.01
-    sigma_gap: float = FILAMENT_SIGMA_GAP
-    t_ref: float = 1.0
+    relax_scale: float = 1.0
     g_range: tuple[float, float] = (1.0 * US, 28.4 * US)
 
     def __post_init__(self) -> None:
@@ -350,43 +368,61 @@ class FilamentError(_Model):
         if not 0 < frac < 1:
             raise DeviceModelError(f"FilamentError.tolerance_frac must be in (0, 1), got {frac}")
         integer(self.max_pulses, "FilamentError.max_pulses", DeviceModelError, minimum=0)
-        for name in ("read_noise", "sigma_gap", "t_ref"):
+        for name in ("read_noise", "relax_scale"):
             v = real_scalar(getattr(self, name), f"FilamentError.{name}", DeviceModelError)
-            if v < 0 or (name == "t_ref" and v == 0):
-                raise DeviceModelError(f"FilamentError.{name} must be "
-                                       f"{'> 0' if name == 't_ref' else '>= 0'}, got {v}")
+            if v < 0:
+                raise DeviceModelError(f"FilamentError.{name} must be >= 0, got {v}")
         _check_range("FilamentError", self.g_range)
         if self.g_range[0] <= 0:
             raise DeviceModelError("FilamentError.g_range must start above 0 S (write-and-verify "
                                    f"needs positive targets), got {self.g_range[0]}")
 
-    def _walk(self, t: float) -> float:
-        """Relative log-conductance spread ``sigma_gap sqrt(log10(1 + t / t_ref)) / g0``."""
-        return self.sigma_gap * math.sqrt(math.log10(1.0 + t / self.t_ref)) / self.params.g0
+    def _relative(self, g, t: float) -> np.ndarray:
+        """Relative rms deviation of the relaxation at level ``g`` and ``t`` seconds: the growth
+        of the floored NeuRRAM spread from 1 s to ``t`` at ``L = clip(g, *g_range)``, over ``L``."""
+        level = np.clip(np.asarray(g, dtype=float), *self.g_range)
+        wan = NeuRRAMError()
+        s1 = wan.program_sigma(level)
+        st = np.sqrt(s1 ** 2 + wan.relax_sigma(level, t) ** 2)
+        grown = np.maximum(_floored_ms(level, st) - _floored_ms(level, s1), 0.0)
+        return self.relax_scale * np.sqrt(grown) / level
+
+    def _walk(self, g, t: float) -> np.ndarray:
+        """The log-normal walk's ``s`` of every cell at level ``g`` and ``t`` seconds."""
+        return _lognormal_s(self._relative(g, t))
 
     def relax_sigma(self, g, t) -> np.ndarray:
         """Rms deviation ``g sqrt(E[(e^{s N} - 1)^2])`` of the relaxation at ``t`` seconds, siemens."""
-        s = self._walk(parse_time(t))
-        return np.asarray(g, dtype=float) * math.sqrt(
-            math.exp(2 * s * s) - 2 * math.exp(s * s / 2) + 1)
+        g = np.asarray(g, dtype=float)
+        return g * self._relative(g, parse_time(t))
 
     def relax(self, g, t, *, rng) -> np.ndarray:
-        """Conductances ``g`` multiplied by ``exp(s N)``, ``s`` the walk at ``t`` seconds."""
-        s = self._walk(parse_time(t))
+        """Conductances ``g`` multiplied by ``exp(s N)``, ``s`` the walk at ``g`` and ``t``."""
+        t = parse_time(t)
         g = _levels(g, self.name)
-        return g * np.exp(s * as_rng(rng).standard_normal(g.shape))
+        return g * np.exp(self._walk(g, t) * as_rng(rng).standard_normal(g.shape))
 
     def at(self, programmed: Programmed, t, *, rng) -> np.ndarray:
-        """Conductances of ``programmed`` at ``t`` seconds: its device state relaxed (gap limits
-        kept) when it has one, else :meth:`relax` on its conductances."""
+        """Conductances of ``programmed`` at ``t`` seconds: its device state's gaps moved by
+        ``-g0 s N`` within the gap limits when it has a state (the same draws as :meth:`relax`),
+        else :meth:`relax` on its conductances."""
         if not isinstance(programmed, Programmed):
             raise DeviceModelError(
                 f"programmed must be a Programmed, got {type(programmed).__name__}")
         if programmed.state is None:
             return self.relax(programmed.conductance, t, rng=rng)
-        st = relax_state(programmed.state, parse_time(t), rng=rng, sigma_gap=self.sigma_gap,
-                         t_ref=self.t_ref)
-        return read_conductance(st)
+        return read_conductance(self.relax_state(programmed.state, t, rng=rng))
+
+    def relax_state(self, state: CellState, t, *, rng) -> CellState:
+        """Device state ``state`` relaxed to ``t`` seconds: every gap moved by ``-g0 s N`` (``s``
+        at the cell's own conductance), kept within ``[gap_min, gap_max]``."""
+        if not isinstance(state, CellState):
+            raise DeviceModelError(f"state must be a CellState, got {type(state).__name__}")
+        t = parse_time(t)
+        p = state.params
+        s = self._walk(read_conductance(state), t)
+        gap = state.gap - p.g0 * s * as_rng(rng).standard_normal(state.shape)
+        return state.with_gap(np.clip(gap, p.gap_min, p.gap_max))
 
     def program(self, target_g, *, rng) -> Programmed:
         """Electroform fresh cells and program them by incremental write-and-verify."""
