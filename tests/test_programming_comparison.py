@@ -180,3 +180,94 @@ def test_cli_refuses_bad_comparison_options(tmp_path, capsys):
     assert list(tmp_path.iterdir()) == []
     with pytest.raises(C.ProgrammingStudyError, match="error model 'x'"):
         C.Axes(error_models=("x",))
+
+
+def test_state_at_reads_back_the_conductances():
+    """A device state placed at given conductances reads them back (the sinh law's chord at
+    v_read is exp(-gap / g0) times a per-device constant); 0 S goes to the largest gap."""
+    st = devmodel.form((3, 4), rng=20).state
+    g = np.linspace(0.5 * US, 30 * US, 12).reshape(3, 4)
+    np.testing.assert_allclose(devmodel.read_conductance(C.state_at(st, g)), g, rtol=1e-12)
+    zero = C.state_at(st, np.zeros((3, 4)))
+    assert np.all(zero.gap == st.params.gap_max)
+
+
+def test_reprogrammed_cells_are_back_within_the_write_verify_band():
+    """Filament-model cells programmed, relaxed to one day (most leave the 2 %-of-g_max band),
+    then refreshed: every converged cell is back within the band, up to the 1 % read noise of
+    its verify reads (5 sigmas of the target), and at least 95 % converge."""
+    rng = np.random.default_rng(21)
+    tg = [rng.uniform(1 * US, 28.4 * US, size=(2, 20, 10))]
+    prog = C.write_verify_cost(tg, rng=np.random.default_rng(22))
+    band = 0.02 * 28.4 * US
+    relaxed = C.cells_at([devmodel.read_conductance(prog.states[0])],
+                         devmodel.error_model("filament"), 86400.0, None, seed=23, g_on=0.0)
+    assert np.mean(np.abs(relaxed[0] - tg[0]) > band) > 0.5
+    res = C.reprogram(prog.states, relaxed, tg, rng=24)
+    r = res[0]
+    assert r.tolerance == pytest.approx(band, rel=1e-12)
+    assert r.converged.mean() >= 0.95
+    err = np.abs(r.conductance - tg[0])
+    assert np.all(err[r.converged] <= band + 0.05 * tg[0][r.converged])
+    # the refresh starts from the relaxed cells: the cells left in the band cost one read, no pulse
+    inside = np.abs(relaxed[0] - tg[0]) < 0.5 * band
+    assert np.all(r.cost.reads[inside & (r.cost.pulses == 0)] == 1)
+
+
+def test_refresh_cost_by_hand_on_a_toy_array():
+    """Two refreshed layers' pulses, reads, energies by hand; the stuck cells cost nothing; time
+    per tile row as devmodel.programming_time counts it."""
+    from types import SimpleNamespace
+
+    pulses = np.array([[[2, 0], [1, 3]], [[0, 4], [5, 1]]])          # (pair, input, output)
+    reads = pulses + 1
+    energy = pulses * 1e-12
+    g = np.full((2, 2, 2), 10 * US)
+    res = [SimpleNamespace(conductance=g, cost=devmodel.ProgramCost(pulses=pulses, energy=energy,
+                                                                    reads=reads))]
+    on = np.zeros((2, 2, 2), bool)
+    on[1, 1, 0] = True                      # the cell with 5 pulses and 6 reads is stuck on
+    stuck = [SimpleNamespace(on=on, off=np.zeros_like(on))]
+    c = C.refresh_cost(res, stuck, tile_cols=4)
+    assert c.cells == 8 and c.pulses == 16 - 5 and c.reads == 24 - 6
+    read_j = 18 * 0.1 ** 2 * 10 * US * 10e-9        # v_read 0.1 V, 10 ns reads at 10 uS
+    assert c.energy_J == pytest.approx(11e-12 + read_j, rel=1e-12)
+    # one tile of 4 columns: row 0 columns (G+, G-) = (2, 0), (0, 4); row 1 = (1, 0 stuck), (3, 1)
+    # row maxima 4 and 3 pulses, 5 and 4 reads; 100 ns pulses, 10 ns reads
+    assert c.time_s == pytest.approx((4 + 3) * 1e-7 + (5 + 4) * 10e-9, rel=1e-12)
+    free = C.refresh_cost(res, None, tile_cols=4)
+    assert free.pulses == 16 and free.reads == 24
+    assert free.time_s == pytest.approx((4 + 5) * 1e-7 + (5 + 6) * 10e-9, rel=1e-12)
+
+
+@pytest.mark.slow
+def test_cli_reprogram_on_tiny_digits(tmp_path):
+    """--reprogram adds one re-programmed row per baseline and time > 0, whose programming cost
+    is the first programming plus the refresh's own, and a refresh column to the table."""
+    from rramsim.cli import main
+
+    cfg = tmp_path / "tiny.toml"
+    cfg.write_text("[run]\ntest_samples = 40\n[train]\nhidden = [12]\n")
+    out = tmp_path / "rp"
+    assert main(["programming-study", "--config", str(cfg), "--error-model", "filament",
+                 "--reprogram", "--seeds", "1", "--epochs", "1", "--max-train", "150",
+                 "--times", "1d", "--faults", "0", "--no-hardware-aware", "--no-progress",
+                 "--out", str(out)]) == 0
+    with open(out / "comparison.csv", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    assert [r["network"] for r in rows].count("baseline-reprogrammed") == 1
+    assert len(rows) == 3
+    by = {r["network"]: r for r in rows}
+    base, again = by["baseline"], by["baseline-reprogrammed"]
+    cells = int(base["cells"])
+    assert float(again["pulses_per_cell"]) == pytest.approx(
+        float(base["pulses_per_cell"]) + float(again["reprogram_pulses_per_cell"]), rel=1e-9)
+    assert float(again["program_energy_J"]) == pytest.approx(
+        float(base["program_energy_J"]) + float(again["reprogram_energy_J"]), rel=1e-9)
+    assert float(again["program_time_s"]) == pytest.approx(
+        float(base["program_time_s"]) + float(again["reprogram_time_s"]), rel=1e-9)
+    # every cell is read at least once by the refresh's verify; one day moves most cells
+    assert int(again["verify_reads"]) - int(base["verify_reads"]) >= cells
+    assert float(again["reprogram_pulses_per_cell"]) > 1
+    text = (out / "report.md").read_text()
+    assert "refresh at t: pulses/cell" in text and "baseline-reprogrammed" in text

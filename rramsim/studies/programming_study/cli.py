@@ -121,6 +121,10 @@ def configure(parser: argparse.ArgumentParser) -> None:
     cmp.add_argument("--pruned-static", action="store_true",
                      help="a sensitivity check: the pruned network's formed and RESET cells do "
                           "not relax (default: every cell relaxes by the same law)")
+    cmp.add_argument("--reprogram", action="store_true",
+                     help="also re-program the programmed baselines at every time > 0 (incremental "
+                          "write-and-verify from their relaxed cells back to their targets, read "
+                          "1 s later) and count the refresh's pulses, reads, energy and time")
 
 
 def _run_comparison(args: argparse.Namespace) -> int:
@@ -132,7 +136,7 @@ def _run_comparison(args: argparse.Namespace) -> int:
         axes = comparison.Axes(error_models=args.error_model, times=args.times,
                                faults=args.faults, seeds=args.seeds, first_seed=first,
                                hardware_aware=not args.no_hardware_aware,
-                               relax_pruned=not args.pruned_static)
+                               relax_pruned=not args.pruned_static, reprogram=args.reprogram)
         training = study.Training(epochs=args.epochs, batch_size=args.batch_size,
                                   max_train=args.max_train)
         log = None if args.no_progress else (lambda m: print(m, flush=True))

@@ -28,6 +28,18 @@ pruned pair; baselines = forming + rramsim's incremental write-and-verify
 targets: the measured fits describe what programming leaves, not its pulses, so the pulses are
 our device model's (a stated judgement). Energy counts pulses and verify reads; time programs the
 cells of a tile row in parallel, rows and tiles one after the other.
+
+Re-programming (``Axes(reprogram=True)``): for every time ``t > 0``, each programmed baseline is
+also refreshed at ``t`` (:func:`reprogram`): the device model's cells, placed at the relaxed
+conductances, are brought back to their targets by the same incremental write-and-verify, and the
+array is read 1 s after the refresh. The fits' cells come out of the refresh with the fit's
+programming error (a fresh draw: a write-and-verify leaves what the fit measured, whatever the
+start); the filament model's keep the write-and-verify's own outcome. Then 1 s of the model's
+relaxation and the stuck cells, which the refresh skips (known from the first programming). The
+refresh's pulses, verify reads, energy and time are counted (:func:`refresh_cost`) and added to the
+programming cost. The pruned network is not refreshed: its formed cells have no target but their
+own as-formed conductance, and tuning them back would be the write-and-verify pruning avoids (a
+judgement, ``docs/programming-study.md``).
 """
 
 from __future__ import annotations
@@ -67,8 +79,12 @@ from rramsim.studies.programming_study.study import (
 from rramsim.studies.readout import cost as latency
 from rramsim.studies.readout import reads as readout
 
-#: The network kinds of the comparison, in table order.
-NETWORKS = ("pruned", "baseline", "baseline-hwa")
+#: The network kinds of the comparison, in table order (the last two: baselines re-programmed at t).
+NETWORKS = ("pruned", "baseline", "baseline-hwa", "baseline-reprogrammed",
+            "baseline-hwa-reprogrammed")
+
+#: Time after a refresh at which the re-programmed array is read, seconds (the fits' first time).
+READ_AFTER_REFRESH = 1.0
 
 #: The study's mapping range, siemens (``TargetMap``'s default).
 STUDY_RANGE = (TargetMap().g_min, TargetMap().g_max)
@@ -79,7 +95,9 @@ class Axes:
     """What the comparison varies: error models by name, times after programming (s), stuck
     fractions (each of stuck-on and stuck-off), seeds (``first_seed`` .. + ``seeds`` - 1).
     ``relax_pruned=False`` keeps the pruned network's cells at their t = 0 conductances (a
-    sensitivity check: formed filaments that do not relax; the comparison's rule is True)."""
+    sensitivity check: formed filaments that do not relax; the comparison's rule is True).
+    ``reprogram=True`` adds, for every time > 0, the programmed baselines re-programmed at that
+    time (:func:`reprogram`)."""
 
     error_models: tuple[str, ...] = ("neurram",)
     times: tuple[float, ...] = (1.0, 86400.0)
@@ -88,6 +106,7 @@ class Axes:
     first_seed: int = 0
     hardware_aware: bool = True
     relax_pruned: bool = True
+    reprogram: bool = False
 
     def __post_init__(self) -> None:
         if not self.error_models or not self.times or not self.faults:
@@ -208,6 +227,7 @@ class Cost:
     reads: int = 0
     energy_J: float = 0.0
     time_s: float = 0.0
+    states: list = field(default_factory=list, repr=False)
 
     def add(self, pulses, reads, energy_J: float, time_s: float) -> None:
         self.pulses += int(np.sum(pulses))
@@ -237,7 +257,8 @@ def write_verify_cost(targets: Sequence[np.ndarray], *, rng, tile_cols: int = 51
                       tolerance_frac: float = 0.02, g_max: float = STUDY_RANGE[1],
                       params=devmodel.TAOX_40NM) -> Cost:
     """Forming and incremental write-and-verify of every ``(2, fan_in, fan_out)`` target array
-    (``devmodel.write_verify_incremental``, band ``tolerance_frac * g_max``)."""
+    (``devmodel.write_verify_incremental``, band ``tolerance_frac * g_max``); the programmed
+    device states are kept in ``Cost.states`` (for :func:`reprogram`)."""
     width = devmodel.StepPulses().width
     c = Cost()
     for tg in targets:
@@ -252,6 +273,50 @@ def write_verify_cost(targets: Sequence[np.ndarray], *, rng, tile_cols: int = 51
         c.add(res.cost.pulses, res.cost.reads, e.total,
               _rows_time(np.asarray(res.cost.pulses), np.asarray(res.cost.reads),
                          np.asarray(res.cost.energy), width, tile_cols))
+        c.states.append(res.state)
+    return c
+
+
+def state_at(state: devmodel.CellState, g) -> devmodel.CellState:
+    """``state``'s devices with their gaps set so that they read ``g`` (siemens, >= 0) at
+    ``v_read``: ``gap = g0 ln(I0 sinh(v_read / V0) / (v_read g))``, kept within the gap limits
+    (0 S: ``gap_max``)."""
+    p = state.params
+    g = np.asarray(g, float)
+    top = state.i0 * np.sinh(p.v_read / p.v0) / p.v_read       # the conductance at gap 0
+    with np.errstate(divide="ignore"):
+        gap = p.g0 * np.log(top / np.where(g > 0, g, 0.0))
+    return state.with_gap(np.clip(np.where(g > 0, gap, p.gap_max), p.gap_min, p.gap_max))
+
+
+def reprogram(states: Sequence, relaxed: Sequence[np.ndarray], targets: Sequence[np.ndarray], *,
+              rng, tolerance_frac: float = 0.02, g_max: float = STUDY_RANGE[1]) -> list:
+    """Per layer, the refresh of a programmed array: its device cells (``states``, as programmed)
+    placed at the ``relaxed`` conductances (:func:`state_at`) and brought back to ``targets`` by
+    ``devmodel.write_verify_incremental`` (band ``tolerance_frac * g_max``, 100 pulses at most):
+    the :class:`~rramsim.devmodel.IncrementalResult` of every layer."""
+    gen = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
+    return [devmodel.write_verify_incremental(tg, rng=gen, state=state_at(st, g),
+                                              tolerance_frac=tolerance_frac, g_max=g_max)
+            for st, g, tg in zip(states, relaxed, targets, strict=True)]
+
+
+def refresh_cost(results: Sequence, stuck, *, tile_cols: int = 512,
+                 params=devmodel.TAOX_40NM) -> Cost:
+    """Pulses, verify reads, energy (pulses and reads, ``devmodel.programming_energy``) and time
+    (``devmodel.programming_time`` per tile) of the refreshes ``results`` (:func:`reprogram`), the
+    stuck cells (``stuck``, per layer, or None) skipped: they cost nothing."""
+    width = devmodel.StepPulses().width
+    c = Cost()
+    for k, res in enumerate(results):
+        keep = np.ones(res.conductance.shape, bool) if stuck is None else ~(
+            stuck[k].on | stuck[k].off)
+        cost = devmodel.ProgramCost(pulses=res.cost.pulses * keep, energy=res.cost.energy * keep,
+                                    reads=res.cost.reads * keep)
+        e = devmodel.programming_energy(cost, res.conductance, v_read=params.v_read)
+        c.cells += int(keep.size)
+        c.add(cost.pulses, cost.reads, e.total,
+              _rows_time(cost.pulses, cost.reads, cost.energy, width, tile_cols))
     return c
 
 
@@ -361,12 +426,13 @@ def _train_seed(cfg: StudyConfig, task: str, seed: int, axes: Axes, training: Tr
 
 
 def _programmed(s: _Seed, net, kind: str, model, mapping: TargetMap, tile_cols: int):
-    """(t = 0 cells per layer, scales, cost) of baseline ``net`` programmed by ``model``."""
+    """(t = 0 cells per layer, scales, cost, targets) of baseline ``net`` programmed by ``model``
+    (``cost.states``: the device model's programmed cells)."""
     tg, scales = zip(*(mapping.targets(w) for w in net.effective_weights()), strict=True)
     k = NETWORKS.index(kind)
     g0 = [model.program(t, rng=_seed(s.seed, 31, k, i)).conductance for i, t in enumerate(tg)]
     cost = write_verify_cost(tg, rng=_seed(s.seed, 37, k), tile_cols=tile_cols)
-    return g0, list(scales), cost
+    return g0, list(scales), cost, list(tg)
 
 
 def _cost_columns(c: Cost) -> dict:
@@ -375,13 +441,51 @@ def _cost_columns(c: Cost) -> dict:
 
 
 def _networks_of(s: _Seed, name: str, model, mapping: TargetMap, tile_cols: int):
-    """(kind, network for reading, t = 0 cells, scales, cost) of every network under ``model``."""
+    """(kind, network for reading, t = 0 cells, scales, cost, targets or None) of every network
+    under ``model``."""
     p = s.pruned
-    yield "pruned", p, s.pruned_g0, list(p.scales), s.pruned_cost
+    yield "pruned", p, s.pruned_g0, list(p.scales), s.pruned_cost, None
     for kind, net in (("baseline", s.baseline), ("baseline-hwa", s.hwa.get(name))):
         if net is not None:
-            g0, scales, cost = _programmed(s, net, kind, model, mapping, tile_cols)
-            yield kind, net, g0, scales, cost
+            yield kind, net, *_programmed(s, net, kind, model, mapping, tile_cols)
+
+
+def _refreshed(s: _Seed, kind: str, model, g0, cost: Cost, targets, t: float) -> tuple:
+    """(per-layer refresh results, cells right after the refresh) of baseline ``kind`` refreshed at
+    ``t``: the device cells at the relaxed conductances (no stuck cells) written back to the
+    targets; the fits' cells then drawn afresh from their programming error, the filament's kept."""
+    k, ti = NETWORKS.index(kind), int(round(t * 1000))
+    relaxed = cells_at(g0, model, t, None, seed=s.seed, g_on=0.0)
+    res = reprogram(cost.states, relaxed, targets, rng=_seed(s.seed, 41, k, ti))
+    if model.name == "filament":
+        return res, [r.conductance for r in res]
+    return res, [model.program(tg, rng=_seed(s.seed, 43, k, ti, i)).conductance
+                 for i, tg in enumerate(targets)]
+
+
+def _reprogrammed_rows(s: _Seed, kind: str, model, g0, cost: Cost, targets, axes: Axes,
+                       base: dict) -> list[dict]:
+    """Rows of baseline ``kind`` re-programmed at every time > 0 of ``axes``, read 1 s later."""
+    rows = []
+    shapes = [np.shape(w) for w in s.pruned.weights]
+    g_on = target_map(model).g_max
+    for t in (t for t in axes.times if t > 0):
+        res, fresh = _refreshed(s, kind, model, g0, cost, targets, t)
+        after = int(np.random.SeedSequence([s.seed, 47, NETWORKS.index(kind), int(round(t * 1000))]
+                                           ).generate_state(1)[0])
+        for f in axes.faults:
+            stuck = stuck_for(shapes, s.seed, f) if f > 0 else None
+            ref = refresh_cost(res, stuck, tile_cols=s.cfg.mapping.tile_cols)
+            g = cells_at(fresh, model, READ_AFTER_REFRESH, stuck, seed=after, g_on=g_on)
+            total = Cost(cells=cost.cells, pulses=cost.pulses + ref.pulses,
+                         reads=cost.reads + ref.reads, energy_J=cost.energy_J + ref.energy_J,
+                         time_s=cost.time_s + ref.time_s)
+            rows.append({**base, "network": f"{kind}-reprogrammed", "time_s": float(t),
+                         "stuck_fraction": float(f), **_cost_columns(total),
+                         "reprogram_pulses_per_cell": ref.pulses / max(ref.cells, 1),
+                         "reprogram_verify_reads": ref.reads, "reprogram_energy_J": ref.energy_J,
+                         "reprogram_time_s": ref.time_s, "pairs": [(a[0], a[1]) for a in g]})
+    return rows
 
 
 def _seed_rows(s: _Seed, task: str, axes: Axes, noise: dict) -> list[dict]:
@@ -391,8 +495,15 @@ def _seed_rows(s: _Seed, task: str, axes: Axes, noise: dict) -> list[dict]:
     for name in axes.error_models:
         model = devmodel.error_model(name)
         mapping = target_map(model)
-        for kind, net, g0, scales, cost in _networks_of(s, name, model, mapping,
-                                                         cfg.mapping.tile_cols):
+        for kind, net, g0, scales, cost, targets in _networks_of(s, name, model, mapping,
+                                                                  cfg.mapping.tile_cols):
+            if axes.reprogram and targets is not None:
+                base = {"task": task, "seed": s.seed, "error_model": name,
+                        "weight_noise": noise.get(name, 0.0) if kind == "baseline-hwa" else 0.0}
+                for r in _reprogrammed_rows(s, kind, model, g0, cost, targets, axes, base):
+                    lo = _loaded(s.pruned, net, r.pop("pairs"), scales,
+                                 f"{kind}, {name}, re-programmed")
+                    rows.append({**r, **read_network(lo, cfg)})
             for f in axes.faults:
                 stuck = stuck_for(shapes, s.seed, f) if f > 0 else None
                 for t in axes.times:
@@ -463,7 +574,8 @@ def summary(rows: Sequence[dict], task: str) -> list[dict]:
                "seeds": len(rs)}
         for k in ("accuracy", "roc_auc", "pr_auc", "pulses_per_cell", "verify_reads",
                   "program_energy_J", "program_time_s", "inference_board_J",
-                  "inference_integrated_J", "gpu_J", "weight_noise"):
+                  "inference_integrated_J", "gpu_J", "weight_noise", "reprogram_pulses_per_cell",
+                  "reprogram_energy_J", "reprogram_time_s"):
             row[k], row[f"{k}_std"] = stat(k)
         pr = groups.get((name, "pruned", t, f), [])
         if pr:

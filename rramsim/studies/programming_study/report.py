@@ -178,8 +178,11 @@ def _pm(mean: float, std: float, scale: float = 1.0, fmt: str = ".1f") -> str:
 
 def comparison_table(res: ComparisonResult) -> list[str]:
     """The markdown table of a comparison: one line per error model, network, stuck fraction and
-    time; metrics as mean +- std over seeds (percent), costs as means."""
+    time; metrics as mean +- std over seeds (percent), costs as means. With re-programmed rows, a
+    column of the refresh's own cost (already in the programming columns of those rows)."""
     task = res.task
+    summ = summary(res.rows, task)
+    refresh = any(np.isfinite(r["reprogram_pulses_per_cell"]) for r in summ)
     metrics = (("accuracy", "accuracy (%)"),) if task != "drive" else (
         ("accuracy", "pixel accuracy (%)"), ("roc_auc", "ROC-AUC (%)"), ("pr_auc", "PR-AUC (%)"))
     claim = STUDY_CLAIMS.get(task)
@@ -187,19 +190,24 @@ def comparison_table(res: ComparisonResult) -> list[str]:
     head = (["task", "error model", "network", "t", "stuck"] + [m for _, m in metrics]
             + ["pruned ahead by (points)", "pulses/cell", "verify reads", "prog. energy (J)",
                "prog. time (s)", "inference E, board / integrated (J)", "GPU E (J)",
-               "study's improvement"])
+               "study's improvement"] + (["refresh at t: pulses/cell, energy (J), time (s)"]
+                                          if refresh else []))
     lines = ["| " + " | ".join(head) + " |", "|" + " --- |" * len(head)]
-    for r in summary(res.rows, task):
+    for r in summ:
         margin = ("reference" if r["network"] == "pruned" else
                   f"{r.get('pruned_margin', np.nan):+.1f}")
         kind = r["network"] + (f" (weight noise {r['weight_noise']:.3f} of max abs w)"
-                               if r["network"] == "baseline-hwa" else "")
+                               if r["network"].startswith("baseline-hwa") else "")
         cells = [task, r["error_model"], kind, time_label(r["time_s"]), f"{100 * r['stuck_fraction']:g} %",
                  *[_pm(r[k], r[f"{k}_std"], 100) for k, _ in metrics], margin,
                  f"{r['pulses_per_cell']:.2f}", f"{r['verify_reads']:.3g}",
                  f"{r['program_energy_J']:.3g}", f"{r['program_time_s']:.3g}",
                  f"{r['inference_board_J']:.3g} / {r['inference_integrated_J']:.3g}",
                  f"{r['gpu_J']:.3g}", said]
+        if refresh:
+            cells.append("" if not np.isfinite(r["reprogram_pulses_per_cell"]) else
+                         f"{r['reprogram_pulses_per_cell']:.2f}, {r['reprogram_energy_J']:.3g}, "
+                         f"{r['reprogram_time_s']:.3g}")
         lines.append("| " + " | ".join(cells) + " |")
     return lines
 
@@ -244,7 +252,13 @@ def comparison_text(res: ComparisonResult, cfg: StudyConfig, *, command: str) ->
              "network's forming and RESET of its pruned pairs. Energy: pulses and verify reads. "
              "Time: the cells of a tile row in parallel, rows and tiles in sequence. Inference "
              "energy per input with the scheme's reads; GPU: the same network's MACs on a V100.",
-             "", "## Timings (s)", "", *[f"- {k}: {v:.0f}" for k, v in res.seconds.items()], "",
+             "", *(["Re-programmed rows (`--reprogram`): the baseline refreshed at t by the same "
+                    "incremental write-and-verify from its relaxed cells back to its targets "
+                    "(stuck cells skipped), read 1 s after the refresh; their programming columns "
+                    "hold the first programming plus the refresh, the last column the refresh "
+                    "alone. The pruned network is not refreshed: its formed cells have no target.",
+                    ""] if ax.reprogram else []),
+             "## Timings (s)", "", *[f"- {k}: {v:.0f}" for k, v in res.seconds.items()], "",
              "## Configuration", "", "```toml", to_toml(cfg).rstrip(), "```", ""]
     return "\n".join(lines)
 
