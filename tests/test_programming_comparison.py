@@ -198,7 +198,7 @@ def test_reprogrammed_cells_are_back_within_the_write_verify_band():
     its verify reads (5 sigmas of the target), and at least 95 % converge."""
     rng = np.random.default_rng(21)
     tg = [rng.uniform(1 * US, 28.4 * US, size=(2, 20, 10))]
-    prog = C.write_verify_cost(tg, rng=np.random.default_rng(22))
+    prog = C.write_verify_cost(tg, rng=np.random.default_rng(22), keep_states=True)
     band = 0.02 * 28.4 * US
     relaxed = C.cells_at([devmodel.read_conductance(prog.states[0])],
                          devmodel.error_model("filament"), 86400.0, None, seed=23, g_on=0.0)

@@ -255,10 +255,11 @@ def pruned_cost(masks: Sequence[np.ndarray], forming_J: float, reset_J: float, *
 
 def write_verify_cost(targets: Sequence[np.ndarray], *, rng, tile_cols: int = 512,
                       tolerance_frac: float = 0.02, g_max: float = STUDY_RANGE[1],
-                      params=devmodel.TAOX_40NM) -> Cost:
+                      params=devmodel.TAOX_40NM, keep_states: bool = False) -> Cost:
     """Forming and incremental write-and-verify of every ``(2, fan_in, fan_out)`` target array
-    (``devmodel.write_verify_incremental``, band ``tolerance_frac * g_max``); the programmed
-    device states are kept in ``Cost.states`` (for :func:`reprogram`)."""
+    (``devmodel.write_verify_incremental``, band ``tolerance_frac * g_max``); with
+    ``keep_states`` the programmed device states are kept in ``Cost.states`` (for
+    :func:`reprogram`; a U-Net's are hundreds of MB)."""
     width = devmodel.StepPulses().width
     c = Cost()
     for tg in targets:
@@ -273,7 +274,8 @@ def write_verify_cost(targets: Sequence[np.ndarray], *, rng, tile_cols: int = 51
         c.add(res.cost.pulses, res.cost.reads, e.total,
               _rows_time(np.asarray(res.cost.pulses), np.asarray(res.cost.reads),
                          np.asarray(res.cost.energy), width, tile_cols))
-        c.states.append(res.state)
+        if keep_states:
+            c.states.append(res.state)
     return c
 
 
@@ -425,13 +427,14 @@ def _train_seed(cfg: StudyConfig, task: str, seed: int, axes: Axes, training: Tr
                  baseline=nets.baseline, hwa=hwa)
 
 
-def _programmed(s: _Seed, net, kind: str, model, mapping: TargetMap, tile_cols: int):
+def _programmed(s: _Seed, net, kind: str, model, mapping: TargetMap, tile_cols: int,
+                keep: bool):
     """(t = 0 cells per layer, scales, cost, targets) of baseline ``net`` programmed by ``model``
     (``cost.states``: the device model's programmed cells)."""
     tg, scales = zip(*(mapping.targets(w) for w in net.effective_weights()), strict=True)
     k = NETWORKS.index(kind)
     g0 = [model.program(t, rng=_seed(s.seed, 31, k, i)).conductance for i, t in enumerate(tg)]
-    cost = write_verify_cost(tg, rng=_seed(s.seed, 37, k), tile_cols=tile_cols)
+    cost = write_verify_cost(tg, rng=_seed(s.seed, 37, k), tile_cols=tile_cols, keep_states=keep)
     return g0, list(scales), cost, list(tg)
 
 
@@ -440,14 +443,14 @@ def _cost_columns(c: Cost) -> dict:
             "verify_reads": c.reads, "program_energy_J": c.energy_J, "program_time_s": c.time_s}
 
 
-def _networks_of(s: _Seed, name: str, model, mapping: TargetMap, tile_cols: int):
+def _networks_of(s: _Seed, name: str, model, mapping: TargetMap, tile_cols: int, keep: bool):
     """(kind, network for reading, t = 0 cells, scales, cost, targets or None) of every network
     under ``model``."""
     p = s.pruned
     yield "pruned", p, s.pruned_g0, list(p.scales), s.pruned_cost, None
     for kind, net in (("baseline", s.baseline), ("baseline-hwa", s.hwa.get(name))):
         if net is not None:
-            yield kind, net, *_programmed(s, net, kind, model, mapping, tile_cols)
+            yield kind, net, *_programmed(s, net, kind, model, mapping, tile_cols, keep)
 
 
 def _refreshed(s: _Seed, kind: str, model, g0, cost: Cost, targets, t: float) -> tuple:
@@ -496,7 +499,8 @@ def _seed_rows(s: _Seed, task: str, axes: Axes, noise: dict) -> list[dict]:
         model = devmodel.error_model(name)
         mapping = target_map(model)
         for kind, net, g0, scales, cost, targets in _networks_of(s, name, model, mapping,
-                                                                  cfg.mapping.tile_cols):
+                                                                  cfg.mapping.tile_cols,
+                                                                  axes.reprogram):
             if axes.reprogram and targets is not None:
                 base = {"task": task, "seed": s.seed, "error_model": name,
                         "weight_noise": noise.get(name, 0.0) if kind == "baseline-hwa" else 0.0}
