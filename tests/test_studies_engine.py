@@ -154,6 +154,42 @@ def test_read_noise_statistics_and_seed():
     np.testing.assert_array_equal(i, j)
 
 
+def test_circuit_read_noise_is_each_cells_contribution_under_ir_drop():
+    """Circuit mode under heavy IR drop: the noise std per column is rel * sqrt(sum (V T)^2)
+    (sampled, 3 %). That model lies between the exact first-order sensitivity of the solved tile
+    (every cell's conductance perturbed by finite differences) and 1.5 times it, while the ideal
+    cell currents' rel * sqrt(sum (V G)^2) lie further above it."""
+    import dataclasses
+
+    net = nn.mlp(12, (4,), 1, input_bits=None, k=1.0)
+    lo = loaded(net, np.ones((4, 12)), labels=np.zeros(4, int))
+    hw = hardware(lo, config(tile=(12, 8), r_wire=400.0))
+    prep = infer.prepare(hw, "circuit")
+    (read,) = hw.plan[0].reads
+    xb = hw.tiles[read.tile]
+    v = np.random.default_rng(4).uniform(0.02, 0.1, (1, 12))
+    d = np.zeros((1, xb.n_rows))
+    d[:, read.rows] = read.drive(v)
+    t_mat, g = np.asarray(hw.transfer(read.tile)), np.asarray(xb.conductance)
+    i0 = (d @ t_mat)[0]
+    assert np.mean((d @ g)[0] / i0) > 1.4          # the wires take > 1/3 of the current
+    model = np.sqrt((d[0] ** 2) @ t_mat**2)
+    ideal = np.sqrt((d[0] ** 2) @ g**2)
+    var, eps = np.zeros_like(i0), 1e-6
+    for r in range(g.shape[0]):
+        for c in range(g.shape[1]):
+            gp = g.copy()
+            gp[r, c] *= 1 + eps
+            t_p = solver.transfer_matrix(dataclasses.replace(xb, conductance=gp))
+            var += (((d @ t_p)[0] - i0) / eps) ** 2
+    exact = np.sqrt(var)
+    assert np.all(model >= exact) and np.all(model <= 1.5 * exact)
+    assert np.all(ideal > 1.1 * model)
+    i = infer.layer_currents(prep, 0, np.repeat(v, 20000, axis=0), read_noise_rel=0.02,
+                             rng=np.random.default_rng(3))[0]
+    np.testing.assert_allclose(np.std(i, axis=0), 0.02 * model[read.cols], rtol=0.03)
+
+
 def test_nonlinear_cells_use_newton_solves(mlp):
     net, x, lo = mlp
     errs = {}

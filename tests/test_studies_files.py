@@ -130,3 +130,58 @@ def test_drive_patches_are_the_u_net_data_set(tmp_path):
     assert data.y_test.shape == (5, 32, 32) and set(np.unique(data.y_test)) <= {0, 1}
     again = loading.load_data(cfg, (1, 32, 32))          # seeded patch positions
     np.testing.assert_array_equal(again.x_test, data.x_test)
+
+
+def _mlp_file(tmp_path):
+    """A 6-5-3 MLP on formed pairs, half its weights pruned, the pruned pairs RESET (their
+    RESET-state weights in the forward pass, as ``rramsim prune`` trains), written to a file."""
+    net = nn.mlp(6, (5,), 3, input_bits=None, k=0.5)
+    rng = np.random.default_rng(7)
+    dev, _ = nn.DeviceNetwork.form(net.shapes, rng=rng)
+    net.set_weights(dev.weights())
+    net.init_scores(rng=rng)
+    for la, w in zip(net.weight_layers, dev.pruned_weights(), strict=True):
+        la.set_pruned_weight(w)
+    dev.program(net.masks(), rng=rng)
+    return net, dev, nn.save_network_file(tmp_path / "mlp.npz", net, device=dev, dataset="digits")
+
+
+def _ideal_output(path, x):
+    from rramsim.studies.inference import modes as infer
+
+    cfg = StudyConfig().replace("network", path=str(path)).replace(
+        "mapping", tile_rows=16, tile_cols=16)
+    lo = loading.load(cfg, with_data=False)
+    return lo, lo.network.forward(x, matmul=infer.make_matmul(infer.prepare(program(lo, cfg),
+                                                                           "ideal")))
+
+
+def test_network_file_carries_the_pruned_pairs_reset_state_cells(tmp_path):
+    """The file holds each pruned pair's RESET-state cells; the studies map them, so the ideal
+    mode computes the network as it was trained: equal, to 1e-9, to the forward pass computed by
+    hand from the pairs' kept (SET) and pruned (RESET) conductances."""
+    import zipfile
+
+    net, dev, path = _mlp_file(tmp_path)
+    x = np.random.default_rng(8).uniform(0, 1, (7, 6))
+    lo, y = _ideal_output(path, x)
+    cells = [np.where(m, la.live, la.conductance) for m, la in zip(net.masks(), dev.layers,
+                                                                    strict=True)]
+    w = [la.sign * (g[0] - g[1]) / la.scale for la, g in zip(dev.layers, cells, strict=True)]
+    hand = np.maximum(x @ w[0], 0) @ w[1]
+    assert lo.pruned_pairs is not None
+    np.testing.assert_allclose(y, hand, rtol=1e-9, atol=1e-12 * np.abs(hand).max())
+    np.testing.assert_allclose(y, net.forward(x), rtol=1e-9, atol=1e-12 * np.abs(hand).max())
+    # the pruned weights matter at this size: with them at 0 the outputs differ by > 1 %
+    w0 = [np.where(m, wk, 0.0) for m, wk in zip(net.masks(), w, strict=True)]
+    assert np.max(np.abs(np.maximum(x @ w0[0], 0) @ w0[1] - hand)) > 0.01 * np.abs(hand).max()
+    # a file written before the pairs were stored still loads, pruned cells at the mapper's level
+    old = tmp_path / "old.npz"
+    with zipfile.ZipFile(path) as zin, zipfile.ZipFile(old, "w") as zout:
+        for item in zin.infolist():
+            if "_pruned" not in item.filename:
+                zout.writestr(item, zin.read(item.filename))
+    lo_old, y_old = _ideal_output(old, x)
+    assert lo_old.pruned_pairs is None     # both cells at mapper.DEFAULT_G_RESET: weight 0
+    np.testing.assert_allclose(y_old, np.maximum(x @ w0[0], 0) @ w0[1], rtol=1e-9,
+                               atol=1e-12 * np.abs(hand).max())

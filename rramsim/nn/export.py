@@ -50,7 +50,9 @@ def export_network(path: str | Path, net, device=None, *, extra: dict | None = N
         mapper records their geometry.
     device : rramsim.nn.DeviceNetwork, optional
         The formed pairs: SET-state conductances, signs and scales (``w = sign (G+ - G-) / scale``,
-        arXiv 2311.07164). None lets the mapper program the weights with its linear map.
+        arXiv 2311.07164), and each pair's RESET-state cells (``g_plus_pruned``,
+        ``g_minus_pruned``: what a pruned pair holds on the array). None lets the mapper program
+        the weights with its linear map.
     extra : dict, optional
         Further named arrays stored in the same file (:func:`rramsim.nn.save_network_file` adds
         the architecture this way).
@@ -92,6 +94,11 @@ def export_network(path: str | Path, net, device=None, *, extra: dict | None = N
             kwargs["positions"] = [d.tile_positions() for d in device.layers]
             kwargs["pruned_conductances"] = [tuple(shaped(la, g) for g in d.cells(d.read, False))
                                              for la, d in zip(wl, device.layers, strict=True)]
+        elif all(hasattr(d, "reset_conductance") for d in device.layers):
+            # each pair's RESET-state cells (the study's G_zero), what a pruned pair holds
+            kwargs["pruned_conductances"] = [
+                tuple(shaped(la, g) for g in d.reset_conductance())
+                for la, d in zip(wl, device.layers, strict=True)]
     else:
         conductances = None
     positions = [net.layers.index(la) for la in wl]

@@ -61,7 +61,8 @@ class LoadedNetwork:
         ``G_pos`` cell, of the ``G_neg`` cell; signs folded in as ``pairs``), for the mapper's
         ``placement="given"``.
     pruned_pairs : list of (G_pos, G_neg) or None
-        Measured pairs: the cells of each pair when pruned (the study's ``G_0`` cells).
+        The cells of each pair when pruned (the study's ``G_0`` cells): a network file's
+        RESET-state pairs or a measured array's; None: the mapper's RESET level on pruned cells.
     measured : rramsim.devmodel.measured.MeasuredReads or None
         The read-outs the pairs came from (every read), when the file is at hand.
     read : int or None
@@ -332,21 +333,33 @@ def _load_file(cfg: StudyConfig, with_data: bool = True) -> LoadedNetwork:
                          signs=[np.asarray(ly.sign) for ly in lnet.layers])
 
 
+def _pruned_pairs(lnet) -> list | None:
+    """Each layer's RESET-state pairs (``g_plus_pruned``, ``g_minus_pruned`` of the mapper's
+    part of a network file, signs folded in as the loaded pairs), or None when a layer lacks
+    them (files written before they were stored: the mapper's RESET level then)."""
+    if any(ly.g_plus_pruned is None for ly in lnet.layers):
+        return None
+    return [(np.where(ly.sign > 0, ly.g_plus_pruned, ly.g_minus_pruned),
+             np.where(ly.sign > 0, ly.g_minus_pruned, ly.g_plus_pruned)) for ly in lnet.layers]
+
+
 def _with_measured(lo: LoadedNetwork, cfg: StudyConfig, meta: dict) -> LoadedNetwork:
-    """A network file's measured cells: their positions and pruned pairs (the mapper's part of
-    the file, signs folded in as ``lo.pairs``) and the read-outs they came from
-    (``[network] device_file`` or the file the network file records)."""
+    """A network file's pruned pairs at their RESET-state cells (the mapper's part of the file,
+    signs folded in as ``lo.pairs``), when it carries them; for measured cells also their
+    positions and the read-outs they came from (``[network] device_file`` or the file the
+    network file records)."""
     lnet = mapper.load_network(cfg.network.path)
-    if any(ly.positions is None or ly.g_plus_pruned is None for ly in lnet.layers):
+    pruned = _pruned_pairs(lnet)
+    if pruned is None:
         return lo
-    positions, pruned = [], []
+    if any(ly.positions is None for ly in lnet.layers):
+        return dataclasses.replace(lo, pruned_pairs=pruned)
+    positions = []
     for ly in lnet.layers:
         t, r1, c1, r2, c2 = ly.positions
         pos = ly.sign > 0
         positions.append(np.stack([t, np.where(pos, r1, r2), np.where(pos, c1, c2),
                                    np.where(pos, r2, r1), np.where(pos, c2, c1)]))
-        pruned.append((np.where(pos, ly.g_plus_pruned, ly.g_minus_pruned),
-                       np.where(pos, ly.g_minus_pruned, ly.g_plus_pruned)))
     where = meta.get("metrics", {}) if isinstance(meta.get("metrics"), dict) else {}
     path = cfg.network.device_file or meta.get("device_file") or where.get("device_file")
     if not path:

@@ -145,9 +145,11 @@ def program(loaded, cfg: StudyConfig, *, tile_shape: tuple[int, int] | None = No
     """Map ``loaded`` (:class:`~rramsim.studies.loading.LoadedNetwork`) with the configured circuit.
 
     ``keep_pairs`` networks (trained here) carry their physical pairs, pruned pairs at the device
-    model's RESET conductances; network files carry SET-state pairs and the mapper puts its RESET
-    level on pruned cells. ``tile_shape``, ``placement`` and ``r_wire_ohm`` override the
-    configuration (for the sweeps); ``input_activity`` guides ``placement="ir_aware"``.
+    model's RESET conductances; network files carry SET-state pairs and, for the pruned ones,
+    each pair's RESET-state cells (``loaded.pruned_pairs``), which the mapper puts on the pruned
+    cells; files without them get the mapper's RESET level (``mapper.DEFAULT_G_RESET``).
+    ``tile_shape``, ``placement`` and ``r_wire_ohm`` override the configuration (for the sweeps);
+    ``input_activity`` guides ``placement="ir_aware"``.
     """
     signs = loaded.signs
     if signs is None and loaded.keep_pairs:

@@ -21,9 +21,17 @@ Per product, for each :class:`rramsim.mapper.TileRead` of the layer's plan:
 1. **DAC**: ``x`` is quantised to ``dac.bits`` over ``[0, x_fs]`` (signed when the layer's
    calibration inputs were) and driven as ``v = q(x) / x_fs * v_read_V`` with the row's polarity.
 2. **Tile**: ``I = drive(v) @ A[rows][:, cols]`` with ``A`` = T (circuit) or G (behavioural).
-3. **Read noise** (seeded): relative std ``read_noise_rel`` per cell read; summed on a bit line
-   exactly a Gaussian of variance ``read_noise_rel^2 sum_i (V_i G_ij)^2`` (on the ideal cell
-   currents, a first-order approximation under IR drop).
+3. **Read noise** (seeded): relative std ``read_noise_rel`` of each cell's read current; summed
+   on a bit line a Gaussian of variance ``read_noise_rel^2 sum_i (V_i A_ij)^2``, ``A`` = G in
+   behavioural mode (exact) and the transfer matrix T in circuit mode (linear cells): ``V_i T_ij``
+   is cell (i, j)'s contribution to its column's output under IR drop, the current the cell
+   carries at its attenuated voltage as far as it reaches the TIA. A first-order model: checked
+   against the exact first-order sensitivity of the solved tile (finite differences of every
+   cell), it stays above it (the tile's feedback damps a cell's fluctuation further), by 2-14 %
+   at an IR-drop attenuation of 1.04-1.2 and 22-45 % at 1.7-1.8, where ``V_i G_ij`` (the ideal
+   cell currents, used before) is 4-42 % and 85-200 % above it. With G under heavy IR drop the
+   noise kept its ideal size while the signal shrank, and a calibration that restores the
+   signal's scale multiplied the noise by the attenuation. Sinh cells (solved): ``G``.
 4. **TIA and ADC** per bit line (one TIA gain per layer, calibrated on training inputs).
 5. **Digital**: signed columns summed into the layer outputs (differential pairs, partial sums of
    row-split layers), scaled back by ``1 / (scale * v_read_V / x_fs)``.
@@ -73,7 +81,8 @@ class Prepared:
     """Per-tile matrices of one mode on one programmed network, and per-read blocks (cached).
 
     ``matrices[t]`` is T (circuit) or G_eff (ideal, behavioural); ``nonlinear`` holds tiles whose
-    circuit products need Newton solves; ``g_squared[t]`` = G**2 for the read noise.
+    circuit products need Newton solves; ``g_squared[t]`` = A**2 for the read noise (A = G, or T
+    for the linear tiles of circuit mode; see the module docstring).
     """
 
     mode: str
@@ -128,6 +137,8 @@ def prepare(hardware, mode: Mode, *, progress: bool = False) -> Prepared:
         if mode == "circuit":
             if xb.is_linear:
                 prep.matrices[t] = hardware.transfer(t)
+                # each cell's read noise at its contribution under IR drop (module docstring)
+                prep.g_squared[t] = np.asarray(prep.matrices[t]) ** 2
             else:
                 prep.nonlinear.add(t)
         else:
