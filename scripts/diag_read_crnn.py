@@ -73,11 +73,20 @@ def hybrid(readers: dict, circuit_layers: set, noise: float, seed: int):
     return matmul
 
 
+def report_mode(lo, m: str, r: Reader, noise: float, seed: int, draws: int) -> None:
+    """Accuracy of one mode: mean +- std over ``draws`` noise draws, and without noise."""
+    acc = [accuracy(lo, r.matmul(noise, seed + d)) for d in range(draws)]
+    print(f"{m}: {100 * np.mean(acc):.2f} +- {100 * np.std(acc):.2f} % (noise {noise:g}, "
+          f"{draws} draws: {' '.join(f'{100 * a:.2f}' for a in acc)}), "
+          f"{100 * accuracy(lo, r.matmul(0.0, seed)):.2f} % (no noise)", flush=True)
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--network", required=True)
     p.add_argument("--data-dir", default="")
-    p.add_argument("--rows", type=int, default=128)
+    p.add_argument("--rows", type=int, nargs="+", default=[128],
+                   help="rows per read; several: each scheme in turn on the same tiles")
     p.add_argument("--calibration", default="group")
     p.add_argument("--per-layer", action="store_true")
     p.add_argument("--switches", action="store_true")
@@ -86,7 +95,7 @@ def main(argv=None) -> int:
     p.add_argument("--test", type=int, default=0, help="first N test inputs (0: all)")
     args = p.parse_args(argv)
     cfg = load_config(None).replace("network", path=args.network, data_dir=args.data_dir)
-    cfg = comparison_config(cfg).replace("readout", rows_per_read=args.rows,
+    cfg = comparison_config(cfg).replace("readout", rows_per_read=args.rows[0],
                                          calibration=args.calibration)
     if args.test:
         cfg = cfg.replace("run", test_samples=args.test)
@@ -110,13 +119,18 @@ def main(argv=None) -> int:
     ideal = readout.prepare(hw, "ideal", cfg.readout.scheme())
     print(f"ideal {100 * accuracy(lo, readout.make_matmul(ideal)):.2f} %")
     adc = cfg.converters.adc_bits
+    for rows in args.rows[1:]:
+        sc = dataclasses.replace(cfg.readout.scheme(), rows_per_read=rows)
+        print(f"-- {sc.label}, calibration {args.calibration}")
+        for m in ("behavioural", "circuit"):
+            report_mode(lo, m, reader(hw, lo, cfg, m, sc, args.calibration, adc), noise, seed,
+                        args.draws)
+    if len(args.rows) > 1:
+        print(f"-- {cfg.readout.scheme().label}, calibration {args.calibration}")
     rd = {m: reader(hw, lo, cfg, m, cfg.readout.scheme(), args.calibration, adc)
           for m in ("behavioural", "circuit")}
     for m, r in rd.items():
-        acc = [accuracy(lo, r.matmul(noise, seed + d)) for d in range(args.draws)]
-        print(f"{m}: {100 * np.mean(acc):.2f} +- {100 * np.std(acc):.2f} % (noise {noise:g}, "
-              f"{args.draws} draws: {' '.join(f'{100 * a:.2f}' for a in acc)}), "
-              f"{100 * accuracy(lo, r.matmul(0.0, seed)):.2f} % (no noise)", flush=True)
+        report_mode(lo, m, r, noise, seed, args.draws)
     print(f"(transfer matrices and calibration: {time.perf_counter() - t0:.0f} s)")
     n = len(hw.plan)
     if args.per_layer:
