@@ -6,7 +6,13 @@ tiles, 2-ohm wires) and evaluates the test set
 - in ideal, behavioural and circuit mode under a read scheme and output calibration;
 - with one weight layer at a time read in circuit mode and the others behavioural (which layer
   loses the accuracy);
-- with switches: no read noise, ideal ADCs, other rows per read or calibrations.
+- with switches: no read noise, ideal ADCs, other rows per read or calibrations;
+- beside the engine's behavioural read (``--reference``: all rows, ``ideal_scale``, the reference
+  of ``rramsim.studies.inference.accuracy.evaluate``).
+
+Every noisy figure is the mean +- std over ``--draws`` read-noise draws: on 1,000 test inputs one
+draw of the 1 % read noise scatters the accuracy by 0.4-0.9 points, so a single draw cannot tell
+whether a read is within 1 point of behavioural.
 
 The network comes from a network file (``--network run/network.npz``; pruned pairs at the
 file's RESET-state conductances when it carries them). ``--relax T`` first relaxes every cell by
@@ -14,7 +20,12 @@ the neurram error model to ``T`` seconds after programming, as the comparison do
 draws). Usage::
 
     python scripts/diag_read_crnn.py --network RUN/network.npz --data-dir FEATURES \
-        [--rows 128] [--calibration group] [--relax 1] [--draws 5] [--per-layer] [--switches]
+        [--rows 128 64 ...] [--calibration group] [--relax 1] [--draws 5] [--per-layer] \
+        [--switches] [--reference] [--test N]
+
+Any task whose network file names its data set: the spoken-digit CRNN (``--data-dir`` the
+features), the digits MLP (no ``--data-dir``), the Fashion-MNIST CNN (``--data-dir`` the IDX
+folder, e.g. the stand-ins of ``rramsim standins``).
 """
 
 from __future__ import annotations
@@ -73,33 +84,38 @@ def hybrid(readers: dict, circuit_layers: set, noise: float, seed: int):
     return matmul
 
 
+def report_mode(lo, m: str, r: Reader, noise: float, seed: int, draws: int) -> None:
+    """Accuracy of one mode: mean +- std over ``draws`` noise draws, and without noise."""
+    acc = [accuracy(lo, r.matmul(noise, seed + d)) for d in range(draws)]
+    print(f"{m}: {100 * np.mean(acc):.2f} +- {100 * np.std(acc):.2f} % (noise {noise:g}, "
+          f"{draws} draws: {' '.join(f'{100 * a:.2f}' for a in acc)}), "
+          f"{100 * accuracy(lo, r.matmul(0.0, seed)):.2f} % (no noise)", flush=True)
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--network", required=True)
     p.add_argument("--data-dir", default="")
-    p.add_argument("--rows", type=int, default=128)
+    p.add_argument("--rows", type=int, nargs="+", default=[128],
+                   help="rows per read; several: each scheme in turn on the same tiles")
     p.add_argument("--calibration", default="group")
     p.add_argument("--per-layer", action="store_true")
+    p.add_argument("--reference", action="store_true",
+                   help="also the engine's behavioural read (all rows, ideal_scale), the "
+                        "reference of rramsim.studies.inference.accuracy.evaluate")
     p.add_argument("--switches", action="store_true")
     p.add_argument("--draws", type=int, default=1, help="read-noise draws averaged")
     p.add_argument("--relax", type=float, default=0.0, help="seconds after programming")
     p.add_argument("--test", type=int, default=0, help="first N test inputs (0: all)")
     args = p.parse_args(argv)
     cfg = load_config(None).replace("network", path=args.network, data_dir=args.data_dir)
-    cfg = comparison_config(cfg).replace("readout", rows_per_read=args.rows,
+    cfg = comparison_config(cfg).replace("readout", rows_per_read=args.rows[0],
                                          calibration=args.calibration)
     if args.test:
         cfg = cfg.replace("run", test_samples=args.test)
     lo = load(cfg)
     if args.relax > 0:
-        model = devmodel.error_model("neurram")
-        g0 = [np.stack([np.asarray(a, float) for a in pr]) for pr in lo.pairs]
-        pruned = lo.pruned_pairs or [None] * len(g0)
-        g0 = [g if pp is None else np.where(m, g, np.stack(pp))
-              for g, pp, m in zip(g0, pruned, lo.masks, strict=True)]
-        g = cells_at(g0, model, args.relax, None, seed=0, g_on=target_map(model).g_max)
-        lo = dataclasses.replace(lo, pairs=[(a[0], a[1]) for a in g], pruned_pairs=None,
-                                 keep_pairs=True)
+        lo = relaxed(lo, args.relax)
     t0 = time.perf_counter()
     hw = program(lo, cfg)
     noise = cfg.noise.read_noise_rel
@@ -110,33 +126,65 @@ def main(argv=None) -> int:
     ideal = readout.prepare(hw, "ideal", cfg.readout.scheme())
     print(f"ideal {100 * accuracy(lo, readout.make_matmul(ideal)):.2f} %")
     adc = cfg.converters.adc_bits
+    if args.reference:
+        sc = dataclasses.replace(cfg.readout.scheme(), rows_per_read=0)
+        print(f"-- reference: {sc.label}, calibration ideal_scale")
+        report_mode(lo, "behavioural", reader(hw, lo, cfg, "behavioural", sc, "ideal_scale", adc),
+                    noise, seed, args.draws)
+    for rows in args.rows[1:]:
+        sc = dataclasses.replace(cfg.readout.scheme(), rows_per_read=rows)
+        print(f"-- {sc.label}, calibration {args.calibration}")
+        for m in ("behavioural", "circuit"):
+            report_mode(lo, m, reader(hw, lo, cfg, m, sc, args.calibration, adc), noise, seed,
+                        args.draws)
+    if len(args.rows) > 1:
+        print(f"-- {cfg.readout.scheme().label}, calibration {args.calibration}")
     rd = {m: reader(hw, lo, cfg, m, cfg.readout.scheme(), args.calibration, adc)
           for m in ("behavioural", "circuit")}
     for m, r in rd.items():
-        acc = [accuracy(lo, r.matmul(noise, seed + d)) for d in range(args.draws)]
-        print(f"{m}: {100 * np.mean(acc):.2f} +- {100 * np.std(acc):.2f} % (noise {noise:g}, "
-              f"{args.draws} draws: {' '.join(f'{100 * a:.2f}' for a in acc)}), "
-              f"{100 * accuracy(lo, r.matmul(0.0, seed)):.2f} % (no noise)", flush=True)
+        report_mode(lo, m, r, noise, seed, args.draws)
     print(f"(transfer matrices and calibration: {time.perf_counter() - t0:.0f} s)")
-    n = len(hw.plan)
     if args.per_layer:
-        for k in range(n):
-            a = accuracy(lo, hybrid(rd, {k}, 0.0, seed))
-            print(f"  circuit on layer {k} ({hw.plan[k].name}) only, no noise: {100 * a:.2f} %")
-        for k in range(n):
-            a = accuracy(lo, hybrid(rd, set(range(n)) - {k}, 0.0, seed))
-            print(f"  circuit on all but layer {k} ({hw.plan[k].name}), no noise: {100 * a:.2f} %")
+        per_layer(lo, hw, rd, seed)
     if args.switches:
-        for rows in (0, 512, 128, 64, 32):
-            for cal in ("ideal_scale", "column", "group"):
-                for adc_bits in (adc, None):
-                    sc = dataclasses.replace(cfg.readout.scheme(), rows_per_read=rows)
-                    r = reader(hw, lo, cfg, "circuit", sc, cal, adc_bits)
-                    print(f"  circuit, {rows or 'all'} rows, {cal}, ADC {adc_bits}: "
-                          f"{100 * accuracy(lo, r.matmul(noise, seed)):.2f} % "
-                          f"(no noise {100 * accuracy(lo, r.matmul(0.0, seed)):.2f} %)",
-                          flush=True)
+        switches(lo, hw, cfg, noise, seed)
     return 0
+
+
+def relaxed(lo, t: float):
+    """``lo`` with every cell relaxed by the neurram model to ``t`` seconds (seed 0 draws)."""
+    model = devmodel.error_model("neurram")
+    g0 = [np.stack([np.asarray(a, float) for a in pr]) for pr in lo.pairs]
+    pruned = lo.pruned_pairs or [None] * len(g0)
+    g0 = [g if pp is None else np.where(m, g, np.stack(pp))
+          for g, pp, m in zip(g0, pruned, lo.masks, strict=True)]
+    g = cells_at(g0, model, t, None, seed=0, g_on=target_map(model).g_max)
+    return dataclasses.replace(lo, pairs=[(a[0], a[1]) for a in g], pruned_pairs=None,
+                               keep_pairs=True)
+
+
+def per_layer(lo, hw, rd: dict, seed: int) -> None:
+    """One layer read in circuit mode and the rest behavioural, and the converse (no noise)."""
+    n = len(hw.plan)
+    for k in range(n):
+        a = accuracy(lo, hybrid(rd, {k}, 0.0, seed))
+        print(f"  circuit on layer {k} ({hw.plan[k].name}) only, no noise: {100 * a:.2f} %")
+    for k in range(n):
+        a = accuracy(lo, hybrid(rd, set(range(n)) - {k}, 0.0, seed))
+        print(f"  circuit on all but layer {k} ({hw.plan[k].name}), no noise: {100 * a:.2f} %")
+
+
+def switches(lo, hw, cfg, noise: float, seed: int) -> None:
+    """Circuit accuracy over rows per read, calibrations and ideal ADCs (one noise draw)."""
+    adc = cfg.converters.adc_bits
+    for rows in (0, 512, 128, 64, 32):
+        for cal in ("ideal_scale", "column", "group"):
+            for adc_bits in (adc, None):
+                sc = dataclasses.replace(cfg.readout.scheme(), rows_per_read=rows)
+                r = reader(hw, lo, cfg, "circuit", sc, cal, adc_bits)
+                print(f"  circuit, {rows or 'all'} rows, {cal}, ADC {adc_bits}: "
+                      f"{100 * accuracy(lo, r.matmul(noise, seed)):.2f} % "
+                      f"(no noise {100 * accuracy(lo, r.matmul(0.0, seed)):.2f} %)", flush=True)
 
 
 if __name__ == "__main__":

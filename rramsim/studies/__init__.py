@@ -61,6 +61,8 @@ matplotlib, tqdm, Dask and PySpice load inside the functions that need them);
     hardware-aware baseline, programming costs.
 29. :mod:`~rramsim.studies.programming_study.report` -- that study's figure, tables and reports.
 30. :mod:`~rramsim.studies.programming_study.cli` -- ``rramsim programming-study``.
+31. :mod:`~rramsim.studies.inference.readnoise` -- the exact first-order read noise of a linear
+    tile (adjoint solves), a check of circuit mode's noise model; it imports no studies module.
 """
 
 from rramsim.studies.sweep.run import sweep

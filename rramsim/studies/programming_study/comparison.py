@@ -129,7 +129,8 @@ class Axes:
 def comparison_config(cfg: StudyConfig) -> StudyConfig:
     """``cfg`` on the comparison's hardware: 512 x 512 tiles, 2-ohm word and bit line segments,
     128 rows per read with the per-group calibration (``docs/read_schemes.md``: within 1 % of
-    behavioural with the 1 % read noise, for the spoken-digit CRNN and the digits MLP as well)."""
+    behavioural with the 1 % read noise, mean over noise draws, for the spoken-digit CRNN, the
+    digits MLP and the Fashion-MNIST CNN on stand-in files)."""
     cfg = cfg.replace("mapping", tile_rows=512, tile_cols=512)
     cfg = cfg.replace("circuit", r_wordline_ohm=2.0, r_bitline_ohm=2.0)
     return cfg.replace("readout", rows_per_read=128, calibration="group")
