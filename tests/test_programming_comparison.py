@@ -137,6 +137,26 @@ def test_verdict_and_flip_follow_the_numbers():
            "4.0x the time)" in text
 
 
+def test_verdict_starts_at_the_first_error_model_given_and_labels_two_days():
+    rows = []
+    for model in ("neurram", "cmo-hfox"):          # not alphabetical: the user's order counts
+        for t in (1.0, 172800.0):
+            rows += [_row(0, "pruned", 0.90, t=t, model=model),
+                     _row(0, "baseline", 0.95 if t == 1.0 else 0.85, t=t, model=model),
+                     _row(0, "baseline-hwa", 0.80, t=t, model=model)]
+    text = "\n".join(C.verdict(rows, "fsdd"))
+    assert text.startswith("**fsdd** (neurram, t = 1 s, stuck 0 %): the baseline wins by 5.0")
+    assert "neurram, t = 2d, stuck 0 % (+5.0); cmo-hfox, t = 2d, stuck 0 % (+5.0)" in text
+    assert [r["error_model"] for r in C.summary(rows, "fsdd")][::6] == ["neurram", "cmo-hfox"]
+
+
+@pytest.mark.parametrize("seconds, label", [(1.0, "1 s"), (60.0, "1min"), (5400.0, "90min"),
+                                            (3600.0, "1h"), (86400.0, "1d"),
+                                            (172800.0, "2d"), (90000.0, "25h")])
+def test_time_label(seconds, label):
+    assert C.time_label(seconds) == label
+
+
 @pytest.mark.slow
 def test_table_filled_on_a_tiny_digits_run(tmp_path):
     cfg = load_config(None).replace("train", hidden=(24,), max_train=300)

@@ -587,7 +587,8 @@ def summary(rows: Sequence[dict], task: str) -> list[dict]:
             row["pruned_margin"] = 100 * (float(np.mean([r[key] for r in pr])) - row[key])
         out.append(row)
     order = {k: i for i, k in enumerate(NETWORKS)}
-    out.sort(key=lambda r: (r["error_model"], r["stuck_fraction"], r["time_s"],
+    models = {m: i for i, m in enumerate(dict.fromkeys(r["error_model"] for r in rows))}
+    out.sort(key=lambda r: (models[r["error_model"]], r["stuck_fraction"], r["time_s"],
                             order[r["network"]]))
     return out
 
@@ -638,7 +639,8 @@ def verdict(rows: Sequence[dict], task: str) -> list[str]:
 
 
 def time_label(seconds: float) -> str:
-    for label, s in (("2d", 172800.0), ("1d", 86400.0), ("1h", 3600.0)):
+    """``"2d"``, ``"1h"``, ``"30min"`` for whole days, hours or minutes, else ``"1 s"``."""
+    for unit, s in (("d", 86400.0), ("h", 3600.0), ("min", 60.0)):
         if seconds >= s and seconds % s == 0:
-            return f"{int(seconds // s)}{label[-1]}"
+            return f"{int(seconds // s)}{unit}"
     return f"{seconds:g} s"
