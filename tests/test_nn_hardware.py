@@ -121,8 +121,10 @@ def test_programmed_weights_are_the_trained_effective_weights():
     pruned_before = dev.pruned_weights()[0]
     s = dev.program([la.mask], rng=rng)
     assert s.resets == 48 and s.pulses == 96 and s.energy > 0
-    # noiseless read: bit-for-bit the same arithmetic as the effective weight
-    np.testing.assert_array_equal(dev.read_weights(rng=rng, noise=0.0)[0], eff)
+    # noiseless read: the effective weight, to rounding (the read computes I(v) / v of the
+    # states, the effective weight the stored conductances: different paths through libm)
+    np.testing.assert_allclose(dev.read_weights(rng=rng, noise=0.0)[0], eff, rtol=1e-12,
+                               atol=1e-12 * np.abs(eff).max())
     np.testing.assert_array_equal(dev.pruned_weights()[0], pruned_before)
     # pruned pairs are the RESET residual: 0.1-1 uS cells, a weight well below the kept ones
     assert np.all(eff[~la.mask] != 0)

@@ -50,7 +50,9 @@ def test_stuck_cells_identical_for_every_network_on_one_array():
     g_m = C.cells_at(mixed, model, 86400.0, None, seed=3, g_on=28.4 * US)
     g_p0 = C.cells_at(pruned, model, 86400.0, None, seed=3, g_on=28.4 * US)
     for k, m, p in zip(pick, g_m, g_p0, strict=True):
-        assert np.array_equal(m[k], p[k])
+        # to rounding: the level-dependent spread is evaluated on different arrays (a different
+        # draw would move a cell by about a percent)
+        np.testing.assert_allclose(m[k], p[k], rtol=1e-12, atol=0)
     # t = 0: no relaxation
     r0 = C.cells_at(base, model, 0.0, None, seed=3, g_on=28.4 * US)
     assert all(np.array_equal(a, b) for a, b in zip(r0, base, strict=True))
