@@ -71,6 +71,7 @@ from rramsim.studies.loading import from_network
 from rramsim.studies.programming import program
 from rramsim.studies.programming_study.study import (
     STUDY_CLAIMS,
+    RowsFrame,
     TargetMap,
     Training,
     train_baseline,
@@ -372,7 +373,7 @@ def read_network(lo, cfg: StudyConfig) -> dict:
 # the comparison
 # --------------------------------------------------------------------------------------------
 @dataclass
-class ComparisonResult:
+class ComparisonResult(RowsFrame):
     """Per-seed rows (dicts) and the settings they came from."""
 
     task: str
@@ -381,11 +382,6 @@ class ComparisonResult:
     seconds: dict = field(default_factory=dict)
     weight_noise: dict = field(default_factory=dict)
     software: list = field(default_factory=list)
-
-    def frame(self):
-        import pandas as pd
-
-        return pd.DataFrame(self.rows)
 
 
 def _loaded(like, network, pairs, scales, name: str):

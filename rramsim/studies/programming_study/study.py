@@ -350,8 +350,19 @@ def baseline_loaded(baseline, data, programmed: ProgrammedLayers, name: str):
 # --------------------------------------------------------------------------------------------
 # the study
 # --------------------------------------------------------------------------------------------
+class RowsFrame:
+    """A result whose ``rows`` (dicts, one per table row) give its pandas ``frame()``."""
+
+    rows: list
+
+    def frame(self):
+        import pandas as pd
+
+        return pd.DataFrame(self.rows)
+
+
 @dataclass
-class StudyResult:
+class StudyResult(RowsFrame):
     """Rows of the tidy table (dicts), the software accuracies and the comparison text."""
 
     task: str
@@ -361,11 +372,6 @@ class StudyResult:
     comparison: list = field(default_factory=list)
     seconds: dict = field(default_factory=dict)
     programmed: dict = field(default_factory=dict)
-
-    def frame(self):
-        import pandas as pd
-
-        return pd.DataFrame(self.rows)
 
 
 def _evaluate(loaded, cfg: StudyConfig, modes) -> dict:
