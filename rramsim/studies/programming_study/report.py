@@ -145,9 +145,14 @@ def report_text(res: StudyResult, cfg: StudyConfig, *, command: str) -> str:
                      f"{conv} | {err} | {acc} |")
     lines += ["", "Pulses and energy count the programming pulses (forming included); verify "
               "reads are counted in `points.csv` (`verify_reads`) but not in the energy.", "",
-              "## Timings (s)", "", *[f"- {k}: {v:.1f}" for k, v in res.seconds.items()], "",
-              "## Configuration", "", "```toml", to_toml(cfg).rstrip(), "```", ""]
+              *_timings_and_configuration(res.seconds, cfg, ".1f")]
     return "\n".join(lines)
+
+
+def _timings_and_configuration(seconds: dict, cfg: StudyConfig, fmt: str) -> list[str]:
+    """A report's last two sections: the timings (``fmt`` seconds) and the configuration."""
+    return ["## Timings (s)", "", *[f"- {k}: {v:{fmt}}" for k, v in seconds.items()], "",
+            "## Configuration", "", "```toml", to_toml(cfg).rstrip(), "```", ""]
 
 
 def write_study(res: StudyResult, cfg: StudyConfig, out_dir: str | Path, *,
@@ -258,8 +263,7 @@ def comparison_text(res: ComparisonResult, cfg: StudyConfig, *, command: str) ->
                     "hold the first programming plus the refresh, the last column the refresh "
                     "alone. The pruned network is not refreshed: its formed cells have no target.",
                     ""] if ax.reprogram else []),
-             "## Timings (s)", "", *[f"- {k}: {v:.0f}" for k, v in res.seconds.items()], "",
-             "## Configuration", "", "```toml", to_toml(cfg).rstrip(), "```", ""]
+             *_timings_and_configuration(res.seconds, cfg, ".0f")]
     return "\n".join(lines)
 
 
