@@ -135,14 +135,14 @@ def prepare(hardware, mode: Mode, *, progress: bool = False) -> Prepared:
         it = tqdm(used, desc="transfer matrices", unit="tile", leave=False)
     for t in it:
         xb = hardware.tiles[t]
+        if mode == "circuit" and xb.is_linear:
+            prep.matrices[t] = hardware.transfer(t)
+            # each cell's read noise at its contribution under IR drop (module docstring)
+            prep.g_squared[t] = np.asarray(prep.matrices[t]) ** 2
+            continue
         prep.g_squared[t] = np.asarray(xb.conductance) ** 2
         if mode == "circuit":
-            if xb.is_linear:
-                prep.matrices[t] = hardware.transfer(t)
-                # each cell's read noise at its contribution under IR drop (module docstring)
-                prep.g_squared[t] = np.asarray(prep.matrices[t]) ** 2
-            else:
-                prep.nonlinear.add(t)
+            prep.nonlinear.add(t)
         else:
             prep.matrices[t] = np.asarray(xb.effective_conductance())
     return prep
