@@ -25,15 +25,12 @@ Per product, for each :class:`rramsim.mapper.TileRead` of the layer's plan:
    on a bit line a Gaussian of variance ``read_noise_rel^2 sum_i (V_i A_ij)^2``, ``A`` = G in
    behavioural mode (exact) and the transfer matrix T in circuit mode (linear cells): ``V_i T_ij``
    is cell (i, j)'s contribution to its column's output under IR drop, the current the cell
-   carries at its attenuated voltage as far as it reaches the TIA. A first-order model: checked
-   against the exact first-order noise of the solved tile (finite differences of every cell;
-   :mod:`rramsim.studies.inference.readnoise` for large tiles), it lies above it (the tile's
-   feedback damps a cell's fluctuation further), by 2-14 % at an IR-drop attenuation of 1.04-1.2
-   and 22-45 % at 1.7-1.8 on small tiles, by -1 to +40 % (5-95 % of columns) at 1.3-3.7 on
-   512 x 512 tiles, where ``V_i G_ij`` (the ideal cell currents, used before) is 4-42 %,
-   85-200 % and 30-550 % above it. With G under heavy IR drop the
-   noise kept its ideal size while the signal shrank, and a calibration that restores the
-   signal's scale multiplied the noise by the attenuation. Sinh cells (solved): ``G``.
+   carries at its attenuated voltage as far as it reaches the TIA. A first-order model, mostly
+   above the exact first-order noise of the solved tile (the tile's feedback damps a cell's
+   fluctuation further; :mod:`rramsim.studies.inference.readnoise` computes that noise, and
+   docs/read_schemes.md gives the measured comparison). With G under heavy IR drop the noise
+   would keep its ideal size while the signal shrinks, and a calibration that restores the
+   signal's scale would multiply the noise by the attenuation. Sinh cells (solved): ``G``.
 4. **TIA and ADC** per bit line (one TIA gain per layer, calibrated on training inputs).
 5. **Digital**: signed columns summed into the layer outputs (differential pairs, partial sums of
    row-split layers), scaled back by ``1 / (scale * v_read_V / x_fs)``.
