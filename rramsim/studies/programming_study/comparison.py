@@ -498,9 +498,10 @@ def _seed_rows(s: _Seed, task: str, axes: Axes, noise: dict) -> list[dict]:
         for kind, net, g0, scales, cost, targets in _networks_of(s, name, model, mapping,
                                                                   cfg.mapping.tile_cols,
                                                                   axes.reprogram):
+            head = {"task": task, "seed": s.seed, "error_model": name}
+            wn = noise.get(name, 0.0) if kind == "baseline-hwa" else 0.0
             if axes.reprogram and targets is not None:
-                base = {"task": task, "seed": s.seed, "error_model": name,
-                        "weight_noise": noise.get(name, 0.0) if kind == "baseline-hwa" else 0.0}
+                base = {**head, "weight_noise": wn}
                 for r in _reprogrammed_rows(s, kind, model, g0, cost, targets, axes, base):
                     lo = _loaded(s.pruned, net, r.pop("pairs"), scales,
                                  f"{kind}, {name}, re-programmed")
@@ -514,10 +515,9 @@ def _seed_rows(s: _Seed, task: str, axes: Axes, noise: dict) -> list[dict]:
                     lo = (dataclasses.replace(s.pruned, pairs=pairs, cell_states=None)
                           if kind == "pruned" else
                           _loaded(s.pruned, net, pairs, scales, f"{kind}, {name}"))
-                    rows.append({"task": task, "seed": s.seed, "error_model": name,
-                                 "network": kind, "time_s": float(t), "stuck_fraction": float(f),
-                                 "weight_noise": noise.get(name, 0.0) if kind == "baseline-hwa"
-                                 else 0.0, **_cost_columns(cost), **read_network(lo, cfg)})
+                    rows.append({**head, "network": kind, "time_s": float(t),
+                                 "stuck_fraction": float(f), "weight_noise": wn,
+                                 **_cost_columns(cost), **read_network(lo, cfg)})
     return rows
 
 
