@@ -104,6 +104,9 @@ class NetworkFile:
     arrays : dict of str -> ndarray
         Further named arrays stored with ``save_network_file(..., arrays=...)`` (e.g. a
         training checkpoint's momentum buffers).
+    layers : list
+        The mapper's part of the file as read, one :class:`rramsim.mapper` layer per weight
+        layer (signs, pairs, RESET-state cells, cell positions when stored).
     """
 
     network: Network
@@ -116,6 +119,7 @@ class NetworkFile:
     format_version: int = FORMAT_VERSION
     path: Path | None = None
     arrays: dict = field(default_factory=dict)
+    layers: list = field(default_factory=list)
 
 
 def _json_value(v):
@@ -329,7 +333,8 @@ def load_network_file(path) -> NetworkFile:
         for ly in mnet.layers:
             pos = ly.sign > 0
             pairs.append((np.where(pos, ly.g_plus, ly.g_minus), np.where(pos, ly.g_minus, ly.g_plus)))
-    return NetworkFile(net, pairs, scales, signs, dataset, data_dir, metadata, version, path, extra)
+    return NetworkFile(net, pairs, scales, signs, dataset, data_dir, metadata, version, path, extra,
+                       list(mnet.layers))
 
 
 def _network_from_spec(spec, path) -> Network:

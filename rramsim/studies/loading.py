@@ -310,7 +310,7 @@ def _load_file(cfg: StudyConfig, with_data: bool = True) -> LoadedNetwork:
                           name=f"{net.name} from {path}", source=f"file `{path}`")
         meta = dict(getattr(nf, "metadata", None) or {})
         lo = dataclasses.replace(lo, metrics=training_record(meta))
-        return _with_measured(lo, cfg, meta) if nf.pairs is not None else lo
+        return _with_measured(lo, cfg, meta, nf.layers) if nf.pairs is not None else lo
     # legacy: dense layers through the mapper's file format
     lnet = mapper.load_network(path)
     if any(ly.kind != "dense" for ly in lnet.layers):
@@ -333,29 +333,28 @@ def _load_file(cfg: StudyConfig, with_data: bool = True) -> LoadedNetwork:
                          signs=[np.asarray(ly.sign) for ly in lnet.layers])
 
 
-def _pruned_pairs(lnet) -> list | None:
+def _pruned_pairs(layers) -> list | None:
     """Each layer's RESET-state pairs (``g_plus_pruned``, ``g_minus_pruned`` of the mapper's
     part of a network file, signs folded in as the loaded pairs), or None when a layer lacks
     them (files written before they were stored: the mapper's RESET level then)."""
-    if any(ly.g_plus_pruned is None for ly in lnet.layers):
+    if any(ly.g_plus_pruned is None for ly in layers):
         return None
     return [(np.where(ly.sign > 0, ly.g_plus_pruned, ly.g_minus_pruned),
-             np.where(ly.sign > 0, ly.g_minus_pruned, ly.g_plus_pruned)) for ly in lnet.layers]
+             np.where(ly.sign > 0, ly.g_minus_pruned, ly.g_plus_pruned)) for ly in layers]
 
 
-def _with_measured(lo: LoadedNetwork, cfg: StudyConfig, meta: dict) -> LoadedNetwork:
+def _with_measured(lo: LoadedNetwork, cfg: StudyConfig, meta: dict, layers) -> LoadedNetwork:
     """A network file's pruned pairs at their RESET-state cells (the mapper's part of the file,
     signs folded in as ``lo.pairs``), when it carries them; for measured cells also their
     positions and the read-outs they came from (``[network] device_file`` or the file the
-    network file records)."""
-    lnet = mapper.load_network(cfg.network.path)
-    pruned = _pruned_pairs(lnet)
+    network file records); ``layers``: the mapper's part of the file, as the file was read."""
+    pruned = _pruned_pairs(layers)
     if pruned is None:
         return lo
-    if any(ly.positions is None for ly in lnet.layers):
+    if any(ly.positions is None for ly in layers):
         return dataclasses.replace(lo, pruned_pairs=pruned)
     positions = []
-    for ly in lnet.layers:
+    for ly in layers:
         t, r1, c1, r2, c2 = ly.positions
         pos = ly.sign > 0
         positions.append(np.stack([t, np.where(pos, r1, r2), np.where(pos, c1, c2),
